@@ -1,0 +1,61 @@
+# BuildWatch — `make run` serves everything locally; `make test` runs every test.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+FAKE_PORT ?= 8100
+
+# The first interpreter that is Python >= 3.12: python3.13, python3.12, then python3.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
+	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
+	echo $$p; break; fi; done)
+
+.PHONY: run test demo lint install migrate bench clean check-python
+
+check-python:
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "BuildWatch needs Python >= 3.12 (Django 6.1). Tried python3.13, python3.12 and python3;" >&2; \
+	  echo "install one (e.g. 'pyenv install 3.13') or run 'make PYTHON=/path/to/python3.12 ...'." >&2; \
+	  exit 1; fi
+
+$(VENV)/.installed: pyproject.toml | check-python
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput
+
+# Web (runserver), poller (Celery worker with embedded beat on a filesystem broker) and mail to the console.
+run: migrate
+	@echo "BuildWatch on http://$(HOST):$(PORT)/  (Ctrl-C stops web and poller)"
+	@trap 'kill 0' EXIT INT TERM; \
+	$(BIN)/celery -A buildwatch worker --beat --loglevel=INFO --concurrency=2 --schedule=var/celerybeat-schedule & \
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# The same, with the fake Treeherder on :$(FAKE_PORT) and the app pointed at it.
+demo: migrate
+	@echo "Fake Treeherder on http://127.0.0.1:$(FAKE_PORT)/, BuildWatch on http://$(HOST):$(PORT)/"
+	@trap 'kill 0' EXIT INT TERM; export TREEHERDER_URL=http://127.0.0.1:$(FAKE_PORT) TASKCLUSTER_ROOT_URL=http://127.0.0.1:$(FAKE_PORT); \
+	$(PY) manage.py fake_treeherder --port $(FAKE_PORT) & \
+	$(BIN)/celery -A buildwatch worker --beat --loglevel=INFO --concurrency=2 --schedule=var/celerybeat-schedule & \
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3 var/broker var/celerybeat-schedule*

@@ -1,0 +1,14 @@
+from django.conf import settings
+from django.http import HttpRequest
+
+from . import __version__
+
+
+def buildwatch(request: HttpRequest) -> dict:
+    return {
+        "BUILDWATCH_VERSION": __version__,
+        "BUILDWATCH_REFRESH_SECONDS": settings.BUILDWATCH_REFRESH_SECONDS,
+        "SITE_URL": settings.SITE_URL,
+        "TREEHERDER_URL": settings.TREEHERDER_URL,
+        "WEBPUSH_AVAILABLE": bool(settings.VAPID_PUBLIC_KEY and settings.VAPID_PRIVATE_KEY),
+    }

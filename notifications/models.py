@@ -1,0 +1,160 @@
+"""Per-user settings, watches, the poller's per-push state and the notification ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import models
+
+
+class UserSettings(models.Model):
+    """What the mobile app kept on the device (username, notificationsEnabled), per user."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="buildwatch")
+    author_email = models.EmailField(
+        blank=True, help_text="Your Treeherder author email; empty means your account email."
+    )
+    notifications_enabled = models.BooleanField(default=True)
+    email_enabled = models.BooleanField(default=True)
+    webpush_enabled = models.BooleanField(default=False)
+    default_repo = models.CharField(max_length=100, default="try")
+    auto_watch = models.BooleanField(
+        default=False, help_text="Watch every new push whose author is my Treeherder email."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "user settings"
+        verbose_name_plural = "user settings"
+
+    def __str__(self) -> str:
+        return f"settings of {self.user}"
+
+    @property
+    def effective_author_email(self) -> str:
+        return self.author_email or self.user.email
+
+    @classmethod
+    def for_user(cls, user: object) -> UserSettings:
+        obj, _ = cls.objects.get_or_create(user=user)
+        return obj
+
+
+class PushState(models.Model):
+    """What the poller last saw of one push, shared by every user watching it."""
+
+    class State(models.TextChoices):
+        UNKNOWN = "unknown", "not polled yet"
+        PENDING = "pending", "pending"
+        RUNNING = "running", "running"
+        FINISHED = "finished", "finished"
+
+    repo = models.CharField(max_length=100)
+    push_id = models.PositiveBigIntegerField()
+    revision = models.CharField(max_length=40, blank=True)
+    author = models.CharField(max_length=255, blank=True)
+    title = models.TextField(blank=True)
+    push_timestamp = models.BigIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.UNKNOWN)
+    job_count = models.PositiveIntegerField(null=True, blank=True)
+    completed_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    # Incremental polling: the newest `last_modified` seen, and the compact jobs snapshot it extends.
+    jobs_cursor = models.CharField(max_length=40, blank=True)
+    jobs_snapshot = models.JSONField(default=dict, blank=True)
+    last_full_read_at = models.DateTimeField(null=True, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["repo", "push_id"], name="unique_push_state")]
+
+    def __str__(self) -> str:
+        return f"{self.repo} push {self.push_id} ({self.state})"
+
+
+class Watch(models.Model):
+    """A user asked to be told when (repo, push_id) finishes."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watches")
+    repo = models.CharField(max_length=100)
+    push_id = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    auto = models.BooleanField(default=False, help_text="Added by auto-watch, not by a click.")
+    last_state = models.CharField(max_length=16, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "repo", "push_id"], name="unique_watch")]
+        indexes = [models.Index(fields=["repo", "push_id"])]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} watches {self.repo} push {self.push_id}"
+
+
+class Notification(models.Model):
+    """The exactly-once ledger: one row per (user, push, channel), claimed before sending."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "email"
+        WEBPUSH = "webpush", "web push"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENDING = "sending", "sending"
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed"
+        SKIPPED = "skipped", "skipped"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    repo = models.CharField(max_length=100)
+    push_id = models.PositiveBigIntegerField()
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    title = models.CharField(max_length=255, blank=True)
+    body = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "repo", "push_id", "channel"], name="unique_notification")
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.user} for {self.repo} push {self.push_id}: {self.status}"
+
+
+class PushSubscription(models.Model):
+    """A browser's web-push subscription (one per browser a user subscribed from)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_subscriptions"
+    )
+    endpoint = models.URLField(max_length=2000, unique=True)
+    p256dh = models.CharField(max_length=255)
+    auth = models.CharField(max_length=255)
+    user_agent = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"push subscription of {self.user}"
+
+
+def watched_push_ids(user: object, repo: str, push_ids: Iterable[int]) -> set[int]:
+    """Which of these pushes the user watches: one query for a whole page of rows."""
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    return set(
+        Watch.objects.filter(user=user, repo=repo, push_id__in=list(push_ids)).values_list("push_id", flat=True)
+    )
+
+
+__all__ = ["UserSettings", "PushState", "Watch", "Notification", "PushSubscription", "watched_push_ids"]
