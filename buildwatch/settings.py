@@ -135,38 +135,52 @@ STORAGES = {
 
 
 # --- Mail -------------------------------------------------------------------------------------------
-def _email_settings(url: str) -> dict:
-    """EMAIL_URL: console:// | locmem:// | smtp://user:pass@host:25 | smtp+tls://… | smtp+ssl://…"""
+def _mailer(url: str, timeout: int) -> dict:
+    """EMAIL_URL: console:// | locmem:// | dummy:// | smtp://user:pass@host:25 | smtp+tls://… | smtp+ssl://…"""
     if not url:
-        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+        return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
     parts = urlsplit(url)
     scheme = parts.scheme
     if scheme in {"console", "locmem", "dummy"}:
-        return {"EMAIL_BACKEND": f"django.core.mail.backends.{scheme}.EmailBackend"}
+        return {"BACKEND": f"django.core.mail.backends.{scheme}.EmailBackend"}
     if scheme not in {"smtp", "smtp+tls", "smtp+ssl"}:
-        raise RuntimeError(f"EMAIL_URL scheme {scheme!r} is not one of console, locmem, smtp, smtp+tls, smtp+ssl")
+        raise RuntimeError(f"EMAIL_URL scheme {scheme!r} is not one of console, locmem, dummy, smtp, smtp+tls, smtp+ssl")
     return {
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": parts.hostname or "localhost",
-        "EMAIL_PORT": parts.port or (465 if scheme == "smtp+ssl" else 25),
-        "EMAIL_HOST_USER": unquote(parts.username or ""),
-        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
-        "EMAIL_USE_TLS": scheme == "smtp+tls",
-        "EMAIL_USE_SSL": scheme == "smtp+ssl",
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": parts.hostname or "localhost",
+            "port": parts.port or (465 if scheme == "smtp+ssl" else 25),
+            "username": unquote(parts.username or ""),
+            "password": unquote(parts.password or ""),
+            "use_tls": scheme == "smtp+tls",
+            "use_ssl": scheme == "smtp+ssl",
+            "timeout": timeout,
+        },
     }
 
 
-if os.environ.get("EMAIL_URL") or not os.environ.get("EMAIL_HOST"):
-    globals().update(_email_settings(os.environ.get("EMAIL_URL", "")))
-else:  # Django's own EMAIL_* variables
-    EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
-    EMAIL_HOST = os.environ["EMAIL_HOST"]
-    EMAIL_PORT = envint("EMAIL_PORT", 25)
-    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-    EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
-    EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
-EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 20)
+def _mailer_from_django_variables(timeout: int) -> dict:
+    """Django's classic EMAIL_HOST/EMAIL_PORT/… environment variables, when EMAIL_URL is not set."""
+    return {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": os.environ["EMAIL_HOST"],
+            "port": envint("EMAIL_PORT", 25),
+            "username": os.environ.get("EMAIL_HOST_USER", ""),
+            "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": envbool("EMAIL_USE_TLS", False),
+            "use_ssl": envbool("EMAIL_USE_SSL", False),
+            "timeout": timeout,
+        },
+    }
+
+
+_EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 20)
+MAILERS = {
+    "default": _mailer_from_django_variables(_EMAIL_TIMEOUT)
+    if os.environ.get("EMAIL_HOST") and not os.environ.get("EMAIL_URL")
+    else _mailer(os.environ.get("EMAIL_URL", ""), _EMAIL_TIMEOUT)
+}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "BuildWatch <buildwatch@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
