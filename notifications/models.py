@@ -22,6 +22,8 @@ class UserSettings(models.Model):
     auto_watch = models.BooleanField(
         default=False, help_text="Watch every new push whose author is my Treeherder email."
     )
+    # When auto-watch was last switched on: only pushes newer than this are watched automatically.
+    auto_watch_since = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -30,6 +32,18 @@ class UserSettings(models.Model):
 
     def __str__(self) -> str:
         return f"settings of {self.user}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.auto_watch and self.auto_watch_since is None:
+            from django.utils import timezone
+
+            self.auto_watch_since = timezone.now()
+        elif not self.auto_watch:
+            self.auto_watch_since = None
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "auto_watch" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "auto_watch_since"}
+        super().save(*args, **kwargs)
 
     @property
     def effective_author_email(self) -> str:
@@ -67,6 +81,9 @@ class PushState(models.Model):
     last_polled_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Computed once when the push finishes, rendered into every watcher's email: counts, failing
+    # platform groups, top failure groups (see notifications.services.push_summary).
+    summary = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["repo", "push_id"], name="unique_push_state")]
@@ -119,6 +136,8 @@ class Notification(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Backoff after a failed attempt: nobody claims the row before this moment.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -126,6 +145,7 @@ class Notification(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "repo", "push_id", "channel"], name="unique_notification")
         ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="notification_due")]
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
