@@ -1,2 +1,16 @@
+from django.urls import path, re_path
 
-urlpatterns: list = []
+from . import views, webpush_views
+
+# Same repository-name shape as the push pages; push ids are digits only (anything else is a 404).
+PUSH = r"^(?P<repo>[a-z0-9][a-z0-9._-]*)/pushes/(?P<push_id>[0-9]{1,19})"
+
+urlpatterns = [
+    path("settings/", views.settings_view, name="settings"),
+    path("watching/", views.watching, name="watching"),
+    re_path(PUSH + r"/watch/$", views.watch, name="watch"),
+    re_path(PUSH + r"/unwatch/$", views.unwatch, name="unwatch"),
+    path("settings/webpush/subscribe/", webpush_views.subscribe, name="webpush_subscribe"),
+    path("settings/webpush/<int:pk>/delete/", webpush_views.unsubscribe, name="webpush_unsubscribe"),
+    path("sw.js", webpush_views.service_worker, name="service_worker"),
+]

@@ -1,0 +1,77 @@
+"""The settings form: what the mobile app kept on the device, validated on the server."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+
+from .models import UserSettings
+
+REPO_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+WEBPUSH_UNAVAILABLE = (
+    "Not available: this server has no VAPID keys configured (VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY)."
+)
+
+
+class SettingsForm(forms.ModelForm):
+    class Meta:
+        model = UserSettings
+        fields = [
+            "author_email",
+            "default_repo",
+            "notifications_enabled",
+            "email_enabled",
+            "webpush_enabled",
+            "auto_watch",
+        ]
+        labels = {
+            "author_email": "Treeherder author email",
+            "default_repo": "Default repository",
+            "notifications_enabled": "Notify me when a watched push finishes",
+            "email_enabled": "By email",
+            "webpush_enabled": "By browser push notification",
+            "auto_watch": "Watch all my new pushes automatically",
+        }
+        help_texts = {
+            "default_repo": "The push list that opens first, e.g. try, autoland or mozilla-central.",
+            "auto_watch": "Every new push whose author is your Treeherder email is watched for you.",
+        }
+        error_messages = {
+            "author_email": {"invalid": "Enter a full email address, like you@mozilla.com."},
+            "default_repo": {"required": "Enter a repository name, e.g. try."},
+        }
+
+    def __init__(self, *args: Any, webpush_available: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        account_email = self.instance.user.email if self.instance.user_id else ""
+        email = self.fields["author_email"]
+        email.widget.attrs.update(
+            {"placeholder": account_email or "you@mozilla.com", "autocomplete": "email"}
+        )
+        email.help_text = (
+            f"The email your pushes carry on Treeherder. Empty means your account email ({account_email})."
+            if account_email
+            else "The email your pushes carry on Treeherder."
+        )
+        repo = self.fields["default_repo"]
+        repo.widget.attrs.update(
+            {"autocapitalize": "none", "spellcheck": "false", "pattern": REPO_NAME_RE.pattern}
+        )
+        self.webpush_available = webpush_available
+        if not webpush_available:
+            # A disabled field ignores whatever is posted and keeps the stored value.
+            webpush = self.fields["webpush_enabled"]
+            webpush.disabled = True
+            webpush.help_text = WEBPUSH_UNAVAILABLE
+
+    def clean_default_repo(self) -> str:
+        value = self.cleaned_data["default_repo"].strip()
+        if not REPO_NAME_RE.match(value):
+            raise forms.ValidationError(
+                "A repository name is lowercase letters, digits, dots, dashes or underscores "
+                "and starts with a letter or digit, e.g. try or mozilla-central.",
+                code="invalid_repo",
+            )
+        return value

@@ -1,0 +1,287 @@
+"""Watch / unwatch a push, and the /watching/ page: POST + CSRF, htmx fragments, per-user isolation."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from notifications.models import Notification, PushState, Watch
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/try/"}
+
+
+@pytest.fixture
+def alice() -> User:
+    return User.objects.create_user("alice", "alice@mozilla.com", "correct horse battery")
+
+
+@pytest.fixture
+def bob() -> User:
+    return User.objects.create_user("bob", "bob@mozilla.com", "another good password")
+
+
+@pytest.fixture
+def alice_client(alice: User) -> Client:
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_client(bob: User) -> Client:
+    client = Client()
+    client.force_login(bob)
+    return client
+
+
+def watch_url(repo: str = "try", push_id: int = 1234) -> str:
+    return reverse("watch", args=[repo, push_id])
+
+
+def unwatch_url(repo: str = "try", push_id: int = 1234) -> str:
+    return reverse("unwatch", args=[repo, push_id])
+
+
+def test_routes_have_the_documented_shape() -> None:
+    assert watch_url() == "/try/pushes/1234/watch/"
+    assert unwatch_url("mozilla-central", 5) == "/mozilla-central/pushes/5/unwatch/"
+
+
+def test_it_watches_with_htmx_and_answers_the_unwatch_button(alice: User, alice_client: Client) -> None:
+    response = alice_client.post(watch_url(), {"next": "/try/"}, headers=HTMX)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'action="/try/pushes/1234/unwatch/"' in html
+    assert 'hx-post="/try/pushes/1234/unwatch/"' in html
+    assert 'hx-swap="outerHTML"' in html
+    assert "Unwatch" in html
+    assert "<html" not in html  # a fragment, not a page
+    watch = Watch.objects.get(user=alice)
+    assert (watch.repo, watch.push_id, watch.auto) == ("try", 1234, False)
+    # The poller learns about the push from its (empty) state row; nothing was fetched now.
+    state = PushState.objects.get(repo="try", push_id=1234)
+    assert state.state == PushState.State.UNKNOWN
+
+
+def test_it_watches_without_htmx_and_redirects_back_with_a_message(alice: User, alice_client: Client) -> None:
+    response = alice_client.post(watch_url(), {"next": "/try/?author="}, follow=False)
+
+    assert response.status_code == 302
+    assert response["Location"] == "/try/?author="
+    assert Watch.objects.filter(user=alice, repo="try", push_id=1234).exists()
+    page = alice_client.get("/watching/")
+    assert "Watching try push 1234" in page.content.decode()
+
+
+def test_it_falls_back_to_the_referer_and_ignores_foreign_next_urls(alice_client: Client) -> None:
+    response = alice_client.post(
+        watch_url(), {"next": "https://evil.example/phish"}, headers={"Referer": "http://testserver/try/?count=5"}
+    )
+    assert response["Location"] == "http://testserver/try/?count=5"
+
+    response = alice_client.post(
+        unwatch_url(), {"next": "//evil.example/"}, headers={"Referer": "https://evil.example/x"}
+    )
+    assert response.status_code == 302
+    assert "evil.example" not in response["Location"]
+
+
+def test_watching_twice_keeps_one_watch(alice: User, alice_client: Client) -> None:
+    alice_client.post(watch_url(), headers=HTMX)
+    Watch.objects.filter(user=alice).update(last_state="running")
+    response = alice_client.post(watch_url(), headers=HTMX)
+
+    assert response.status_code == 200
+    assert Watch.objects.filter(user=alice).count() == 1
+    assert Watch.objects.get(user=alice).last_state == "running"  # the existing watch is kept as it was
+    assert PushState.objects.filter(repo="try", push_id=1234).count() == 1
+
+
+def test_watch_keeps_an_existing_push_state(alice_client: Client) -> None:
+    PushState.objects.create(repo="try", push_id=1234, state="running", title="Bug 1 - fix", job_count=10)
+    alice_client.post(watch_url(), headers=HTMX)
+    state = PushState.objects.get(repo="try", push_id=1234)
+    assert (state.state, state.title, state.job_count) == ("running", "Bug 1 - fix", 10)
+
+
+def test_it_unwatches_with_htmx_and_answers_the_watch_button(alice: User, alice_client: Client) -> None:
+    Watch.objects.create(user=alice, repo="try", push_id=1234)
+
+    response = alice_client.post(unwatch_url(), {"next": "/try/"}, headers=HTMX)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'hx-post="/try/pushes/1234/watch/"' in html
+    assert "Unwatch" not in html and "Watch" in html
+    assert 'name="next" value="/try/"' in html
+    assert not Watch.objects.filter(user=alice).exists()
+
+
+def test_it_unwatches_without_htmx(alice: User, alice_client: Client) -> None:
+    Watch.objects.create(user=alice, repo="try", push_id=1234)
+    response = alice_client.post(unwatch_url(), {"next": "/watching/"})
+    assert response.status_code == 302
+    assert response["Location"] == "/watching/"
+    assert not Watch.objects.exists()
+
+
+def test_unwatching_an_unknown_watch_is_a_404(alice_client: Client) -> None:
+    assert alice_client.post(unwatch_url(), headers=HTMX).status_code == 404
+    assert alice_client.post(unwatch_url()).status_code == 404
+
+
+def test_watch_and_unwatch_are_post_only(alice_client: Client) -> None:
+    assert alice_client.get(watch_url()).status_code == 405
+    assert alice_client.get(unwatch_url()).status_code == 405
+    assert not Watch.objects.exists()
+
+
+def test_bad_push_ids_and_repos_are_404(alice_client: Client) -> None:
+    assert alice_client.post("/try/pushes/abc/watch/").status_code == 404
+    assert alice_client.post("/try/pushes/-1/watch/").status_code == 404
+    assert alice_client.post("/Try!/pushes/1/watch/").status_code == 404
+    assert alice_client.post("/try/pushes/99999999999999999999/watch/").status_code == 404
+    assert not Watch.objects.exists()
+
+
+def test_anonymous_plain_post_redirects_to_login_and_back(client: Client) -> None:
+    response = client.post(watch_url(), {"next": "/try/"})
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=%2Ftry%2F"
+    assert not Watch.objects.exists()
+    assert not PushState.objects.exists()
+
+
+def test_anonymous_htmx_post_is_401_with_a_redirect_to_login(client: Client) -> None:
+    response = client.post(watch_url(), headers=HTMX)
+    assert response.status_code == 401
+    assert response["HX-Redirect"] == "/accounts/login/?next=%2Ftry%2F"
+    assert not Watch.objects.exists()
+
+
+def test_csrf_is_enforced(alice: User) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+
+    assert client.post(watch_url()).status_code == 403
+    assert client.post(watch_url(), headers={"HX-Request": "true"}).status_code == 403
+    assert not Watch.objects.exists()
+
+    # A page render sets the CSRF cookie; htmx sends the token in X-CSRFToken (base.html's hx-headers).
+    client.get("/watching/")
+    token = client.cookies["csrftoken"].value
+    response = client.post(watch_url(), headers={"HX-Request": "true", "X-CSRFToken": token})
+    assert response.status_code == 200
+    response = client.post(unwatch_url(), {"csrfmiddlewaretoken": token, "next": "/watching/"})
+    assert response.status_code == 302
+    assert not Watch.objects.exists()
+
+
+def test_user_b_cannot_unwatch_user_a_watch(alice: User, bob_client: Client) -> None:
+    Watch.objects.create(user=alice, repo="try", push_id=1234)
+
+    assert bob_client.post(unwatch_url(), headers=HTMX).status_code == 404
+    assert bob_client.post(unwatch_url()).status_code == 404
+    assert Watch.objects.filter(user=alice, repo="try", push_id=1234).exists()
+
+
+def test_two_users_watch_the_same_push_independently(alice: User, bob: User, alice_client, bob_client) -> None:
+    alice_client.post(watch_url(), headers=HTMX)
+    bob_client.post(watch_url(), headers=HTMX)
+    bob_client.post(unwatch_url(), headers=HTMX)
+    assert list(Watch.objects.values_list("user__username", flat=True)) == ["alice"]
+    assert PushState.objects.count() == 1
+
+
+# --- /watching/ -------------------------------------------------------------------------------------
+
+
+def test_watching_requires_login(client: Client) -> None:
+    response = client.get("/watching/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/watching/"
+
+
+def test_watching_lists_running_first_with_state_progress_and_notification(alice: User, alice_client) -> None:
+    finished = Watch.objects.create(user=alice, repo="try", push_id=1, notified_at=timezone.now())
+    PushState.objects.create(
+        repo="try", push_id=1, state="finished", title="Bug 1 - finished work", job_count=4, completed_count=4
+    )
+    Watch.objects.create(user=alice, repo="try", push_id=2)
+    PushState.objects.create(
+        repo="try", push_id=2, state="running", title="Bug 2 - still going", job_count=200, completed_count=50
+    )
+    Watch.objects.create(user=alice, repo="autoland", push_id=3)  # never polled: no state row at all
+
+    html = alice_client.get("/watching/").content.decode()
+
+    assert html.index("Still running") < html.index("Bug 2 - still going") < html.index("Finished")
+    assert html.index("Finished") < html.index("Bug 1 - finished work")
+    assert "50 / 200 jobs" in html
+    assert "4 / 4 jobs" in html
+    assert "waiting for first poll" in html
+    assert "autoland push 3" in html
+    assert "not yet" in html  # push 2 and 3 not notified
+    assert finished.notified_at is not None and "ago</time>" in html
+    # Unwatch buttons for each watch, returning to /watching/ without JS.
+    assert html.count('action="/try/pushes/1/unwatch/"') == 1
+    assert 'action="/autoland/pushes/3/unwatch/"' in html
+    assert 'name="next" value="/watching/"' in html
+
+
+def test_watching_shows_recent_notifications_with_outcome(alice: User, alice_client: Client) -> None:
+    Notification.objects.create(
+        user=alice, repo="try", push_id=7, channel="email", status="sent", title="Try push passed",
+        sent_at=timezone.now(),
+    )
+    Notification.objects.create(
+        user=alice, repo="try", push_id=7, channel="webpush", status="failed", title="Try push passed",
+        attempts=3, last_error="endpoint answered 500 <script>",
+    )
+    html = alice_client.get("/watching/").content.decode()
+    assert "Recent notifications" in html
+    assert "email" in html and "web push" in html
+    assert "sent" in html and "failed" in html
+    assert "endpoint answered 500 &lt;script&gt;" in html  # escaped
+    assert "after 3 attempts" in html
+
+
+def test_watching_shows_only_my_own_rows(alice: User, bob: User, bob_client: Client) -> None:
+    Watch.objects.create(user=alice, repo="try", push_id=111)
+    PushState.objects.create(repo="try", push_id=111, state="running", title="Alice secret work")
+    Notification.objects.create(user=alice, repo="try", push_id=111, channel="email", title="Alice notice")
+    Watch.objects.create(user=bob, repo="try", push_id=222)
+
+    html = bob_client.get("/watching/").content.decode()
+
+    assert "Alice secret work" not in html
+    assert "Alice notice" not in html
+    assert "/try/pushes/111/" not in html
+    assert "try push 222" in html
+    assert "No notification sent yet." in html
+
+
+def test_watching_empty_state(alice_client: Client) -> None:
+    html = alice_client.get("/watching/").content.decode()
+    assert "You are not watching any push" in html
+
+
+def test_the_watch_button_is_hidden_from_anonymous_users(rf, alice: User) -> None:
+    from django.contrib.auth.models import AnonymousUser
+    from django.template.loader import render_to_string
+
+    request = rf.get("/try/")
+    request.user = AnonymousUser()
+    context = {"repo": "try", "push_id": 5, "watched": False}
+    assert render_to_string("notifications/watch_button.html", context, request=request).strip() == ""
+    request.user = alice
+    html = render_to_string("notifications/watch_button.html", context, request=request)
+    assert 'action="/try/pushes/5/watch/"' in html
+    assert 'name="next" value="/try/"' in html
+    assert "csrfmiddlewaretoken" in html
