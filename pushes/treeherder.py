@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
+from buildwatch import __version__
 from pushes.rules import Job, Push, Revision, TextLogError
 
 logger = logging.getLogger(__name__)
@@ -333,8 +334,6 @@ def _retry_after(response: requests.Response) -> float | None:
 
 
 def default_user_agent(site_url: str | None = None) -> str:
-    from buildwatch import __version__
-
     return f"BuildWatch/{__version__} (+{site_url})" if site_url else f"BuildWatch/{__version__}"
 
 

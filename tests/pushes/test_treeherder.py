@@ -1,0 +1,838 @@
+"""The Treeherder client against the real API's shapes (recordings from mozilla/treeherder), served by
+`responses`: every endpoint, paging past 2,000 jobs, column order, and every way an answer can be wrong."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import requests
+from responses import matchers
+
+from pushes.rules import Job, Push, Revision, TextLogError
+from pushes.treeherder import (
+    Bug,
+    BugSuggestion,
+    LogErrors,
+    TreeherderClient,
+    TreeherderError,
+    TreeherderNotFound,
+    get_client,
+    parse_jobs,
+)
+from tests.conftest import NetworkBlocked
+from tests.helpers import recording
+from tests.pushes.conftest import (
+    API_JOBS_NAMES,
+    BASE_URL,
+    PROJECT_JOBS_NAMES,
+    api_jobs_page,
+    job_properties,
+    project_jobs_page,
+)
+
+JOBS_URL = f"{BASE_URL}/api/jobs/"
+
+
+def query(**params: object) -> list:
+    return [matchers.query_param_matcher({key: str(value) for key, value in params.items()})]
+
+
+# --- Repositories and pushes ---------------------------------------------------------------------------
+
+
+def test_it_lists_active_repositories(mocked_responses, th_client):
+    repos = recording("repositories.json")
+    repos.append({**copy.deepcopy(repos[0]), "name": "old-esr", "active_status": "onhold"})
+    mocked_responses.get(f"{BASE_URL}/api/repository/", json=repos)
+
+    assert th_client.repositories() == ["mozilla-central", "try", "autoland"]
+
+
+def test_it_reads_the_push_list_newest_first(mocked_responses, th_client):
+    payload = recording("push_list.json")
+    mocked_responses.get(f"{BASE_URL}/api/project/try/push/", json=payload, match=query(count=20))
+
+    pushes = th_client.pushes("try")
+
+    assert [push.id for push in pushes] == [push["id"] for push in payload["results"]]
+    first = pushes[0]
+    assert isinstance(first, Push)
+    assert first.id == 511138
+    assert first.author == "jarilvalenciano@gmail.com"
+    assert first.push_timestamp == 1562867957
+    assert first.revision_count == 2
+    assert first.repository_id == 4
+    assert first.revisions[0] == Revision(
+        revision="ba9c692786e95143b8df3f4b3e9b504dfbc589a0",
+        author="jaril <jarilvalenciano@gmail.com>",
+        comments="Fuzzy query='debugger | 'node-devtools&query='mozlint-eslint&query='mochitest-devtools",
+    )
+
+
+def test_it_filters_pushes_by_author_and_pages_back_with_id_lt(mocked_responses, th_client):
+    mocked_responses.get(
+        f"{BASE_URL}/api/project/try/push/",
+        json=recording("poll_push_list.json"),
+        match=query(count=50, author="someone@mozilla.com", id__lt=511138),
+    )
+
+    pushes = th_client.pushes("try", count=50, author="someone@mozilla.com", id_lt=511138)
+
+    assert len(pushes) == len(recording("poll_push_list.json")["results"])
+
+
+@pytest.mark.parametrize(("asked", "sent"), [(0, 1), (-5, 1), (1, 1), (1000, 1000), (5000, 1000)])
+def test_it_clamps_the_push_count_to_what_the_server_accepts(mocked_responses, th_client, asked, sent):
+    mocked_responses.get(f"{BASE_URL}/api/project/try/push/", json={"results": []}, match=query(count=sent))
+
+    assert th_client.pushes("try", count=asked) == []
+
+
+def test_it_skips_an_unreadable_push_but_keeps_the_others(mocked_responses, th_client, caplog):
+    payload = recording("push_list.json")
+    del payload["results"][1]["id"]
+    payload["results"][2]["revisions"] = "not a list"
+    mocked_responses.get(f"{BASE_URL}/api/project/try/push/", json=payload)
+
+    pushes = th_client.pushes("try")
+
+    assert len(pushes) == len(payload["results"]) - 2
+    assert "Skipping unreadable Treeherder push" in caplog.text
+
+
+def test_it_reads_pushes_without_optional_fields(mocked_responses, th_client):
+    bare = {"id": 7, "revision": "abc", "author": "a@b.c", "push_timestamp": 1, "branch": None}
+    mocked_responses.get(f"{BASE_URL}/api/project/try/push/", json={"results": [bare]})
+
+    assert th_client.pushes("try") == [Push(id=7, revision="abc", author="a@b.c", push_timestamp=1)]
+
+
+def test_it_reads_one_push(mocked_responses, th_client):
+    push = recording("push_list.json")["results"][0]
+    mocked_responses.get(f"{BASE_URL}/api/project/try/push/511138/", json=push)
+
+    assert th_client.push("try", 511138).revision == "ba9c692786e95143b8df3f4b3e9b504dfbc589a0"
+
+
+def test_an_unknown_push_is_not_found_with_the_servers_reason(mocked_responses, th_client):
+    mocked_responses.get(f"{BASE_URL}/api/project/try/push/5/", json="No push with id: 5", status=404)
+
+    with pytest.raises(TreeherderNotFound) as info:
+        th_client.push("try", 5)
+
+    assert info.value.status == 404
+    assert info.value.url == f"{BASE_URL}/api/project/try/push/5/"
+    assert "No push with id: 5" in info.value.reason
+
+
+def test_an_unknown_repository_is_not_found_with_the_detail(mocked_responses, th_client):
+    mocked_responses.get(
+        f"{BASE_URL}/api/project/nope/push/", json={"detail": "No project with name nope"}, status=404
+    )
+
+    with pytest.raises(TreeherderNotFound) as info:
+        th_client.pushes("nope")
+
+    assert info.value.reason == "HTTP 404: No project with name nope"
+    assert info.value.url.startswith(f"{BASE_URL}/api/project/nope/push/?count=20")
+
+
+def test_a_repository_name_that_would_change_the_path_is_refused_without_a_request(
+    mocked_responses, th_client
+):
+    with pytest.raises(TreeherderNotFound):
+        th_client.pushes("../repository")
+    assert len(mocked_responses.calls) == 0
+
+
+def test_it_reads_push_status_counts(mocked_responses, th_client):
+    status = {"completed": 40, "pending": 3, "running": 2, "success": 38, "testfailed": 2, "note": "x"}
+    mocked_responses.get(f"{BASE_URL}/api/project/try/push/511138/status/", json=status)
+
+    assert th_client.push_status("try", 511138) == {
+        "completed": 40,
+        "pending": 3,
+        "running": 2,
+        "success": 38,
+        "testfailed": 2,
+    }
+
+
+def test_it_reads_the_decision_task(mocked_responses, th_client):
+    mocked_responses.get(
+        f"{BASE_URL}/api/project/try/push/decisiontask/",
+        json={"511138": {"id": "VaQoWKTbSdGSwBJn6UZV9g", "run": "0"}},
+        match=query(push_ids=511138),
+    )
+
+    assert th_client.decision_task("try", 511138) == "VaQoWKTbSdGSwBJn6UZV9g"
+
+
+def test_no_decision_task_yet_is_none(mocked_responses, th_client):
+    mocked_responses.get(
+        f"{BASE_URL}/api/project/try/push/decisiontask/", body="No decision task for push 9", status=404
+    )
+
+    assert th_client.decision_task("try", 9) is None
+
+
+# --- Jobs ----------------------------------------------------------------------------------------------
+
+
+def test_it_reads_jobs_in_the_old_column_order(mocked_responses, th_client):
+    mocked_responses.get(JOBS_URL, json=recording("job_1.json"), match=query(push_id=511138, count=2000))
+
+    jobs = th_client.jobs("try", 511138)
+
+    assert len(jobs) == 5
+    decision, build, lint, jittest, _ = jobs
+    assert decision == Job(
+        id=259537193,
+        push_id=511138,
+        task_id="VaQoWKTbSdGSwBJn6UZV9g",
+        platform="gecko-decision",
+        platform_option="opt",
+        job_type_name="Gecko Decision Task",
+        job_type_symbol="D",
+        job_group_name="unknown",
+        job_group_symbol="?",
+        state="completed",
+        result="success",
+        start_timestamp=None,
+        end_timestamp=None,
+        tier=1,
+        retry_id=0,
+        duration=2.0,
+        last_modified="2019-08-05T20:19:51.818175",
+        failure_classification_id=1,
+    )
+    assert (build.result, build.duration) == ("busted", 18.0)
+    assert (lint.state, lint.result) == ("running", "unknown")
+    assert (jittest.tier, jittest.failure_classification_id) == (2, 4)
+
+
+def test_it_follows_relative_next_links_and_keeps_its_page_size(mocked_responses, th_client):
+    # page_1.json's `next` is "/jobs/?push_id=526443&page=2": relative, and without `count`.
+    mocked_responses.get(JOBS_URL, json=recording("page_1.json"), match=query(push_id=526443, count=2000))
+    mocked_responses.get(
+        JOBS_URL, json=recording("page_2.json"), match=query(push_id=526443, count=2000, page=2)
+    )
+
+    jobs = th_client.jobs("try", 526443)
+
+    assert [job.id for job in jobs] == [259537193, 259537372, 259539688]
+    assert jobs[2].state == "running"
+    # These old rows have neither task_id nor retry_id.
+    assert (jobs[0].task_id, jobs[0].retry_id) == (None, 0)
+
+
+def test_it_reads_todays_column_order_across_absolute_next_links(mocked_responses, th_client):
+    mocked_responses.get(
+        JOBS_URL,
+        json=recording("current_joblist_with_video_results_page_1.json"),
+        match=query(push_id=847217, count=2000),
+    )
+    mocked_responses.get(
+        JOBS_URL,
+        json=recording("current_joblist_with_video_results_page_2.json"),
+        match=query(push_id=847217, count=2000, page=2, repo="autoland"),
+    )
+
+    jobs = th_client.jobs("autoland", 847217)
+
+    assert [job.id for job in jobs] == list(range(326364945, 326364951))
+    first = jobs[0]
+    assert first.platform == "linux64-shippable-qr"
+    assert first.platform_option == "opt"
+    assert first.job_group_symbol == "T"
+    assert first.job_type_symbol == "tabswitch"
+    assert first.task_id == "c0EjbgzDRz--MfAdyvdU2Q"
+    assert first.duration == 7.0
+    assert first.last_modified == "2021-01-16T11:42:42.940157"
+    # The absolute next link points at another host: only its query is used, on our base URL.
+    assert all(call.request.url.startswith(JOBS_URL) for call in mocked_responses.calls)
+
+
+def test_it_reads_every_job_of_a_push_of_4500_jobs_over_three_pages(mocked_responses, th_client):
+    push_id = 900001
+    all_rows = [
+        job_properties(10_000 + n, push_id, state="running" if n % 7 else "completed") for n in range(4_520)
+    ]
+    pages = [all_rows[:2000], all_rows[2000:4000], all_rows[4000:]]
+    for number, rows in enumerate(pages, start=1):
+        next_url = None if number == 3 else f"{JOBS_URL}?count=2000&page={number + 1}&push_id={push_id}"
+        params = {"push_id": push_id, "count": 2000} | ({"page": number} if number > 1 else {})
+        mocked_responses.get(
+            JOBS_URL, json=api_jobs_page(rows, next_url=next_url, count=4520), match=query(**params)
+        )
+
+    jobs = th_client.jobs("try", push_id)
+
+    assert len(jobs) == 4_520
+    assert [job.id for job in jobs] == [10_000 + n for n in range(4_520)]
+    assert len(mocked_responses.calls) == 3
+    assert sum(job.state == "completed" for job in jobs) == len(range(0, 4_520, 7))
+
+
+def test_it_reads_rows_by_property_name_in_any_order(mocked_responses, th_client):
+    props = [job_properties(1), job_properties(2, result="testfailed", tier=2, platform_option="debug")]
+    expected = parse_jobs(api_jobs_page(props), push_id=1000)
+    shuffled = list(API_JOBS_NAMES)
+    random.Random(4).shuffle(shuffled)
+    assert shuffled != API_JOBS_NAMES
+    mocked_responses.get(JOBS_URL, json=api_jobs_page(props, names=shuffled))
+
+    assert th_client.jobs("try", 1000) == expected
+    assert expected[1].result == "testfailed"
+    assert (expected[1].tier, expected[1].platform_option) == (2, "debug")
+
+
+def test_it_ignores_unknown_extra_properties(mocked_responses, th_client):
+    names = ["brand_new_field", *API_JOBS_NAMES, "another_one"]
+    props = [job_properties(1, brand_new_field={"nested": True}, another_one=[1, 2])]
+    mocked_responses.get(JOBS_URL, json=api_jobs_page(props, names=names))
+
+    (job,) = th_client.jobs("try", 1000)
+
+    assert job.id == 1
+    assert job.platform_option == "opt"
+
+
+def test_it_tolerates_missing_optional_properties(mocked_responses, th_client):
+    names = [
+        name for name in API_JOBS_NAMES if name not in ("platform_option", "tier", "task_id", "duration")
+    ]
+    mocked_responses.get(JOBS_URL, json=api_jobs_page([job_properties(1)], names=names))
+
+    (job,) = th_client.jobs("try", 1000)
+
+    assert (job.platform_option, job.tier, job.task_id, job.duration) == ("", None, None, None)
+
+
+def test_it_tolerates_null_timestamps_and_fields(mocked_responses, th_client):
+    props = job_properties(
+        1,
+        state="pending",
+        result="unknown",
+        start_timestamp=0,
+        end_timestamp=None,
+        last_modified=None,
+        failure_classification_id=None,
+        tier=None,
+        retry_id=None,
+        platform_option=None,
+    )
+    mocked_responses.get(f"{BASE_URL}/api/project/try/jobs/", json=project_jobs_page([props]))
+
+    (job,) = th_client.project_jobs("try", 1000)
+
+    assert (job.start_timestamp, job.end_timestamp, job.last_modified) == (None, None, None)
+    assert (job.tier, job.retry_id, job.platform_option, job.failure_classification_id) == (None, 0, "", None)
+
+
+def test_it_reads_todays_project_endpoint_shape_with_offset_paging(mocked_responses, th_client):
+    push_id = 717491
+    rows = [job_properties(50_000 + n, push_id) for n in range(2_100)]
+    url = f"{BASE_URL}/api/project/try/jobs/"
+    for offset in (0, 2000):
+        mocked_responses.get(
+            url,
+            json=project_jobs_page(rows[offset : offset + 2000], offset=offset),
+            match=query(push_id=push_id, count=2000, offset=offset, return_type="list"),
+        )
+
+    jobs = th_client.project_jobs("try", push_id)
+
+    assert len(jobs) == 2_100
+    assert jobs[0].start_timestamp == 1_700_000_100
+    assert jobs[0].end_timestamp == 1_700_000_900
+    assert jobs[0].duration is None  # the project endpoint has timestamps, not minutes
+    assert PROJECT_JOBS_NAMES[-1] == "platform_option"
+    assert jobs[-1].platform_option == "opt"
+
+
+def test_parse_jobs_reads_the_dict_form_of_the_project_endpoint():
+    rows = list(recording("job_map.json").values())
+
+    jobs = parse_jobs({"results": rows, "meta": {"repository": "try"}})
+
+    assert len(jobs) == len(rows) == 26
+    assert all(job.push_id for job in jobs)
+
+
+def test_incremental_jobs_send_last_modified_as_naive_utc(mocked_responses, th_client):
+    cest = timezone(timedelta(hours=2))
+    since = datetime(2026, 11, 24, 19, 30, 5, 123456, tzinfo=cest)
+    mocked_responses.get(
+        JOBS_URL,
+        json=api_jobs_page([job_properties(1, last_modified="2026-11-24T17:31:00.000001")]),
+        match=query(push_id=1000, count=2000, last_modified__gt="2026-11-24T17:30:05.123456"),
+    )
+
+    (job,) = th_client.jobs("try", 1000, last_modified_gt=since)
+
+    assert job.last_modified == "2026-11-24T17:31:00.000001"
+
+
+def test_incremental_paging_keeps_the_last_modified_filter(mocked_responses, th_client):
+    since = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)
+    filters = {"push_id": 1000, "count": 2000, "last_modified__gt": "2026-11-24T17:00:00"}
+    mocked_responses.get(
+        JOBS_URL,
+        json=api_jobs_page([job_properties(1)], next_url="/api/jobs/?page=2"),
+        match=query(**filters),
+    )
+    mocked_responses.get(JOBS_URL, json=api_jobs_page([job_properties(2)]), match=query(**filters, page=2))
+
+    assert [job.id for job in th_client.jobs("try", 1000, last_modified_gt=since)] == [1, 2]
+
+
+def test_it_skips_one_malformed_row_and_keeps_the_page(mocked_responses, th_client, caplog):
+    page = api_jobs_page([job_properties(1), job_properties(2), job_properties(3)])
+    page["results"][1] = page["results"][1][:-1]  # one value short
+    page["results"].append("not a row")
+    mocked_responses.get(JOBS_URL, json=page)
+
+    assert [job.id for job in th_client.jobs("try", 1000)] == [1, 3]
+    assert "Skipping unreadable Treeherder job row" in caplog.text
+
+
+def test_rows_that_never_match_the_property_names_are_an_error(mocked_responses, th_client):
+    page = api_jobs_page([job_properties(1), job_properties(2)])
+    page["job_property_names"].append("surprise")
+    mocked_responses.get(JOBS_URL, json=page)
+
+    with pytest.raises(TreeherderError) as info:
+        th_client.jobs("try", 1000)
+
+    assert "no readable job row" in info.value.reason
+    assert info.value.url.startswith(JOBS_URL)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"results": "nope", "job_property_names": API_JOBS_NAMES},
+        {"results": [[1, 2]]},
+        {"results": [[1, "completed"]], "job_property_names": ["job_id", "state"]},
+        [[1, 2, 3]],
+    ],
+    ids=["results-not-a-list", "no-property-names", "no-id-property", "a-bare-list"],
+)
+def test_a_wrong_shaped_jobs_answer_is_an_error(mocked_responses, th_client, payload):
+    mocked_responses.get(JOBS_URL, json=payload)
+
+    with pytest.raises(TreeherderError) as info:
+        th_client.jobs("try", 1000)
+
+    assert info.value.url.startswith(JOBS_URL)
+
+
+def test_a_next_link_that_loops_is_an_error(mocked_responses, th_client):
+    mocked_responses.get(JOBS_URL, json=api_jobs_page([job_properties(1)], next_url=f"{JOBS_URL}?page=2"))
+
+    with pytest.raises(TreeherderError, match="loops"):
+        th_client.jobs("try", 1000)
+
+
+def test_it_reads_one_job_in_dict_form(mocked_responses, th_client):
+    mocked_responses.get(f"{BASE_URL}/api/project/try/jobs/303550431/", json=recording("full_job.json"))
+
+    job = th_client.job("try", 303550431)
+
+    assert job.push_id == 717491
+    assert job.task_id == "O5YBAWwxRfuZ_UlRJS5Rqg"
+    assert (job.start_timestamp, job.end_timestamp) == (1590617373, 1590619891)
+    assert (job.state, job.result, job.platform_option) == ("completed", "testfailed", "debug")
+
+
+# --- Errors of a job -----------------------------------------------------------------------------------
+
+
+def text_log_error_rows(job_id: int) -> list[dict]:
+    """text_log_errors rows as the server serializes them, from a recorded log-parser output."""
+    errors = recording("text_log_summary.json")["blob"]["errors"]
+    return [
+        {
+            "id": 900 + n,
+            "line": error["line"],
+            "line_number": error["linenumber"],
+            "job": job_id,
+            "new_failure": n == 0,
+            "metadata": None,
+            "failure_line": None,
+        }
+        for n, error in enumerate(errors)
+    ]
+
+
+def test_it_reads_text_log_errors(mocked_responses, th_client):
+    rows = text_log_error_rows(303550431)
+    mocked_responses.get(f"{BASE_URL}/api/project/try/jobs/303550431/text_log_errors/", json=rows)
+
+    errors = th_client.text_log_errors("try", 303550431)
+
+    assert len(errors) == len(rows)
+    assert errors[0] == TextLogError(
+        id=900, line=rows[0]["line"], line_number=8151, job=303550431, new_failure=True
+    )
+    assert "TEST-UNEXPECTED-FAIL | dom/indexedDB/test/test_transaction_lifetimes.html" in errors[0].line
+
+
+def test_log_errors_with_lines_are_parsed_without_asking_for_log_status(mocked_responses, th_client):
+    mocked_responses.get(f"{BASE_URL}/api/project/try/jobs/1/text_log_errors/", json=text_log_error_rows(1))
+
+    result = th_client.log_errors("try", 1)
+
+    assert result.parsed and result.parse_status == "parsed"
+    assert len(result.errors) == len(text_log_error_rows(1))
+    assert len(mocked_responses.calls) == 1
+
+
+def test_no_errors_in_a_parsed_log_is_parsed_and_empty(mocked_responses, th_client):
+    mocked_responses.get(f"{BASE_URL}/api/project/try/jobs/303550427/text_log_errors/", json=[])
+    mocked_responses.get(
+        f"{BASE_URL}/api/project/try/job-log-url/",
+        json=recording("job_log_urls.json"),
+        match=query(job_id=303550427),
+    )
+
+    assert th_client.log_errors("try", 303550427) == LogErrors(errors=[], parse_status="parsed")
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        (["pending", "parsed"], "pending"),
+        (["parsed", "failed"], "failed"),
+        (["skipped-size"], "skipped-size"),
+        ([], "unknown"),
+        (["something-new"], "unknown"),
+    ],
+)
+def test_an_empty_error_list_of_an_unparsed_log_is_not_no_errors(
+    mocked_responses, th_client, statuses, expected
+):
+    logs = [dict(recording("job_log_urls.json")[0], parse_status=status) for status in statuses]
+    mocked_responses.get(f"{BASE_URL}/api/project/try/jobs/7/text_log_errors/", json=[])
+    mocked_responses.get(f"{BASE_URL}/api/project/try/job-log-url/", json=logs)
+
+    result = th_client.log_errors("try", 7)
+
+    assert result.parse_status == expected
+    assert not result.parsed
+    assert result.errors == []
+
+
+def test_text_log_errors_of_an_unknown_job_are_not_found(mocked_responses, th_client):
+    mocked_responses.get(
+        f"{BASE_URL}/api/project/try/jobs/5/text_log_errors/", json="No job with id: 5", status=404
+    )
+
+    with pytest.raises(TreeherderNotFound, match="No job with id: 5"):
+        th_client.log_errors("try", 5)
+
+
+def test_it_reads_bug_suggestions_of_the_older_shape(mocked_responses, th_client):
+    payload = recording("bug_suggestions.json")
+    mocked_responses.get(f"{BASE_URL}/api/project/try/jobs/303550431/bug_suggestions/", json=payload)
+
+    suggestions = th_client.bug_suggestions("try", 303550431)
+
+    assert len(suggestions) == 6
+    first = suggestions[0]
+    assert isinstance(first, BugSuggestion)
+    assert first.path_end == "devtools/client/netmonitor/src/har/test/browser_net_har_copy_all_as_har.js"
+    assert first.line_number is None
+    assert first.open_recent[0] == Bug(
+        id=1622925,
+        summary="Intermittent devtools/client/netmonitor/src/har/test/browser_net_har_copy_all_as_har.js"
+        " | There must be some page title -",
+        status="NEW",
+        resolution="",
+        internal_id=16,
+    )
+    assert [bug.id for bug in first.all_others] == [1548870]
+    assert suggestions[1].line_number == 2618
+    assert (suggestions[2].search, suggestions[2].path_end, suggestions[2].open_recent) == (
+        "Return code: 1",
+        None,
+        [],
+    )
+
+
+def test_a_suggested_bug_not_yet_in_bugzilla_keeps_its_internal_id(mocked_responses, th_client):
+    payload = recording("bug_suggestions.json")
+    payload[0]["bugs"]["open_recent"][0].update(id=None, internal_id=4242)
+    payload[0].update(line_number=12, counter=3, failure_new_in_rev=False)
+    mocked_responses.get(f"{BASE_URL}/api/project/try/jobs/1/bug_suggestions/", json=payload)
+
+    first = th_client.bug_suggestions("try", 1)[0]
+
+    assert (first.open_recent[0].id, first.open_recent[0].internal_id) == (None, 4242)
+    assert first.line_number == 12
+
+
+# --- Failure modes -------------------------------------------------------------------------------------
+
+PUSH_URL = f"{BASE_URL}/api/project/try/push/1/"
+
+
+def test_a_timeout_is_an_error_and_is_not_retried(mocked_responses, th_client):
+    mocked_responses.get(PUSH_URL, body=requests.ReadTimeout("read timed out"))
+
+    with pytest.raises(TreeherderError) as info:
+        th_client.push("try", 1)
+
+    assert info.value.reason == "timed out after 2 s"
+    assert (info.value.url, info.value.status) == (PUSH_URL, None)
+    assert len(mocked_responses.calls) == 1
+
+
+def test_connection_errors_are_retried_with_backoff_then_reported(mocked_responses, th_client, sleeps):
+    mocked_responses.get(PUSH_URL, body=requests.ConnectionError("connection refused"))
+
+    with pytest.raises(TreeherderError) as info:
+        th_client.push("try", 1)
+
+    assert info.value.reason == "connection failed after 3 attempts"
+    assert (info.value.url, info.value.status) == (PUSH_URL, None)
+    assert len(mocked_responses.calls) == 3
+    assert sleeps.calls == [0.25, 0.5]
+
+
+def test_a_500_then_success_is_retried_once(mocked_responses, th_client, sleeps):
+    push = recording("push_list.json")["results"][0]
+    mocked_responses.get(PUSH_URL, body="<h1>Server Error (500)</h1>", status=500, content_type="text/html")
+    mocked_responses.get(PUSH_URL, json=push)
+
+    assert th_client.push("try", 1).id == push["id"]
+    assert len(mocked_responses.calls) == 2
+    assert sleeps.calls == [0.25]
+
+
+def test_5xx_retries_are_bounded(mocked_responses, th_client, sleeps):
+    mocked_responses.get(PUSH_URL, json={"detail": "upstream down"}, status=503)
+
+    with pytest.raises(TreeherderError) as info:
+        th_client.push("try", 1)
+
+    assert (info.value.status, info.value.reason) == (503, "HTTP 503: upstream down")
+    assert len(mocked_responses.calls) == 3
+    assert len(sleeps.calls) == 2
+
+
+def test_max_retries_zero_means_one_attempt(mocked_responses, sleeps):
+    client = TreeherderClient(BASE_URL, timeout=1, session=requests.Session(), max_retries=0, sleep=sleeps)
+    mocked_responses.get(PUSH_URL, status=502, body="bad gateway", content_type="text/plain")
+
+    with pytest.raises(TreeherderError) as info:
+        client.push("try", 1)
+
+    assert info.value.reason == "HTTP 502: bad gateway"
+    assert len(mocked_responses.calls) == 1
+    assert sleeps.calls == []
+
+
+def test_429_waits_as_long_as_retry_after_says(mocked_responses, th_client, sleeps):
+    mocked_responses.get(PUSH_URL, status=429, json={"detail": "slow down"}, headers={"Retry-After": "4"})
+    mocked_responses.get(PUSH_URL, json=recording("push_list.json")["results"][0])
+
+    assert th_client.push("try", 1).id == 511138
+    assert sleeps.calls == [4.0]
+
+
+def test_a_retry_after_http_date_is_honoured(mocked_responses, th_client, sleeps):
+    soon = datetime.now(UTC) + timedelta(seconds=6)
+    when = soon.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    mocked_responses.get(PUSH_URL, status=503, body="", headers={"Retry-After": when})
+    mocked_responses.get(PUSH_URL, json=recording("push_list.json")["results"][0])
+
+    th_client.push("try", 1)
+
+    assert len(sleeps.calls) == 1 and 0 <= sleeps.calls[0] <= 6
+
+
+def test_a_retry_after_beyond_the_cap_gives_up_at_once(mocked_responses, th_client, sleeps):
+    mocked_responses.get(PUSH_URL, status=429, json={"detail": "throttled"}, headers={"Retry-After": "3600"})
+
+    with pytest.raises(TreeherderError) as info:
+        th_client.push("try", 1)
+
+    assert info.value.status == 429
+    assert info.value.reason == "HTTP 429: throttled (asked to retry after 3600 s)"
+    assert sleeps.calls == []
+    assert len(mocked_responses.calls) == 1
+
+
+def test_a_400_is_an_error_with_the_detail_and_is_not_retried(mocked_responses, th_client):
+    mocked_responses.get(
+        JOBS_URL, status=400, json={"detail": "Specified count exceeds API MAX_JOBS_COUNT value: 2000"}
+    )
+
+    with pytest.raises(TreeherderError) as info:
+        th_client.jobs("try", 1000)
+
+    assert not isinstance(info.value, TreeherderNotFound)
+    assert info.value.status == 400
+    assert "MAX_JOBS_COUNT" in info.value.reason
+    assert len(mocked_responses.calls) == 1
+
+
+def test_an_html_answer_with_status_200_is_an_error_not_data(mocked_responses, th_client):
+    # What Treeherder serves for a path missing its trailing slash or an unknown API path.
+    html = (
+        "<!DOCTYPE html><html><head><title>Treeherder</title></head><body><div id=root></div></body></html>"
+    )
+    mocked_responses.get(PUSH_URL, body=html, status=200, content_type="text/html; charset=utf-8")
+
+    with pytest.raises(TreeherderError) as info:
+        th_client.push("try", 1)
+
+    assert (info.value.status, info.value.url) == (200, PUSH_URL)
+    assert info.value.reason == "expected JSON, got text/html"
+
+
+def test_a_json_content_type_with_a_broken_body_is_an_error(mocked_responses, th_client):
+    mocked_responses.get(PUSH_URL, body='{"id": 1,', content_type="application/json")
+
+    with pytest.raises(TreeherderError, match="not valid JSON"):
+        th_client.push("try", 1)
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "call"),
+    [
+        ("/api/project/try/push/", [], lambda c: c.pushes("try")),
+        ("/api/project/try/push/", {"results": {"0": {}}}, lambda c: c.pushes("try")),
+        ("/api/project/try/push/1/", {"id": 1}, lambda c: c.push("try", 1)),
+        ("/api/project/try/push/1/status/", [1, 2], lambda c: c.push_status("try", 1)),
+        ("/api/project/try/jobs/1/", ["x"], lambda c: c.job("try", 1)),
+        (
+            "/api/project/try/jobs/1/",
+            {"id": "one", "state": "completed", "push_id": 1},
+            lambda c: c.job("try", 1),
+        ),
+        ("/api/project/try/jobs/1/text_log_errors/", {"results": []}, lambda c: c.text_log_errors("try", 1)),
+        ("/api/project/try/jobs/1/text_log_errors/", [{"id": 1}], lambda c: c.text_log_errors("try", 1)),
+        ("/api/project/try/jobs/1/bug_suggestions/", "oops", lambda c: c.bug_suggestions("try", 1)),
+        ("/api/project/try/push/decisiontask/", ["x"], lambda c: c.decision_task("try", 1)),
+        ("/api/repository/", {"results": []}, lambda c: c.repositories()),
+    ],
+    ids=[
+        "push-list-list",
+        "push-results-dict",
+        "push-no-revision",
+        "status-list",
+        "job-list",
+        "job-id-text",
+        "tle-dict",
+        "tle-no-line",
+        "bugs-string",
+        "decision-list",
+        "repos-dict",
+    ],
+)
+def test_wrong_shaped_json_is_an_error(mocked_responses, th_client, path, payload, call):
+    mocked_responses.get(f"{BASE_URL}{path}", json=payload)
+
+    with pytest.raises(TreeherderError) as info:
+        call(th_client)
+
+    assert not isinstance(info.value, TreeherderNotFound)
+    assert info.value.url.startswith(f"{BASE_URL}{path}")
+    assert info.value.reason
+
+
+def test_the_error_says_what_went_wrong_where():
+    error = TreeherderError("HTTP 503: upstream down", "https://treeherder.test/api/jobs/?push_id=1", 503)
+
+    assert (
+        str(error)
+        == "Treeherder: HTTP 503: upstream down (HTTP 503) — https://treeherder.test/api/jobs/?push_id=1"
+    )
+
+
+# --- Politeness and configuration ----------------------------------------------------------------------
+
+
+def test_every_request_says_who_it_is_and_asks_for_json(mocked_responses, settings):
+    settings.TREEHERDER_URL = BASE_URL
+    settings.SITE_URL = "https://buildwatch.example"
+    mocked_responses.get(
+        f"{BASE_URL}/api/repository/",
+        json=[],
+        match=[
+            matchers.header_matcher(
+                {"User-Agent": "BuildWatch/0.1.0 (+https://buildwatch.example)", "Accept": "application/json"}
+            )
+        ],
+    )
+
+    assert get_client().repositories() == []
+
+
+def test_get_client_is_configured_from_settings_and_shares_one_session(settings):
+    settings.TREEHERDER_URL = "https://th.example/"
+    settings.TREEHERDER_PAGE_TIMEOUT = 4
+    settings.TREEHERDER_BACKGROUND_TIMEOUT = 25
+
+    page, background = get_client(), get_client(background=True)
+
+    assert page.base_url == background.base_url == "https://th.example"
+    assert (page.timeout, background.timeout) == (4, 25)
+    assert page.session is background.session is get_client().session
+    assert page.session.headers["Accept"] == "application/json"
+
+
+def test_each_request_carries_the_timeout(mocked_responses, th_client, monkeypatch):
+    seen = []
+    real_get = th_client.session.get
+
+    def spy(url, **kwargs):
+        seen.append(kwargs.get("timeout"))
+        return real_get(url, **kwargs)
+
+    monkeypatch.setattr(th_client.session, "get", spy)
+    mocked_responses.get(f"{BASE_URL}/api/repository/", json=[])
+
+    th_client.repositories()
+
+    assert seen == [2]
+
+
+def test_a_client_needs_no_django_settings_when_given_url_and_timeout(mocked_responses):
+    client = TreeherderClient("http://127.0.0.1:8100/", timeout=3)
+    mocked_responses.get("http://127.0.0.1:8100/api/repository/", json=recording("repositories.json"))
+
+    assert client.base_url == "http://127.0.0.1:8100"
+    assert client.headers["User-Agent"].startswith("BuildWatch/0.1.0")
+    assert client.repositories() == ["mozilla-central", "try", "autoland"]
+
+
+def test_an_unmocked_request_cannot_reach_the_network():
+    client = TreeherderClient("https://treeherder.mozilla.org", timeout=2, max_retries=0)
+
+    with pytest.raises(NetworkBlocked, match="unmocked network access is not allowed"):
+        client.repositories()
+
+
+def test_a_request_not_registered_with_responses_fails(mocked_responses, th_client):
+    with pytest.raises(TreeherderError) as info:
+        th_client.repositories()
+
+    assert info.value.status is None
+
+
+def test_recordings_are_what_the_tests_claim():
+    # Guards the fixtures themselves: the old order starts with duration, today's ends with platform_option.
+    assert recording("job_1.json")["job_property_names"][0] == "duration"
+    assert (
+        recording("current_joblist_with_video_results_page_1.json")["job_property_names"][-1]
+        == "platform_option"
+    )
+    assert json.loads(json.dumps(recording("page_1.json")))["next"] == "/jobs/?push_id=526443&page=2"
