@@ -159,7 +159,7 @@ def job_from_dict(data: Mapping[str, Any], *, push_id: int | None = None) -> Job
     return Job(
         id=_int(data["id"], "id"),
         push_id=_int(row_push_id, "push_id"),
-        task_id=data.get("task_id") or None,
+        task_id=_str(data.get("task_id")) or None,
         platform=_str(data.get("platform")),
         platform_option=_str(data.get("platform_option")),
         job_type_name=_str(data.get("job_type_name")),
@@ -173,7 +173,7 @@ def job_from_dict(data: Mapping[str, Any], *, push_id: int | None = None) -> Job
         tier=_opt_int(data.get("tier"), "tier"),
         retry_id=_opt_int(data.get("retry_id"), "retry_id") or 0,
         duration=_duration(data.get("duration")),
-        last_modified=data.get("last_modified") or None,
+        last_modified=_str(data.get("last_modified")) or None,
         failure_classification_id=_opt_int(
             data.get("failure_classification_id"), "failure_classification_id"
         ),
@@ -508,15 +508,16 @@ class TreeherderClient:
         if last_modified_gt is not None:
             params["last_modified__gt"] = _iso_utc(last_modified_gt)
         first_params = dict(params)
-        jobs: list[Job] = []
+        jobs: dict[int, Job] = {}  # by id: a job moved across a page boundary mid-read is kept once
         seen_pages: set[tuple[tuple[str, str], ...]] = set()
         for _ in range(MAX_JOB_PAGES):
             url = _full_url(self._url(path), params)
             payload = self._get(path, params)
-            jobs.extend(parse_jobs(payload, push_id=push_id, url=url))
+            for job in parse_jobs(payload, push_id=push_id, url=url):
+                jobs[job.id] = job
             next_url = payload.get("next")
             if not next_url:
-                return jobs
+                return list(jobs.values())
             if not isinstance(next_url, str):
                 raise TreeherderError("jobs answer has a `next` that is not a URL", url)
             # Only the query of `next` is used, over our own filters: its host can differ from ours
@@ -553,7 +554,7 @@ class TreeherderClient:
                 params["last_modified__gt"] = _iso_utc(last_modified_gt)
             payload = self._get(path, params)
             for job in parse_jobs(payload, push_id=push_id, url=_full_url(self._url(path), params)):
-                jobs.setdefault(job.id, job)
+                jobs[job.id] = job
             if len(payload["results"]) < page_size:
                 return list(jobs.values())
         raise TreeherderError(f"push has more than {MAX_JOB_PAGES} pages of jobs", self._url(path))
@@ -645,6 +646,8 @@ def get_client(*, background: bool = False) -> TreeherderClient:
         timeout=timeout,
         session=session,
         user_agent=agent,
+        # A page must answer soon: one retry and short waits; background work can afford more patience.
+        max_retries=2 if background else 1,
         retry_after_max=10.0 if background else 3.0,
     )
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import copy
 import json
 import random
+import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -24,7 +28,7 @@ from pushes.treeherder import (
     parse_jobs,
 )
 from tests.conftest import NetworkBlocked
-from tests.helpers import recording
+from tests.helpers import free_port, recording
 from tests.pushes.conftest import (
     API_JOBS_NAMES,
     BASE_URL,
@@ -276,6 +280,23 @@ def test_it_reads_every_job_of_a_push_of_4500_jobs_over_three_pages(mocked_respo
     assert [job.id for job in jobs] == [10_000 + n for n in range(4_520)]
     assert len(mocked_responses.calls) == 3
     assert sum(job.state == "completed" for job in jobs) == len(range(0, 4_520, 7))
+
+
+def test_a_job_seen_on_two_pages_is_kept_once_with_its_later_state(mocked_responses, th_client):
+    mocked_responses.get(
+        JOBS_URL,
+        json=api_jobs_page([job_properties(1), job_properties(2, state="running")], next_url="?page=2"),
+        match=query(push_id=1000, count=2000),
+    )
+    mocked_responses.get(
+        JOBS_URL,
+        json=api_jobs_page([job_properties(2, state="completed"), job_properties(3)]),
+        match=query(push_id=1000, count=2000, page=2),
+    )
+
+    jobs = th_client.jobs("try", 1000)
+
+    assert [(job.id, job.state) for job in jobs] == [(1, "completed"), (2, "completed"), (3, "completed")]
 
 
 def test_it_reads_rows_by_property_name_in_any_order(mocked_responses, th_client):
@@ -789,6 +810,23 @@ def test_get_client_is_configured_from_settings_and_shares_one_session(settings)
     assert page.session.headers["Accept"] == "application/json"
 
 
+def test_page_clients_retry_less_and_wait_less_than_background_ones():
+    page, background = get_client(), get_client(background=True)
+
+    assert (page.max_retries, page.retry_after_max) == (1, 3.0)
+    assert (background.max_retries, background.retry_after_max) == (2, 10.0)
+
+
+def test_a_forked_worker_gets_its_own_session(monkeypatch):
+    import pushes.treeherder as treeherder
+
+    parent = get_client().session
+    monkeypatch.setattr(treeherder.os, "getpid", lambda: -1)
+
+    assert get_client().session is not parent
+    assert get_client().session is get_client().session
+
+
 def test_each_request_carries_the_timeout(mocked_responses, th_client, monkeypatch):
     seen = []
     real_get = th_client.session.get
@@ -836,3 +874,88 @@ def test_recordings_are_what_the_tests_claim():
         == "platform_option"
     )
     assert json.loads(json.dumps(recording("page_1.json")))["next"] == "/jobs/?push_id=526443&page=2"
+
+
+# --- Over real HTTP on loopback (what `responses` cannot show: real sockets, timeouts, refusals) ---------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    routes: dict[str, tuple[int, str, bytes, float]] = {}
+    seen: list[dict[str, str]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        type(self).seen.append({"path": self.path, **dict(self.headers)})
+        status, content_type, body, delay = self.routes.get(
+            urlsplit(self.path).path, (200, "text/html; charset=utf-8", b"<!DOCTYPE html><html></html>", 0)
+        )
+        if delay:
+            time.sleep(delay)
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def loopback():
+    _Handler.routes, _Handler.seen = {}, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    server.handle_error = lambda request, address: None  # the client hanging up on a slow answer is fine
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", _Handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_over_http_it_sends_its_headers_and_reads_json(loopback):
+    url, handler = loopback
+    handler.routes["/api/repository/"] = (
+        200,
+        "application/json",
+        json.dumps(recording("repositories.json")).encode(),
+        0,
+    )
+    client = TreeherderClient(url, timeout=2, user_agent="BuildWatch/0.1.0 (+http://testserver)")
+
+    assert client.repositories() == ["mozilla-central", "try", "autoland"]
+    assert handler.seen[0]["User-Agent"] == "BuildWatch/0.1.0 (+http://testserver)"
+    assert handler.seen[0]["Accept"] == "application/json"
+
+
+def test_over_http_a_missing_trailing_slash_answers_html_and_is_an_error(loopback):
+    url, _ = loopback
+    client = TreeherderClient(url, timeout=2)
+
+    with pytest.raises(TreeherderError) as info:
+        client._get("/api/repository")  # the server's web app answers any unknown path
+
+    assert (info.value.status, info.value.reason) == (200, "expected JSON, got text/html")
+
+
+def test_over_http_a_slow_answer_times_out(loopback):
+    url, handler = loopback
+    handler.routes["/api/repository/"] = (200, "application/json", b"[]", 0.5)
+    client = TreeherderClient(url, timeout=0.2)
+
+    with pytest.raises(TreeherderError) as info:
+        client.repositories()
+
+    assert info.value.reason == "timed out after 0.2 s"
+    assert info.value.status is None
+    assert len(handler.seen) == 1
+
+
+def test_over_http_a_refused_connection_is_retried_then_reported(sleeps):
+    client = TreeherderClient(f"http://127.0.0.1:{free_port()}", timeout=1, max_retries=2, sleep=sleeps)
+
+    with pytest.raises(TreeherderError) as info:
+        client.repositories()
+
+    assert info.value.reason == "connection failed after 3 attempts"
+    assert len(sleeps.calls) == 2
