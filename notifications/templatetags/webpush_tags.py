@@ -1,0 +1,29 @@
+"""Template helpers for the web push section of /settings/."""
+
+from __future__ import annotations
+
+from django import template
+from django.conf import settings
+from django.db.models import QuerySet
+
+from notifications.models import PushSubscription
+from notifications.webpush import browser_label as _browser_label
+
+register = template.Library()
+
+
+@register.simple_tag
+def webpush_public_key() -> str:
+    return settings.VAPID_PUBLIC_KEY
+
+
+@register.simple_tag
+def webpush_subscriptions(user: object) -> QuerySet[PushSubscription] | list[PushSubscription]:
+    if not getattr(user, "is_authenticated", False):
+        return []
+    return PushSubscription.objects.filter(user=user).order_by("-created_at", "-pk")
+
+
+@register.filter
+def browser_label(user_agent: str) -> str:
+    return _browser_label(user_agent)

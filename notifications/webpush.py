@@ -1,0 +1,305 @@
+"""Web push: VAPID keys, browser subscriptions and the pywebpush transport.
+
+The poller's delivery code calls `send_webpush(notification)` for ledger rows of channel "webpush" and
+maps a `TransportError` onto the ledger (permanent → failed, otherwise retried later).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.conf import settings
+from django.urls import reverse
+from py_vapid import Vapid
+from py_vapid.utils import b64urldecode, b64urlencode
+from pywebpush import WebPushException, webpush
+
+from buildwatch import __version__
+
+from .models import Notification, PushSubscription
+from .transports import TransportError
+
+logger = logging.getLogger(__name__)
+
+# pywebpush's defaults are "wait forever" and "drop the message unless the browser is online right now".
+WEBPUSH_TIMEOUT = 10.0
+WEBPUSH_TTL = 24 * 60 * 60
+# aes128gcm leaves 3993 bytes of a 4096-byte record for our JSON; keep the body well below that.
+MAX_BODY_CHARS = 1000
+GONE_STATUSES = {404, 410}
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def webpush_available() -> bool:
+    """Both VAPID keys configured: without them nothing is sent and the settings page says why."""
+    return bool(settings.VAPID_PUBLIC_KEY and settings.VAPID_PRIVATE_KEY)
+
+
+# --- VAPID keys --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VapidKeys:
+    public_key: str  # urlsafe base64 of the uncompressed P-256 point: the browser's applicationServerKey
+    private_key: str  # urlsafe base64 of the raw 32-byte private value (py_vapid's "raw" form)
+
+
+def generate_vapid_keys() -> VapidKeys:
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    private = key.private_numbers().private_value.to_bytes(32, "big")
+    return VapidKeys(public_key=b64urlencode(public), private_key=b64urlencode(private))
+
+
+def vapid_public_key_of(private_key: str) -> str:
+    """The applicationServerKey that belongs to a VAPID private key (raises ValueError when invalid)."""
+    try:
+        vapid = Vapid.from_string(private_key=private_key)
+    except Exception as exc:  # py_vapid raises anything from binascii.Error to VapidException
+        raise ValueError(f"not a VAPID private key: {exc}") from exc
+    return b64urlencode(
+        vapid.public_key.public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+    )
+
+
+# --- Subscriptions -------------------------------------------------------------------------------------
+
+
+class SubscriptionInvalid(ValueError):
+    """The browser's subscription JSON can't be stored; the message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class SubscriptionData:
+    endpoint: str
+    p256dh: str
+    auth: str
+
+
+def _b64url_bytes(value: object, name: str) -> bytes:
+    if not isinstance(value, str) or not value:
+        raise SubscriptionInvalid(f"keys.{name} is missing")
+    if len(value) > 255 or not all(c.isalnum() or c in "-_=" for c in value):
+        raise SubscriptionInvalid(f"keys.{name} is not base64url")
+    try:
+        return b64urldecode(value.rstrip("=").encode())
+    except (binascii.Error, ValueError) as exc:
+        raise SubscriptionInvalid(f"keys.{name} is not base64url") from exc
+
+
+def parse_subscription(data: object) -> SubscriptionData:
+    """Validate what `PushSubscription.toJSON()` gives in the browser: {endpoint, keys: {p256dh, auth}}."""
+    if not isinstance(data, dict):
+        raise SubscriptionInvalid("expected a JSON object")
+    endpoint = data.get("endpoint")
+    if not isinstance(endpoint, str) or not endpoint:
+        raise SubscriptionInvalid("endpoint is missing")
+    if len(endpoint) > 2000:
+        raise SubscriptionInvalid("endpoint is too long")
+    parts = urlsplit(endpoint)
+    local = parts.scheme == "http" and (parts.hostname or "") in LOCAL_HOSTS
+    if not (parts.scheme == "https" or local) or not parts.hostname:
+        raise SubscriptionInvalid("endpoint must be an https URL")
+    keys = data.get("keys")
+    if not isinstance(keys, dict):
+        raise SubscriptionInvalid("keys are missing")
+    p256dh = _b64url_bytes(keys.get("p256dh"), "p256dh")
+    try:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), p256dh)
+    except ValueError as exc:
+        raise SubscriptionInvalid("keys.p256dh is not a P-256 public key") from exc
+    if len(p256dh) != 65:  # only the uncompressed form is used by browsers (RFC 8291)
+        raise SubscriptionInvalid("keys.p256dh is not an uncompressed P-256 public key")
+    if len(_b64url_bytes(keys.get("auth"), "auth")) != 16:
+        raise SubscriptionInvalid("keys.auth must be 16 bytes")
+    return SubscriptionData(endpoint=endpoint, p256dh=keys["p256dh"], auth=keys["auth"])
+
+
+def save_subscription(
+    user: object, data: SubscriptionData, user_agent: str = ""
+) -> tuple[PushSubscription, bool]:
+    """Store (or refresh) a browser's subscription. One endpoint is one browser profile: when another
+    user subscribes from it, it becomes theirs, since that is who is signed in there now."""
+    return PushSubscription.objects.update_or_create(
+        endpoint=data.endpoint,
+        defaults={"user": user, "p256dh": data.p256dh, "auth": data.auth, "user_agent": user_agent[:500]},
+    )
+
+
+def browser_label(user_agent: str) -> str:
+    """'Firefox on Linux' from a User-Agent header; good enough to tell a user's browsers apart."""
+    ua = user_agent or ""
+    browser = "Unknown browser"
+    for token, name in (
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("SamsungBrowser/", "Samsung Internet"),
+        ("Firefox/", "Firefox"),
+        ("FxiOS/", "Firefox"),
+        ("CriOS/", "Chrome"),
+        ("HeadlessChrome/", "Headless Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+    ):
+        if token in ua:
+            browser = name
+            break
+    system = ""
+    for token, name in (
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("CrOS", "ChromeOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Macintosh", "macOS"),
+        ("Linux", "Linux"),
+    ):
+        if token in ua:
+            system = name
+            break
+    return f"{browser} on {system}" if system else browser
+
+
+# --- Sending -------------------------------------------------------------------------------------------
+
+
+def notification_tag(notification: Notification) -> str:
+    return f"buildwatch:{notification.repo}:{notification.push_id}"
+
+
+def push_payload(notification: Notification) -> dict[str, str]:
+    body = notification.body
+    if len(body) > MAX_BODY_CHARS:
+        body = body[: MAX_BODY_CHARS - 1] + "…"
+    return {
+        "title": notification.title or "BuildWatch",
+        "body": body,
+        "url": settings.SITE_URL + reverse("push_detail", args=[notification.repo, notification.push_id]),
+        "tag": notification_tag(notification),
+    }
+
+
+def _topic(tag: str) -> str:
+    # RFC 8030 Topic (≤ 32 base64url chars): a re-sent message replaces an undelivered one.
+    return base64.urlsafe_b64encode(hashlib.sha256(tag.encode()).digest()).decode()[:32]
+
+
+def _where(endpoint: str) -> str:
+    # The endpoint is a bearer capability: name only its host in errors the user and admin can read.
+    return urlsplit(endpoint).hostname or "push service"
+
+
+def send_webpush(notification: Notification) -> None:
+    """Send the notification to every browser the user subscribed. Success when at least one got it.
+
+    404/410 from a push service removes that subscription. Raises TransportError(permanent=True) when
+    nothing can ever succeed (no keys, no subscriptions left, every service refused), and
+    TransportError(permanent=False) when a push service failed in a way a later retry may fix. A retry
+    re-sends to every subscription, including those that already got it; the shared tag (in the browser)
+    and Topic (at the push service) make the repeat replace the first rather than add a second.
+    """
+    if not webpush_available():
+        raise TransportError("web push is not configured (no VAPID keys)", permanent=True)
+    try:
+        vapid = Vapid.from_string(private_key=settings.VAPID_PRIVATE_KEY)
+    except Exception as exc:
+        raise TransportError(f"VAPID_PRIVATE_KEY is not a valid key: {exc}", permanent=True) from exc
+
+    subscriptions = list(PushSubscription.objects.filter(user_id=notification.user_id).order_by("pk"))
+    if not subscriptions:
+        raise TransportError("no subscriptions", permanent=True)
+
+    data = json.dumps(push_payload(notification))
+    headers = {"Topic": _topic(notification_tag(notification)), "Urgency": "normal"}
+    delivered = 0
+    removed = 0
+    temporary: list[str] = []
+    refused: list[str] = []
+    with requests.Session() as session:
+        session.headers["User-Agent"] = f"BuildWatch/{__version__} (+{settings.SITE_URL})"
+        for subscription in subscriptions:
+            where = _where(subscription.endpoint)
+            try:
+                webpush(
+                    subscription_info={
+                        "endpoint": subscription.endpoint,
+                        "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth},
+                    },
+                    data=data,
+                    vapid_private_key=vapid,
+                    # A fresh dict each time: pywebpush writes "aud" (the endpoint's origin) into it.
+                    vapid_claims={"sub": settings.VAPID_SUBJECT},
+                    content_encoding="aes128gcm",
+                    timeout=WEBPUSH_TIMEOUT,
+                    ttl=WEBPUSH_TTL,
+                    headers=headers,
+                    requests_session=session,
+                )
+            except WebPushException as exc:
+                status = exc.status_code
+                if status in GONE_STATUSES:
+                    logger.info(
+                        "web push subscription %s of user %s is gone (%s): removed",
+                        subscription.pk,
+                        subscription.user_id,
+                        status,
+                    )
+                    subscription.delete()
+                    removed += 1
+                elif status is None or status >= 500 or status == 429:
+                    temporary.append(f"{where}: {status or exc.message}")
+                else:  # 400, 403 (key mismatch), 413…: sending the same again cannot help
+                    refused.append(f"{where}: {status}")
+            except requests.RequestException as exc:
+                temporary.append(f"{where}: {type(exc).__name__}")
+            else:
+                delivered += 1
+
+    problems = temporary + refused
+    if delivered:
+        if problems:
+            logger.warning(
+                "web push for %s reached %d browser(s); failed: %s",
+                notification,
+                delivered,
+                "; ".join(problems),
+            )
+        return
+    if temporary:
+        raise TransportError("push service unavailable: " + "; ".join(problems), permanent=False)
+    if refused:
+        raise TransportError("push service refused: " + "; ".join(refused), permanent=True)
+    raise TransportError(f"no subscriptions ({removed} expired and removed)", permanent=True)
+
+
+__all__ = [
+    "WEBPUSH_TIMEOUT",
+    "WEBPUSH_TTL",
+    "SubscriptionInvalid",
+    "SubscriptionData",
+    "VapidKeys",
+    "browser_label",
+    "generate_vapid_keys",
+    "notification_tag",
+    "parse_subscription",
+    "push_payload",
+    "save_subscription",
+    "send_webpush",
+    "vapid_public_key_of",
+    "webpush_available",
+]

@@ -1,0 +1,66 @@
+"""Web push views: store/remove a browser's subscription, and serve the service worker from the root."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from .models import PushSubscription, UserSettings
+from .webpush import (
+    SubscriptionInvalid,
+    browser_label,
+    parse_subscription,
+    save_subscription,
+    webpush_available,
+)
+
+SERVICE_WORKER = settings.BASE_DIR / "static" / "sw.js"
+
+
+@login_required
+@require_POST
+def subscribe(request: HttpRequest) -> JsonResponse:
+    """POST the browser's `PushSubscription.toJSON()` as JSON (CSRF via the X-CSRFToken header)."""
+    if not webpush_available():
+        return JsonResponse({"error": "Web push is not configured on this server."}, status=409)
+    try:
+        data = parse_subscription(json.loads(request.body or b"null"))
+    except (ValueError, UnicodeDecodeError) as exc:  # SubscriptionInvalid, JSONDecodeError
+        message = str(exc) if isinstance(exc, SubscriptionInvalid) else "the body is not JSON"
+        return JsonResponse({"error": f"Invalid subscription: {message}."}, status=400)
+    subscription, created = save_subscription(request.user, data, request.headers.get("User-Agent", ""))
+    # Subscribing a browser is asking for web push: switch the channel on too.
+    user_settings = UserSettings.for_user(request.user)
+    if not user_settings.webpush_enabled:
+        user_settings.webpush_enabled = True
+        user_settings.save(update_fields=["webpush_enabled", "updated_at"])
+    return JsonResponse(
+        {"id": subscription.pk, "created": created, "browser": browser_label(subscription.user_agent)},
+        status=201 if created else 200,
+    )
+
+
+@login_required
+@require_POST
+def unsubscribe(request: HttpRequest, pk: int) -> HttpResponse:
+    subscription = get_object_or_404(PushSubscription, pk=pk, user=request.user)
+    label = browser_label(subscription.user_agent)
+    subscription.delete()
+    messages.success(request, f"Web push removed for {label}.")
+    return redirect("settings")
+
+
+@require_GET
+@never_cache
+def service_worker(request: HttpRequest) -> HttpResponse:
+    # Served from / (not /static/) so its scope can be the whole site.
+    response = HttpResponse(SERVICE_WORKER.read_bytes(), content_type="application/javascript")
+    response["Service-Worker-Allowed"] = "/"
+    return response

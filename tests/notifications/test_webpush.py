@@ -1,0 +1,633 @@
+"""Web push: a real round trip through a loopback "push service", decrypted like a browser would, plus the
+subscription views, the service worker route and the VAPID key command."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import StringIO
+
+import http_ece
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+from py_vapid import Vapid, Vapid02
+from py_vapid.utils import b64urldecode, b64urlencode
+
+from notifications import webpush
+from notifications.models import Notification, PushSubscription, UserSettings
+from notifications.transports import TransportError
+from notifications.webpush import browser_label, generate_vapid_keys, send_webpush
+
+from ..helpers import free_port
+
+SITE = "https://buildwatch.test"
+FIREFOX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
+CHROME_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36"
+
+
+# --- A push service on loopback ------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class PushService:
+    """Answers POST /<anything> with statuses[path] (default 201) and records what it got."""
+
+    server: ThreadingHTTPServer
+    statuses: dict[str, int] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+    hang: bool = False
+
+    @property
+    def origin(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.origin + path
+
+
+def _start_push_service() -> PushService:
+    service: PushService
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            service.received.append(
+                Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            )
+            if service.hang:
+                service.release.wait(5)
+            self.send_response(service.statuses.get(self.path, 201))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    service = PushService(server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return service
+
+
+@pytest.fixture
+def push_service() -> Iterator[PushService]:
+    service = _start_push_service()
+    yield service
+    service.release.set()
+    service.server.shutdown()
+    service.server.server_close()
+
+
+@pytest.fixture
+def other_push_service() -> Iterator[PushService]:
+    service = _start_push_service()
+    yield service
+    service.server.shutdown()
+    service.server.server_close()
+
+
+@pytest.fixture
+def vapid(settings) -> webpush.VapidKeys:
+    keys = generate_vapid_keys()
+    settings.VAPID_PUBLIC_KEY = keys.public_key
+    settings.VAPID_PRIVATE_KEY = keys.private_key
+    settings.VAPID_SUBJECT = "mailto:admin@buildwatch.test"
+    settings.SITE_URL = SITE
+    return keys
+
+
+@dataclass
+class BrowserKeys:
+    """What a browser keeps for one subscription: its ECDH key pair and the auth secret."""
+
+    private_key: ec.EllipticCurvePrivateKey
+    auth_secret: bytes
+
+    @classmethod
+    def new(cls) -> BrowserKeys:
+        return cls(ec.generate_private_key(ec.SECP256R1()), os.urandom(16))
+
+    @property
+    def p256dh(self) -> str:
+        return b64urlencode(
+            self.private_key.public_key().public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+            )
+        )
+
+    @property
+    def auth(self) -> str:
+        return b64urlencode(self.auth_secret)
+
+    def decrypt(self, body: bytes) -> dict:
+        plain = http_ece.decrypt(
+            body, private_key=self.private_key, auth_secret=self.auth_secret, version="aes128gcm"
+        )
+        return json.loads(plain)
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("ada", "ada@example.com", "pw-ada-123456")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user("bob", "bob@example.com", "pw-bob-123456")
+
+
+def subscribe(user, endpoint: str, keys: BrowserKeys | None = None, ua: str = FIREFOX_UA) -> PushSubscription:
+    keys = keys or BrowserKeys.new()
+    return PushSubscription.objects.create(
+        user=user, endpoint=endpoint, p256dh=keys.p256dh, auth=keys.auth, user_agent=ua
+    )
+
+
+def notification_for(user, push_id: int = 1234567) -> Notification:
+    return Notification.objects.create(
+        user=user,
+        repo="try",
+        push_id=push_id,
+        channel=Notification.Channel.WEBPUSH,
+        title="Try push failed",
+        body="Bug 1900000 - Make <b>things</b> faster",
+    )
+
+
+def jwt_claims(authorization: str) -> dict:
+    token = authorization.split("t=", 1)[1].split(",", 1)[0]
+    return json.loads(b64urldecode(token.split(".")[1].encode()))
+
+
+# --- send_webpush ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_it_sends_an_encrypted_notification_each_browser_can_decrypt(
+    user, vapid, push_service, other_push_service
+):
+    laptop, phone = BrowserKeys.new(), BrowserKeys.new()
+    subscribe(user, push_service.url("/wpush/laptop"), laptop)
+    subscribe(user, other_push_service.url("/wpush/phone"), phone)
+
+    send_webpush(notification_for(user))
+
+    [got_laptop], [got_phone] = push_service.received, other_push_service.received
+    expected = {
+        "title": "Try push failed",
+        "body": "Bug 1900000 - Make <b>things</b> faster",
+        "url": f"{SITE}/try/pushes/1234567/",
+        "tag": "buildwatch:try:1234567",
+    }
+    assert laptop.decrypt(got_laptop.body) == expected
+    assert phone.decrypt(got_phone.body) == expected
+    for service, got in ((push_service, got_laptop), (other_push_service, got_phone)):
+        assert got.headers["content-encoding"] == "aes128gcm"
+        assert got.headers["ttl"] == str(24 * 60 * 60)
+        assert got.headers["topic"]
+        authorization = got.headers["authorization"]
+        assert authorization.startswith("vapid t=")
+        assert f"k={vapid.public_key}" in authorization
+        assert Vapid02.verify(authorization)
+        claims = jwt_claims(authorization)
+        # Each push service gets a token for its own origin (pywebpush mutates the claims it is given).
+        assert claims["aud"] == service.origin
+        assert claims["sub"] == "mailto:admin@buildwatch.test"
+
+
+@pytest.mark.django_db
+def test_it_cannot_be_decrypted_with_another_browsers_keys(user, vapid, push_service):
+    subscribe(user, push_service.url("/wpush/a"), BrowserKeys.new())
+    send_webpush(notification_for(user))
+    with pytest.raises(Exception):  # noqa: B017 (http_ece raises InvalidTag / ECEException)
+        BrowserKeys.new().decrypt(push_service.received[0].body)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [404, 410])
+def test_it_removes_a_gone_subscription_and_still_reaches_the_others(user, vapid, push_service, status):
+    gone = subscribe(user, push_service.url("/wpush/gone"))
+    kept = subscribe(user, push_service.url("/wpush/kept"), ua=CHROME_UA)
+    push_service.statuses["/wpush/gone"] = status
+
+    send_webpush(notification_for(user))  # no error: one browser got it
+
+    assert not PushSubscription.objects.filter(pk=gone.pk).exists()
+    assert PushSubscription.objects.filter(pk=kept.pk).exists()
+    assert sorted(r.path for r in push_service.received) == ["/wpush/gone", "/wpush/kept"]
+
+
+@pytest.mark.django_db
+def test_when_every_subscription_is_gone_it_fails_permanently(user, vapid, push_service):
+    subscribe(user, push_service.url("/wpush/gone"))
+    push_service.statuses["/wpush/gone"] = 410
+
+    with pytest.raises(TransportError) as caught:
+        send_webpush(notification_for(user))
+
+    assert caught.value.permanent
+    assert "no subscriptions" in caught.value.message
+    assert not PushSubscription.objects.filter(user=user).exists()
+
+
+@pytest.mark.django_db
+def test_without_subscriptions_it_fails_permanently(user, vapid, other_user, push_service):
+    subscribe(other_user, push_service.url("/wpush/bobs"))
+
+    with pytest.raises(TransportError) as caught:
+        send_webpush(notification_for(user))
+
+    assert caught.value.permanent
+    assert caught.value.message == "no subscriptions"
+    assert push_service.received == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_a_push_service_error_is_retryable_and_keeps_the_subscription(user, vapid, push_service, status):
+    subscription = subscribe(user, push_service.url("/wpush/flaky"))
+    push_service.statuses["/wpush/flaky"] = status
+
+    with pytest.raises(TransportError) as caught:
+        send_webpush(notification_for(user))
+
+    assert not caught.value.permanent
+    assert str(status) in caught.value.message
+    assert "/wpush/flaky" not in caught.value.message  # the endpoint is a secret: name the host only
+    assert PushSubscription.objects.filter(pk=subscription.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_push_service_that_is_down_is_retryable(user, vapid):
+    subscribe(user, f"http://127.0.0.1:{free_port()}/wpush/nobody-listens")
+
+    with pytest.raises(TransportError) as caught:
+        send_webpush(notification_for(user))
+
+    assert not caught.value.permanent
+    assert "ConnectionError" in caught.value.message
+
+
+@pytest.mark.django_db
+def test_a_hanging_push_service_times_out_and_is_retryable(user, vapid, push_service, monkeypatch):
+    monkeypatch.setattr(webpush, "WEBPUSH_TIMEOUT", 0.2)
+    push_service.hang = True
+    subscribe(user, push_service.url("/wpush/slow"))
+
+    with pytest.raises(TransportError) as caught:
+        send_webpush(notification_for(user))
+
+    assert not caught.value.permanent
+    assert "Timeout" in caught.value.message
+
+
+@pytest.mark.django_db
+def test_one_failing_browser_does_not_fail_a_delivery_another_got(user, vapid, push_service):
+    subscribe(user, push_service.url("/wpush/broken"))
+    subscribe(user, push_service.url("/wpush/fine"))
+    push_service.statuses["/wpush/broken"] = 500
+
+    send_webpush(notification_for(user))
+
+    assert len(push_service.received) == 2
+    assert PushSubscription.objects.filter(user=user).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_refusal_that_cannot_change_is_permanent(user, vapid, push_service):
+    subscribe(user, push_service.url("/wpush/other-key"))
+    push_service.statuses["/wpush/other-key"] = 403
+
+    with pytest.raises(TransportError) as caught:
+        send_webpush(notification_for(user))
+
+    assert caught.value.permanent
+    assert "403" in caught.value.message
+    assert PushSubscription.objects.filter(user=user).count() == 1
+
+
+@pytest.mark.django_db
+def test_without_vapid_keys_nothing_is_sent(user, settings, push_service):
+    settings.VAPID_PUBLIC_KEY = settings.VAPID_PRIVATE_KEY = ""
+    subscribe(user, push_service.url("/wpush/a"))
+
+    assert not webpush.webpush_available()
+    with pytest.raises(TransportError) as caught:
+        send_webpush(notification_for(user))
+
+    assert caught.value.permanent
+    assert "not configured" in caught.value.message
+    assert push_service.received == []
+
+
+@pytest.mark.django_db
+def test_a_broken_private_key_is_a_permanent_error(user, vapid, settings, push_service):
+    settings.VAPID_PRIVATE_KEY = "not-a-key"
+    subscribe(user, push_service.url("/wpush/a"))
+
+    with pytest.raises(TransportError) as caught:
+        send_webpush(notification_for(user))
+
+    assert caught.value.permanent
+    assert push_service.received == []
+
+
+# --- generate_vapid_keys ---------------------------------------------------------------------------------
+
+
+def test_generate_vapid_keys_prints_a_pair_for_env():
+    out = StringIO()
+    call_command("generate_vapid_keys", stdout=out)
+    lines = dict(
+        line.split("=", 1) for line in out.getvalue().splitlines() if line and not line.startswith("#")
+    )
+
+    public, private = lines["VAPID_PUBLIC_KEY"], lines["VAPID_PRIVATE_KEY"]
+    raw_public = b64urldecode(public.encode())
+    assert len(raw_public) == 65 and raw_public[0] == 4  # uncompressed P-256 point: applicationServerKey
+    assert "=" not in public and "=" not in private
+    vapid = Vapid.from_string(private_key=private)
+    assert webpush.vapid_public_key_of(private) == public
+    headers = vapid.sign({"sub": "mailto:a@b.example", "aud": "https://push.example", "exp": 2_000_000_000})
+    assert Vapid02.verify(headers["Authorization"])
+
+
+def test_two_runs_give_different_keys():
+    first, second = StringIO(), StringIO()
+    call_command("generate_vapid_keys", stdout=first)
+    call_command("generate_vapid_keys", stdout=second)
+    assert first.getvalue() != second.getvalue()
+
+
+# --- Subscribe / list / remove ---------------------------------------------------------------------------
+
+
+def subscription_json(endpoint: str = "https://updates.push.services.mozilla.com/wpush/v2/abc", **changes):
+    keys = BrowserKeys.new()
+    data = {"endpoint": endpoint, "expirationTime": None, "keys": {"p256dh": keys.p256dh, "auth": keys.auth}}
+    data["keys"].update(changes.pop("keys", {}))
+    data.update(changes)
+    return data
+
+
+def post_json(client: Client, url: str, data: object, **extra) -> object:
+    body = data if isinstance(data, str) else json.dumps(data)
+    return client.post(url, body, content_type="application/json", **extra)
+
+
+@pytest.fixture
+def ada(client, user) -> Client:
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+def test_subscribing_stores_the_browser_and_turns_web_push_on(ada, user, vapid):
+    data = subscription_json()
+    response = post_json(ada, reverse("webpush_subscribe"), data, HTTP_USER_AGENT=FIREFOX_UA)
+
+    assert response.status_code == 201
+    assert response.json()["browser"] == "Firefox on Linux"
+    subscription = PushSubscription.objects.get(user=user)
+    assert subscription.endpoint == data["endpoint"]
+    assert (subscription.p256dh, subscription.auth) == (data["keys"]["p256dh"], data["keys"]["auth"])
+    assert subscription.user_agent == FIREFOX_UA
+    assert UserSettings.for_user(user).webpush_enabled
+
+
+@pytest.mark.django_db
+def test_subscribing_the_same_endpoint_again_updates_its_keys(ada, user, vapid):
+    first = subscription_json()
+    post_json(ada, reverse("webpush_subscribe"), first)
+    again = subscription_json()  # same endpoint, new keys (the browser re-subscribed)
+
+    response = post_json(ada, reverse("webpush_subscribe"), again)
+
+    assert response.status_code == 200
+    subscription = PushSubscription.objects.get()
+    assert subscription.p256dh == again["keys"]["p256dh"]
+    assert subscription.auth == again["keys"]["auth"]
+
+
+@pytest.mark.django_db
+def test_subscribing_from_a_loopback_push_service_is_allowed(ada, vapid):
+    response = post_json(ada, reverse("webpush_subscribe"), subscription_json("http://localhost:8001/push/1"))
+    assert response.status_code == 201
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ("{not json", "not JSON"),
+        ([1, 2], "expected a JSON object"),
+        (subscription_json(endpoint=""), "endpoint is missing"),
+        (subscription_json("http://push.example.com/x"), "https"),
+        (subscription_json("javascript:alert(1)"), "https"),
+        (subscription_json("https://push.example.com/" + "x" * 2000), "too long"),
+        ({"endpoint": "https://push.example.com/x"}, "keys are missing"),
+        (subscription_json(keys={"p256dh": None}), "p256dh is missing"),
+        (subscription_json(keys={"p256dh": "not base64!"}), "p256dh is not base64url"),
+        (subscription_json(keys={"p256dh": b64urlencode(b"\x04" + b"\x01" * 64)}), "not a P-256 public key"),
+        (subscription_json(keys={"auth": ""}), "auth is missing"),
+        (subscription_json(keys={"auth": b64urlencode(b"short")}), "auth must be 16 bytes"),
+    ],
+)
+def test_an_invalid_subscription_is_refused_with_a_reason(ada, vapid, data, error):
+    response = post_json(ada, reverse("webpush_subscribe"), data)
+
+    assert response.status_code == 400
+    assert error in response.json()["error"]
+    assert not PushSubscription.objects.exists()
+
+
+@pytest.mark.django_db
+def test_subscribing_needs_sign_in(client, vapid):
+    response = post_json(client, reverse("webpush_subscribe"), subscription_json())
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert not PushSubscription.objects.exists()
+
+
+@pytest.mark.django_db
+def test_subscribing_needs_the_csrf_token(user, vapid):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+
+    refused = post_json(client, reverse("webpush_subscribe"), subscription_json())
+    assert refused.status_code == 403
+    assert not PushSubscription.objects.exists()
+
+    page = client.get(reverse("settings"))
+    token = page.context["csrf_token"]
+    assert f'data-csrf-token="{token}"' in page.content.decode()
+    accepted = post_json(
+        client, reverse("webpush_subscribe"), subscription_json(), HTTP_X_CSRFTOKEN=str(token)
+    )
+    assert accepted.status_code == 201
+
+
+@pytest.mark.django_db
+def test_subscribing_is_post_only(ada, vapid):
+    assert ada.get(reverse("webpush_subscribe")).status_code == 405
+
+
+@pytest.mark.django_db
+def test_subscribing_without_vapid_keys_is_refused(ada, settings):
+    settings.VAPID_PUBLIC_KEY = settings.VAPID_PRIVATE_KEY = ""
+    response = post_json(ada, reverse("webpush_subscribe"), subscription_json())
+    assert response.status_code == 409
+    assert not PushSubscription.objects.exists()
+
+
+@pytest.mark.django_db
+def test_settings_lists_my_browsers_with_a_remove_button_and_the_key(ada, user, other_user, vapid):
+    mine = subscribe(user, "https://fcm.googleapis.com/fcm/send/mine", ua=CHROME_UA)
+    theirs = subscribe(other_user, "https://updates.push.services.mozilla.com/wpush/v2/theirs")
+
+    html = ada.get(reverse("settings")).content.decode()
+
+    assert f'data-vapid-public-key="{vapid.public_key}"' in html
+    assert f'data-subscribe-url="{reverse("webpush_subscribe")}"' in html
+    assert 'data-sw-url="/sw.js"' in html
+    assert "Enable notifications in this browser" in html
+    assert "Chrome on macOS" in html
+    assert mine.created_at.strftime("%Y-%m-%d") in html
+    assert f'action="{reverse("webpush_unsubscribe", args=[mine.pk])}"' in html
+    assert reverse("webpush_unsubscribe", args=[theirs.pk]) not in html
+    assert "theirs" not in html
+
+
+@pytest.mark.django_db
+def test_settings_without_vapid_keys_explains_web_push_is_unavailable(ada, settings):
+    settings.VAPID_PUBLIC_KEY = settings.VAPID_PRIVATE_KEY = ""
+
+    html = ada.get(reverse("settings")).content.decode()
+
+    assert "Web push is not available on this BuildWatch" in html
+    assert "generate_vapid_keys" in html
+    assert "data-vapid-public-key" not in html
+    assert "Enable notifications in this browser" not in html
+
+
+@pytest.mark.django_db
+def test_removing_my_subscription(ada, user, vapid):
+    subscription = subscribe(user, "https://fcm.googleapis.com/fcm/send/mine", ua=CHROME_UA)
+
+    response = ada.post(reverse("webpush_unsubscribe", args=[subscription.pk]), follow=True)
+
+    assert response.redirect_chain[-1][0] == reverse("settings")
+    assert not PushSubscription.objects.filter(pk=subscription.pk).exists()
+    assert "Web push removed for Chrome on macOS" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_removing_someone_elses_subscription_is_a_404(ada, other_user, vapid):
+    theirs = subscribe(other_user, "https://updates.push.services.mozilla.com/wpush/v2/theirs")
+
+    response = ada.post(reverse("webpush_unsubscribe", args=[theirs.pk]))
+
+    assert response.status_code == 404
+    assert PushSubscription.objects.filter(pk=theirs.pk).exists()
+    assert ada.post(reverse("webpush_unsubscribe", args=[theirs.pk + 1000])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_removing_needs_post_sign_in_and_csrf(user, vapid):
+    subscription = subscribe(user, "https://fcm.googleapis.com/fcm/send/mine")
+    url = reverse("webpush_unsubscribe", args=[subscription.pk])
+    assert Client().post(url).status_code == 302  # to sign-in
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    assert client.get(url).status_code == 405
+    assert client.post(url).status_code == 403
+    assert PushSubscription.objects.filter(pk=subscription.pk).exists()
+
+
+# --- The service worker -----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_service_worker_is_served_from_the_root_with_a_root_scope(client):
+    response = client.get("/sw.js")
+
+    assert reverse("service_worker") == "/sw.js"
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/javascript")
+    assert response["Service-Worker-Allowed"] == "/"
+    assert "no-cache" in response["Cache-Control"]
+    script = response.content.decode()
+    assert 'addEventListener("push"' in script
+    assert "showNotification" in script
+    assert 'addEventListener("notificationclick"' in script
+    assert "openWindow" in script and "focus()" in script
+
+
+# --- Small helpers ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "label"),
+    [
+        (FIREFOX_UA, "Firefox on Linux"),
+        (CHROME_UA, "Chrome on macOS"),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/140.0.0.0 Safari/537.36 Edg/140.0.0.0",
+            "Edge on Windows",
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/140.0.0.0 Mobile Safari/537.36",
+            "Chrome on Android",
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+            "Version/18.0 Mobile/15E148 Safari/604.1",
+            "Safari on iOS",
+        ),
+        ("", "Unknown browser"),
+    ],
+)
+def test_browser_label(user_agent, label):
+    assert browser_label(user_agent) == label
+
+
+@pytest.mark.django_db
+def test_a_long_body_is_shortened_to_fit_a_push_message(user, vapid, push_service):
+    keys = BrowserKeys.new()
+    subscribe(user, push_service.url("/wpush/a"), keys)
+    notification = notification_for(user)
+    notification.body = "x" * 5000
+    notification.save()
+
+    send_webpush(notification)
+
+    body = keys.decrypt(push_service.received[0].body)["body"]
+    assert len(body) == webpush.MAX_BODY_CHARS and body.endswith("…")
+
+
+def test_topic_is_a_short_base64url_token():
+    topic = webpush._topic("buildwatch:try:1234567")
+    assert len(topic) == 32
+    base64.urlsafe_b64decode(topic + "=" * (-len(topic) % 4))
