@@ -42,7 +42,8 @@ class TreeherderError(Exception):
         self.status = status
 
     def __str__(self) -> str:
-        status = f" (HTTP {self.status})" if self.status is not None else ""
+        shown = self.status is not None and not self.reason.startswith("HTTP ")
+        status = f" (HTTP {self.status})" if shown else ""
         return f"Treeherder: {self.reason}{status} — {self.url}" if self.url else f"Treeherder: {self.reason}"
 
 

@@ -770,12 +770,14 @@ def test_wrong_shaped_json_is_an_error(mocked_responses, th_client, path, payloa
 
 
 def test_the_error_says_what_went_wrong_where():
-    error = TreeherderError("HTTP 503: upstream down", "https://treeherder.test/api/jobs/?push_id=1", 503)
+    http = TreeherderError("HTTP 503: upstream down", "https://treeherder.test/api/jobs/?push_id=1", 503)
+    html = TreeherderError("expected JSON, got text/html", "https://treeherder.test/api/jobs", 200)
 
+    assert str(http) == "Treeherder: HTTP 503: upstream down — https://treeherder.test/api/jobs/?push_id=1"
     assert (
-        str(error)
-        == "Treeherder: HTTP 503: upstream down (HTTP 503) — https://treeherder.test/api/jobs/?push_id=1"
+        str(html) == "Treeherder: expected JSON, got text/html (HTTP 200) — https://treeherder.test/api/jobs"
     )
+    assert str(TreeherderError("timed out after 8 s")) == "Treeherder: timed out after 8 s"
 
 
 # --- Politeness and configuration ----------------------------------------------------------------------
