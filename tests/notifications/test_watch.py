@@ -81,7 +81,9 @@ def test_it_watches_without_htmx_and_redirects_back_with_a_message(alice: User, 
 
 def test_it_falls_back_to_the_referer_and_ignores_foreign_next_urls(alice_client: Client) -> None:
     response = alice_client.post(
-        watch_url(), {"next": "https://evil.example/phish"}, headers={"Referer": "http://testserver/try/?count=5"}
+        watch_url(),
+        {"next": "https://evil.example/phish"},
+        headers={"Referer": "http://testserver/try/?count=5"},
     )
     assert response["Location"] == "http://testserver/try/?count=5"
 
@@ -191,7 +193,9 @@ def test_user_b_cannot_unwatch_user_a_watch(alice: User, bob_client: Client) -> 
     assert Watch.objects.filter(user=alice, repo="try", push_id=1234).exists()
 
 
-def test_two_users_watch_the_same_push_independently(alice: User, bob: User, alice_client, bob_client) -> None:
+def test_two_users_watch_the_same_push_independently(
+    alice: User, bob: User, alice_client, bob_client
+) -> None:
     alice_client.post(watch_url(), headers=HTMX)
     bob_client.post(watch_url(), headers=HTMX)
     bob_client.post(unwatch_url(), headers=HTMX)
@@ -237,12 +241,23 @@ def test_watching_lists_running_first_with_state_progress_and_notification(alice
 
 def test_watching_shows_recent_notifications_with_outcome(alice: User, alice_client: Client) -> None:
     Notification.objects.create(
-        user=alice, repo="try", push_id=7, channel="email", status="sent", title="Try push passed",
+        user=alice,
+        repo="try",
+        push_id=7,
+        channel="email",
+        status="sent",
+        title="Try push passed",
         sent_at=timezone.now(),
     )
     Notification.objects.create(
-        user=alice, repo="try", push_id=7, channel="webpush", status="failed", title="Try push passed",
-        attempts=3, last_error="endpoint answered 500 <script>",
+        user=alice,
+        repo="try",
+        push_id=7,
+        channel="webpush",
+        status="failed",
+        title="Try push passed",
+        attempts=3,
+        last_error="endpoint answered 500 <script>",
     )
     html = alice_client.get("/watching/").content.decode()
     assert "Recent notifications" in html

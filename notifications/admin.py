@@ -1,0 +1,73 @@
+from django.contrib import admin
+
+from .models import Notification, PushState, PushSubscription, UserSettings, Watch
+
+
+@admin.register(UserSettings)
+class UserSettingsAdmin(admin.ModelAdmin):
+    list_display = [
+        "user",
+        "author_email",
+        "default_repo",
+        "notifications_enabled",
+        "email_enabled",
+        "webpush_enabled",
+        "auto_watch",
+        "updated_at",
+    ]
+    list_filter = ["notifications_enabled", "email_enabled", "webpush_enabled", "auto_watch"]
+    search_fields = ["user__username", "user__email", "author_email"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(Watch)
+class WatchAdmin(admin.ModelAdmin):
+    list_display = ["user", "repo", "push_id", "created_at", "auto", "last_state", "notified_at"]
+    list_filter = ["repo", "auto", "last_state"]
+    search_fields = ["user__username", "user__email", "=push_id"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["user", "repo", "push_id", "channel", "status", "attempts", "created_at", "sent_at"]
+    list_filter = ["channel", "status", "repo"]
+    search_fields = ["user__username", "user__email", "=push_id", "title", "last_error"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(PushState)
+class PushStateAdmin(admin.ModelAdmin):
+    list_display = [
+        "repo",
+        "push_id",
+        "state",
+        "title",
+        "author",
+        "completed_count",
+        "job_count",
+        "failed_count",
+        "last_polled_at",
+    ]
+    list_filter = ["state", "repo"]
+    search_fields = ["=push_id", "revision", "author", "title"]
+
+
+@admin.register(PushSubscription)
+class PushSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["user", "short_endpoint", "user_agent", "created_at"]
+    search_fields = ["user__username", "user__email", "endpoint", "user_agent"]
+    list_filter = ["created_at"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]
+    # The keys are secrets of the subscribing browser: show them, never edit them by hand.
+    readonly_fields = ["endpoint", "p256dh", "auth", "user_agent", "created_at"]
+
+    @admin.display(description="endpoint")
+    def short_endpoint(self, obj: PushSubscription) -> str:
+        return obj.endpoint if len(obj.endpoint) <= 60 else obj.endpoint[:57] + "…"
