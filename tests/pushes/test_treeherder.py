@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pickle
 import random
 import threading
 import time
@@ -961,3 +962,23 @@ def test_over_http_a_refused_connection_is_retried_then_reported(sleeps):
 
     assert info.value.reason == "connection failed after 3 attempts"
     assert len(sleeps.calls) == 2
+
+
+def test_results_and_errors_survive_the_cache(mocked_responses, th_client):
+    # pushes/services.py keeps these in Django's cache (pickled, in local memory or Redis).
+    mocked_responses.get(
+        f"{BASE_URL}/api/project/try/jobs/1/bug_suggestions/", json=recording("bug_suggestions.json")
+    )
+    suggestions = th_client.bug_suggestions("try", 1)
+    log = LogErrors(errors=[TextLogError(id=1, line="x", line_number=0, job=1)], parse_status="parsed")
+    error = TreeherderNotFound("HTTP 404: No job with id: 5", f"{BASE_URL}/api/project/try/jobs/5/", 404)
+
+    assert pickle.loads(pickle.dumps(suggestions)) == suggestions
+    assert pickle.loads(pickle.dumps(log)) == log
+    restored = pickle.loads(pickle.dumps(error))
+    assert (type(restored), restored.reason, restored.url, restored.status) == (
+        TreeherderNotFound,
+        error.reason,
+        error.url,
+        404,
+    )
