@@ -1,2 +1,29 @@
+from django.urls import path, register_converter
 
-urlpatterns: list = []
+from . import retrigger_views, views
+
+
+class RepoConverter:
+    """A Treeherder repository name (validated against Treeherder's list in the views)."""
+
+    regex = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(RepoConverter, "repo")
+
+urlpatterns = [
+    path("<repo:repo>/", views.push_list, name="push_list"),
+    path("<repo:repo>/pushes/<int:push_id>/", views.push_detail, name="push_detail"),
+    path("<repo:repo>/pushes/<int:push_id>/status/", views.push_status, name="push_status"),
+    path("<repo:repo>/pushes/<int:push_id>/jobs/", views.push_jobs, name="push_jobs"),
+    path("<repo:repo>/pushes/<int:push_id>/failures/", views.push_failures, name="push_failures"),
+    path("<repo:repo>/jobs/<int:job_id>/retrigger/", retrigger_views.retrigger, name="retrigger"),
+    # Anything else where a push id belongs is a 404 that says so.
+    path("<repo:repo>/pushes/<str:value>/", views.bad_push_id),
+]

@@ -1,0 +1,45 @@
+"""Validation of the push pages' query parameters: bad values fall back to defaults, never a 500."""
+
+from __future__ import annotations
+
+from django import forms
+
+DEFAULT_COUNT = 20
+MAX_COUNT = 100
+
+
+class PushListQuery(forms.Form):
+    author = forms.CharField(required=False, max_length=254, strip=True)
+    count = forms.CharField(required=False)
+    id__lt = forms.IntegerField(required=False, min_value=1)
+
+    def clean_count(self) -> int:
+        raw = self.cleaned_data.get("count")
+        try:
+            count = int(raw)
+        except (TypeError, ValueError):
+            return DEFAULT_COUNT
+        return max(1, min(MAX_COUNT, count))
+
+
+def push_list_query(params: dict) -> dict:
+    """count (1..100, default 20), id__lt (None when absent or not a positive integer), author."""
+    form = PushListQuery(params)
+    form.is_valid()
+    data = form.cleaned_data
+    return {
+        "author": data.get("author", "") if "author" in form.cleaned_data else "",
+        "count": data.get("count", DEFAULT_COUNT),
+        "id_lt": data.get("id__lt"),
+    }
+
+
+class JobsQuery(forms.Form):
+    """Which jobs a group fragment shows: one tier-1 platform group, or every tier-2/3 job."""
+
+    platform = forms.CharField(required=False, max_length=200)
+    option = forms.CharField(required=False, max_length=200)
+    tier = forms.ChoiceField(required=False, choices=[("1", "tier 1"), ("other", "tier 2 and 3")])
+
+    def clean_tier(self) -> str:
+        return self.cleaned_data.get("tier") or "1"

@@ -1,0 +1,261 @@
+"""Cached reads of Treeherder for the pages.
+
+Every read goes through `_cached`: a short-lived copy (what viewers share, so N viewers cost one upstream
+fetch per interval) and beside it a long-lived "last good" copy, served with `stale=True` when Treeherder
+is down, slow or answers garbage. A short "failed" marker stops every viewer from retrying a dead
+upstream on each request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+
+from . import rules
+from .rules import Job, Push, TextLogError
+from .treeherder import TreeherderError, TreeherderNotFound, get_client
+
+logger = logging.getLogger(__name__)
+
+KEY = "bw:th:v1"
+LAST_GOOD_TTL = 7 * 24 * 3600
+FINISHED_TTL = 3600  # finished pushes still change a little (reclassification, superseded)
+PUSH_TTL = 24 * 3600  # a push's revisions never change
+REPOSITORIES_TTL = 3600
+FAILED_MARKER_TTL = 10
+MAX_FAILED_JOBS = 15
+# Used when Treeherder cannot tell us its repositories (down, or nothing cached yet).
+FALLBACK_REPOSITORIES = (
+    "try",
+    "autoland",
+    "mozilla-central",
+    "mozilla-beta",
+    "mozilla-release",
+    "mozilla-esr115",
+    "mozilla-esr128",
+    "mozilla-esr140",
+    "comm-central",
+    "try-comm-central",
+)
+# Names our own routes use: never a repository, whatever Treeherder says.
+RESERVED_NAMES = frozenset(
+    {"admin", "accounts", "static", "media", "watching", "settings", "healthz", "sw.js", "favicon.ico", "api"}
+)
+
+
+class Unavailable(Exception):
+    """Treeherder did not answer and nothing is cached to show instead."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched[T]:
+    value: T
+    fetched_at: float
+    stale: bool = False  # Treeherder failed: this is the last good copy
+    error: str = ""
+
+    @property
+    def age_seconds(self) -> int:
+        return int(max(0.0, time.time() - self.fetched_at))
+
+
+def refresh_seconds() -> int:
+    return max(1, int(settings.BUILDWATCH_REFRESH_SECONDS))
+
+
+def short_ttl() -> float:
+    # A little under the refresh interval, so a viewer polling every interval always sees new data.
+    refresh = refresh_seconds()
+    return max(1, refresh - 1) if refresh > 2 else refresh * 0.8
+
+
+def _cached[T](key: str, fetch: Callable[[], T], ttl: Callable[[T], float] | float) -> Fetched[T]:
+    full = f"{KEY}:{key}"
+    entry = cache.get(full)
+    if entry is not None:
+        return Fetched(entry[1], entry[0])
+    last = cache.get(f"{full}:last")
+    failed = cache.get(f"{full}:failed")
+    if failed is not None:
+        if last is None:
+            raise Unavailable(failed)
+        return Fetched(last[1], last[0], stale=True, error=failed)
+    # One viewer refreshes; the others meanwhile get the last good copy (if there is one).
+    locked = cache.add(f"{full}:lock", 1, settings.TREEHERDER_PAGE_TIMEOUT * 3 + 2)
+    if not locked and last is not None:
+        return Fetched(last[1], last[0])
+    try:
+        value = fetch()
+    except TreeherderNotFound:
+        raise
+    except TreeherderError as exc:
+        return _failed(full, last, exc.reason or str(exc))
+    except Exception as exc:  # a client bug or garbage it did not catch: still never a 500
+        logger.exception("Treeherder read %s failed", key)
+        return _failed(full, last, f"unexpected error: {type(exc).__name__}")
+    finally:
+        if locked:
+            cache.delete(f"{full}:lock")
+    now = time.time()
+    timeout = ttl(value) if callable(ttl) else ttl
+    cache.set(full, (now, value), timeout)
+    cache.set(f"{full}:last", (now, value), LAST_GOOD_TTL)
+    return Fetched(value, now)
+
+
+def _failed(full: str, last: Any, reason: str) -> Fetched:
+    cache.set(f"{full}:failed", reason, min(FAILED_MARKER_TTL, refresh_seconds()))
+    if last is None:
+        raise Unavailable(reason)
+    return Fetched(last[1], last[0], stale=True, error=reason)
+
+
+# --- Repositories -------------------------------------------------------------------------------------
+
+
+def repositories() -> tuple[list[str], bool]:
+    """The repository names Treeherder knows, and whether that list came from Treeherder."""
+    try:
+        fetched = _cached("repositories", lambda: list(get_client().repositories()), REPOSITORIES_TTL)
+    except (Unavailable, TreeherderNotFound):
+        return list(FALLBACK_REPOSITORIES), False
+    return fetched.value, not fetched.stale
+
+
+def is_known_repo(repo: str) -> bool:
+    if repo in RESERVED_NAMES:
+        return False
+    names, _ = repositories()
+    return repo in names or (repo in FALLBACK_REPOSITORIES and not names)
+
+
+# --- Pushes and jobs ----------------------------------------------------------------------------------
+
+
+def push_list(repo: str, *, count: int = 20, author: str | None = None, id_lt: int | None = None) -> Fetched[list[Push]]:
+    key = f"pushes:{repo}:{count}:{author or ''}:{id_lt or ''}"
+    return _cached(
+        key, lambda: list(get_client().pushes(repo, count=count, author=author or None, id_lt=id_lt)), short_ttl()
+    )
+
+
+def push(repo: str, push_id: int) -> Fetched[Push]:
+    return _cached(f"push:{repo}:{push_id}", lambda: get_client().push(repo, push_id), PUSH_TTL)
+
+
+def looks_finished(jobs: Sequence[Job]) -> bool:
+    """Finished, and not just the decision task that Treeherder shows for a push's first minutes."""
+    return rules.is_finished(jobs) and not all(rules.is_decision_or_action(job) for job in jobs)
+
+
+def jobs(repo: str, push_id: int) -> Fetched[list[Job]]:
+    return _cached(
+        f"jobs:{repo}:{push_id}",
+        lambda: list(get_client().jobs(repo, push_id)),
+        lambda value: FINISHED_TTL if looks_finished(value) else short_ttl(),
+    )
+
+
+def push_state(jobs: Sequence[Job]) -> str:
+    """One word for a push: failing (any tier-1 failure), running, pending (no jobs yet) or passed."""
+    if rules.has_failures(jobs):
+        return "failing"
+    if not jobs:
+        return "pending"
+    if not looks_finished(jobs):
+        return "running"
+    return "passed"
+
+
+# --- Failure summary ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JobLog:
+    job: Job
+    errors: list[TextLogError] = field(default_factory=list)
+    parse_status: str = "unknown"
+    error: str = ""  # Treeherder did not answer for this job
+
+    @property
+    def parsed(self) -> bool:
+        return self.parse_status == "parsed" and not self.error
+
+
+@dataclass(frozen=True, slots=True)
+class FailureSummary:
+    groups: list[rules.FailureGroup]
+    logs: list[JobLog]  # the failed jobs whose logs we looked at
+    failed_total: int
+    jobs_by_id: dict[int, Job]
+
+    @property
+    def not_shown(self) -> int:
+        return max(0, self.failed_total - len(self.logs))
+
+    @property
+    def unparsed(self) -> list[JobLog]:
+        return [log for log in self.logs if not log.parsed]
+
+    @property
+    def parsed_without_errors(self) -> list[JobLog]:
+        return [log for log in self.logs if log.parsed and not log.errors]
+
+
+def _log_errors(repo: str, job: Job) -> JobLog:
+    try:
+        fetched = _cached(
+            f"logerrors:{repo}:{job.id}",
+            lambda: get_client().log_errors(repo, job.id),
+            lambda value: FINISHED_TTL * 24 if value.parsed else short_ttl(),
+        )
+    except (Unavailable, TreeherderNotFound) as exc:
+        return JobLog(job=job, parse_status="unknown", error=getattr(exc, "reason", "") or str(exc))
+    value = fetched.value
+    return JobLog(job=job, errors=list(value.errors), parse_status=value.parse_status)
+
+
+def failed_jobs(jobs: Sequence[Job]) -> list[Job]:
+    """Failures, tier-1 first, then by id (a stable order for the 15 we look at)."""
+    return sorted((job for job in jobs if rules.is_failure(job)), key=lambda job: (rules.effective_tier(job), job.id))
+
+
+def failure_summary(repo: str, jobs: Sequence[Job], *, limit: int = MAX_FAILED_JOBS) -> FailureSummary:
+    failed = failed_jobs(jobs)
+    chosen = failed[:limit]
+    if chosen:
+        with ThreadPoolExecutor(max_workers=min(8, len(chosen))) as pool:
+            logs = list(pool.map(lambda job: _log_errors(repo, job), chosen))
+    else:
+        logs = []
+    errors = [error for log in logs if log.parsed for error in log.errors]
+    return FailureSummary(
+        groups=rules.failure_groups(errors),
+        logs=logs,
+        failed_total=len(failed),
+        jobs_by_id={job.id: job for job in chosen},
+    )
+
+
+def decision_task(repo: str, push_id: int) -> str | None:
+    """The push's decision task id (its Taskcluster task group), or None when unknown or unreachable."""
+    try:
+        fetched = _cached(
+            f"decision:{repo}:{push_id}",
+            lambda: get_client().decision_task(repo, push_id),
+            lambda value: PUSH_TTL if value else short_ttl(),
+        )
+    except (Unavailable, TreeherderNotFound):
+        return None
+    return fetched.value

@@ -1,0 +1,58 @@
+"""Small filters for the push pages: times, revisions, durations and status colours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django import template
+
+from pushes import rules
+
+register = template.Library()
+
+
+@register.filter
+def epoch(value: int | float | None) -> datetime | None:
+    """Epoch seconds (as Treeherder sends them) as an aware UTC datetime."""
+    if not value:
+        return None
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+@register.filter
+def short_revision(revision: str | None) -> str:
+    return (revision or "")[:12]
+
+
+@register.filter
+def colour(status: str) -> str:
+    """CSS colour class of a job status, a result or a push/group state."""
+    return rules.GROUP_STATUS_COLOURS.get(status) or {"passed": "green"}.get(status) or rules.result_colour(status)
+
+
+@register.filter
+def minutes(value: float | int | None) -> str:
+    """A duration in minutes as "1 h 05 min" / "12 min" / "< 1 min"; "" when unknown."""
+    if value is None:
+        return ""
+    total = int(round(float(value)))
+    if total < 1:
+        return "< 1 min"
+    hours, mins = divmod(total, 60)
+    return f"{hours} h {mins:02d} min" if hours else f"{mins} min"
+
+
+@register.filter
+def age(seconds: int | float | None) -> str:
+    """"12 s" / "3 min" / "2 h": how old cached data is."""
+    seconds = int(seconds or 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
+
+
+@register.filter
+def get_item(mapping: dict, key: object) -> object:
+    return mapping.get(key) if mapping else None

@@ -1,0 +1,383 @@
+"""The push pages, rendered for real against `responses` mocks of Treeherder's real URLs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from notifications.models import UserSettings, Watch
+from tests.pushes.th_payloads import (
+    TH,
+    job,
+    mock_decision,
+    mock_jobs,
+    mock_log_errors,
+    mock_push,
+    mock_repositories,
+    push,
+)
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(autouse=True)
+def _settings(settings):
+    settings.TREEHERDER_URL = TH
+    settings.TASKCLUSTER_ROOT_URL = "https://tc.example"
+    settings.BUILDWATCH_REFRESH_SECONDS = 30
+
+
+@pytest.fixture
+def th(mocked_responses):
+    mock_repositories(mocked_responses)
+    return mocked_responses
+
+
+def push_list_json(*pushes):
+    return {"meta": {"count": len(pushes), "repository": "try", "filter_params": {}}, "results": list(pushes)}
+
+
+def calls_to(rsps, path):
+    return [call for call in rsps.calls if path in call.request.url]
+
+
+# --- Push list ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_it_lists_pushes_with_title_author_time_and_lazy_status(client, th):
+    th.get(f"{TH}/api/project/try/push/", json=push_list_json(push(100), push(99, comments="Fuzzy query='mochitest")))
+    response = client.get("/try/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Bug 1234567 - Make the thing faster r?reviewer" in html
+    assert ">dev<" in html  # author handle: @mozilla.com dropped
+    assert 'title="2025-11-24 16:00:00 UTC"' in html  # exact time on hover
+    assert "abcdef123456" in html and "abcdef1234567890abcdef" not in html.replace('title="abcdef1234567890abcdef1234567890abcdef12"', "")
+    assert 'hx-get="/try/pushes/100/status/"' in html and 'hx-trigger="load"' in html
+    assert 'href="/try/pushes/100/"' in html  # the no-JS fallback link
+    # One Treeherder request for the list itself (plus the hourly list of repositories).
+    assert len(calls_to(th, "/push/")) == 1
+
+
+@pytest.mark.django_db
+def test_root_redirects_to_try(client):
+    assert client.get("/")["Location"] == "/try/"
+
+
+@pytest.mark.django_db
+def test_count_is_clamped_and_older_pushes_page_with_id_lt(client, th):
+    th.get(f"{TH}/api/project/try/push/", json=push_list_json(push(100), push(99)))
+    client.get("/try/?count=500")
+    assert "count=100" in th.calls[-1].request.url
+    response = client.get("/try/?count=2&author=")
+    assert "count=2" in th.calls[-1].request.url
+    assert 'href="?count=2&amp;id__lt=99&amp;author="' in response.content.decode()
+    client.get("/try/?count=0&id__lt=99")
+    assert "count=1" in th.calls[-1].request.url and "id__lt=99" in th.calls[-1].request.url
+    client.get("/try/?count=abc")
+    assert "count=20" in th.calls[-1].request.url
+
+
+@pytest.mark.django_db
+def test_author_filter_defaults_to_the_signed_in_users_email(client, th):
+    th.get(f"{TH}/api/project/try/push/", json=push_list_json(push(100)))
+    user = get_user_model().objects.create_user("ann", "ann@example.com", "pw")
+    UserSettings.objects.create(user=user, author_email="ann@mozilla.com")
+    Watch.objects.create(user=user, repo="try", push_id=100)
+    client.force_login(user)
+    response = client.get("/try/")
+    assert "author=ann%40mozilla.com" in th.calls[-1].request.url
+    html = response.content.decode()
+    assert "Mine" in html and "Everyone" in html
+    assert "Unwatch" in html  # the watch button, showing this push as watched
+    client.get("/try/?author=")
+    assert "author=" not in th.calls[-1].request.url.split("?")[1]
+
+
+@pytest.mark.django_db
+def test_anonymous_users_see_everyone_and_no_watch_buttons(client, th):
+    th.get(f"{TH}/api/project/try/push/", json=push_list_json(push(100)))
+    html = client.get("/try/").content.decode()
+    assert "author=" not in th.calls[-1].request.url
+    assert "watch-form" not in html
+
+
+@pytest.mark.django_db
+def test_status_cell_fragment_shows_counts_progress_and_worst_result(client, th):
+    mock_jobs(th, [job(1), job(2, result="testfailed"), job(3, state="running")])
+    response = client.get("/try/pushes/100/status/", **HX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html
+    assert "✗ failing" in html and "c-red" in html
+    assert "2/3 done" in html and "1 failed" in html
+    assert '<progress max="3" value="2"' in html
+    assert 'hx-trigger="every 30s"' in html  # still running: refresh itself
+
+
+@pytest.mark.django_db
+def test_status_cell_stops_refreshing_once_finished(client, th):
+    mock_jobs(th, [job(1), job(2)])
+    html = client.get("/try/pushes/100/status/", **HX).content.decode()
+    assert "✓ passed" in html and "hx-trigger" not in html
+
+
+@pytest.mark.django_db
+def test_status_url_without_htmx_redirects_to_the_push(client):
+    assert client.get("/try/pushes/100/status/")["Location"] == "/try/pushes/100/"
+
+
+# --- Push detail --------------------------------------------------------------------------------------
+
+
+def mock_detail(th, rows, data=None):
+    mock_push(th, data or push(100))
+    mock_decision(th)
+    return mock_jobs(th, rows)
+
+
+@pytest.mark.django_db
+def test_detail_shows_header_totals_and_sorted_platform_groups(client, th):
+    rows = [
+        job(1, platform="windows11-64", option="debug"),
+        job(2, platform="linux64", option="opt", result="testfailed"),
+        job(3, platform="linux64", option="opt"),
+        job(4, platform="android-em", option="", state="running"),
+        job(5, platform="linux64", option="opt", tier=2),
+    ]
+    mock_detail(th, rows)
+    response = client.get("/try/pushes/100/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Bug 1234567 - Make the thing faster" in html
+    assert 'href="https://bugzilla.mozilla.org/show_bug.cgi?id=1234567"' in html
+    assert f'href="{TH}/jobs?repo=try&amp;revision=abcdef1234567890abcdef1234567890abcdef12"' in html
+    assert 'href="https://tc.example/tasks/groups/DecisionTaskId"' in html
+    assert "<strong>4</strong> of <strong>5</strong> jobs done" in html
+    assert html.index("android-em") < html.index("linux64 opt") < html.index("windows11-64 debug")
+    # The failing group is open and loads its jobs at once; the others load when opened.
+    assert 'open hx-get="/try/pushes/100/jobs/?platform=linux64&amp;option=opt" hx-trigger="load"' in html
+    assert 'hx-get="/try/pushes/100/jobs/?platform=windows11-64&amp;option=debug" hx-trigger="toggle once"' in html
+    assert "Tier 2 and 3 jobs" in html
+    assert 'hx-get="/try/pushes/100/failures/" hx-trigger="load"' in html
+    # Still running: the live part polls; tab title and favicon say so.
+    assert 'hx-trigger="every 30s"' in html
+    assert "<title>✗ failing · Bug 1234567" in html
+    assert "favicon-failing.svg" in html
+    assert "updated 0 s ago" in html
+    # No job rows rendered eagerly.
+    assert "test-linux64/opt-mochitest-2" not in html
+
+
+@pytest.mark.django_db
+def test_detail_htmx_refresh_returns_only_the_live_fragment(client, th):
+    mock_detail(th, [job(1), job(2, state="running")])
+    response = client.get("/try/pushes/100/", **HX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section id="push-live"')
+    assert "<html" not in html and "push-header" not in html
+    assert 'data-title="… running' in html
+    assert response["Vary"] and "HX-Request" in response["Vary"]
+
+
+@pytest.mark.django_db
+def test_history_restore_request_gets_the_whole_page(client, th):
+    mock_detail(th, [job(1)])
+    html = client.get("/try/pushes/100/", HTTP_HX_HISTORY_RESTORE_REQUEST="true", **HX).content.decode()
+    assert "<html" in html
+
+
+@pytest.mark.django_db
+def test_finished_push_stops_refreshing(client, th):
+    mock_detail(th, [job(1), job(2, result="busted")])
+    html = client.get("/try/pushes/100/", **HX).content.decode()
+    assert "hx-trigger=\"every" not in html.split('<div class="groups">')[0]
+    assert 'data-title="✗ failing' in html
+
+
+@pytest.mark.django_db
+def test_passed_push_title_and_favicon(client, th):
+    mock_detail(th, [job(1), job(2)])
+    html = client.get("/try/pushes/100/").content.decode()
+    assert "<title>✓ passed" in html and "favicon-passed.svg" in html
+    assert 'hx-trigger="every' not in html
+
+
+@pytest.mark.django_db
+def test_group_jobs_fragment_lists_jobs_with_links_and_status(client, th):
+    mock_push(th, push(100))
+    mock_jobs(th, [job(1, result="testfailed", symbol="bc3", group="M"), job(2, platform="mac", option="opt")])
+    response = client.get("/try/pushes/100/jobs/?platform=linux64&option=opt", **HX)
+    html = response.content.decode()
+    assert "<html" not in html
+    assert "M(bc3)" in html and "test-linux64/opt-mochitest-1" in html
+    assert "testfailed" in html and "c-red" in html
+    assert "12 min" in html
+    assert 'href="https://tc.example/tasks/Task1Id"' in html
+    assert "selectedTaskRun=Task1Id.0" in html
+    assert "test-mac/opt-mochitest-2" not in html
+
+
+@pytest.mark.django_db
+def test_group_jobs_page_without_htmx_and_tier_2_section(client, th):
+    mock_push(th, push(100))
+    mock_jobs(th, [job(1), job(2, tier=3, name="lint-thing")])
+    html = client.get("/try/pushes/100/jobs/?tier=other").content.decode()
+    assert "<html" in html and "lint-thing" in html and "tier 3" in html
+    assert "test-linux64/opt-mochitest-1" not in html
+
+
+@pytest.mark.django_db
+def test_unknown_push_is_a_404_that_says_so(client, th):
+    th.get(f"{TH}/api/project/try/push/12345/", status=404, json="No push with id: 12345")
+    response = client.get("/try/pushes/12345/")
+    assert response.status_code == 404
+    assert "No push 12345 in repository “try”" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_unknown_repo_is_a_404_that_says_so(client, th):
+    response = client.get("/nosuchrepo/")
+    assert response.status_code == 404
+    assert "Unknown repository “nosuchrepo”" in response.content.decode()
+    assert client.get("/nosuchrepo/pushes/1/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_non_integer_push_id_is_a_404_that_says_so(client, th):
+    response = client.get("/try/pushes/abc/")
+    assert response.status_code == 404
+    assert "“abc” is not a push id" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_repos_fall_back_to_a_builtin_list_when_treeherder_is_down(client, mocked_responses):
+    mocked_responses.get(f"{TH}/api/repository/", status=400, json={"detail": "nope"})
+    mocked_responses.get(f"{TH}/api/project/try/push/", json=push_list_json(push(100)))
+    assert client.get("/try/").status_code == 200
+    assert client.get("/nosuchrepo/").status_code == 404
+
+
+# --- Failure summary ----------------------------------------------------------------------------------
+
+
+def failing_rows(n):
+    return [job(i, result="testfailed", platform=f"linux{i}") for i in range(1, n + 1)] + [job(999)]
+
+
+@pytest.mark.django_db
+def test_failure_summary_groups_errors_and_says_what_is_not_parsed(client, th):
+    mock_push(th, push(100))
+    mock_jobs(th, failing_rows(3))
+    line = "TEST-UNEXPECTED-FAIL | dom/tests/test_a.html | assertion <b>failed</b>"
+    mock_log_errors(th, 1, [line, "PROCESS-CRASH | dom/tests/test_b.html | crash"])
+    mock_log_errors(th, 2, [line])
+    mock_log_errors(th, 3, [], parse_status="pending")
+    response = client.get("/try/pushes/100/failures/", **HX)
+    html = response.content.decode()
+    assert "<html" not in html
+    assert "3 failed jobs" in html
+    assert html.index("dom/tests/test_a.html") < html.index("dom/tests/test_b.html")  # 2 jobs before 1
+    assert "2 jobs:" in html and "1 job:" in html
+    assert "line 10:" in html
+    assert "assertion &lt;b&gt;failed&lt;/b&gt;" in html
+    assert "log not parsed yet" in html
+    assert "No error lines" not in html
+
+
+@pytest.mark.django_db
+def test_failure_summary_fetches_at_most_15_logs_and_says_how_many_more(client, th):
+    mock_push(th, push(100))
+    mock_jobs(th, failing_rows(17))
+    for i in range(1, 16):
+        mock_log_errors(th, i, [f"TEST-UNEXPECTED-FAIL | test_{i % 3}.js | boom"])
+    html = client.get("/try/pushes/100/failures/").content.decode()
+    assert "<html" in html  # a page of its own without htmx
+    assert "17 failed jobs" in html and "2 more failed jobs not shown" in html
+    assert len(calls_to(th, "/text_log_errors/")) == 15
+
+
+@pytest.mark.django_db
+def test_failure_summary_without_failures(client, th):
+    mock_push(th, push(100))
+    mock_jobs(th, [job(1)])
+    assert "No failed jobs" in client.get("/try/pushes/100/failures/", **HX).content.decode()
+
+
+# --- Escaping, caching, Treeherder trouble -------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_untrusted_text_is_escaped(client, th):
+    evil = "<script>alert('x')</script> Bug 1"
+    th.get(f"{TH}/api/project/try/push/", json=push_list_json(push(100, comments=evil, author="<b>@x")))
+    mock_detail(th, [job(1, name="<img src=x onerror=alert(1)>")], data=push(100, comments=evil))
+    for url in ("/try/", "/try/pushes/100/", "/try/pushes/100/jobs/?platform=linux64&option=opt"):
+        html = client.get(url).content.decode()
+        assert "<script>alert" not in html and "<img src=x" not in html and "<b>@x" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in client.get("/try/pushes/100/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_second_view_makes_no_upstream_request(client, th):
+    mock_detail(th, [job(1), job(2, state="running")])
+    client.get("/try/pushes/100/")
+    before = len(th.calls)
+    client.get("/try/pushes/100/")
+    client.get("/try/pushes/100/", **HX)
+    client.get("/try/pushes/100/status/", **HX)
+    assert len(th.calls) == before
+
+
+@pytest.mark.django_db
+def test_treeherder_down_shows_last_good_data_with_a_banner(client, th, monkeypatch):
+    mock_detail(th, [job(1), job(2, state="running")])
+    client.get("/try/pushes/100/")
+    # The short-lived copy expires; Treeherder now answers garbage (its web app's HTML).
+    from django.core.cache import cache
+
+    cache.delete("bw:th:v1:jobs:try:100")
+    th.replace("GET", f"{TH}/api/jobs/", body="<html>treeherder</html>", content_type="text/html")
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 180)
+    response = client.get("/try/pushes/100/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Treeherder did not answer; showing data from 3 min ago" in html
+    assert "<strong>1</strong> of <strong>2</strong> jobs done" in html
+
+
+@pytest.mark.django_db
+def test_treeherder_down_without_cached_data_is_a_clear_message_not_a_500(client, th):
+    th.get(f"{TH}/api/project/try/push/100/", body=requests.ConnectionError("refused"))
+    th.get(f"{TH}/api/project/try/push/", body=requests.ConnectionError("refused"))
+    for url in ("/try/pushes/100/", "/try/"):
+        response = client.get(url)
+        assert response.status_code == 503
+        assert "Treeherder did not answer" in response.content.decode()
+    fragment = client.get("/try/pushes/100/", **HX)
+    assert fragment.status_code == 200 and "Treeherder did not answer" in fragment.content.decode()
+
+
+@pytest.mark.django_db
+def test_jobs_unavailable_still_renders_the_header(client, th):
+    mock_push(th, push(100))
+    mock_decision(th)
+    th.get(f"{TH}/api/jobs/", status=400, json={"detail": "bad"})
+    response = client.get("/try/pushes/100/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Bug 1234567" in html and "no copy of this push" in html
+    assert 'hx-trigger="every 30s"' in html  # keeps trying
+
+
+def test_urls_reverse():
+    assert reverse("push_list", args=["try"]) == "/try/"
+    assert reverse("push_detail", args=["try", 5]) == "/try/pushes/5/"
+    assert reverse("push_failures", args=["try", 5]) == "/try/pushes/5/failures/"
