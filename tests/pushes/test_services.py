@@ -1,0 +1,115 @@
+"""pushes.services: the cache in front of Treeherder (one upstream fetch per interval, last-good copy)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core.cache import cache
+
+from pushes import services
+from tests.pushes.th_payloads import TH, job, mock_jobs, mock_log_errors, mock_repositories
+
+
+@pytest.fixture(autouse=True)
+def _settings(settings):
+    settings.TREEHERDER_URL = TH
+    settings.BUILDWATCH_REFRESH_SECONDS = 30
+
+
+def later(monkeypatch, seconds):
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + seconds)
+
+
+def test_many_viewers_cost_one_fetch_per_interval(mocked_responses, monkeypatch):
+    upstream = mock_jobs(mocked_responses, [job(1, state="running")])
+    for _ in range(5):
+        assert [j.id for j in services.jobs("try", 100).value] == [1]
+    assert upstream.call_count == 1
+    later(monkeypatch, 31)  # past the short TTL of a running push
+    services.jobs("try", 100)
+    assert upstream.call_count == 2
+
+
+def test_finished_push_is_cached_long(mocked_responses, monkeypatch):
+    upstream = mock_jobs(mocked_responses, [job(1), job(2, result="testfailed")])
+    services.jobs("try", 100)
+    later(monkeypatch, 600)
+    fetched = services.jobs("try", 100)
+    assert upstream.call_count == 1
+    assert fetched.age_seconds >= 600 and not fetched.stale
+
+
+def test_a_push_showing_only_its_decision_task_is_not_cached_as_finished(mocked_responses, monkeypatch):
+    upstream = mock_jobs(mocked_responses, [job(1, name="Gecko Decision Task", symbol="D", group="?")])
+    services.jobs("try", 100)
+    later(monkeypatch, 31)
+    services.jobs("try", 100)
+    assert upstream.call_count == 2
+
+
+def test_treeherder_failing_serves_the_last_good_copy_marked_stale(mocked_responses, monkeypatch):
+    mock_jobs(mocked_responses, [job(1, state="running")])
+    services.jobs("try", 100)
+    mocked_responses.replace("GET", f"{TH}/api/jobs/", status=400, json={"detail": "Bad request"})
+    later(monkeypatch, 120)
+    fetched = services.jobs("try", 100)
+    assert fetched.stale and fetched.age_seconds >= 120 and "Bad request" in fetched.error
+    assert [j.id for j in fetched.value] == [1]
+
+
+def test_a_failing_treeherder_is_not_asked_again_by_every_viewer(mocked_responses):
+    upstream = mocked_responses.get(f"{TH}/api/jobs/", body="<html>app</html>", content_type="text/html")
+    for _ in range(3):
+        with pytest.raises(services.Unavailable) as raised:
+            services.jobs("try", 100)
+    assert "expected JSON" in raised.value.reason
+    assert upstream.call_count == 1
+
+
+def test_repositories_are_cached_and_fall_back_to_a_builtin_list(mocked_responses):
+    mock_repositories(mocked_responses, ("try", "elm"))
+    assert services.is_known_repo("elm") and not services.is_known_repo("autoland")
+    assert not services.is_known_repo("admin") and not services.is_known_repo("watching")
+    assert len(mocked_responses.calls) == 1
+    cache.clear()
+    mocked_responses.replace("GET", f"{TH}/api/repository/", status=400, json={"detail": "no"})
+    assert services.is_known_repo("autoland") and not services.is_known_repo("elm")
+
+
+def test_failure_summary_reads_15_logs_concurrently_and_caches_parsed_ones(mocked_responses):
+    jobs = [job(i, result="testfailed") for i in range(1, 18)]
+    mock_jobs(mocked_responses, jobs)
+    for i in range(1, 16):
+        mock_log_errors(mocked_responses, i, [f"TEST-UNEXPECTED-FAIL | test_{i % 2}.js | boom"])
+    all_jobs = services.jobs("try", 100).value
+    summary = services.failure_summary("try", all_jobs)
+    assert summary.failed_total == 17 and summary.not_shown == 2 and len(summary.logs) == 15
+    assert [(g.key, g.affected_job_count) for g in summary.groups] == [("test_1.js", 8), ("test_0.js", 7)]
+    calls = len(mocked_responses.calls)
+    services.failure_summary("try", all_jobs)
+    assert len(mocked_responses.calls) == calls
+
+
+def test_unparsed_logs_are_told_apart_from_logs_without_errors(mocked_responses):
+    mock_jobs(mocked_responses, [job(1, result="busted"), job(2, result="busted")])
+    mock_log_errors(mocked_responses, 1, [], parse_status="pending")
+    mock_log_errors(mocked_responses, 2, [], parse_status="parsed")
+    summary = services.failure_summary("try", services.jobs("try", 100).value)
+    assert [log.job.id for log in summary.unparsed] == [1]
+    assert [log.job.id for log in summary.parsed_without_errors] == [2]
+    assert summary.groups == []
+
+
+def test_push_state():
+    from pushes.treeherder import job_from_dict
+    from tests.pushes.th_payloads import JOB_NAMES
+
+    def jobs(*rows):
+        return [job_from_dict(dict(zip(JOB_NAMES, row, strict=True))) for row in rows]
+
+    assert services.push_state([]) == "pending"
+    assert services.push_state(jobs(job(1), job(2, state="running"))) == "running"
+    assert services.push_state(jobs(job(1, result="testfailed"), job(2, state="running"))) == "failing"
+    assert services.push_state(jobs(job(1), job(2, tier=2, result="testfailed"))) == "passed"
