@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
@@ -62,8 +62,9 @@ def _push_url(repo: str, push_id: int) -> str:
 
 
 def login_required_htmx(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Like login_required, but an htmx request gets a 401 telling htmx to go to the login page, and
-    a plain POST returns to the page it came from after signing in (a POST-only URL cannot be `next`)."""
+    """Like login_required, but an htmx request gets a 401 that sends the whole page to the login page
+    (instead of swapping the login form into a button), and a plain POST comes back to the page it was
+    sent from after signing in (a POST-only URL cannot be `next`)."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -72,9 +73,11 @@ def login_required_htmx(view: Callable[..., HttpResponse]) -> Callable[..., Http
         back = _back_url(request)
         if request.htmx:
             current = _safe_url(request, request.htmx.current_url_abs_path) or back or "/"
-            response = HttpResponse("Sign in to watch pushes.", status=401, content_type="text/plain")
+            response = HttpResponse("Sign in first.", status=401, content_type="text/plain")
             response["HX-Redirect"] = _login_url(current)
             return response
+        if request.method == "GET":
+            return redirect_to_login(request.get_full_path())
         return HttpResponseRedirect(_login_url(back or "/"))
 
     return wrapper
@@ -173,7 +176,7 @@ def watch_rows(user: Any) -> list[WatchRow]:
     return sorted(rows, key=lambda row: row.finished)  # stable: keeps newest-first within each part
 
 
-@login_required
+@login_required_htmx
 def watching(request: HttpRequest) -> HttpResponse:
     rows = watch_rows(request.user)
     context = {
@@ -199,7 +202,7 @@ def _optional_templates(names: tuple[str, ...]) -> list[str]:
 
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
-@login_required
+@login_required_htmx
 def settings_view(request: HttpRequest) -> HttpResponse:
     user_settings = UserSettings.for_user(request.user)
     webpush_available = bool(settings.VAPID_PUBLIC_KEY and settings.VAPID_PRIVATE_KEY)
@@ -225,3 +228,15 @@ def settings_view(request: HttpRequest) -> HttpResponse:
     if _is_htmx(request):
         template += "#settings-form"
     return render(request, template, context)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """`/`: the signed-in user's default repository, `try` for everyone else."""
+    repo = "try"
+    if request.user.is_authenticated:
+        stored = UserSettings.objects.filter(user=request.user).values_list("default_repo", flat=True).first()
+        repo = stored or repo
+    try:
+        return redirect("push_list", repo)
+    except NoReverseMatch:
+        return redirect(f"/{repo}/")

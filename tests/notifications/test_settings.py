@@ -163,3 +163,26 @@ def test_settings_need_csrf(alice: User) -> None:
 
 def test_settings_refuse_other_methods(alice_client: Client) -> None:
     assert alice_client.put("/settings/").status_code == 405
+
+
+def test_home_opens_the_default_repository(rf, alice: User) -> None:
+    from django.contrib.auth.models import AnonymousUser
+
+    from notifications.views import home
+
+    request = rf.get("/")
+    request.user = AnonymousUser()
+    assert home(request)["Location"] == "/try/"
+    request.user = alice
+    assert home(request)["Location"] == "/try/"
+    UserSettings.objects.create(user=alice, default_repo="mozilla-central")
+    assert home(request)["Location"] == "/mozilla-central/"
+
+
+def test_an_expired_session_sends_htmx_to_the_login_page(client: Client) -> None:
+    response = client.post(
+        "/settings/", VALID, headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/settings/"}
+    )
+    assert response.status_code == 401
+    assert response["HX-Redirect"] == "/accounts/login/?next=%2Fsettings%2F"
+    assert not UserSettings.objects.exists()
