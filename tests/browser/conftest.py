@@ -2,6 +2,7 @@
 the app served by pytest-django's `live_server` against an in-process fake Treeherder.
 
 Use them as:  def test_x(page, app, fake_treeherder): page.goto(app.url("/try/"))
+(`app` needs `fake_treeherder`, scenario "quick" unless a module overrides the `fake_scenario` fixture.)
 `signed_in` puts a session cookie for a user into the page's context.
 Chromium or Playwright missing: the tests skip (fail with BUILDWATCH_REQUIRE_SERVICES=1)."""
 
@@ -66,13 +67,20 @@ def page(browser_context: Any) -> Any:
 
 
 @pytest.fixture
-def fake_treeherder() -> Iterator[Any]:
-    """An in-process fake Treeherder (pushes.fake.server) on a loopback port, default scenario."""
+def fake_scenario() -> str:
+    """Override in a test module to serve another scenario (see pushes/fake/scenarios.py)."""
+    return "quick"
+
+
+@pytest.fixture
+def fake_treeherder(fake_scenario: str) -> Iterator[Any]:
+    """An in-process fake Treeherder (pushes.fake.server) on a loopback port. Its clock stands still
+    (speed 0): only `fake_treeherder.advance(seconds)` moves jobs along, so tests are deterministic."""
     try:
         from pushes.fake.server import FakeTreeherder
     except ImportError as problem:
         skip_or_fail(f"the fake Treeherder (pushes.fake.server) is not importable: {problem}")
-    fake = FakeTreeherder(scenario="default")
+    fake = FakeTreeherder(scenario=fake_scenario, speed=0)
     fake.url = fake.start(host="127.0.0.1", port=0)
     yield fake
     fake.stop()
