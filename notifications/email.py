@@ -1,0 +1,105 @@
+"""The email channel: a "push finished" message (plain text + HTML) with one-click unsubscribe (RFC 8058)."""
+
+from __future__ import annotations
+
+import smtplib
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+
+from pushes import rules
+
+from .models import Notification, PushState
+from .transports import TransportError
+
+UNSUBSCRIBE_SALT = "buildwatch.notifications.unsubscribe"
+
+
+def unsubscribe_token(user: Any) -> str:
+    """A signed, non-expiring token naming the user: mail clients may click it months later."""
+    return signing.dumps({"u": user.pk}, salt=UNSUBSCRIBE_SALT)
+
+
+def user_from_unsubscribe_token(token: str) -> Any | None:
+    try:
+        data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return get_user_model().objects.filter(pk=data.get("u")).first()
+
+
+def unsubscribe_url(user: Any) -> str:
+    return settings.SITE_URL + reverse("unsubscribe", args=[unsubscribe_token(user)])
+
+
+def push_page_url(repo: str, push_id: int) -> str:
+    try:
+        path = reverse("push_detail", args=[repo, push_id])
+    except NoReverseMatch:  # the push pages are not installed: the documented route
+        path = f"/{repo}/pushes/{push_id}/"
+    return settings.SITE_URL + path
+
+
+def email_context(notification: Notification) -> dict[str, Any]:
+    state = PushState.objects.filter(repo=notification.repo, push_id=notification.push_id).first()
+    summary = (state.summary if state else None) or {}
+    title = notification.body or (state.title if state else "") or f"push {notification.push_id}"
+    revision = state.revision if state else ""
+    return {
+        "notification": notification,
+        "user": notification.user,
+        "headline": notification.title,
+        "push_title": title,
+        "repo": notification.repo,
+        "push_id": notification.push_id,
+        "author": state.author if state else "",
+        "revision": revision[:12],
+        "failed": bool(summary.get("failed", notification.title.endswith("failed"))),
+        "summary": summary,
+        "push_url": push_page_url(notification.repo, notification.push_id),
+        "treeherder_url": rules.treeherder_push_url(settings.TREEHERDER_URL, notification.repo, revision),
+        "settings_url": settings.SITE_URL + "/settings/",
+        "unsubscribe_url": unsubscribe_url(notification.user),
+        "site_url": settings.SITE_URL,
+    }
+
+
+def build_email(notification: Notification) -> EmailMultiAlternatives:
+    context = email_context(notification)
+    subject = " ".join(f"{notification.title}: {context['push_title']}".split())[:200]
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string("emails/push_finished.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.user.email],
+        headers={
+            "List-Unsubscribe": f"<{context['unsubscribe_url']}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "Auto-Submitted": "auto-generated",
+            "X-BuildWatch-Push": f"{notification.repo}/{notification.push_id}",
+        },
+    )
+    message.attach_alternative(render_to_string("emails/push_finished.html", context), "text/html")
+    return message
+
+
+def send_email(notification: Notification) -> None:
+    """Send one notification; mail-server trouble becomes TransportError (refused recipients: permanent)."""
+    if not notification.user.email:
+        raise TransportError("the account has no email address", permanent=True)
+    message = build_email(notification)
+    try:
+        message.send(using="default")
+    except smtplib.SMTPRecipientsRefused as problem:
+        codes = [code for code, _ in problem.recipients.values()]
+        permanent = bool(codes) and all(code >= 500 for code in codes)  # 4xx: try again later
+        raise TransportError(f"recipient refused: {problem.recipients}", permanent=permanent) from problem
+    except (smtplib.SMTPException, OSError) as problem:
+        raise TransportError(f"mail server: {type(problem).__name__}: {problem}") from problem
