@@ -14,3 +14,8 @@ urlpatterns = [
     path("settings/webpush/<int:pk>/delete/", webpush_views.unsubscribe, name="webpush_unsubscribe"),
     path("sw.js", webpush_views.service_worker, name="service_worker"),
 ]
+
+# One-click unsubscribe from emails (notifications/unsubscribe.py): a signed token, no sign-in.
+from .unsubscribe import unsubscribe  # noqa: E402
+
+urlpatterns += [path("unsubscribe/<str:token>/", unsubscribe, name="unsubscribe")]
