@@ -147,12 +147,14 @@ class BrowserKeys:
 
 @pytest.fixture
 def user(django_user_model):
-    return django_user_model.objects.create_user("ada", "ada@example.com", "pw-ada-123456")
+    return django_user_model.objects.create_user(
+        "ada", "ada@example.com"
+    )  # no password: force_login, no slow hashing
 
 
 @pytest.fixture
 def other_user(django_user_model):
-    return django_user_model.objects.create_user("bob", "bob@example.com", "pw-bob-123456")
+    return django_user_model.objects.create_user("bob", "bob@example.com")
 
 
 def subscribe(user, endpoint: str, keys: BrowserKeys | None = None, ua: str = FIREFOX_UA) -> PushSubscription:
@@ -351,6 +353,67 @@ def test_a_broken_private_key_is_a_permanent_error(user, vapid, settings, push_s
     assert push_service.received == []
 
 
+# --- Through the ledger: the poller's delivery of a "webpush" row ----------------------------------------
+
+
+@pytest.fixture
+def webpush_user(user):
+    user_settings = UserSettings.for_user(user)
+    user_settings.webpush_enabled = True
+    user_settings.save()
+    return user
+
+
+@pytest.mark.django_db
+def test_the_poller_delivers_a_webpush_row_once(webpush_user, vapid, push_service):
+    from notifications.services import deliver
+
+    keys = BrowserKeys.new()
+    subscribe(webpush_user, push_service.url("/wpush/a"), keys)
+    notification = notification_for(webpush_user, push_id=42)
+
+    assert deliver(notification.pk).status == "sent"
+    assert deliver(notification.pk).status == "not-claimed"  # a second worker or a retried task
+
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.SENT
+    [received] = push_service.received
+    payload = keys.decrypt(received.body)
+    assert (payload["title"], payload["url"]) == ("Try push failed", f"{SITE}/try/pushes/42/")
+
+
+@pytest.mark.django_db
+def test_the_poller_marks_a_row_failed_when_the_only_browser_is_gone(webpush_user, vapid, push_service):
+    from notifications.services import deliver
+
+    subscribe(webpush_user, push_service.url("/wpush/gone"))
+    push_service.statuses["/wpush/gone"] = 410
+    notification = notification_for(webpush_user)
+
+    assert deliver(notification.pk).status == "failed"
+
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.FAILED
+    assert "no subscriptions" in notification.last_error
+    assert not PushSubscription.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_poller_retries_a_row_when_the_push_service_fails(webpush_user, vapid, push_service):
+    from notifications.services import deliver
+
+    subscribe(webpush_user, push_service.url("/wpush/flaky"))
+    push_service.statuses["/wpush/flaky"] = 503
+    notification = notification_for(webpush_user)
+
+    assert deliver(notification.pk).status == "retry"
+
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.PENDING
+    assert notification.attempts == 1
+    assert "503" in notification.last_error
+
+
 # --- generate_vapid_keys ---------------------------------------------------------------------------------
 
 
@@ -516,6 +579,17 @@ def test_settings_lists_my_browsers_with_a_remove_button_and_the_key(ada, user, 
     assert f'action="{reverse("webpush_unsubscribe", args=[mine.pk])}"' in html
     assert reverse("webpush_unsubscribe", args=[theirs.pk]) not in html
     assert "theirs" not in html
+
+
+@pytest.mark.django_db
+def test_settings_says_when_subscribed_browsers_get_nothing_because_web_push_is_off(ada, user, vapid):
+    subscribe(user, "https://fcm.googleapis.com/fcm/send/mine")
+    assert "data-webpush-off" in ada.get(reverse("settings")).content.decode()
+
+    user_settings = UserSettings.for_user(user)
+    user_settings.webpush_enabled = True
+    user_settings.save()
+    assert "data-webpush-off" not in ada.get(reverse("settings")).content.decode()
 
 
 @pytest.mark.django_db

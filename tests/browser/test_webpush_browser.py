@@ -1,0 +1,130 @@
+"""Web push in a real browser (Debian Chromium, headless): /settings/ registers the service worker at the
+site root, and the Enable button posts the browser's subscription to the server.
+
+Headless Chromium has no push service to subscribe with (no network), so the second test replaces only
+PushManager.subscribe with a stand-in returning a subscription whose keys were made here; everything
+else (permission, service worker, CSRF, the view, the list) is real."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.conf import settings as django_settings
+from django.test import Client
+from py_vapid.utils import b64urlencode
+
+from notifications.models import PushSubscription
+from notifications.webpush import generate_vapid_keys
+
+from ..helpers import skip_or_fail
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        skip_or_fail(f"Chromium is not installed at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("Playwright for Python is not installed")
+    # Playwright's sync API keeps an event loop running in this thread while it is open; the ORM calls of
+    # the tests (and pytest-django's flush after each) are still plain synchronous code.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def vapid(settings) -> None:
+    keys = generate_vapid_keys()
+    settings.VAPID_PUBLIC_KEY = keys.public_key
+    settings.VAPID_PRIVATE_KEY = keys.private_key
+
+
+@pytest.fixture
+def signed_in_page(chromium, live_server, django_user_model, vapid):
+    """A page in a fresh browser context carrying a signed-in session cookie for the live server."""
+    user = django_user_model.objects.create_user(
+        "ada", "ada@example.com"
+    )  # no password: force_login, no slow hashing
+    client = Client()
+    client.force_login(user)
+    session = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    context = chromium.new_context()
+    context.add_cookies(
+        [{"name": django_settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield user, context, page
+    context.close()
+
+
+def test_settings_registers_the_service_worker_for_the_whole_site(signed_in_page, live_server):
+    _, _, page = signed_in_page
+
+    page.goto(f"{live_server.url}/settings/")
+
+    assert page.locator("[data-webpush-enable]").is_visible()
+    registration = page.evaluate(
+        """async () => {
+            await navigator.serviceWorker.ready;
+            const reg = await navigator.serviceWorker.getRegistration();
+            return {scope: reg.scope, script: reg.active.scriptURL};
+        }"""
+    )
+    assert registration == {"scope": f"{live_server.url}/", "script": f"{live_server.url}/sw.js"}
+
+
+def test_enable_button_sends_the_subscription_and_lists_this_browser(signed_in_page, live_server):
+    user, context, page = signed_in_page
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    p256dh = b64urlencode(
+        key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
+    auth = b64urlencode(os.urandom(16))
+    endpoint = "http://localhost:9/push/this-browser"
+    context.grant_permissions(["notifications"], origin=live_server.url)
+    page.add_init_script(
+        f"""
+        (() => {{
+          let current = null;
+          PushManager.prototype.subscribe = async function (options) {{
+            const json = {{endpoint: "{endpoint}", expirationTime: null, keys: {{p256dh: "{p256dh}", auth: "{auth}"}}}};
+            current = {{endpoint: json.endpoint, options, toJSON: () => json, unsubscribe: async () => true}};
+            window.__subscribedWith = new Uint8Array(options.applicationServerKey).length;
+            return current;
+          }};
+          PushManager.prototype.getSubscription = async function () {{ return current; }};
+        }})();
+        """
+    )
+    page.goto(f"{live_server.url}/settings/")
+    assert page.locator("[data-webpush-none]").is_visible()
+
+    with page.expect_navigation():  # the page reloads once the server stored the subscription
+        page.click("[data-webpush-enable]")
+
+    row = page.locator("[data-webpush-subscription]")
+    assert row.count() == 1
+    assert "Chrome on Linux" in row.inner_text()
+    subscription = PushSubscription.objects.get(user=user)
+    assert (subscription.endpoint, subscription.p256dh, subscription.auth) == (endpoint, p256dh, auth)
+    assert "Chrome" in subscription.user_agent
+
+    with page.expect_navigation():
+        row.get_by_role("button", name="Remove").click()
+    assert page.locator("[data-webpush-none]").is_visible()
+    assert not PushSubscription.objects.filter(user=user).exists()
