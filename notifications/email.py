@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email.message
+import email.policy
 import smtplib
 from typing import Any
 
@@ -71,10 +73,38 @@ def email_context(notification: Notification) -> dict[str, Any]:
     }
 
 
+class _VerbatimHeader(str):
+    """A short ASCII header the mail library must neither fold nor RFC 2047-encode: Python's email
+    package encodes a long unbroken URL as `=?utf-8?q?…?=`, which no mail client reads as a link."""
+
+    name: str
+
+    def __new__(cls, name: str, value: str) -> _VerbatimHeader:
+        if not value.isascii() or len(name) + len(value) > 990 or "\n" in value or "\r" in value:
+            raise ValueError(f"{name} cannot be sent verbatim")
+        header = super().__new__(cls, value)
+        header.name = name
+        return header
+
+    def fold(self, *, policy: email.policy.Policy) -> str:
+        return f"{self.name}: {self}{policy.linesep}"
+
+
+class NotificationEmail(EmailMultiAlternatives):
+    def message(self, *, policy: email.policy.Policy = email.policy.default) -> email.message.EmailMessage:
+        msg = super().message(policy=policy)
+        for name in ("List-Unsubscribe",):
+            value = self.extra_headers.get(name)
+            if value:
+                del msg[name]
+                msg[name] = _VerbatimHeader(name, value)
+        return msg
+
+
 def build_email(notification: Notification) -> EmailMultiAlternatives:
     context = email_context(notification)
     subject = " ".join(f"{notification.title}: {context['push_title']}".split())[:200]
-    message = EmailMultiAlternatives(
+    message = NotificationEmail(
         subject=subject,
         body=render_to_string("emails/push_finished.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
