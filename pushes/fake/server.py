@@ -297,7 +297,9 @@ class FakeTreeherder:
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve in a daemon thread; returns the base URL (also the Taskcluster root URL)."""
         url = self.listen(host, port)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-treeherder", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-treeherder", daemon=True
+        )
         self._thread.start()
         return url
 
