@@ -12,6 +12,7 @@ The outcome says exactly what happened and never reports success without a task 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -231,8 +232,11 @@ def _tc_failure(exc: TaskclusterFailure, doing: str) -> _Failure:
     status = getattr(exc, "status_code", None)
     body = getattr(exc, "body", None)
     detail = str(exc)
-    if isinstance(body, dict) and body.get("code"):
-        detail = f"{body.get('code')}: {body.get('message') or exc}"
+    if isinstance(body, dict) and body:
+        text = body.get("message") or body.get("detail") or json.dumps(body)
+        detail = f"{body['code']}: {text}" if body.get("code") else str(text)
+    if status:
+        detail = f"HTTP {status}: {detail}"
     if isinstance(exc, TaskclusterConnectionError):
         cause = getattr(exc, "superExc", None)
         if isinstance(cause, requests.ConnectTimeout) or not isinstance(cause, requests.Timeout):

@@ -274,7 +274,7 @@ def test_without_credentials_nothing_is_sent_to_taskcluster(alice: User, mocked_
                     "message": "Client ID alice/buildwatch does not have sufficient scopes: hooks:trigger-hook:project-gecko/in-tree-action-3-generic/9353e8f146",
                 },
             },
-            ["lacks the scopes", "InsufficientScopes: Client ID alice/buildwatch does not have sufficient scopes"],
+            ["lacks the scopes", "HTTP 403: InsufficientScopes: Client ID alice/buildwatch does not have sufficient scopes"],
         ),
         (
             {"status": 401, "json": {"code": "AuthenticationFailed", "message": "ext.certificate expiry in the past"}},
@@ -571,3 +571,57 @@ def test_rotating_secret_key_with_fallbacks_keeps_tokens_readable(alice: User, s
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "new secret key", ["old secret key"]
 
     assert TaskclusterCredentials.objects.get(pk=creds.pk).access_token == TOKEN
+
+
+# --- end to end over HTTP against the fake Treeherder (which also plays Taskcluster) ------------------
+
+
+@pytest.fixture
+def fake(settings: Any, monkeypatch: pytest.MonkeyPatch):
+    server = pytest.importorskip("pushes.fake.server", reason="the fake Treeherder is not there yet")
+    fake = server.FakeTreeherder(scenario="quick", speed=0)
+    url = fake.start()
+    settings.TREEHERDER_URL = url
+    settings.TASKCLUSTER_ROOT_URL = url
+    client = TreeherderClient(url, timeout=5, session=requests.Session(), max_retries=0)
+    monkeypatch.setattr(service, "get_client", lambda: client)
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def test_end_to_end_a_retriggered_job_appears_on_the_push(
+    alice: User, alice_creds: TaskclusterCredentials, fake: Any
+) -> None:
+    if not any("in-tree:hook-action:" in scope for scope in fake._task_template.get("scopes") or []):
+        # Real decision tasks hold (through their roles) the scope for their action hooks; BuildWatch
+        # checks it as Treeherder does. Give the fake's decision task that scope if it lacks it.
+        fake._task_template["scopes"] = ["in-tree:hook-action:project-gecko/in-tree-action-3-generic/*"]
+    th = service.get_client()
+    push_id = fake.push_id("failed")
+    job_id = fake.job_ids(push_id, result="testfailed")[0]
+    job = th.job("try", job_id)
+    runs_before = [j.id for j in th.jobs("try", push_id) if j.job_type_name == job.job_type_name]
+
+    response = signed_in(alice).post(f"/try/jobs/{job_id}/retrigger/", {"times": "2"}, HTTP_HX_REQUEST="true")
+
+    html = response.content.decode()
+    assert "Retriggered." in html, html
+    (trigger,) = fake.triggers
+    assert trigger["authorization"].startswith("Hawk ")
+    assert 'id="mozilla-auth0/ad|Mozilla-LDAP|alice/buildwatch"' in trigger["authorization"]
+    assert trigger["payload"]["user"] == {
+        "input": {"requests": [{"tasks": [job.job_type_name], "times": 2}]},
+        "taskGroupId": fake.decision_task_id(push_id),
+        "taskId": None,
+    }
+    assert trigger["task_id"] in html
+    new_ids = [j.id for j in th.jobs("try", push_id) if j.job_type_name == job.job_type_name and j.id not in runs_before]
+    assert sorted(new_ids) == sorted(trigger["new_job_ids"]) and len(new_ids) == 2
+
+    group = signed_in(alice).get(
+        f"/try/pushes/{push_id}/jobs/", {"platform": job.platform, "option": job.platform_option, "tier": "1"}
+    )
+    for new_id in new_ids:
+        assert f'data-job-id="{new_id}"' in group.content.decode()
