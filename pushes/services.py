@@ -159,12 +159,63 @@ def looks_finished(jobs: Sequence[Job]) -> bool:
     return rules.is_finished(jobs) and not all(rules.is_decision_or_action(job) for job in jobs)
 
 
+def _jobs_ttl(jobs: Sequence[Job]) -> float:
+    return FINISHED_TTL if looks_finished(jobs) else short_ttl()
+
+
 def jobs(repo: str, push_id: int) -> Fetched[list[Job]]:
-    return _cached(
-        f"jobs:{repo}:{push_id}",
-        lambda: list(get_client().jobs(repo, push_id)),
-        lambda value: FINISHED_TTL if looks_finished(value) else short_ttl(),
+    return _cached(f"jobs:{repo}:{push_id}", lambda: list(get_client().jobs(repo, push_id)), _jobs_ttl)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSummary:
+    platform: str
+    platform_option: str
+    display_name: str
+    status: str
+    counts: rules.JobCounts
+
+
+@dataclass(frozen=True, slots=True)
+class JobsSummary:
+    """What the live parts of the pages show, without the jobs themselves: small to cache and to load
+    (unpickling 5,000 jobs costs more than rendering the page)."""
+
+    counts: rules.JobCounts
+    state: str
+    finished: bool
+    groups: list[GroupSummary]
+    other_counts: rules.JobCounts
+    other_status: str
+
+
+def summarize(jobs: Sequence[Job]) -> JobsSummary:
+    other = [job for job in jobs if rules.effective_tier(job) != 1]
+    return JobsSummary(
+        counts=rules.job_counts(jobs),
+        state=push_state(jobs),
+        finished=looks_finished(jobs),
+        groups=[
+            GroupSummary(g.platform, g.platform_option, g.display_name, g.status, rules.job_counts(g.jobs))
+            for g in rules.platform_groups(jobs)
+        ],
+        other_counts=rules.job_counts(other),
+        other_status=rules.group_status(other),
     )
+
+
+def jobs_summary(repo: str, push_id: int) -> Fetched[JobsSummary]:
+    """The summary of `jobs()`, cached beside it for as long as the jobs it was made from are fresh."""
+    key = f"{KEY}:summary:{repo}:{push_id}"
+    entry = cache.get(key)
+    if entry is not None:
+        return Fetched(entry[1], entry[0])
+    fetched = jobs(repo, push_id)
+    summary = summarize(fetched.value)
+    remaining = _jobs_ttl(fetched.value) - fetched.age_seconds
+    if not fetched.stale and remaining > 0:
+        cache.set(key, (fetched.fetched_at, summary), remaining)
+    return Fetched(summary, fetched.fetched_at, fetched.stale, fetched.error)
 
 
 def push_state(jobs: Sequence[Job]) -> str:

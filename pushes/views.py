@@ -121,35 +121,33 @@ def _group_url(repo: str, push_id: int, **params: str) -> str:
     return f"{reverse('push_jobs', args=[repo, push_id])}?{urlencode(params)}"
 
 
-def _push_summary(repo: str, push: Push, jobs_fetched: services.Fetched[list[Job]] | None, error: str) -> dict:
+def _push_summary(repo: str, push: Push, fetched: services.Fetched[services.JobsSummary] | None, error: str) -> dict:
     """The changing part of a push page: state, counts, groups; also what the tab title shows."""
-    jobs = jobs_fetched.value if jobs_fetched else []
-    state = services.push_state(jobs) if jobs_fetched else "pending"
-    finished = bool(jobs_fetched) and services.looks_finished(jobs)
+    summary = fetched.value if fetched else services.summarize([])
+    state = summary.state if fetched else "pending"
     groups = [
         GroupRow(
             name=group.display_name,
             anchor=f"g-{slugify(group.display_name) or 'none'}",
             status=group.status,
-            colour=group.colour,
-            counts=rules.job_counts(group.jobs),
+            colour=rules.GROUP_STATUS_COLOURS[group.status],
+            counts=group.counts,
             url=_group_url(repo, push.id, platform=group.platform, option=group.platform_option),
         )
-        for group in rules.platform_groups(jobs)
+        for group in summary.groups
     ]
-    other = [job for job in jobs if rules.effective_tier(job) != 1]
     title = rules.display_title(push.revisions) or push.revision[:12]
     return {
-        "jobs_fetched": jobs_fetched,
+        "jobs_fetched": fetched,
         "jobs_error": error,
-        "counts": rules.job_counts(jobs),
+        "counts": summary.counts,
         "state": state,
         "state_title": STATE_TITLES[state],
         "favicon": static(f"img/favicon-{state}.svg"),
-        "finished": finished,
+        "finished": bool(fetched) and summary.finished,
         "groups": groups,
-        "other_counts": rules.job_counts(other),
-        "other_status": rules.group_status(other),
+        "other_counts": summary.other_counts,
+        "other_status": summary.other_status,
         "other_url": _group_url(repo, push.id, tier="other"),
         "tab_title": f"{STATE_TITLES[state]} · {title} · {repo}",
     }
@@ -172,9 +170,14 @@ def _push_header(repo: str, push: Push, decision_task: str | None = None) -> dic
 def _fetch_jobs(repo: str, push_id: int) -> tuple[services.Fetched[list[Job]] | None, str]:
     try:
         return services.jobs(repo, push_id), ""
-    except services.Unavailable as exc:
+    except (services.Unavailable, TreeherderNotFound) as exc:
         return None, exc.reason
-    except TreeherderNotFound as exc:
+
+
+def _fetch_summary(repo: str, push_id: int) -> tuple[services.Fetched[services.JobsSummary] | None, str]:
+    try:
+        return services.jobs_summary(repo, push_id), ""
+    except (services.Unavailable, TreeherderNotFound) as exc:
         return None, exc.reason
 
 
@@ -242,16 +245,16 @@ def push_status(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
     if not _wants_fragment(request):
         return redirect("push_detail", repo=repo, push_id=push_id)
     _check_repo(repo)
-    jobs_fetched, error = _fetch_jobs(repo, push_id)
-    jobs = jobs_fetched.value if jobs_fetched else []
+    fetched, error = _fetch_summary(repo, push_id)
+    summary = fetched.value if fetched else services.summarize([])
     context = {
         "repo": repo,
         "push_id": push_id,
-        "jobs_fetched": jobs_fetched,
+        "jobs_fetched": fetched,
         "error": error,
-        "counts": rules.job_counts(jobs),
-        "state": services.push_state(jobs) if jobs_fetched else "pending",
-        "finished": bool(jobs_fetched) and services.looks_finished(jobs),
+        "counts": summary.counts,
+        "state": summary.state if fetched else "pending",
+        "finished": bool(fetched) and summary.finished,
     }
     context["state_title"] = STATE_TITLES[context["state"]]
     return render(request, "pushes/push_list.html#status_cell", context)
@@ -266,10 +269,10 @@ def push_detail(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
     except services.Unavailable as exc:
         context = {"repo": repo, "push_id": push_id, "error": exc.reason}
         return _page(request, "pushes/push_unavailable.html", "unavailable", context, status=503)
-    jobs_fetched, error = _fetch_jobs(repo, push_id)
+    fetched, error = _fetch_summary(repo, push_id)
     # The Taskcluster link is in the header only: live refreshes skip that lookup.
     decision = None if _wants_fragment(request) else services.decision_task(repo, push_id)
-    context = {**_push_header(repo, push.value, decision), **_push_summary(repo, push.value, jobs_fetched, error)}
+    context = {**_push_header(repo, push.value, decision), **_push_summary(repo, push.value, fetched, error)}
     context["push_fetched"] = push
     context["watched"] = push_id in _watched(request, repo, [push_id])
     return _page(request, "pushes/push_detail.html", "live", context)
