@@ -19,7 +19,7 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from .forms import SettingsForm
@@ -176,6 +176,8 @@ def watch_rows(user: Any) -> list[WatchRow]:
     return sorted(rows, key=lambda row: row.finished)  # stable: keeps newest-first within each part
 
 
+@require_GET
+@vary_on_headers("HX-Request")
 @login_required_htmx
 def watching(request: HttpRequest) -> HttpResponse:
     rows = watch_rows(request.user)
@@ -186,7 +188,10 @@ def watching(request: HttpRequest) -> HttpResponse:
             :RECENT_NOTIFICATIONS
         ],
     }
-    return render(request, "notifications/watching.html", context)
+    template = "notifications/watching.html"
+    if _is_htmx(request):
+        template += "#watch-lists"  # the periodic refresh while pushes run
+    return render(request, template, context)
 
 
 def _optional_templates(names: tuple[str, ...]) -> list[str]:

@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "a long test passphrase"
 
 
-def test_sign_in_set_author_see_mine_watch_and_find_it_on_watching(page, app, fake_treeherder):
+def test_sign_in_set_author_see_mine_watch_and_find_it_on_watching(page, app, fake_treeherder, settings):
+    settings.BUILDWATCH_REFRESH_SECONDS = 60  # /watching/ must not refresh the row away mid-test
     User.objects.create_user("tess", "tess@example.com", PASSWORD)
     mine = fake_treeherder.push_id("failed")  # pushed by DEMO_AUTHOR
     theirs = fake_treeherder.push_id("green")  # pushed by someone else
@@ -79,4 +80,29 @@ def test_an_anonymous_visitor_sees_no_watch_buttons_and_can_sign_in_from_the_lis
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(app.url("/try/?author="))
     assert page.locator(".watch-form").count() > 0
+    assert page.js_errors == []
+
+
+def test_watching_page_updates_itself_when_the_poller_records_progress(page, app, signed_in):
+    from notifications.models import PushState
+
+    user = User.objects.create_user("wes", "wes@example.com", PASSWORD)
+    Watch.objects.create(user=user, repo="try", push_id=600123)
+    signed_in(user)
+    page.goto(app.url("/watching/"))
+    page.get_by_text("waiting for first poll").wait_for()
+    page.evaluate("window.__notReloaded = true")
+
+    # What the poller writes after a cycle (app refreshes every BROWSER_REFRESH_SECONDS).
+    PushState.objects.update_or_create(
+        repo="try",
+        push_id=600123,
+        defaults={"state": "finished", "title": "Bug 1800009 - done", "job_count": 8, "completed_count": 8},
+    )
+    page.get_by_role("heading", name="Finished").wait_for()
+    row = page.locator("#watch-try-600123")
+    assert "Bug 1800009 - done" in row.inner_text()
+    assert "8 / 8 jobs" in row.inner_text()
+    assert page.evaluate("window.__notReloaded") is True
+    assert page.locator("#watch-lists").get_attribute("hx-trigger") is None  # finished: polling stopped
     assert page.js_errors == []

@@ -300,3 +300,24 @@ def test_the_watch_button_is_hidden_from_anonymous_users(rf, alice: User) -> Non
     assert 'action="/try/pushes/5/watch/"' in html
     assert 'name="next" value="/try/"' in html
     assert "csrfmiddlewaretoken" in html
+
+
+def test_watching_refreshes_itself_only_while_a_push_runs(
+    alice: User, alice_client: Client, settings
+) -> None:
+    settings.BUILDWATCH_REFRESH_SECONDS = 17
+    Watch.objects.create(user=alice, repo="try", push_id=1)
+    PushState.objects.create(repo="try", push_id=1, state="running", title="Bug 1 - running")
+
+    page = alice_client.get("/watching/").content.decode()
+    assert 'hx-get="/watching/" hx-trigger="every 17s"' in page
+
+    fragment = alice_client.get("/watching/", headers={"HX-Request": "true"})
+    html = fragment.content.decode()
+    assert html.lstrip().startswith('<div id="watch-lists"')
+    assert "<html" not in html and "Bug 1 - running" in html
+    assert "HX-Request" in fragment["Vary"]
+
+    PushState.objects.filter(repo="try", push_id=1).update(state="finished")
+    html = alice_client.get("/watching/", headers={"HX-Request": "true"}).content.decode()
+    assert "hx-trigger" not in html.split(">", 1)[0]  # finished: the refreshed list stops polling
