@@ -31,11 +31,14 @@ from .transports import TransportError
 logger = logging.getLogger(__name__)
 
 # pywebpush's defaults are "wait forever" and "drop the message unless the browser is online right now".
-WEBPUSH_TIMEOUT = 10.0
+# Connect and read each get WEBPUSH_TIMEOUT: at most MAX_SUBSCRIPTIONS_PER_USER × 10 s per notification,
+# inside the Celery soft time limit (120 s).
+WEBPUSH_TIMEOUT = 5.0
 WEBPUSH_TTL = 24 * 60 * 60
 # aes128gcm leaves 3993 bytes of a 4096-byte record for our JSON; keep the body well below that.
 MAX_BODY_CHARS = 1000
 GONE_STATUSES = {404, 410}
+MAX_SUBSCRIPTIONS_PER_USER = 10
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
@@ -60,6 +63,20 @@ def generate_vapid_keys() -> VapidKeys:
     )
     private = key.private_numbers().private_value.to_bytes(32, "big")
     return VapidKeys(public_key=b64urlencode(public), private_key=b64urlencode(private))
+
+
+def vapid_problem() -> str:
+    """Why the configured VAPID keys can't work ("" when they can)."""
+    if not webpush_available():
+        return "web push is not configured (no VAPID keys)"
+    try:
+        public = vapid_public_key_of(settings.VAPID_PRIVATE_KEY)
+    except ValueError:
+        return "VAPID_PRIVATE_KEY is not a valid key"
+    if public != settings.VAPID_PUBLIC_KEY.strip().rstrip("="):
+        # Browsers subscribed with the public key; a push signed with another key is refused (403).
+        return "VAPID_PUBLIC_KEY does not belong to VAPID_PRIVATE_KEY"
+    return ""
 
 
 def vapid_public_key_of(private_key: str) -> str:
@@ -133,10 +150,16 @@ def save_subscription(
 ) -> tuple[PushSubscription, bool]:
     """Store (or refresh) a browser's subscription. One endpoint is one browser profile: when another
     user subscribes from it, it becomes theirs, since that is who is signed in there now."""
-    return PushSubscription.objects.update_or_create(
+    subscription, created = PushSubscription.objects.update_or_create(
         endpoint=data.endpoint,
         defaults={"user": user, "p256dh": data.p256dh, "auth": data.auth, "user_agent": user_agent[:500]},
     )
+    # Keep the newest few: browsers that were reset never say goodbye, and each costs a request per send.
+    stale = PushSubscription.objects.filter(user=user).order_by("-created_at", "-pk")[
+        MAX_SUBSCRIPTIONS_PER_USER:
+    ]
+    PushSubscription.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).delete()
+    return subscription, created
 
 
 def browser_label(user_agent: str) -> str:
@@ -213,12 +236,10 @@ def send_webpush(notification: Notification) -> None:
     re-sends to every subscription, including those that already got it; the shared tag (in the browser)
     and Topic (at the push service) make the repeat replace the first rather than add a second.
     """
-    if not webpush_available():
-        raise TransportError("web push is not configured (no VAPID keys)", permanent=True)
-    try:
-        vapid = Vapid.from_string(private_key=settings.VAPID_PRIVATE_KEY)
-    except Exception as exc:
-        raise TransportError(f"VAPID_PRIVATE_KEY is not a valid key: {exc}", permanent=True) from exc
+    problem = vapid_problem()
+    if problem:
+        raise TransportError(problem, permanent=True)
+    vapid = Vapid.from_string(private_key=settings.VAPID_PRIVATE_KEY)
 
     subscriptions = list(PushSubscription.objects.filter(user_id=notification.user_id).order_by("pk"))
     if not subscriptions:
@@ -288,6 +309,7 @@ def send_webpush(notification: Notification) -> None:
 
 
 __all__ = [
+    "MAX_SUBSCRIPTIONS_PER_USER",
     "WEBPUSH_TIMEOUT",
     "WEBPUSH_TTL",
     "SubscriptionInvalid",
@@ -299,6 +321,7 @@ __all__ = [
     "parse_subscription",
     "push_payload",
     "save_subscription",
+    "vapid_problem",
     "send_webpush",
     "vapid_public_key_of",
     "webpush_available",

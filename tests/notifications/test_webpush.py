@@ -414,6 +414,19 @@ def test_the_poller_retries_a_row_when_the_push_service_fails(webpush_user, vapi
     assert "503" in notification.last_error
 
 
+@pytest.mark.django_db
+def test_a_public_key_of_another_pair_is_a_permanent_error(user, vapid, settings, push_service):
+    settings.VAPID_PUBLIC_KEY = generate_vapid_keys().public_key
+    subscribe(user, push_service.url("/wpush/a"))
+
+    with pytest.raises(TransportError) as caught:
+        send_webpush(notification_for(user))
+
+    assert caught.value.permanent
+    assert "VAPID_PUBLIC_KEY does not belong to VAPID_PRIVATE_KEY" in caught.value.message
+    assert push_service.received == []
+
+
 # --- generate_vapid_keys ---------------------------------------------------------------------------------
 
 
@@ -489,6 +502,17 @@ def test_subscribing_the_same_endpoint_again_updates_its_keys(ada, user, vapid):
     subscription = PushSubscription.objects.get()
     assert subscription.p256dh == again["keys"]["p256dh"]
     assert subscription.auth == again["keys"]["auth"]
+
+
+@pytest.mark.django_db
+def test_a_user_keeps_only_the_newest_subscriptions(ada, user, vapid):
+    for n in range(webpush.MAX_SUBSCRIPTIONS_PER_USER + 2):
+        post_json(ada, reverse("webpush_subscribe"), subscription_json(f"https://push.example.com/{n}"))
+
+    kept = set(PushSubscription.objects.filter(user=user).values_list("endpoint", flat=True))
+    assert len(kept) == webpush.MAX_SUBSCRIPTIONS_PER_USER
+    assert "https://push.example.com/0" not in kept and "https://push.example.com/1" not in kept
+    assert f"https://push.example.com/{webpush.MAX_SUBSCRIPTIONS_PER_USER + 1}" in kept
 
 
 @pytest.mark.django_db
