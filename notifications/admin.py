@@ -1,6 +1,26 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 
 from .models import Notification, PushState, PushSubscription, UserSettings, Watch
+
+
+class UserSettingsInline(admin.StackedInline):
+    model = UserSettings
+    can_delete = False
+    verbose_name = verbose_name_plural = "BuildWatch settings"
+    readonly_fields = ["updated_at"]
+
+
+User = get_user_model()
+if admin.site.is_registered(User) and isinstance(admin.site.get_model_admin(User), UserAdmin):
+    # The stock user admin, plus each user's BuildWatch settings on the same page.
+    user_admin = type(admin.site.get_model_admin(User))
+    admin.site.unregister(User)
+
+    @admin.register(User)
+    class BuildWatchUserAdmin(user_admin):
+        inlines = [*user_admin.inlines, UserSettingsInline]
 
 
 @admin.register(UserSettings)

@@ -183,3 +183,10 @@ def test_admin_lists_and_searches_every_model(admin_client: Client, alice: User)
     assert "admin search" in admin_client.get("/admin/notifications/pushstate/?q=admin").content.decode()
     assert admin_client.get("/admin/notifications/notification/?status__exact=failed").status_code == 200
     assert admin_client.get("/admin/auth/user/?q=alice").status_code == 200
+
+
+def test_the_user_admin_page_shows_the_buildwatch_settings(admin_client: Client, alice: User) -> None:
+    UserSettings.objects.create(user=alice, author_email="alice.th@mozilla.com", default_repo="autoland")
+    html = admin_client.get(f"/admin/auth/user/{alice.pk}/change/").content.decode()
+    assert "BuildWatch settings" in html
+    assert "alice.th@mozilla.com" in html
