@@ -64,8 +64,9 @@ def retrigger(request: HttpRequest, repo: str, job_id: int | str) -> HttpRespons
     form = RetriggerForm(request.POST)
     if not form.is_valid():
         context = {"repo": repo, "job_id": job_id, "form_errors": form.errors.get("times")}
-        template = "pushes/retrigger_result.html" + ("#result" if _is_htmx(request) else "")
-        return render(request, template, context, status=400)
+        if _is_htmx(request):  # htmx swaps only 2xx answers: show the message in place of the button
+            return render(request, "pushes/retrigger_result.html#result", context)
+        return render(request, "pushes/retrigger_result.html", context, status=400)
     outcome = retrigger_job(request.user, repo, job_id, form.cleaned_data.get("times") or 1)
     template = "pushes/retrigger_result.html" + ("#result" if _is_htmx(request) else "")
     return render(request, template, {"repo": repo, "job_id": job_id, "outcome": outcome})

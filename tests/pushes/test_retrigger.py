@@ -168,6 +168,7 @@ def test_retrigger_sends_the_hook_exactly_what_treeherder_would(
     (trigger,) = calls_to(mocked_responses, TRIGGER_URL)
     assert json.loads(trigger.request.body) == hand_rendered_payload({"requests": [{"tasks": [LABEL], "times": 3}]})
     assert_signed_by(trigger.request, "mozilla-auth0/ad|Mozilla-LDAP|alice/buildwatch", TOKEN)
+    assert [call.request.req_kwargs["timeout"] for call in calls_to(mocked_responses, TC)] == [8, 8, 8, 8]
     html = response.content.decode()
     assert "Retriggered." in html
     assert f"adds 3 new runs of {LABEL}" in html
@@ -433,7 +434,10 @@ def test_a_count_outside_1_to_5_is_refused(
 ) -> None:
     response = signed_in(alice).post(RETRIGGER_URL, {"times": times})
 
+    fragment = signed_in(alice).post(RETRIGGER_URL, {"times": times}, HTTP_HX_REQUEST="true")
+
     assert response.status_code == 400 and "Not retriggered." in response.content.decode()
+    assert "Ensure this value" in fragment.content.decode() or "Enter a whole number" in fragment.content.decode()
     assert len(mocked_responses.calls) == 0
 
 
