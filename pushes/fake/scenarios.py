@@ -11,7 +11,6 @@ import base64
 import hashlib
 import json
 import random
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,6 +68,7 @@ class FakeJob:
     who: str
     push_revision: str
     kind: str = "test"  # decision | build | test | retrigger
+    suite: str = ""
     failure_classification_id: int = 1
     # (error id, line number, line, new_failure); empty until parsed, see parsed_at
     errors: list[tuple[int, int, str, bool]] = field(default_factory=list)
@@ -344,6 +344,7 @@ class Builder:
             who=push.author,
             push_revision=push.revision,
             kind=spec.kind,
+            suite=spec.suite,
             parse_delay=pace.parse_delay,
         )
         push.jobs.append(job)
@@ -394,6 +395,7 @@ class Builder:
             who=job.who,
             push_revision=job.push_revision,
             kind=job.kind,
+            suite=job.suite,
             parse_delay=job.parse_delay,
         )
         push.jobs.append(rerun)
@@ -420,7 +422,7 @@ def _tests(push: FakePush, suite: str | None = None, tier: int | None = 1) -> li
         for job in push.jobs
         if job.kind == "test"
         and job.result == "success"
-        and (suite is None or re.search(rf"-{re.escape(suite)}(-\d+)?$", job.job_type_name))
+        and (suite is None or job.suite == suite)
         and (tier is None or job.tier == tier)
     ]
 
@@ -638,6 +640,25 @@ def scenario_quick(t0: float) -> dict[int, FakePush]:
            platforms=3, chunks=1, pace=QUICK,
            messages=["try: -b do -p linux64,win64 -u mochitests", "Bug 1800005 - This one will fail. r=dev"])
     return b.pushes
+
+
+RECURRING_EVERY = 15 * MINUTE  # the default scenario gets a new push this often, so long demos keep moving
+
+
+def recurring_push(t0: float, number: int, first_push_id: int, first_job_id: int) -> FakePush:
+    """The `number`-th (0-based) push that arrives by itself in the default scenario."""
+    pushed_at = t0 + RECURRING_EVERY * (number + 1)
+    b = Builder(t0, seed=first_push_id, first_push_id=first_push_id, first_job_id=first_job_id)
+    b.next_error_id = 30_000_000 + number * 1000
+    author = DEMO_AUTHOR if number % 2 == 0 else OTHER_AUTHORS[number % 4 // 2]
+    bug = 1910000 + number
+    messages = (
+        ["Fuzzy query='mochitest-plain 'linux&query='xpcshell", f"Bug {bug} - Follow-up number {number + 1}. r=dev"]
+        if number % 2 == 0
+        else ["try: -b do -p linux64,win64 -u all -t none", f"Bug {bug} - Another attempt. r=dev"]
+    )
+    return b.push(author=author, messages=messages, pushed_at=pushed_at, size=150,
+                  plan="failures" if number % 3 == 1 else "green", role=f"recurring-{number + 1}", platforms=6)
 
 
 SCENARIOS: dict[str, Callable[[float], dict[int, FakePush]]] = {

@@ -263,9 +263,22 @@ class FakeTreeherder:
             self._advanced = 0.0
             self._real_start = time.monotonic()
             self.pushes: dict[int, FakePush] = SCENARIOS[scenario](self.t0)
+            self._recurring = 0
+            self._next_recurring = self.t0 + scenarios.RECURRING_EVERY if scenario == "default" else math.inf
             self._snapshots: dict[int, Snapshot] = {}
             self._index()
             self.triggers = []
+
+    def _arrivals(self) -> None:
+        """Add the default scenario's recurring pushes whose time has come (any number at once)."""
+        with self._lock:
+            while self._next_recurring <= self.now():
+                push = scenarios.recurring_push(self.t0, self._recurring, max(self.pushes) + 1, self._next_job_id)
+                self.pushes[push.id] = push
+                for job in push.jobs:
+                    self._index_job(push, job)
+                self._recurring += 1
+                self._next_recurring += scenarios.RECURRING_EVERY
 
     def _index(self) -> None:
         self._jobs: dict[int, FakeJob] = {}
@@ -356,6 +369,7 @@ class FakeTreeherder:
     # --- helpers for tests ----------------------------------------------------------------------------
 
     def visible_pushes(self, repo: str | None = "try") -> list[FakePush]:
+        self._arrivals()
         now = self.now()
         with self._lock:
             pushes = [p for p in self.pushes.values() if p.push_timestamp <= now and (repo is None or p.repo == repo)]
@@ -482,6 +496,7 @@ class FakeTreeherder:
             return snap
 
     def state(self) -> dict:
+        self._arrivals()
         now = self.now()
         pushes = []
         with self._lock:
@@ -1020,6 +1035,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = split.path
         query_list = parse_qs(split.query, keep_blank_values=True)
         query = {key: values[-1] for key, values in query_list.items()}
+        fake._arrivals()
         try:
             if path.startswith("/__fake__/"):
                 self._json(200, self._control(fake, method, path, query))

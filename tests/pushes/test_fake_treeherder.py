@@ -355,6 +355,21 @@ def test_scenarios_are_deterministic(http, default_fake):
     assert again.jobs(again.push_id("running"))[:50] == default_fake.jobs(default_fake.push_id("running"))[:50]
 
 
+def test_default_scenario_keeps_pushes_coming_and_moving(http):
+    fake = FakeTreeherder("default", speed=0, start_time=T0)
+    fake.start()
+    try:
+        newest = get(http, fake, "/api/project/try/push/", count=1).json()["results"][0]["id"]
+        assert not fake.is_finished(fake.push_id("running")) and not fake.is_finished(fake.push_id("big"))
+        fake.advance(15 * 60)
+        arrived = get(http, fake, "/api/project/try/push/", count=3).json()["results"]
+        assert [p["id"] for p in arrived][:2] == [newest + 2, newest + 1]  # "future", then a recurring one
+        fake.advance(3 * 3600)
+        assert fake.is_finished(fake.push_id("running")) and fake.is_finished(fake.push_id("big"))
+    finally:
+        fake.stop()
+
+
 # --- Taskcluster: actions, task definitions, hook trigger ---------------------------------------------------
 
 
