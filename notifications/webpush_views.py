@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from .models import PushSubscription, UserSettings
 from .webpush import (
@@ -57,7 +57,7 @@ def unsubscribe(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("settings")
 
 
-@require_GET
+@require_safe
 @never_cache
 def service_worker(request: HttpRequest) -> HttpResponse:
     # Served from / (not /static/) so its scope can be the whole site.

@@ -1,5 +1,6 @@
 """Web push in a real browser (Debian Chromium, headless): /settings/ registers the service worker at the
-site root, and the Enable button posts the browser's subscription to the server.
+site root, the Enable button posts the browser's subscription to the server, and the service worker shows
+a pushed message (delivered through the DevTools protocol) as a notification.
 
 Headless Chromium has no push service to subscribe with (no network), so the second test replaces only
 PushManager.subscribe with a stand-in returning a subscription whose keys were made here; everything
@@ -7,6 +8,7 @@ else (permission, service worker, CSRF, the view, the list) is real."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -128,3 +130,56 @@ def test_enable_button_sends_the_subscription_and_lists_this_browser(signed_in_p
         row.get_by_role("button", name="Remove").click()
     assert page.locator("[data-webpush-none]").is_visible()
     assert not PushSubscription.objects.filter(user=user).exists()
+
+
+def test_the_service_worker_shows_a_pushed_notification(signed_in_page, live_server):
+    _, context, page = signed_in_page
+    context.grant_permissions(["notifications"], origin=live_server.url)
+    page.goto(f"{live_server.url}/settings/")
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    cdp = context.new_cdp_session(page)
+    registrations: list[dict] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated", lambda event: registrations.extend(event["registrations"])
+    )
+    cdp.send("ServiceWorker.enable")
+    ours: list[dict] = []
+    for _ in range(100):  # the registration event arrives asynchronously after enable
+        ours = [r for r in registrations if r["scopeURL"] == f"{live_server.url}/" and not r["isDeleted"]]
+        if ours:
+            break
+        page.wait_for_timeout(50)
+    [registration] = ours
+
+    payload = {
+        "title": "Try push failed",
+        "body": "Bug 1 - <b>faster</b>",
+        "url": "https://elsewhere.example/try/pushes/42/",
+        "tag": "buildwatch:try:42",
+    }
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {
+            "origin": live_server.url,
+            "registrationId": registration["registrationId"],
+            "data": json.dumps(payload),
+        },
+    )
+    shown = page.evaluate(
+        """async () => {
+            const reg = await navigator.serviceWorker.ready;
+            for (let i = 0; i < 100; i++) {
+                const [n] = await reg.getNotifications();
+                if (n) return {title: n.title, body: n.body, tag: n.tag, url: n.data.url};
+                await new Promise((resolve) => setTimeout(resolve, 50));
+            }
+            return null;
+        }"""
+    )
+    # Clicks only ever open this site: the path of the URL, on the worker's own origin.
+    assert shown == {
+        "title": "Try push failed",
+        "body": "Bug 1 - <b>faster</b>",
+        "tag": "buildwatch:try:42",
+        "url": f"{live_server.url}/try/pushes/42/",
+    }
