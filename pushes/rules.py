@@ -138,7 +138,9 @@ def clean_try_message(raw: str) -> str:
     if "query=" in text:
         text = text.split("query=", 1)[1]
     tokens = [token[1:] if token.startswith("'") else token for token in text.split(" ")]
-    return " · ".join(token for token in tokens if token).strip()
+    # A whitespace-only token (a tab between spaces) counts as empty: kept, the final strip would eat
+    # into a separator and leave a dangling "·" at either end.
+    return " · ".join(token for token in tokens if token.strip()).strip()
 
 
 def _is_boilerplate(message: str) -> bool:
