@@ -31,6 +31,7 @@ PUSH_TTL = 24 * 3600  # a push's revisions never change
 REPOSITORIES_TTL = 3600
 FAILED_MARKER_TTL = 10
 MAX_FAILED_JOBS = 15
+TOP_FAILURE_GROUPS = 10  # shown at once; the rest behind a disclosure
 # Used when Treeherder cannot tell us its repositories (down, or nothing cached yet).
 FALLBACK_REPOSITORIES = (
     "try",
@@ -254,6 +255,14 @@ class FailureSummary:
     @property
     def not_shown(self) -> int:
         return max(0, self.failed_total - len(self.logs))
+
+    @property
+    def top_groups(self) -> list[rules.FailureGroup]:
+        return self.groups[:TOP_FAILURE_GROUPS]
+
+    @property
+    def more_groups(self) -> list[rules.FailureGroup]:
+        return self.groups[TOP_FAILURE_GROUPS:]
 
     @property
     def unparsed(self) -> list[JobLog]:

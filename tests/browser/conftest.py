@@ -50,7 +50,8 @@ def playwright_browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def browser_context(playwright_browser: Any) -> Iterator[Any]:
+def browser_context(playwright_browser: Any, app: App) -> Iterator[Any]:
+    # Depends on `app` so the tab closes (and stops polling) before the settings it reads are restored.
     context = playwright_browser.new_context(locale="en-US", timezone_id="UTC")
     context.set_default_timeout(10_000)
     yield context

@@ -304,6 +304,17 @@ def test_failure_summary_fetches_at_most_15_logs_and_says_how_many_more(client, 
 
 
 @pytest.mark.django_db
+def test_failure_summary_shows_ten_groups_and_the_rest_behind_a_disclosure(client, th):
+    mock_push(th, push(100))
+    mock_jobs(th, failing_rows(1))
+    mock_log_errors(th, 1, [f"TEST-UNEXPECTED-FAIL | test_{i:02d}.js | boom" for i in range(12)])
+    html = client.get("/try/pushes/100/failures/", **HX).content.decode()
+    assert html.count('class="failure-group"') == 12
+    assert "2 more failure groups" in html
+    assert html.index("test_09.js") < html.index("2 more failure groups") < html.index("test_10.js")
+
+
+@pytest.mark.django_db
 def test_failure_summary_without_failures(client, th):
     mock_push(th, push(100))
     mock_jobs(th, [job(1)])
