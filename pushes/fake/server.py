@@ -14,7 +14,23 @@ trailing slash, or an unknown path, answers 200 HTML like the real server. It al
 for retriggers: the decision task's `public/actions.json`, task definitions and a hook trigger that
 needs an `Authorization: Hawk ...` header and adds the retriggered jobs to the push.
 
-Simulated time: `now = t0 + advanced + real seconds elapsed * speed`. Scenarios are in scenarios.py.
+Simulated time: `now = t0 + advanced + real seconds elapsed * speed` (t0: `start_time`, default the
+real time at reset). Each job appears (unscheduled) once its push's decision task is done, turns
+pending, running, completed; `last_modified` is its latest transition. Logs are "parsed" a while after
+a job ends (`parse_delay`): until then text_log_errors/bug_suggestions are empty and job-log-url says
+`pending`. Scenarios (scenarios.py) are deterministic; `reset(scenario)` rebuilds one.
+
+Helpers for tests:
+- `push_ids(author=None, repo="try", role=None)` visible pushes newest first; `push_id(role)` the push a
+  scenario gave a role ("watched", "failing", "failed", "green", "xss" in quick; "big", "failed",
+  "running", "decision", "future", ... in default); `roles()`; `push(id)` the FakePush.
+- `jobs(push_id)` (project-endpoint dicts), `job_ids(push_id, result=, state=, tier=, name=)`,
+  `decision_task_id(push_id)`, `is_finished(push_id)`, `state()`.
+- `finish_push(push_id, failures=None, parsed=True)`; `add_push(author=, messages=, size=, plan=,
+  pushed_ago=, repo=, role=)` -> id.
+- `set_down(True)` (503 HTML), `set_garbage(True)` (200 truncated JSON), `fail_next(n, status, retry_after)`,
+  `set_latency(seconds)`; `request_count`, `requests` [(method, path)], `request_paths(contains)`,
+  `clear_requests()`; `triggers` (every hook trigger: payload, authorization, new_job_ids).
 
 HTTP control (not counted in the request log): GET /__fake__/state, POST /__fake__/advance?seconds=N,
 POST /__fake__/reset?scenario=NAME, POST /__fake__/finish?push_id=N[&failures=K],
