@@ -1,4 +1,4 @@
-"""Browser-test fixtures: one headless Chromium per session (Debian's, driven by Playwright for Python),
+"""Browser-test fixtures: one headless Chromium per test module (Debian's, driven by Playwright for Python),
 the app served by pytest-django's `live_server` against an in-process fake Treeherder.
 
 Use them as:  def test_x(page, app, fake_treeherder): page.goto(app.url("/try/"))
@@ -23,10 +23,12 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 BROWSER_REFRESH_SECONDS = 1
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_browser() -> Iterator[Any]:
-    """The session's one Chromium. Playwright's sync API runs an event loop in this thread, so the
-    ORM's async-safety check is relaxed while it runs (the tests themselves stay synchronous)."""
+    """One Chromium per test module. Module-scoped rather than session-scoped because only one Playwright
+    sync API can run per thread: a module that starts its own (tests/browser/test_webpush_browser.py)
+    must not overlap ours. Playwright's sync API runs an event loop in this thread, so the ORM's
+    async-safety check is relaxed while it runs (the tests themselves stay synchronous)."""
     if not os.path.exists(CHROMIUM):
         skip_or_fail(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     try:
