@@ -608,7 +608,8 @@ def scenario_default(t0: float) -> dict[int, FakePush]:
     b.push(author=DEMO_AUTHOR, pushed_at=t0 - 35 * MINUTE, size=BIG_PUSH_JOBS, plan="failures", role="big",
            pace=Pace(decision=180.0, build=(300.0, 600.0), test=(300.0, 900.0), queue=(10.0, 60.0),
                      spread=40 * MINUTE),
-           messages=["try: -b do -p all -u all -t all", "Bug 1900006 - Land the whole refactoring at once."])
+           messages=["try: -b do -p all -u all -t all"]
+           + [f"Bug 1900006 - Part {n}: Land the whole refactoring at once. r=reviewer" for n in range(24, 0, -1)])
     b.push(author=DEMO_AUTHOR, pushed_at=t0 - 9 * MINUTE, size=250, plan="failures", role="running",
            messages=["Fuzzy query='mochitest-plain&query='mochitest-browser-chrome 'linux",
                      "Bug 1900007 - Fix the flaky transaction test. r=asuth"])

@@ -26,7 +26,8 @@ Helpers for tests:
   "running", "decision", "future", ... in default); `roles()`; `push(id)` the FakePush.
 - `jobs(push_id)` (project-endpoint dicts), `job_ids(push_id, result=, state=, tier=, name=)`,
   `decision_task_id(push_id)`, `is_finished(push_id)`, `state()`.
-- `finish_push(push_id, failures=None, parsed=True)`; `add_push(author=, messages=, size=, plan=,
+- `finish_push(push_id, failures=None, parsed=True)`; `bulk_update(job_ids, result=,
+  failure_classification_id=)` (no last_modified change, like Treeherder's bulk updates); `add_push(author=, messages=, size=, plan=,
   pushed_ago=, repo=, role=)` -> id.
 - `set_down(True)` (503 HTML), `set_garbage(True)` (200 truncated JSON), `fail_next(n, status, retry_after)`,
   `set_latency(seconds)`; `request_count`, `requests` [(method, path)], `request_paths(contains)`,
@@ -468,6 +469,19 @@ class FakeTreeherder:
                     builder.fail(job, scenarios.shared_failure_lines(), new_failure=True)
             push.version += 1
             self._index()
+
+    def bulk_update(self, job_ids: Iterable[int], *, result: str | None = None,
+                    failure_classification_id: int | None = None) -> None:
+        """Change completed jobs the way Treeherder's bulk updates do (the switch to `superseded`,
+        automatic reclassification): `last_modified` stays as it was, so only a full re-read sees it."""
+        with self._lock:
+            for job_id in job_ids:
+                job = self._jobs[job_id]
+                if result is not None:
+                    job.result = result
+                if failure_classification_id is not None:
+                    job.failure_classification_id = failure_classification_id
+                self.pushes[job.push_id].version += 1
 
     def add_push(
         self,

@@ -93,6 +93,9 @@ def test_push_list_is_newest_first_ten_by_default_with_meta(http, default_fake):
     assert set(push["revisions"][0]) == {"result_set_id", "repository_id", "revision", "author", "comments"}
     # the push arriving 4 minutes in is not listed yet
     assert default_fake.push_id("future") not in ids
+    big = get(http, default_fake, f"/api/project/try/push/{default_fake.push_id('big')}/").json()
+    assert (len(big["revisions"]), big["revision_count"]) == (20, 25)  # at most 20 commits, top first
+    assert big["revisions"][1]["comments"].startswith("Bug 1900006 - Part 24:")
 
 
 def test_push_list_filters_by_author_case_insensitively_and_pages_with_id_lt(http, default_fake):
@@ -270,6 +273,20 @@ def test_last_modified_gt_returns_only_jobs_changed_since(http, quick):
     assert len(project["results"]) == len(changed)
     lte = get(http, quick, "/api/jobs/", push_id=push_id, last_modified__lte=cursor).json()
     assert lte["count"] == len(everything) - len([r for r in changed if r["id"] in by_id])
+
+
+def test_bulk_updates_do_not_touch_last_modified(http, quick):
+    push_id = quick.push_id("green")
+    job_id = quick.job_ids(push_id, result="success")[-1]
+    before = {row["id"]: row for row in quick.jobs(push_id)}
+    cursor = max(row["last_modified"] for row in before.values())
+
+    quick.bulk_update([job_id], result="superseded", failure_classification_id=7)
+
+    assert get(http, quick, "/api/jobs/", push_id=push_id, last_modified__gt=cursor).json()["results"] == []
+    job = get(http, quick, f"/api/project/try/jobs/{job_id}/").json()
+    assert (job["result"], job["failure_classification_id"]) == ("superseded", 7)
+    assert job["last_modified"] == before[job_id]["last_modified"]
 
 
 def test_one_job_with_logs_and_its_404(http, default_fake):
