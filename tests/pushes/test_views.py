@@ -225,6 +225,16 @@ def test_group_jobs_fragment_lists_jobs_with_links_and_status(client, th):
 
 
 @pytest.mark.django_db
+def test_job_rows_offer_a_retrigger_button_to_signed_in_users(client, th):
+    mock_push(th, push(100))
+    mock_jobs(th, [job(1, result="testfailed")])
+    url = "/try/pushes/100/jobs/?platform=linux64&option=opt"
+    assert "retrigger-form" not in client.get(url, **HX).content.decode()
+    client.force_login(get_user_model().objects.create_user("bob", "bob@example.com", "pw"))
+    assert 'action="/try/jobs/1/retrigger/"' in client.get(url, **HX).content.decode()
+
+
+@pytest.mark.django_db
 def test_group_jobs_page_without_htmx_and_tier_2_section(client, th):
     mock_push(th, push(100))
     mock_jobs(th, [job(1), job(2, tier=3, name="lint-thing")])
