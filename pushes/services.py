@@ -205,18 +205,40 @@ def summarize(jobs: Sequence[Job]) -> JobsSummary:
     )
 
 
-def jobs_summary(repo: str, push_id: int) -> Fetched[JobsSummary]:
-    """The summary of `jobs()`, cached beside it for as long as the jobs it was made from are fresh."""
-    key = f"{KEY}:summary:{repo}:{push_id}"
+def _derived[T](name: str, repo: str, push_id: int, compute: Callable[[list[Job]], T]) -> Fetched[T]:
+    """`compute(jobs)`, cached beside the jobs for as long as they are fresh: pages and refreshes that
+    need only a summary or one group skip loading every job of a big push from the cache."""
+    key = f"{KEY}:{name}:{repo}:{push_id}"
     entry = cache.get(key)
     if entry is not None:
         return Fetched(entry[1], entry[0])
     fetched = jobs(repo, push_id)
-    summary = summarize(fetched.value)
+    value = compute(fetched.value)
     remaining = _jobs_ttl(fetched.value) - fetched.age_seconds
     if not fetched.stale and remaining > 0:
-        cache.set(key, (fetched.fetched_at, summary), remaining)
-    return Fetched(summary, fetched.fetched_at, fetched.stale, fetched.error)
+        cache.set(key, (fetched.fetched_at, value), remaining)
+    return Fetched(value, fetched.fetched_at, fetched.stale, fetched.error)
+
+
+def jobs_summary(repo: str, push_id: int) -> Fetched[JobsSummary]:
+    return _derived("summary", repo, push_id, summarize)
+
+
+def group_jobs(repo: str, push_id: int, *, platform: str = "", option: str = "", tier: str = "1") -> Fetched[list[Job]]:
+    """The jobs of one tier-1 platform group (`tier="1"`), or every tier-2/3 job (`tier="other"`)."""
+
+    def select(jobs: list[Job]) -> list[Job]:
+        if tier == "other":
+            chosen = (job for job in jobs if rules.effective_tier(job) != 1)
+            return sorted(chosen, key=lambda job: (job.platform, job.platform_option, job.job_type_name))
+        chosen = (
+            job
+            for job in jobs
+            if rules.effective_tier(job) == 1 and job.platform == platform and job.platform_option == option
+        )
+        return sorted(chosen, key=lambda job: (job.job_group_symbol, job.job_type_symbol, job.job_type_name))
+
+    return _derived(f"group:{tier}:{platform}:{option}", repo, push_id, select)
 
 
 def push_state(jobs: Sequence[Job]) -> str:
@@ -291,7 +313,12 @@ def failed_jobs(jobs: Sequence[Job]) -> list[Job]:
     return sorted((job for job in jobs if rules.is_failure(job)), key=lambda job: (rules.effective_tier(job), job.id))
 
 
+def push_failed_jobs(repo: str, push_id: int) -> Fetched[list[Job]]:
+    return _derived("failed", repo, push_id, failed_jobs)
+
+
 def failure_summary(repo: str, jobs: Sequence[Job], *, limit: int = MAX_FAILED_JOBS) -> FailureSummary:
+    """The failure summary of a push, from its jobs (or just its failed jobs: the result is the same)."""
     failed = failed_jobs(jobs)
     chosen = failed[:limit]
     if chosen:

@@ -167,13 +167,6 @@ def _push_header(repo: str, push: Push, decision_task: str | None = None) -> dic
     }
 
 
-def _fetch_jobs(repo: str, push_id: int) -> tuple[services.Fetched[list[Job]] | None, str]:
-    try:
-        return services.jobs(repo, push_id), ""
-    except (services.Unavailable, TreeherderNotFound) as exc:
-        return None, exc.reason
-
-
 def _fetch_summary(repo: str, push_id: int) -> tuple[services.Fetched[services.JobsSummary] | None, str]:
     try:
         return services.jobs_summary(repo, push_id), ""
@@ -291,26 +284,15 @@ def push_jobs(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
     except services.Unavailable as exc:
         context = {"repo": repo, "push_id": push_id, "error": exc.reason}
         return _page(request, "pushes/push_unavailable.html", "unavailable", context, status=503)
-    jobs_fetched, error = _fetch_jobs(repo, push_id)
-    jobs = jobs_fetched.value if jobs_fetched else []
     platform, option, tier = form.cleaned_data["platform"], form.cleaned_data["option"], form.cleaned_data["tier"]
+    try:
+        jobs_fetched, error = services.group_jobs(repo, push_id, platform=platform, option=option, tier=tier), ""
+    except (services.Unavailable, TreeherderNotFound) as exc:
+        jobs_fetched, error = None, exc.reason
+    selected = jobs_fetched.value if jobs_fetched else []
     if tier == "other":
-        selected = sorted(
-            (job for job in jobs if rules.effective_tier(job) != 1),
-            key=lambda job: (job.platform, job.platform_option, job.job_type_name),
-        )
         group_name = "Tier 2 and 3 jobs"
     else:
-        selected = sorted(
-            (
-                job
-                for job in jobs
-                if rules.effective_tier(job) == 1
-                and (job.platform or "") == platform
-                and (job.platform_option or "") == option
-            ),
-            key=lambda job: (job.job_group_symbol, job.job_type_symbol, job.job_type_name),
-        )
         group_name = f"{platform} {option}" if option else platform
     context = {
         **_push_header(repo, push.value),
@@ -331,9 +313,15 @@ def push_failures(request: HttpRequest, repo: str, push_id: int) -> HttpResponse
     except services.Unavailable as exc:
         context = {"repo": repo, "push_id": push_id, "error": exc.reason}
         return _page(request, "pushes/push_unavailable.html", "unavailable", context, status=503)
-    jobs_fetched, error = _fetch_jobs(repo, push_id)
-    jobs = jobs_fetched.value if jobs_fetched else []
-    summary = services.failure_summary(repo, jobs)
+    try:
+        jobs_fetched, error = services.push_failed_jobs(repo, push_id), ""
+    except (services.Unavailable, TreeherderNotFound) as exc:
+        jobs_fetched, error = None, exc.reason
+    try:
+        finished = services.jobs_summary(repo, push_id).value.finished
+    except (services.Unavailable, TreeherderNotFound):
+        finished = False
+    summary = services.failure_summary(repo, jobs_fetched.value if jobs_fetched else [])
     context = {
         **_push_header(repo, push.value),
         "summary": summary,
@@ -342,7 +330,7 @@ def push_failures(request: HttpRequest, repo: str, push_id: int) -> HttpResponse
         },
         "jobs_fetched": jobs_fetched,
         "jobs_error": error,
-        "finished": bool(jobs_fetched) and services.looks_finished(jobs),
+        "finished": bool(jobs_fetched) and finished,
     }
     return _page(request, "pushes/push_failures.html", "failures", context)
 

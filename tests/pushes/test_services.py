@@ -113,3 +113,17 @@ def test_push_state():
     assert services.push_state(jobs(job(1), job(2, state="running"))) == "running"
     assert services.push_state(jobs(job(1, result="testfailed"), job(2, state="running"))) == "failing"
     assert services.push_state(jobs(job(1), job(2, tier=2, result="testfailed"))) == "passed"
+
+
+def test_summaries_and_groups_are_derived_from_one_fetch(mocked_responses):
+    upstream = mock_jobs(
+        mocked_responses,
+        [job(1, platform="mac", symbol="b"), job(2, platform="mac", symbol="a"), job(3, tier=2), job(4, state="running")],
+    )
+    summary = services.jobs_summary("try", 100).value
+    assert [g.display_name for g in summary.groups] == ["linux64 opt", "mac opt"]
+    assert summary.other_counts.total == 1 and summary.state == "running" and not summary.finished
+    assert [j.id for j in services.group_jobs("try", 100, platform="mac", option="opt").value] == [2, 1]
+    assert [j.id for j in services.group_jobs("try", 100, tier="other").value] == [3]
+    assert services.push_failed_jobs("try", 100).value == []
+    assert upstream.call_count == 1
