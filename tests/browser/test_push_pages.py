@@ -46,6 +46,11 @@ def test_running_push_updates_without_reload_and_stops_when_finished(page, app, 
     assert live.get_attribute("hx-trigger") == "every 1s"
     assert not page.title().startswith("✓")
     page.evaluate("window.__notReloaded = true")
+    # Open a group: it must stay open across refreshes (static/js/push.js).
+    group_id = live.locator("details.group").first.get_attribute("id")
+    group = page.locator(f"[id='{group_id}']")
+    group.locator("summary").click()
+    group.locator("table.jobs tr.job").first.wait_for()
 
     fake_treeherder.advance(300)  # every job completes, green
 
@@ -56,6 +61,8 @@ def test_running_push_updates_without_reload_and_stops_when_finished(page, app, 
     counts = page.locator("#push-live .totals .counts").inner_text()
     done, total = map(int, re.search(r"(\d+) of (\d+) jobs done", counts).groups())
     assert done == total > 1
+    assert group.get_attribute("open") is not None
+    group.locator("table.jobs tr.job").first.wait_for()
     # Finished: the refreshed fragment no longer polls.
     assert page.locator("#push-live").get_attribute("hx-trigger") is None
     assert page.js_errors == []
