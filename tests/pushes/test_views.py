@@ -402,3 +402,21 @@ def test_urls_reverse():
     assert reverse("push_list", args=["try"]) == "/try/"
     assert reverse("push_detail", args=["try", 5]) == "/try/pushes/5/"
     assert reverse("push_failures", args=["try", 5]) == "/try/pushes/5/failures/"
+
+
+@pytest.mark.django_db
+def test_push_list_keeps_showing_the_last_good_list_when_treeherder_fails(client, th, monkeypatch):
+    th.get(f"{TH}/api/project/try/push/", json=push_list_json(push(100)))
+    client.get("/try/")
+    th.replace("GET", f"{TH}/api/project/try/push/", status=400, json={"detail": "broken"})
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 45)
+    html = client.get("/try/").content.decode()
+    assert "Treeherder did not answer; showing data from 45 s ago" in html
+    assert "Bug 1234567 - Make the thing faster" in html
+
+
+def test_the_500_page_renders_without_a_request():
+    from django.template.loader import render_to_string
+
+    assert "Something went wrong" in render_to_string("500.html")
