@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.cache import cache
@@ -145,7 +146,7 @@ def is_known_repo(repo: str) -> bool:
 
 
 def push_list(repo: str, *, count: int = 20, author: str | None = None, id_lt: int | None = None) -> Fetched[list[Push]]:
-    key = f"pushes:{repo}:{count}:{author or ''}:{id_lt or ''}"
+    key = f"pushes:{repo}:{count}:{quote(author or '')}:{id_lt or ''}"
     return _cached(
         key, lambda: list(get_client().pushes(repo, count=count, author=author or None, id_lt=id_lt)), short_ttl()
     )
@@ -238,7 +239,7 @@ def group_jobs(repo: str, push_id: int, *, platform: str = "", option: str = "",
         )
         return sorted(chosen, key=lambda job: (job.job_group_symbol, job.job_type_symbol, job.job_type_name))
 
-    return _derived(f"group:{tier}:{platform}:{option}", repo, push_id, select)
+    return _derived(f"group:{tier}:{quote(platform)}:{quote(option)}", repo, push_id, select)
 
 
 def push_state(jobs: Sequence[Job]) -> str:
