@@ -35,14 +35,14 @@ migrate: install
 # Web (runserver), poller (Celery worker with embedded beat on a filesystem broker) and mail to the console.
 run: migrate
 	@echo "BuildWatch on http://$(HOST):$(PORT)/  (Ctrl-C stops web and poller)"
-	@trap 'kill 0' EXIT INT TERM; \
+	@trap 'kill $$(jobs -p) 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/celery -A buildwatch worker --beat --loglevel=INFO --concurrency=2 --schedule=var/celerybeat-schedule & \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 # The same, with the fake Treeherder on :$(FAKE_PORT) and the app pointed at it.
 demo: migrate
 	@echo "Fake Treeherder on http://127.0.0.1:$(FAKE_PORT)/, BuildWatch on http://$(HOST):$(PORT)/"
-	@trap 'kill 0' EXIT INT TERM; export TREEHERDER_URL=http://127.0.0.1:$(FAKE_PORT) TASKCLUSTER_ROOT_URL=http://127.0.0.1:$(FAKE_PORT); \
+	@trap 'kill $$(jobs -p) 2>/dev/null' EXIT INT TERM; export TREEHERDER_URL=http://127.0.0.1:$(FAKE_PORT) TASKCLUSTER_ROOT_URL=http://127.0.0.1:$(FAKE_PORT); \
 	$(PY) manage.py fake_treeherder --port $(FAKE_PORT) & \
 	$(BIN)/celery -A buildwatch worker --beat --loglevel=INFO --concurrency=2 --schedule=var/celerybeat-schedule & \
 	$(PY) manage.py runserver $(HOST):$(PORT)
