@@ -1,0 +1,288 @@
+"""The promise on the real stack: PostgreSQL + Redis + real `celery worker`/`celery beat` processes,
+the fake Treeherder over HTTP and a real SMTP server (aiosmtpd) — exactly one mail per user and push,
+with one beat, with two beats and two workers, and with a worker SIGKILLed between claim and send.
+
+Skips (or fails, with BUILDWATCH_REQUIRE_SERVICES=1) when PostgreSQL or Redis is not on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import free_port, port_open, skip_or_fail
+
+pytestmark = [pytest.mark.services, pytest.mark.timeout(240)]
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+CELERY = str(Path(sys.executable).parent / "celery")
+POSTGRES = ("127.0.0.1", 5432)
+REDIS = ("127.0.0.1", 6379)
+REDIS_DB = int(os.environ.get("BUILDWATCH_TEST_REDIS_DB", "14"))
+TIME_LIMIT = 6  # hard task time limit in the workers: a claim older than this + 5 s is a dead worker's
+
+
+# --- SMTP ------------------------------------------------------------------------------------------
+
+
+class Mailbox:
+    """aiosmtpd handler keeping every message; `slow_next` stalls the next RCPT (a send in progress)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], object]] = []
+        self.slow_next = False
+        self.stalled = threading.Event()
+        self._lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd API
+        if self.slow_next:
+            self.slow_next = False
+            self.stalled.set()
+            await asyncio.sleep(20)  # the worker is killed while it waits here: DATA never comes
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+        message = message_from_bytes(envelope.original_content, policy=policy.default)
+        with self._lock:
+            self.messages.append((list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list:
+        with self._lock:
+            return [message for rcpts, message in self.messages if address in rcpts]
+
+
+# --- The stack -------------------------------------------------------------------------------------
+
+
+class Stack:
+    def __init__(self, env: dict[str, str], dsn: str, fake, mailbox: Mailbox, tmp: Path) -> None:
+        self.env, self.dsn, self.fake, self.mailbox, self.tmp = env, dsn, fake, mailbox, tmp
+        self.processes: list[tuple[subprocess.Popen, Path]] = []
+
+    def start(self, *args: str, name: str) -> subprocess.Popen:
+        log = self.tmp / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        process = subprocess.Popen(
+            [CELERY, "-A", "buildwatch", *args],
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: SIGKILL takes the pool children too
+        )
+        self.processes.append((process, log))
+        return process
+
+    def worker(self, name: str) -> subprocess.Popen:
+        return self.start(
+            "worker", "--loglevel=INFO", "--concurrency=1", "-n", f"{name}@%h",
+            "--without-mingle", "--without-gossip", name=name,
+        )  # fmt: skip
+
+    def beat(self, name: str) -> subprocess.Popen:
+        return self.start("beat", "--loglevel=INFO", f"--schedule={self.tmp / name}-schedule", name=name)
+
+    def kill(self, process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+    def stop_all(self) -> None:
+        for process, _ in self.processes:
+            if process.poll() is None:
+                self.kill(process, signal.SIGTERM)
+        self.processes.clear()
+
+    def logs(self) -> str:
+        return "\n".join(f"== {log.name}\n{log.read_text(errors='replace')[-3000:]}" for _, log in self.processes)
+
+    # database, through psycopg: the test process's own Django database is SQLite
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            cursor = conn.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def watch(self, username: str, push_id: int) -> None:
+        self.query(
+            "INSERT INTO notifications_watch (user_id, repo, push_id, created_at, auto, last_state) "
+            "SELECT id, 'try', %s, now(), false, '' FROM auth_user WHERE username = %s",
+            (push_id, username),
+        )
+
+    def ledger(self, push_id: int) -> list[tuple]:
+        return self.query(
+            "SELECT u.username, n.status, n.attempts FROM notifications_notification n "
+            "JOIN auth_user u ON u.id = n.user_id WHERE n.push_id = %s ORDER BY u.username",
+            (push_id,),
+        )
+
+    def wait_for(self, what: str, check: Callable[[], object], timeout: float) -> object:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(0.2)
+        pytest.fail(f"timed out after {timeout:g} s waiting for {what}\n{self.logs()}")
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, check=True, capture_output=True,
+                   timeout=120)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    if not port_open(*POSTGRES):
+        skip_or_fail(f"PostgreSQL is not answering on {POSTGRES[0]}:{POSTGRES[1]}")
+    if not port_open(*REDIS):
+        skip_or_fail(f"Redis is not answering on {REDIS[0]}:{REDIS[1]}")
+    import psycopg
+    import redis
+    from aiosmtpd.controller import Controller
+
+    from pushes.fake.server import FakeTreeherder
+
+    database = f"buildwatch_stack_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    redis.Redis.from_url(redis_url).flushdb()
+
+    fake = FakeTreeherder(scenario="quick", speed=0)
+    fake_url = fake.start()
+    mailbox = Mailbox()
+    smtp_port = free_port()  # aiosmtpd 1.4.6: Controller(port=0) fails
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    tmp = tmp_path_factory.mktemp("stack")
+    dsn = f"postgresql://postgres@127.0.0.1:5432/{database}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "EMAIL_"))},
+        "DJANGO_SETTINGS_MODULE": "buildwatch.settings",
+        "DATABASE_URL": dsn,
+        "REDIS_URL": redis_url,
+        "TREEHERDER_URL": fake_url,
+        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "EMAIL_TIMEOUT": "30",
+        "BUILDWATCH_POLL_SECONDS": "1",
+        "BUILDWATCH_VAR_DIR": str(tmp),
+        "CELERY_TASK_TIME_LIMIT": str(TIME_LIMIT),
+        "CELERY_TASK_SOFT_TIME_LIMIT": str(TIME_LIMIT - 1),
+        "SITE_URL": "http://buildwatch.test",
+        "PYTHONUNBUFFERED": "1",
+    }
+    the_stack = Stack(env, dsn, fake, mailbox, tmp)
+    try:
+        _manage(env, "migrate", "--noinput", "-v0")
+        _manage(env, "shell", "-v0", "-c", (
+            "from django.contrib.auth import get_user_model\n"
+            "for name in ('alice', 'bob', 'carol', 'dave', 'erin'):\n"
+            "    get_user_model().objects.create_user(name, name + '@example.com')\n"
+        ))  # fmt: skip
+        yield the_stack
+    finally:
+        the_stack.stop_all()
+        smtp.stop()
+        fake.stop()
+        redis.Redis.from_url(redis_url).flushdb()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _new_push(stack: Stack) -> int:
+    return stack.fake.add_push(messages=[f"Bug 1800100 - Real stack {uuid.uuid4().hex[:6]}. r=dev"], size=6)
+
+
+def _seen_by_poller(stack: Stack, push_id: int) -> bool:
+    return bool(stack.query(
+        "SELECT 1 FROM notifications_pushstate WHERE push_id = %s AND job_count IS NOT NULL", (push_id,)
+    ))  # fmt: skip
+
+
+def test_one_beat_and_one_worker_send_exactly_one_mail(stack):
+    push_id = _new_push(stack)
+    stack.watch("alice", push_id)
+    stack.beat("beat")
+    stack.worker("worker")
+    try:
+        stack.wait_for("the first poll", lambda: _seen_by_poller(stack, push_id), 60)
+        assert stack.mailbox.to("alice@example.com") == []
+        stack.fake.finish_push(push_id)
+        [mail] = stack.wait_for("the mail", lambda: stack.mailbox.to("alice@example.com"), 30)
+        assert mail["Subject"].startswith("Try push passed: Bug 1800100 - Real stack")
+        assert mail["List-Unsubscribe"].startswith("<http://buildwatch.test/unsubscribe/")
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        time.sleep(3)  # three more beats: nothing more may arrive
+        assert len(stack.mailbox.to("alice@example.com")) == 1
+        assert stack.ledger(push_id) == [("alice", "sent", 1)]
+    finally:
+        stack.stop_all()
+
+
+def test_two_beats_and_two_workers_still_send_one_mail_per_user_and_push(stack):
+    push_id = _new_push(stack)
+    stack.watch("bob", push_id)
+    stack.watch("carol", push_id)
+    for n in (1, 2):
+        stack.beat(f"beat{n}")
+        stack.worker(f"worker{n}")
+    try:
+        stack.wait_for("the first poll", lambda: _seen_by_poller(stack, push_id), 60)
+        stack.fake.finish_push(push_id, failures=2)
+        stack.wait_for(
+            "both mails",
+            lambda: stack.mailbox.to("bob@example.com") and stack.mailbox.to("carol@example.com"),
+            30,
+        )
+        time.sleep(3)
+        for address in ("bob@example.com", "carol@example.com"):
+            [mail] = stack.mailbox.to(address)
+            assert mail["Subject"].startswith("Try push failed: ")
+        assert stack.ledger(push_id) == [("bob", "sent", 1), ("carol", "sent", 1)]
+    finally:
+        stack.stop_all()
+
+
+def test_a_worker_killed_between_claim_and_send_still_delivers_once(stack):
+    push_id = _new_push(stack)
+    stack.watch("dave", push_id)
+    stack.beat("beat")
+    first = stack.worker("doomed")
+    try:
+        stack.wait_for("the first poll", lambda: _seen_by_poller(stack, push_id), 60)
+        stack.mailbox.slow_next = True
+        stack.fake.finish_push(push_id)
+        assert stack.mailbox.stalled.wait(30), stack.logs()
+        assert stack.ledger(push_id) == [("dave", "sending", 1)]  # claimed, mid-send
+        stack.kill(first)  # SIGKILL: no cleanup, no ack
+        stack.worker("rescuer")
+        # The beat's sweep re-queues the dead worker's claim once it is older than the hard time limit.
+        [mail] = stack.wait_for("the rescued mail", lambda: stack.mailbox.to("dave@example.com"), TIME_LIMIT + 40)
+        assert mail["Subject"].startswith("Try push passed: ")
+        time.sleep(3)
+        assert len(stack.mailbox.to("dave@example.com")) == 1
+        assert stack.ledger(push_id) == [("dave", "sent", 2)]
+    finally:
+        stack.stop_all()
