@@ -197,6 +197,10 @@ TASKCLUSTER_ROOT_URL = os.environ.get(
 TREEHERDER_PAGE_TIMEOUT = float(os.environ.get("TREEHERDER_PAGE_TIMEOUT", "8"))
 TREEHERDER_BACKGROUND_TIMEOUT = float(os.environ.get("TREEHERDER_BACKGROUND_TIMEOUT", "30"))
 
+TASKCLUSTER_TIMEOUT = float(os.environ.get("TASKCLUSTER_TIMEOUT", "8"))
+# Keys the encryption of stored Taskcluster tokens; derived from SECRET_KEY when empty.
+BUILDWATCH_ENCRYPTION_KEY = os.environ.get("BUILDWATCH_ENCRYPTION_KEY", "")
+
 VAPID_PUBLIC_KEY = os.environ.get("VAPID_PUBLIC_KEY", "")
 VAPID_PRIVATE_KEY = os.environ.get("VAPID_PRIVATE_KEY", "")
 VAPID_SUBJECT = os.environ.get("VAPID_SUBJECT", "mailto:buildwatch@localhost")

@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from notifications import views as notifications_views
 
 from . import views
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/try/", permanent=False), name="home"),
+    path("", notifications_views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),

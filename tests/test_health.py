@@ -8,6 +8,7 @@ def test_it_reports_healthy_when_the_database_answers(client):
     assert response.json()["status"] == "ok"
 
 
+@pytest.mark.django_db
 def test_root_redirects_to_try(client):
     response = client.get("/")
     assert response.status_code == 302

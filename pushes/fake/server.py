@@ -860,6 +860,13 @@ class FakeTreeherder:
              "tier": job.tier, "machine": {"platform": job.platform}, "collection": {job.platform_option: True}}
         )  # fmt: skip
         task["extra"]["treeherder-platform"] = f"{job.platform}/{job.platform_option}"
+        if kind == "decision-task":
+            # Real decision tasks hold the scope that lets users' clients trigger the push's action hooks
+            # (BuildWatch checks it before triggering, as Treeherder does).
+            task["scopes"] = [
+                f"assume:repo:hg.mozilla.org/{push.repo}:branch:default",
+                "in-tree:hook-action:project-gecko/in-tree-action-*",
+            ]
         return task
 
     def tc_task_status(self, task_id: str, *, state: str | None = None, group: str | None = None) -> dict:

@@ -598,10 +598,6 @@ def fake(settings: Any, monkeypatch: pytest.MonkeyPatch):
 def test_end_to_end_a_retriggered_job_appears_on_the_push(
     alice: User, alice_creds: TaskclusterCredentials, fake: Any
 ) -> None:
-    if not any("in-tree:hook-action:" in scope for scope in fake._task_template.get("scopes") or []):
-        # Real decision tasks hold (through their roles) the scope for their action hooks; BuildWatch
-        # checks it as Treeherder does. Give the fake's decision task that scope if it lacks it.
-        fake._task_template["scopes"] = ["in-tree:hook-action:project-gecko/in-tree-action-3-generic/*"]
     th = service.get_client()
     push_id = fake.push_id("failed")
     job_id = fake.job_ids(push_id, result="testfailed")[0]
