@@ -48,6 +48,9 @@ SNAPSHOT_FIELDS = (
     "failure_classification_id",
 )
 FULL_READ_EVERY_POLLS = 10  # incremental polls miss bulk updates: re-read everything this often
+# Treeherder's writers commit concurrently: a job stamped just before the newest one we saw can become
+# visible after our read. Asking again for a few seconds before the cursor costs a few rows, loses none.
+CURSOR_OVERLAP = timedelta(seconds=5)
 MAX_LOG_JOBS = 15  # failed jobs whose error lines go into the email (SPEC §3 failure summary)
 TOP_FAILURE_GROUPS = 10
 AUTO_WATCH_WINDOW = timedelta(hours=24)
@@ -197,7 +200,7 @@ def poll_push(
             cursor = _advance_cursor("", fetched)
         else:
             since = _parse_last_modified(state.jobs_cursor)
-            fetched = client.jobs(repo, push_id, last_modified_gt=since)
+            fetched = client.jobs(repo, push_id, last_modified_gt=since - CURSOR_OVERLAP if since else None)
             snapshot = dict(state.jobs_snapshot)
             snapshot.update({str(job.id): encode_job(job) for job in fetched})
             cursor = _advance_cursor(state.jobs_cursor, fetched)
