@@ -220,7 +220,7 @@ def poll_push(
     counts = rules.job_counts(jobs)
     if ready:
         new_state = PushState.State.FINISHED
-    elif counts.running or (counts.completed and counts.total):
+    elif counts.running or counts.completed:
         new_state = PushState.State.RUNNING
     else:
         new_state = PushState.State.PENDING
