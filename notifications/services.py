@@ -26,8 +26,10 @@ from django.utils import timezone
 from pushes import rules
 from pushes.treeherder import TreeherderClient, TreeherderError, TreeherderNotFound, get_client
 
+from .email import send_email
 from .models import Notification, PushState, PushSubscription, UserSettings, Watch
 from .transports import TransportError
+from .webpush import send_webpush, vapid_problem
 
 logger = logging.getLogger(__name__)
 
@@ -359,7 +361,7 @@ def _channels(user: Any, user_settings: UserSettings) -> list[tuple[str, str]]:
     if user_settings.email_enabled:
         channels.append((Notification.Channel.EMAIL, "" if user.email else "the account has no email address"))
     if user_settings.webpush_enabled and PushSubscription.objects.filter(user=user).exists():
-        channels.append((Notification.Channel.WEBPUSH, ""))
+        channels.append((Notification.Channel.WEBPUSH, vapid_problem()))
     return channels
 
 
@@ -441,21 +443,14 @@ def _skip_reason(notification: Notification) -> str:
     if notification.channel == Notification.Channel.WEBPUSH and not user_settings.webpush_enabled:
         return "web push was turned off before delivery"
     if notification.channel == Notification.Channel.WEBPUSH:
-        try:
-            import notifications.webpush  # noqa: F401
-        except ImportError:
-            return "web push is not available on this server"
+        return vapid_problem()
     return ""
 
 
 def _send(notification: Notification) -> None:
     if notification.channel == Notification.Channel.EMAIL:
-        from .email import send_email
-
         send_email(notification)
     elif notification.channel == Notification.Channel.WEBPUSH:
-        from .webpush import send_webpush
-
         send_webpush(notification)
     else:
         raise TransportError(f"unknown channel {notification.channel!r}", permanent=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import smtplib
-import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -503,12 +502,12 @@ def test_turning_notifications_off_before_delivery_skips_it(due_email):
     assert mail.outbox == []
 
 
-def test_web_push_rows_are_skipped_when_the_channel_is_not_installed(upstream, run_cycle, monkeypatch):
+def test_web_push_rows_are_skipped_when_the_server_has_no_vapid_keys(upstream, run_cycle, settings):
+    settings.VAPID_PUBLIC_KEY = settings.VAPID_PRIVATE_KEY = ""
     user = make_user("alice", webpush_enabled=True)
     PushSubscription.objects.create(user=user, endpoint="https://push.example.com/1", p256dh="k", auth="a")
     watch(user, 500)
     running_push(upstream)
-    monkeypatch.setitem(sys.modules, "notifications.webpush", None)  # import fails
     run_cycle()
     upstream.complete_all(500)
     run_cycle()
@@ -516,7 +515,7 @@ def test_web_push_rows_are_skipped_when_the_channel_is_not_installed(upstream, r
     rows = {row.channel: row for row in Notification.objects.all()}
     assert rows["email"].status == "sent"
     assert rows["webpush"].status == "skipped"
-    assert "not available" in rows["webpush"].last_error
+    assert "no VAPID keys" in rows["webpush"].last_error
 
 
 # --- Beat task and auto-watch --------------------------------------------------------------------------
