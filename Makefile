@@ -6,6 +6,7 @@ PY := $(BIN)/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 FAKE_PORT ?= 8100
+FAKE_SPEED ?= 1
 
 # The first interpreter that is Python >= 3.12: python3.13, python3.12, then python3.
 PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
@@ -43,7 +44,7 @@ run: migrate
 demo: migrate
 	@echo "Fake Treeherder on http://127.0.0.1:$(FAKE_PORT)/, BuildWatch on http://$(HOST):$(PORT)/"
 	@trap 'kill $$(jobs -p) 2>/dev/null' EXIT INT TERM; export TREEHERDER_URL=http://127.0.0.1:$(FAKE_PORT) TASKCLUSTER_ROOT_URL=http://127.0.0.1:$(FAKE_PORT); \
-	$(PY) manage.py fake_treeherder --port $(FAKE_PORT) & \
+	$(PY) manage.py fake_treeherder --port $(FAKE_PORT) --speed $(FAKE_SPEED) & \
 	$(BIN)/celery -A buildwatch worker --beat --loglevel=INFO --concurrency=2 --schedule=var/celerybeat-schedule & \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -27,7 +27,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pushes.fake import server as fake_server  # noqa: E402
 from pushes.fake.scenarios import DEMO, Builder  # noqa: E402
 from pushes.fake.server import FakeTreeherder  # noqa: E402
 
@@ -35,9 +34,6 @@ POLL_SECONDS = 60
 
 
 def build_fake(pushes: int, jobs: int, latency: float) -> FakeTreeherder:
-    # Keep-alive answers written in pieces meet the client's delayed ACK: ~40 ms per request on
-    # loopback. The latency under test is the one --latency sets, so switch Nagle off.
-    fake_server._Handler.disable_nagle_algorithm = True
     fake = FakeTreeherder(scenario="quick", speed=0)
     t0 = fake.now()
     builder = Builder(t0, seed=99, first_push_id=900_001, first_job_id=800_000_000)
