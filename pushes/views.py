@@ -6,7 +6,9 @@ every fragment URL also works as a plain page or redirect, so the site works wit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -48,6 +50,28 @@ def _push_or_404(repo: str, push_id: int) -> services.Fetched[Push]:
         return services.push(repo, push_id)
     except TreeherderNotFound as exc:
         raise Http404(f"No push {push_id} in repository “{repo}”.") from exc
+
+
+PushView = Callable[[HttpRequest, str, int, services.Fetched[Push]], HttpResponse]
+
+
+def push_page(view: PushView) -> Callable[[HttpRequest, str, int], HttpResponse]:
+    """A GET page about one push: unknown repo or push → 404; Treeherder down with nothing cached →
+    a 503 page (or a fragment saying so); otherwise the view gets the (possibly stale) push."""
+
+    @require_GET
+    @vary_on_headers("HX-Request")
+    @wraps(view)
+    def wrapper(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
+        _check_repo(repo)
+        try:
+            push = _push_or_404(repo, push_id)
+        except services.Unavailable as exc:
+            context = {"repo": repo, "push_id": push_id, "error": exc.reason}
+            return _page(request, "pushes/push_unavailable.html", "unavailable", context, status=503)
+        return view(request, repo, push_id, push)
+
+    return wrapper
 
 
 def _default_author(user: Any) -> str:
@@ -253,15 +277,8 @@ def push_status(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
     return render(request, "pushes/push_list.html#status_cell", context)
 
 
-@require_GET
-@vary_on_headers("HX-Request")
-def push_detail(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
-    _check_repo(repo)
-    try:
-        push = _push_or_404(repo, push_id)
-    except services.Unavailable as exc:
-        context = {"repo": repo, "push_id": push_id, "error": exc.reason}
-        return _page(request, "pushes/push_unavailable.html", "unavailable", context, status=503)
+@push_page
+def push_detail(request: HttpRequest, repo: str, push_id: int, push: services.Fetched[Push]) -> HttpResponse:
     fetched, error = _fetch_summary(repo, push_id)
     # The Taskcluster link is in the header only: live refreshes skip that lookup.
     decision = None if _wants_fragment(request) else services.decision_task(repo, push_id)
@@ -271,19 +288,12 @@ def push_detail(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
     return _page(request, "pushes/push_detail.html", "live", context)
 
 
-@require_GET
-@vary_on_headers("HX-Request")
-def push_jobs(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
+@push_page
+def push_jobs(request: HttpRequest, repo: str, push_id: int, push: services.Fetched[Push]) -> HttpResponse:
     """The jobs of one platform group (or all tier-2/3 jobs): loaded when a group is opened."""
-    _check_repo(repo)
     form = JobsQuery(request.GET)
     if not form.is_valid():
         raise Http404("No such group of jobs.")
-    try:
-        push = _push_or_404(repo, push_id)
-    except services.Unavailable as exc:
-        context = {"repo": repo, "push_id": push_id, "error": exc.reason}
-        return _page(request, "pushes/push_unavailable.html", "unavailable", context, status=503)
     platform, option, tier = form.cleaned_data["platform"], form.cleaned_data["option"], form.cleaned_data["tier"]
     try:
         jobs_fetched, error = services.group_jobs(repo, push_id, platform=platform, option=option, tier=tier), ""
@@ -304,15 +314,8 @@ def push_jobs(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
     return _page(request, "pushes/push_jobs.html", "jobs", context)
 
 
-@require_GET
-@vary_on_headers("HX-Request")
-def push_failures(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
-    _check_repo(repo)
-    try:
-        push = _push_or_404(repo, push_id)
-    except services.Unavailable as exc:
-        context = {"repo": repo, "push_id": push_id, "error": exc.reason}
-        return _page(request, "pushes/push_unavailable.html", "unavailable", context, status=503)
+@push_page
+def push_failures(request: HttpRequest, repo: str, push_id: int, push: services.Fetched[Push]) -> HttpResponse:
     try:
         jobs_fetched, error = services.push_failed_jobs(repo, push_id), ""
     except (services.Unavailable, TreeherderNotFound) as exc:
