@@ -204,6 +204,13 @@ BUILDWATCH_ENCRYPTION_KEY = os.environ.get("BUILDWATCH_ENCRYPTION_KEY", "")
 VAPID_PUBLIC_KEY = os.environ.get("VAPID_PUBLIC_KEY", "")
 VAPID_PRIVATE_KEY = os.environ.get("VAPID_PRIVATE_KEY", "")
 VAPID_SUBJECT = os.environ.get("VAPID_SUBJECT", "mailto:buildwatch@localhost")
+# Browsers' push services (Firefox, Chrome/Edge/Opera, Windows, Safari); subdomains match too.
+WEBPUSH_ENDPOINT_HOSTS = envlist(
+    "WEBPUSH_ENDPOINT_HOSTS",
+    ["push.services.mozilla.com", "fcm.googleapis.com", "android.googleapis.com", "notify.windows.com",
+     "push.apple.com"],
+)
+WEBPUSH_ALLOW_LOOPBACK = envbool("WEBPUSH_ALLOW_LOOPBACK", DEBUG)
 
 BUILDWATCH_POLL_SECONDS = envint("BUILDWATCH_POLL_SECONDS", 60)
 BUILDWATCH_REFRESH_SECONDS = envint("BUILDWATCH_REFRESH_SECONDS", 30)

@@ -42,6 +42,15 @@ MAX_SUBSCRIPTIONS_PER_USER = 10
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
+def endpoint_host_allowed(host: str, *, local: bool = False) -> bool:
+    """A push service host from settings.WEBPUSH_ENDPOINT_HOSTS (a suffix matches its subdomains);
+    loopback only when settings.WEBPUSH_ALLOW_LOOPBACK (development and tests)."""
+    if local or host in LOCAL_HOSTS:
+        return bool(getattr(settings, "WEBPUSH_ALLOW_LOOPBACK", False))
+    host = host.lower().rstrip(".")
+    return any(host == suffix or host.endswith("." + suffix) for suffix in settings.WEBPUSH_ENDPOINT_HOSTS)
+
+
 def webpush_available() -> bool:
     """Both VAPID keys configured: without them nothing is sent and the settings page says why."""
     return bool(settings.VAPID_PUBLIC_KEY and settings.VAPID_PRIVATE_KEY)
@@ -130,6 +139,10 @@ def parse_subscription(data: object) -> SubscriptionData:
     local = parts.scheme == "http" and (parts.hostname or "") in LOCAL_HOSTS
     if not (parts.scheme == "https" or local) or not parts.hostname:
         raise SubscriptionInvalid("endpoint must be an https URL")
+    if not endpoint_host_allowed(parts.hostname, local=local):
+        # The worker POSTs to this URL: only known push services, or nobody could be made to call
+        # arbitrary (internal) addresses through BuildWatch.
+        raise SubscriptionInvalid(f"{parts.hostname} is not a known push service")
     keys = data.get("keys")
     if not isinstance(keys, dict):
         raise SubscriptionInvalid("keys are missing")

@@ -53,6 +53,7 @@ def vapid(settings) -> None:
     keys = generate_vapid_keys()
     settings.VAPID_PUBLIC_KEY = keys.public_key
     settings.VAPID_PRIVATE_KEY = keys.private_key
+    settings.WEBPUSH_ALLOW_LOOPBACK = True  # the test's stand-in push service is on localhost
 
 
 @pytest.fixture

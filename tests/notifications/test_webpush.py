@@ -30,6 +30,13 @@ from notifications.webpush import browser_label, generate_vapid_keys, send_webpu
 from ..helpers import free_port
 
 SITE = "https://buildwatch.test"
+
+
+@pytest.fixture(autouse=True)
+def push_service_hosts(settings) -> None:
+    """The tests' push services: a made-up https host and loopback servers."""
+    settings.WEBPUSH_ENDPOINT_HOSTS = [*settings.WEBPUSH_ENDPOINT_HOSTS, "push.example.com"]
+    settings.WEBPUSH_ALLOW_LOOPBACK = True
 FIREFOX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
 CHROME_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36"
 
@@ -518,6 +525,36 @@ def test_a_user_keeps_only_the_newest_subscriptions(ada, user, vapid):
 @pytest.mark.django_db
 def test_subscribing_from_a_loopback_push_service_is_allowed(ada, vapid):
     response = post_json(ada, reverse("webpush_subscribe"), subscription_json("http://localhost:8001/push/1"))
+    assert response.status_code == 201
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "endpoint",
+    ["https://evil.example.net/x", "https://fcm.googleapis.com.evil.example/x", "https://10.0.0.8/push"],
+)
+def test_only_known_push_services_are_accepted(ada, vapid, endpoint):
+    response = post_json(ada, reverse("webpush_subscribe"), subscription_json(endpoint))
+
+    assert response.status_code == 400
+    assert "not a known push service" in response.content.decode()
+    assert not PushSubscription.objects.exists()
+
+
+@pytest.mark.django_db
+def test_loopback_push_services_are_refused_in_production(ada, vapid, settings):
+    settings.WEBPUSH_ALLOW_LOOPBACK = False
+    response = post_json(ada, reverse("webpush_subscribe"), subscription_json("http://127.0.0.1:6379/x"))
+
+    assert response.status_code == 400
+    assert not PushSubscription.objects.exists()
+
+
+@pytest.mark.django_db
+def test_subdomains_of_a_known_push_service_are_accepted(ada, vapid):
+    endpoint = "https://wns2-by3p.notify.windows.com/w/?token=abc"
+    response = post_json(ada, reverse("webpush_subscribe"), subscription_json(endpoint))
+
     assert response.status_code == 201
 
 
