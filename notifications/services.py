@@ -544,7 +544,10 @@ def poll_cycle(
         logger.exception("Auto-watch failed")
     summary.pushes = watched_unfinished_pushes()
     for repo, push_id in summary.pushes:
-        dispatch_poll(repo, push_id)
+        try:
+            dispatch_poll(repo, push_id)
+        except Exception:  # one bad push must not starve the others of their poll
+            logger.exception("Polling %s push %s crashed", repo, push_id)
     summary.requeued = due_deliveries()
     for notification_id in summary.requeued:
         dispatch_delivery(notification_id)

@@ -588,3 +588,23 @@ def test_a_change_committed_out_of_order_just_before_the_cursor_is_still_seen(up
     run_cycle()  # 09:02 incremental
     assert "last_modified__gt" in upstream.jobs_queries()[-1]
     assert PushState.objects.get().jobs_snapshot["4"][:2] == ["completed", "testfailed"]
+
+
+def test_one_push_that_crashes_its_poll_does_not_starve_the_others(upstream, run_cycle, monkeypatch):
+    alice = make_user("alice")
+    watch(alice, 500)
+    watch(alice, 501)
+    running_push(upstream, 500)
+    running_push(upstream, 501)
+    real_decode = services.decode_jobs
+
+    def decode(snapshot, push_id):
+        if push_id == 500:  # e.g. an upstream row no rule expected
+            raise ValueError("unexpected job data")
+        return real_decode(snapshot, push_id)
+
+    monkeypatch.setattr(services, "decode_jobs", decode)
+    output = run_cycle()
+    assert "try push 501: running" in output
+    assert "try push 500" in output and "unexpected job data" in output
+    assert PushState.objects.get(push_id=501).state == "running"

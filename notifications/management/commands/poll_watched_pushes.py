@@ -21,7 +21,11 @@ class Command(BaseCommand):
 
         def poll(repo: str, push_id: int) -> None:
             # min_interval=0: run by hand, the user wants a poll now even if the beat just did one.
-            result = services.poll_push(repo, push_id, enqueue=deliver, min_interval=0)
+            try:
+                result = services.poll_push(repo, push_id, enqueue=deliver, min_interval=0)
+            except Exception as problem:
+                self.stdout.write(f"{repo} push {push_id}: crashed — {type(problem).__name__}: {problem}")
+                raise
             polls.append(result)
             line = f"{repo} push {push_id}: {result.state}"
             if result.job_count is not None:
