@@ -51,6 +51,29 @@ def endpoint_host_allowed(host: str, *, local: bool = False) -> bool:
     return any(host == suffix or host.endswith("." + suffix) for suffix in settings.WEBPUSH_ENDPOINT_HOSTS)
 
 
+def endpoint_problem(endpoint: str) -> str:
+    """Why the worker must not POST to this subscription endpoint ("" when it may).
+
+    The worker POSTs to this URL: only known push services, or anybody could make BuildWatch call
+    arbitrary (internal) addresses. The host checked must be the one requests connects to: urlsplit and
+    urllib3 read `https://10.0.0.1\\@push.example.com/` differently, so such URLs are refused."""
+    if not endpoint.isascii() or any(c.isspace() or c == "\\" or not c.isprintable() for c in endpoint):
+        return "endpoint must be a plain https URL"
+    parts = urlsplit(endpoint)
+    local = parts.scheme == "http" and (parts.hostname or "") in LOCAL_HOSTS
+    if not (parts.scheme == "https" or local) or not parts.hostname:
+        return "endpoint must be an https URL"
+    try:
+        prepared = requests.Request("POST", endpoint).prepare()
+    except (requests.RequestException, ValueError):
+        return "endpoint must be a plain https URL"
+    if parts.username is not None or urlsplit(prepared.url).hostname != parts.hostname:
+        return "endpoint must be a plain https URL"
+    if not endpoint_host_allowed(parts.hostname, local=local):
+        return f"{parts.hostname} is not a known push service"
+    return ""
+
+
 def webpush_available() -> bool:
     """Both VAPID keys configured: without them nothing is sent and the settings page says why."""
     return bool(settings.VAPID_PUBLIC_KEY and settings.VAPID_PRIVATE_KEY)
@@ -135,14 +158,9 @@ def parse_subscription(data: object) -> SubscriptionData:
         raise SubscriptionInvalid("endpoint is missing")
     if len(endpoint) > 2000:
         raise SubscriptionInvalid("endpoint is too long")
-    parts = urlsplit(endpoint)
-    local = parts.scheme == "http" and (parts.hostname or "") in LOCAL_HOSTS
-    if not (parts.scheme == "https" or local) or not parts.hostname:
-        raise SubscriptionInvalid("endpoint must be an https URL")
-    if not endpoint_host_allowed(parts.hostname, local=local):
-        # The worker POSTs to this URL: only known push services, or nobody could be made to call
-        # arbitrary (internal) addresses through BuildWatch.
-        raise SubscriptionInvalid(f"{parts.hostname} is not a known push service")
+    problem = endpoint_problem(endpoint)
+    if problem:
+        raise SubscriptionInvalid(problem)
     keys = data.get("keys")
     if not isinstance(keys, dict):
         raise SubscriptionInvalid("keys are missing")
@@ -268,6 +286,10 @@ def send_webpush(notification: Notification) -> None:
         session.headers["User-Agent"] = f"BuildWatch/{__version__} (+{settings.SITE_URL})"
         for subscription in subscriptions:
             where = _where(subscription.endpoint)
+            problem = endpoint_problem(subscription.endpoint)
+            if problem:  # stored before the allowlist, or the allowlist changed since
+                refused.append(f"{where}: {problem}")
+                continue
             try:
                 webpush(
                     subscription_info={
@@ -329,6 +351,7 @@ __all__ = [
     "SubscriptionData",
     "VapidKeys",
     "browser_label",
+    "endpoint_problem",
     "generate_vapid_keys",
     "notification_tag",
     "parse_subscription",

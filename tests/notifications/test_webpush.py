@@ -766,3 +766,33 @@ def test_topic_is_a_short_base64url_token():
     topic = webpush._topic("buildwatch:try:1234567")
     assert len(topic) == 32
     base64.urlsafe_b64decode(topic + "=" * (-len(topic) % 4))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        # urlsplit reads the host after "@"; requests (urllib3) stops the host at the backslash.
+        "https://127.0.0.1:6379\\@fcm.googleapis.com/fcm/send/x",
+        "https://internal.example\\@push.example.com/x",
+        "https://push.example.com\t/x",
+    ],
+)
+def test_an_endpoint_read_differently_by_the_http_client_is_refused(ada, vapid, endpoint):
+    response = post_json(ada, reverse("webpush_subscribe"), subscription_json(endpoint))
+
+    assert response.status_code == 400
+    assert not PushSubscription.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_stored_subscription_no_longer_allowed_is_never_posted_to(user, vapid, push_service, settings):
+    # Stored before the allowlist existed, or before the admin narrowed it.
+    subscribe(user, push_service.url("/wpush/old"))
+    settings.WEBPUSH_ALLOW_LOOPBACK = False
+
+    with pytest.raises(TransportError) as error:
+        send_webpush(notification_for(user))
+
+    assert error.value.permanent
+    assert push_service.received == []
