@@ -35,8 +35,10 @@ logger = logging.getLogger(__name__)
 # inside the Celery soft time limit (120 s).
 WEBPUSH_TIMEOUT = 5.0
 WEBPUSH_TTL = 24 * 60 * 60
-# aes128gcm leaves 3993 bytes of a 4096-byte record for our JSON; keep the body well below that.
+# aes128gcm leaves 3993 bytes of a 4096-byte push message for our JSON (RFC 8291 §4); keep the body well
+# below that, and shorten it further when its characters take several bytes each.
 MAX_BODY_CHARS = 1000
+MAX_PAYLOAD_BYTES = 3993
 GONE_STATUSES = {404, 410}
 MAX_SUBSCRIPTIONS_PER_USER = 10
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
@@ -248,6 +250,19 @@ def push_payload(notification: Notification) -> dict[str, str]:
     }
 
 
+def payload_bytes(payload: dict[str, str]) -> bytes:
+    """The payload as UTF-8 JSON, its body cut (with "…") until the whole fits one push message."""
+    full = payload["body"]
+    keep = len(full)
+    while True:
+        body = full if keep >= len(full) else full[: max(0, keep - 1)] + "…"
+        data = json.dumps({**payload, "body": body}, ensure_ascii=False).encode()
+        over = len(data) - MAX_PAYLOAD_BYTES
+        if over <= 0 or keep <= 0:
+            return data
+        keep -= max(1, over // 6)  # a character is at most 6 bytes here (a \u00XX escape)
+
+
 def _topic(tag: str) -> str:
     # RFC 8030 Topic (≤ 32 base64url chars): a re-sent message replaces an undelivered one.
     return base64.urlsafe_b64encode(hashlib.sha256(tag.encode()).digest()).decode()[:32]
@@ -276,7 +291,7 @@ def send_webpush(notification: Notification) -> None:
     if not subscriptions:
         raise TransportError("no subscriptions", permanent=True)
 
-    data = json.dumps(push_payload(notification))
+    data = payload_bytes(push_payload(notification))
     headers = {"Topic": _topic(notification_tag(notification)), "Urgency": "normal"}
     delivered = 0
     removed = 0
@@ -355,6 +370,7 @@ __all__ = [
     "generate_vapid_keys",
     "notification_tag",
     "parse_subscription",
+    "payload_bytes",
     "push_payload",
     "save_subscription",
     "vapid_problem",

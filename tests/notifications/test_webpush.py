@@ -796,3 +796,20 @@ def test_a_stored_subscription_no_longer_allowed_is_never_posted_to(user, vapid,
 
     assert error.value.permanent
     assert push_service.received == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("character", ["😀", "漢", "\x01"])
+def test_a_long_non_ascii_body_still_fits_one_push_message(user, vapid, push_service, character):
+    # Push services refuse messages over 4096 bytes (413), which would fail the notification for good.
+    keys = BrowserKeys.new()
+    subscribe(user, push_service.url("/wpush/a"), keys)
+    notification = notification_for(user)
+    notification.body = character * 5000
+    notification.save()
+
+    send_webpush(notification)
+
+    assert len(push_service.received[0].body) <= 4096
+    body = keys.decrypt(push_service.received[0].body)["body"]
+    assert body.startswith(character * 100) and body.endswith("…")
