@@ -9,7 +9,12 @@ self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim(
 function sameOriginUrl(url) {
   try {
     const parsed = new URL(url || "/", self.location.origin);
-    return new URL(parsed.pathname + parsed.search + parsed.hash, self.location.origin).href;
+    // Set the parts on a URL of this origin: a path like "//other.host/" joined as a string is another host.
+    const target = new URL(self.location.origin);
+    target.pathname = parsed.pathname;
+    target.search = parsed.search;
+    target.hash = parsed.hash;
+    return target.href;
   } catch (e) {
     return new URL("/", self.location.origin).href;
   }

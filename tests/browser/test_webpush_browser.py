@@ -133,7 +133,15 @@ def test_enable_button_sends_the_subscription_and_lists_this_browser(signed_in_p
     assert not PushSubscription.objects.filter(user=user).exists()
 
 
-def test_the_service_worker_shows_a_pushed_notification(signed_in_page, live_server):
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("https://elsewhere.example/try/pushes/42/", "/try/pushes/42/"),
+        # A path starting with "//" would read as another host if joined onto the origin as a string.
+        ("https://elsewhere.example//evil.example/try/pushes/42/", "//evil.example/try/pushes/42/"),
+    ],
+)
+def test_the_service_worker_shows_a_pushed_notification(signed_in_page, live_server, url, path):
     _, context, page = signed_in_page
     context.grant_permissions(["notifications"], origin=live_server.url)
     page.goto(f"{live_server.url}/settings/")
@@ -155,7 +163,7 @@ def test_the_service_worker_shows_a_pushed_notification(signed_in_page, live_ser
     payload = {
         "title": "Try push failed",
         "body": "Bug 1 - <b>faster</b>",
-        "url": "https://elsewhere.example/try/pushes/42/",
+        "url": url,
         "tag": "buildwatch:try:42",
     }
     cdp.send(
@@ -182,5 +190,5 @@ def test_the_service_worker_shows_a_pushed_notification(signed_in_page, live_ser
         "title": "Try push failed",
         "body": "Bug 1 - <b>faster</b>",
         "tag": "buildwatch:try:42",
-        "url": f"{live_server.url}/try/pushes/42/",
+        "url": f"{live_server.url}{path}",
     }
