@@ -32,11 +32,11 @@ class SettingsForm(forms.ModelForm):
             "notifications_enabled": "Notify me when a watched push finishes",
             "email_enabled": "By email",
             "webpush_enabled": "By browser push notification",
-            "auto_watch": "Watch all my new pushes automatically",
+            "auto_watch": "Watch all my new try pushes automatically",
         }
         help_texts = {
             "default_repo": "The push list that opens first, e.g. try, autoland or mozilla-central.",
-            "auto_watch": "Every new push whose author is your Treeherder email is watched for you.",
+            "auto_watch": "Every new try push whose author is your Treeherder email is watched for you.",
         }
         error_messages = {
             "author_email": {"invalid": "Enter a full email address, like you@mozilla.com."},

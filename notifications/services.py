@@ -57,6 +57,7 @@ MAX_LOG_JOBS = 15  # failed jobs whose error lines go into the email (SPEC §3 f
 TOP_FAILURE_GROUPS = 10
 AUTO_WATCH_WINDOW = timedelta(hours=24)
 AUTO_WATCH_COUNT = 10
+AUTO_WATCH_REPO = "try"  # the pushes people wait on; the default repository only picks a list page
 WATCH_MAX_AGE = timedelta(days=14)  # a push that never finishes is not polled forever
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 30
@@ -469,14 +470,18 @@ def due_deliveries(limit: int = 500) -> list[int]:
 
 
 def auto_watch_new_pushes(client: TreeherderClient | None = None) -> int:
-    """Watch new pushes of users who asked for it: one push-list request per distinct (repo, author)."""
+    """Watch new try pushes of users who asked for it: one push-list request per distinct author.
+
+    Auto-watch is about try, whatever list a user opens first: their default repository only picks
+    the page, and an autoland or central push is landed code, not a try run someone waits on.
+    """
     now = timezone.now()
     wanted = UserSettings.objects.filter(auto_watch=True, notifications_enabled=True).select_related("user")
     by_author: dict[tuple[str, str], list[UserSettings]] = {}
     for user_settings in wanted:
         author = user_settings.effective_author_email.strip().lower()
         if author and user_settings.user.is_active:
-            by_author.setdefault((user_settings.default_repo or "try", author), []).append(user_settings)
+            by_author.setdefault((AUTO_WATCH_REPO, author), []).append(user_settings)
     if not by_author:
         return 0
     client = client or get_client(background=True)

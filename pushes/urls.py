@@ -24,7 +24,6 @@ urlpatterns = [
     path("<repo:repo>/pushes/<int:push_id>/jobs/", views.push_jobs, name="push_jobs"),
     path("<repo:repo>/pushes/<int:push_id>/failures/", views.push_failures, name="push_failures"),
     path("<repo:repo>/jobs/<int:job_id>/retrigger/", retrigger_views.retrigger, name="retrigger"),
-    path("<repo:repo>/jobs/<int:job_id>/retrigger/", retrigger_views.retrigger, name="retrigger"),
     # Anything else where a push id belongs is a 404 that says so.
     path("<repo:repo>/pushes/<str:value>/", views.bad_push_id),
 ]

@@ -546,7 +546,8 @@ def test_auto_watch_watches_new_pushes_of_the_users_author_email(upstream, run_c
     from django.utils import timezone
 
     alice = make_user("alice", auto_watch=True, author_email="Dev@Mozilla.com")
-    twin = make_user("twin", auto_watch=True, author_email="dev@mozilla.com")
+    # A default repository only picks the list page: auto-watch still follows try.
+    twin = make_user("twin", auto_watch=True, author_email="dev@mozilla.com", default_repo="autoland")
     make_user("other", auto_watch=True, notifications_enabled=False, author_email="dev@mozilla.com")
     upstream.add_push(600, pushed_at=START - timedelta(days=3))  # before auto-watch was on
     upstream.add_push(601, pushed_at=START + timedelta(seconds=30))
