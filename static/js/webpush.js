@@ -87,12 +87,15 @@
       headers: { "Content-Type": "application/json", "X-CSRFToken": root.dataset.csrfToken },
       body: JSON.stringify(subscription.toJSON()),
     });
-    if (!response.ok) {
-      let detail = `HTTP ${response.status}`;
+    if (!response.ok || response.redirected) {
+      let detail = response.redirected ? "you are signed out; sign in again and retry" : `HTTP ${response.status}`;
       try {
         detail = (await response.json()).error || detail;
       } catch (e) {
-        // not JSON (e.g. signed out): keep the status
+        // Not JSON: Django's CSRF refusal is an HTML 403 (the page's token went stale).
+        if (response.status === 403) {
+          detail = "this page is out of date; reload it and try again";
+        }
       }
       say(`The server did not accept the subscription: ${detail}`);
       return;

@@ -91,8 +91,8 @@ def test_settings_registers_the_service_worker_for_the_whole_site(signed_in_page
     assert registration == {"scope": f"{live_server.url}/", "script": f"{live_server.url}/sw.js"}
 
 
-def test_enable_button_sends_the_subscription_and_lists_this_browser(signed_in_page, live_server):
-    user, context, page = signed_in_page
+def fake_push_manager(context, page, live_server) -> tuple[str, str, str]:
+    """Stand in for PushManager.subscribe (no push service offline); returns (endpoint, p256dh, auth)."""
     key = ec.generate_private_key(ec.SECP256R1()).public_key()
     p256dh = b64urlencode(
         key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
@@ -114,6 +114,12 @@ def test_enable_button_sends_the_subscription_and_lists_this_browser(signed_in_p
         }})();
         """
     )
+    return endpoint, p256dh, auth
+
+
+def test_enable_button_sends_the_subscription_and_lists_this_browser(signed_in_page, live_server):
+    user, context, page = signed_in_page
+    endpoint, p256dh, auth = fake_push_manager(context, page, live_server)
     page.goto(f"{live_server.url}/settings/")
     assert page.locator("[data-webpush-none]").is_visible()
 
@@ -130,6 +136,22 @@ def test_enable_button_sends_the_subscription_and_lists_this_browser(signed_in_p
     with page.expect_navigation():
         row.get_by_role("button", name="Remove").click()
     assert page.locator("[data-webpush-none]").is_visible()
+    assert not PushSubscription.objects.filter(user=user).exists()
+
+
+def test_enable_button_says_so_when_the_session_ended_meanwhile(signed_in_page, live_server):
+    user, context, page = signed_in_page
+    fake_push_manager(context, page, live_server)
+    page.goto(f"{live_server.url}/settings/")
+    # Signed out in another tab while this page stayed open.
+    context.clear_cookies(name=django_settings.SESSION_COOKIE_NAME)
+
+    page.click("[data-webpush-enable]")
+
+    status = page.locator("[data-webpush-status]")
+    status.filter(has_text="signed out").wait_for()
+    assert "did not accept" in status.inner_text()
+    assert page.url == f"{live_server.url}/settings/"  # no reload pretending it worked
     assert not PushSubscription.objects.filter(user=user).exists()
 
 
