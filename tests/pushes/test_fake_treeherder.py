@@ -504,8 +504,11 @@ def test_cli_serves_and_prints_its_url():
         url = first.split(" on ", 1)[1].split("/ ", 1)[0]
         body = requests.get(f"{url}/api/project/try/push/", timeout=10).json()
         assert body["results"][0]["author"] == DEMO_AUTHOR
+        process.terminate()  # SIGTERM, as `make demo` (and docker, systemd) stop it: a clean stop
+        assert process.wait(timeout=10) == 0
+        assert "Stopped." in process.stdout.read()
     finally:
-        process.terminate()
+        process.kill()
         process.wait(timeout=10)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -47,7 +48,12 @@ class Command(BaseCommand):
         )
         self.stdout.write("  Ctrl-C stops.")
         self.stdout.flush()
+        signal.signal(signal.SIGTERM, _stop)  # `make demo`, docker and systemd stop with SIGTERM
         try:
             fake.serve_forever()
         except KeyboardInterrupt:
             self.stdout.write("Stopped.")
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
