@@ -13,7 +13,7 @@ import json
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 RECORDINGS = Path(__file__).resolve().parent / "recordings"
@@ -82,6 +82,17 @@ class FakeJob:
             self.job_guid = f"{uuid.UUID(_hex('guid:' + self.task_id)[:32])}/{self.retry_id}"
         if not self.signature:
             self.signature = _hex(f"{self.platform}:{self.platform_option}:{self.job_type_name}")
+
+    def rerun(
+        self, *, id: int, task_id: str, retry_id: int, appear_at: float, start_at: float, end_at: float,
+        kind: str | None = None,
+    ) -> FakeJob:
+        """Another run of this job type on the same push: green, unparsed, unclassified, its own guid."""
+        return replace(
+            self, id=id, task_id=task_id, retry_id=retry_id, result="success", appear_at=appear_at,
+            pending_at=appear_at, start_at=start_at, end_at=end_at, kind=kind or self.kind, errors=[],
+            touched_at=0.0, failure_classification_id=1, job_guid="",
+        )  # fmt: skip
 
     def state_at(self, now: float) -> str | None:
         if now < self.appear_at:
@@ -375,28 +386,9 @@ class Builder:
         job.result = "retry"
         rerun_start = job.end_at + self.rng.uniform(10, 40)
         duration = (job.end_at - job.start_at) * self.rng.uniform(0.8, 1.2)
-        rerun = FakeJob(
-            id=self.job_id(),
-            push_id=push.id,
-            task_id=job.task_id,
-            retry_id=job.retry_id + 1,
-            job_type_name=job.job_type_name,
-            job_type_symbol=job.job_type_symbol,
-            job_group_name=job.job_group_name,
-            job_group_symbol=job.job_group_symbol,
-            platform=job.platform,
-            platform_option=job.platform_option,
-            tier=job.tier,
-            result="success",
-            appear_at=job.end_at,
-            pending_at=job.end_at,
-            start_at=rerun_start,
-            end_at=rerun_start + duration,
-            who=job.who,
-            push_revision=job.push_revision,
-            kind=job.kind,
-            suite=job.suite,
-            parse_delay=job.parse_delay,
+        rerun = job.rerun(
+            id=self.job_id(), task_id=job.task_id, retry_id=job.retry_id + 1, appear_at=job.end_at,
+            start_at=rerun_start, end_at=rerun_start + duration,
         )
         push.jobs.append(rerun)
         return rerun
