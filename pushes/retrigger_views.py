@@ -11,8 +11,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from . import services
 from .models import TaskclusterCredentials
-from .retrigger import MAX_TIMES, retrigger_job
+from .retrigger import MAX_TIMES, SUCCESS, UNCERTAIN, retrigger_job
 
 SECTION_TEMPLATE = "notifications/_taskcluster_section.html"
 # Taskcluster's own schemas for a client id and an access token.
@@ -68,6 +69,8 @@ def retrigger(request: HttpRequest, repo: str, job_id: int | str) -> HttpRespons
             return render(request, "pushes/retrigger_result.html#result", context)
         return render(request, "pushes/retrigger_result.html", context, status=400)
     outcome = retrigger_job(request.user, repo, job_id, form.cleaned_data.get("times") or 1)
+    if outcome.kind in (SUCCESS, UNCERTAIN) and outcome.job is not None:
+        services.note_retrigger(repo, outcome.job.push_id)  # the push's pages show the new runs
     template = "pushes/retrigger_result.html" + ("#result" if _is_htmx(request) else "")
     return render(request, template, {"repo": repo, "job_id": job_id, "outcome": outcome})
 

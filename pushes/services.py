@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 KEY = "bw:th:v1"
 LAST_GOOD_TTL = 7 * 24 * 3600
 FINISHED_TTL = 3600  # finished pushes still change a little (reclassification, superseded)
+# After a retrigger a finished push gets new jobs once Taskcluster's action task has run and Treeherder
+# has ingested them (a minute or two): for this long its jobs are cached briefly, as for a running push.
+RETRIGGER_WINDOW = 15 * 60
 PUSH_TTL = 24 * 3600  # a push's revisions never change
 REPOSITORIES_TTL = 3600
 FAILED_MARKER_TTL = 10
@@ -161,12 +164,30 @@ def looks_finished(jobs: Sequence[Job]) -> bool:
     return rules.is_finished(jobs) and not all(rules.is_decision_or_action(job) for job in jobs)
 
 
-def _jobs_ttl(jobs: Sequence[Job]) -> float:
-    return FINISHED_TTL if looks_finished(jobs) else short_ttl()
+def _retriggered_key(repo: str, push_id: int) -> str:
+    return f"{KEY}:retriggered:{repo}:{push_id}"
+
+
+def note_retrigger(repo: str, push_id: int) -> None:
+    """A job of the push was retriggered: drop the fresh copy of its jobs (and, by their time stamps,
+    everything derived from it) and keep the copies short-lived for RETRIGGER_WINDOW, so the new runs
+    show up even on a push that looked finished. The last good copy stays for when Treeherder is down."""
+    cache.set(_retriggered_key(repo, push_id), time.time(), RETRIGGER_WINDOW)
+    cache.delete(f"{KEY}:jobs:{repo}:{push_id}")
+
+
+def _jobs_ttl(jobs: Sequence[Job], repo: str, push_id: int) -> float:
+    if looks_finished(jobs) and cache.get(_retriggered_key(repo, push_id)) is None:
+        return FINISHED_TTL
+    return short_ttl()
 
 
 def jobs(repo: str, push_id: int) -> Fetched[list[Job]]:
-    return _cached(f"jobs:{repo}:{push_id}", lambda: list(get_client().jobs(repo, push_id)), _jobs_ttl)
+    return _cached(
+        f"jobs:{repo}:{push_id}",
+        lambda: list(get_client().jobs(repo, push_id)),
+        lambda value: _jobs_ttl(value, repo, push_id),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,12 +231,13 @@ def _derived[T](name: str, repo: str, push_id: int, compute: Callable[[list[Job]
     """`compute(jobs)`, cached beside the jobs for as long as they are fresh: pages and refreshes that
     need only a summary or one group skip loading every job of a big push from the cache."""
     key = f"{KEY}:{name}:{repo}:{push_id}"
-    entry = cache.get(key)
-    if entry is not None:
+    found = cache.get_many([key, _retriggered_key(repo, push_id)])
+    entry, retriggered_at = found.get(key), found.get(_retriggered_key(repo, push_id))
+    if entry is not None and (retriggered_at is None or entry[0] >= retriggered_at):
         return Fetched(entry[1], entry[0])
     fetched = jobs(repo, push_id)
     value = compute(fetched.value)
-    remaining = _jobs_ttl(fetched.value) - fetched.age_seconds
+    remaining = _jobs_ttl(fetched.value, repo, push_id) - fetched.age_seconds
     if not fetched.stale and remaining > 0:
         cache.set(key, (fetched.fetched_at, value), remaining)
     return Fetched(value, fetched.fetched_at, fetched.stale, fetched.error)

@@ -625,3 +625,37 @@ def test_end_to_end_a_retriggered_job_appears_on_the_push(
     )
     for new_id in new_ids:
         assert f'data-job-id="{new_id}"' in group.content.decode()
+
+
+def test_a_finished_push_already_seen_shows_the_new_runs_after_a_retrigger(
+    alice: User, alice_creds: TaskclusterCredentials, fake: Any
+) -> None:
+    """The push pages cache a finished push's jobs for an hour; a retrigger must not wait that long."""
+    th = service.get_client()
+    push_id = fake.push_id("failed")
+    job = th.job("try", fake.job_ids(push_id, result="testfailed")[0])
+    group_url = f"/try/pushes/{push_id}/jobs/"
+    group_query = {"platform": job.platform, "option": job.platform_option, "tier": "1"}
+    viewer = signed_in(alice)
+    assert 'hx-trigger="every' not in viewer.get(f"/try/pushes/{push_id}/").content.decode()  # finished
+    assert viewer.get(group_url, group_query).status_code == 200  # the jobs and the group are now cached
+
+    html = viewer.post(f"/try/jobs/{job.id}/retrigger/", {"times": "1"}, HTTP_HX_REQUEST="true").content.decode()
+
+    assert "Retriggered." in html, html
+    (new_id,) = fake.triggers[0]["new_job_ids"]
+    assert f'data-job-id="{new_id}"' in viewer.get(group_url, group_query).content.decode()
+    assert 'hx-trigger="every' in viewer.get(f"/try/pushes/{push_id}/").content.decode()  # live again
+
+
+def test_after_a_retrigger_a_push_that_still_looks_finished_is_cached_briefly(settings: Any) -> None:
+    """On real Treeherder the new runs appear a minute or two after the trigger (the action task runs first)."""
+    from pushes import services
+
+    finished = [_job(state="completed", result="testfailed")]
+    assert services._jobs_ttl(finished, REPO, PUSH_ID) == services.FINISHED_TTL
+
+    services.note_retrigger(REPO, PUSH_ID)
+
+    assert services._jobs_ttl(finished, REPO, PUSH_ID) == services.short_ttl()
+    assert services._jobs_ttl(finished, REPO, PUSH_ID + 1) == services.FINISHED_TTL
