@@ -6,10 +6,11 @@ import re
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+
+from notifications.views import login_required_htmx
 
 from . import services
 from .models import TaskclusterCredentials
@@ -59,7 +60,7 @@ def _is_htmx(request: HttpRequest) -> bool:
 
 
 @require_POST
-@login_required
+@login_required_htmx  # htmx: a 401 that sends the page to sign in, not the login form swapped in
 def retrigger(request: HttpRequest, repo: str, job_id: int | str) -> HttpResponse:
     job_id = int(job_id)
     form = RetriggerForm(request.POST)
@@ -81,7 +82,7 @@ def _section(request: HttpRequest, form: TaskclusterCredentialsForm | None = Non
 
 
 @require_POST
-@login_required
+@login_required_htmx
 def save_credentials(request: HttpRequest) -> HttpResponse:
     form = TaskclusterCredentialsForm(request.POST)
     if not form.is_valid():
@@ -106,7 +107,7 @@ def save_credentials(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@login_required_htmx
 def delete_credentials(request: HttpRequest) -> HttpResponse:
     deleted, _ = TaskclusterCredentials.objects.filter(user=request.user).delete()
     notice = "Taskcluster credentials removed." if deleted else "There were no Taskcluster credentials to remove."

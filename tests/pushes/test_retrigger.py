@@ -414,6 +414,21 @@ def test_anonymous_users_are_sent_to_sign_in_and_nothing_is_requested(mocked_res
     assert len(mocked_responses.calls) == 0
 
 
+def test_a_signed_out_button_sends_the_page_to_sign_in_and_back(mocked_responses: responses.RequestsMock) -> None:
+    """htmx follows redirects: a plain login redirect would swap the whole sign-in page into the job row,
+    and `next` would name the POST-only retrigger URL (405 after signing in)."""
+    page = "http://testserver/try/pushes/1000/"
+
+    fragment = Client().post(RETRIGGER_URL, {"times": "1"}, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=page)
+    plain = Client().post(RETRIGGER_URL, {"times": "1"}, HTTP_REFERER=page)
+
+    assert fragment.status_code == 401 and fragment["HX-Redirect"] == "/accounts/login/?next=%2Ftry%2Fpushes%2F1000%2F"
+    assert plain.status_code == 302 and "retrigger" not in plain["Location"]
+    assert Client().post("/settings/taskcluster/", HTTP_HX_REQUEST="true").status_code == 401
+    assert Client().post("/settings/taskcluster/delete/", HTTP_HX_REQUEST="true").status_code == 401
+    assert len(mocked_responses.calls) == 0
+
+
 def test_without_csrf_nothing_is_requested(
     alice: User, alice_creds: TaskclusterCredentials, mocked_responses: responses.RequestsMock
 ) -> None:
