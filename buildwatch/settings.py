@@ -37,6 +37,8 @@ if not SECRET_KEY:
     if not DEBUG:
         raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+# Previous secret keys, comma-separated: sessions, reset links and stored Taskcluster tokens stay valid.
+SECRET_KEY_FALLBACKS = envlist("SECRET_KEY_FALLBACKS", [])
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -198,8 +200,10 @@ TREEHERDER_PAGE_TIMEOUT = float(os.environ.get("TREEHERDER_PAGE_TIMEOUT", "8"))
 TREEHERDER_BACKGROUND_TIMEOUT = float(os.environ.get("TREEHERDER_BACKGROUND_TIMEOUT", "30"))
 
 TASKCLUSTER_TIMEOUT = float(os.environ.get("TASKCLUSTER_TIMEOUT", "8"))
-# Keys the encryption of stored Taskcluster tokens; derived from SECRET_KEY when empty.
+# Keys the encryption of stored Taskcluster tokens; derived from SECRET_KEY when empty. Old keys that
+# may still decrypt (a token read with one is re-encrypted with the current key): comma-separated.
 BUILDWATCH_ENCRYPTION_KEY = os.environ.get("BUILDWATCH_ENCRYPTION_KEY", "")
+BUILDWATCH_ENCRYPTION_KEY_FALLBACKS = envlist("BUILDWATCH_ENCRYPTION_KEY_FALLBACKS", [])
 
 VAPID_PUBLIC_KEY = os.environ.get("VAPID_PUBLIC_KEY", "")
 VAPID_PRIVATE_KEY = os.environ.get("VAPID_PRIVATE_KEY", "")

@@ -1,8 +1,10 @@
 """A user's own Taskcluster credentials, used only to retrigger jobs on their behalf.
 
 The access token is a password: it is stored encrypted (Fernet) and never shown back in full. The key
-comes from BUILDWATCH_ENCRYPTION_KEY, or is derived from SECRET_KEY (with SECRET_KEY_FALLBACKS still
-able to decrypt, so rotating SECRET_KEY the Django way keeps stored tokens readable).
+comes from BUILDWATCH_ENCRYPTION_KEY, or is derived from SECRET_KEY. Rotating either keeps stored tokens
+readable: the old key goes in BUILDWATCH_ENCRYPTION_KEY_FALLBACKS (or SECRET_KEY_FALLBACKS, the Django
+way; SECRET_KEY itself also still decrypts after a dedicated key is introduced), and a token read with
+an old key is encrypted again with the current one.
 """
 
 from __future__ import annotations
@@ -28,23 +30,39 @@ def _fernet_key(secret: str) -> bytes:
     return base64.urlsafe_b64encode(derived)
 
 
+def _secrets() -> list[str]:
+    """The current key first, then every key that may still decrypt (no duplicates, no blanks)."""
+    dedicated = getattr(settings, "BUILDWATCH_ENCRYPTION_KEY", "") or os.environ.get("BUILDWATCH_ENCRYPTION_KEY", "")
+    django_keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    fallbacks = list(getattr(settings, "BUILDWATCH_ENCRYPTION_KEY_FALLBACKS", []))
+    ordered = [dedicated, *fallbacks, *django_keys] if dedicated else [*django_keys, *fallbacks]
+    return list(dict.fromkeys(secret for secret in ordered if secret))
+
+
 def _fernet() -> MultiFernet:
-    dedicated = getattr(settings, "BUILDWATCH_ENCRYPTION_KEY", "") or os.environ.get(
-        "BUILDWATCH_ENCRYPTION_KEY", ""
-    )
-    secrets = [dedicated] if dedicated else [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return MultiFernet([Fernet(_fernet_key(secret)) for secret in secrets])
+    return MultiFernet([Fernet(_fernet_key(secret)) for secret in _secrets()])
 
 
 def encrypt(plaintext: str) -> str:
     return _fernet().encrypt(plaintext.encode()).decode("ascii")
 
 
-def decrypt(token: str) -> str:
+def decrypt_with_key_age(token: str) -> tuple[str, bool]:
+    """The plaintext, and whether the current key (not a fallback) decrypted it."""
     try:
-        return _fernet().decrypt(token.encode("ascii")).decode()
-    except (InvalidToken, ValueError) as exc:
-        raise CredentialsUnreadable("the stored access token cannot be decrypted with the current key") from exc
+        raw = token.encode("ascii")
+        for index, secret in enumerate(_secrets()):
+            try:
+                return Fernet(_fernet_key(secret)).decrypt(raw).decode(), index == 0
+            except InvalidToken:
+                continue
+    except ValueError:
+        pass
+    raise CredentialsUnreadable("the stored access token cannot be decrypted with the current or fallback keys")
+
+
+def decrypt(token: str) -> str:
+    return decrypt_with_key_age(token)[0]
 
 
 class TaskclusterCredentials(models.Model):
@@ -71,7 +89,25 @@ class TaskclusterCredentials(models.Model):
 
     @property
     def access_token(self) -> str:
-        return decrypt(self.access_token_encrypted)
+        """The token; one that only a fallback key could read is stored again under the current key."""
+        stored = self.access_token_encrypted
+        plaintext, current = decrypt_with_key_age(stored)
+        if not current:
+            self.access_token_encrypted = encrypt(plaintext)
+            if self.pk is not None:
+                TaskclusterCredentials.objects.filter(pk=self.pk, access_token_encrypted=stored).update(
+                    access_token_encrypted=self.access_token_encrypted
+                )
+        return plaintext
+
+    @property
+    def readable(self) -> bool:
+        """Whether the stored token can still be decrypted (for the settings page; changes nothing)."""
+        try:
+            decrypt_with_key_age(self.access_token_encrypted)
+        except CredentialsUnreadable:
+            return False
+        return True
 
     @property
     def masked_token(self) -> str:

@@ -592,6 +592,73 @@ def test_rotating_secret_key_with_fallbacks_keeps_tokens_readable(alice: User, s
     assert TaskclusterCredentials.objects.get(pk=creds.pk).access_token == TOKEN
 
 
+def _stored_with(settings: Any, user: User, **keys: Any) -> TaskclusterCredentials:
+    for name, value in keys.items():
+        setattr(settings, name, value)
+    creds = TaskclusterCredentials(user=user, client_id="alice/bw")
+    creds.set_access_token(TOKEN)
+    creds.save()
+    return creds
+
+
+def test_a_rotated_dedicated_key_with_fallbacks_keeps_tokens_readable_and_re_encrypts_them(
+    alice: User, settings: Any
+) -> None:
+    creds = _stored_with(settings, alice, BUILDWATCH_ENCRYPTION_KEY="old dedicated key")
+    old_ciphertext = creds.access_token_encrypted
+    settings.BUILDWATCH_ENCRYPTION_KEY = "new dedicated key"
+    settings.BUILDWATCH_ENCRYPTION_KEY_FALLBACKS = ["old dedicated key"]
+
+    assert TaskclusterCredentials.objects.get(pk=creds.pk).access_token == TOKEN
+
+    stored = TaskclusterCredentials.objects.get(pk=creds.pk).access_token_encrypted
+    assert stored != old_ciphertext and TOKEN not in stored
+    settings.BUILDWATCH_ENCRYPTION_KEY_FALLBACKS = []  # the old key can now be dropped
+    assert TaskclusterCredentials.objects.get(pk=creds.pk).access_token == TOKEN
+
+
+def test_introducing_a_dedicated_key_keeps_tokens_encrypted_under_secret_key_readable(
+    alice: User, settings: Any
+) -> None:
+    creds = _stored_with(settings, alice, BUILDWATCH_ENCRYPTION_KEY="", SECRET_KEY="the secret key")
+    settings.BUILDWATCH_ENCRYPTION_KEY = "a dedicated key"
+
+    assert TaskclusterCredentials.objects.get(pk=creds.pk).access_token == TOKEN
+    settings.SECRET_KEY = "rotated later, no fallbacks"
+    assert TaskclusterCredentials.objects.get(pk=creds.pk).access_token == TOKEN  # re-encrypted above
+
+
+def test_an_unreadable_token_is_explained_on_the_settings_page_not_a_500(alice: User, settings: Any) -> None:
+    _stored_with(settings, alice, BUILDWATCH_ENCRYPTION_KEY="lost key")
+    settings.BUILDWATCH_ENCRYPTION_KEY = "another key"
+
+    response = signed_in(alice).get("/settings/")
+
+    assert response.status_code == 200
+    assert "The stored access token can no longer be read" in response.content.decode()
+    assert "alice/bw" in response.content.decode()  # still shown, so it can be replaced or removed
+
+
+def test_the_fallback_keys_come_from_the_environment() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "buildwatch.settings",
+        "SECRET_KEY_FALLBACKS": "old-secret-1, old-secret-2",
+        "BUILDWATCH_ENCRYPTION_KEY_FALLBACKS": "old-dedicated",
+    }
+    code = "from django.conf import settings as s; print(s.SECRET_KEY_FALLBACKS, s.BUILDWATCH_ENCRYPTION_KEY_FALLBACKS)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.stdout.strip() == "['old-secret-1', 'old-secret-2'] ['old-dedicated']", result.stderr
+
+
 # --- end to end over HTTP against the fake Treeherder (which also plays Taskcluster) ------------------
 
 
