@@ -228,7 +228,9 @@ def _check_hook_allowed(root: str, decision_task_id: str, action: Mapping[str, A
         )
 
 
-def _tc_failure(exc: TaskclusterFailure, doing: str) -> _Failure:
+def _tc_failure(exc: TaskclusterFailure, doing: str, *, may_have_acted: bool = False) -> _Failure:
+    """`may_have_acted`: the request could have changed something (the trigger), so a read timeout
+    leaves it unknown whether it did; for a read nothing was triggered yet."""
     status = getattr(exc, "status_code", None)
     body = getattr(exc, "body", None)
     detail = str(exc)
@@ -241,6 +243,12 @@ def _tc_failure(exc: TaskclusterFailure, doing: str) -> _Failure:
         cause = getattr(exc, "superExc", None)
         if isinstance(cause, requests.ConnectTimeout) or not isinstance(cause, requests.Timeout):
             return _Failure(TASKCLUSTER_DOWN, f"Taskcluster did not answer while {doing}.", str(cause or exc))
+        if not may_have_acted:
+            return _Failure(
+                TASKCLUSTER_DOWN,
+                f"Taskcluster did not answer in time while {doing}; nothing was triggered.",
+                str(cause),
+            )
         return _Failure(
             UNCERTAIN,
             f"Taskcluster did not answer in time while {doing}. The request may or may not have gone "
@@ -273,7 +281,7 @@ def _trigger(root: str, credentials: TaskclusterCredentials, token: str, action:
         with _deadline(_timeout()):
             answer = hooks.triggerHook(action["hookGroupId"], action["hookId"], payload)
     except TaskclusterFailure as exc:
-        raise _tc_failure(exc, "triggering the retrigger hook") from exc
+        raise _tc_failure(exc, "triggering the retrigger hook", may_have_acted=True) from exc
     status = answer.get("status") if isinstance(answer, dict) else None
     task_id = (status or {}).get("taskId") if isinstance(status, dict) else None
     if not isinstance(task_id, str) or not task_id:

@@ -372,6 +372,20 @@ def test_decision_task_scopes_that_name_the_hook_need_no_expansion(
     assert calls_to(mocked_responses, EXPAND_URL) == []
 
 
+def test_a_timeout_before_the_trigger_says_nothing_was_triggered(
+    alice: User, alice_creds: TaskclusterCredentials, mocked_responses: responses.RequestsMock
+) -> None:
+    treeherder(mocked_responses)
+    taskcluster(mocked_responses)
+    mocked_responses.replace(responses.GET, DECISION_TASK_URL, body=requests.ReadTimeout("read timed out"))
+
+    html = signed_in(alice).post(RETRIGGER_URL).content.decode()
+
+    assert 'data-outcome="taskcluster_down"' in html and "nothing was triggered" in html
+    assert "may or may not have gone through" not in html
+    assert calls_to(mocked_responses, TRIGGER_URL) == []
+
+
 def test_taskcluster_down_while_reading_actions(
     alice: User, alice_creds: TaskclusterCredentials, mocked_responses: responses.RequestsMock
 ) -> None:
