@@ -1,0 +1,74 @@
+"""Retrigger in a real browser against the fake Treeherder (which also plays Taskcluster) over HTTP:
+the button on a failed job, the answer in place of the button, the new run on the push; and what the
+user sees when the POST itself fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from pushes.models import TaskclusterCredentials
+
+TOKEN = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_Wxyz"
+
+
+@pytest.fixture
+def alice(transactional_db: None) -> User:
+    user = User.objects.create_user("alice", "alice@mozilla.com")
+    creds = TaskclusterCredentials(user=user, client_id="mozilla-auth0/ad|Mozilla-LDAP|alice/buildwatch")
+    creds.set_access_token(TOKEN)
+    creds.save()
+    return user
+
+
+def _failed_row(page: Any, app: Any, fake: Any) -> tuple[Any, int, str]:
+    push_id = fake.push_id("failed")
+    job_id = fake.job_ids(push_id, result="testfailed")[0]
+    page.goto(app.url(f"/try/pushes/{push_id}/"))
+    row = page.locator(f'tr.job[data-job-id="{job_id}"]')
+    row.wait_for()
+    return row, push_id, row.locator(".job-name").inner_text()
+
+
+def test_retrigger_a_failed_job_and_follow_the_new_runs(page, app, fake_treeherder, signed_in, alice) -> None:
+    signed_in(alice)
+    row, push_id, name = _failed_row(page, app, fake_treeherder)
+
+    row.locator("select[name=times]").select_option("2")
+    row.locator("button.retrigger-button").click()
+
+    result = row.locator(".retrigger-result")
+    result.wait_for()
+    (trigger,) = fake_treeherder.triggers
+    assert result.get_attribute("data-outcome") == "success"
+    assert f"Taskcluster started action task {trigger['task_id']}" in result.inner_text()
+    assert result.locator(f'a[href$="/tasks/{trigger["task_id"]}"]').count() == 1
+    assert len(trigger["new_job_ids"]) == 2
+
+    result.locator("a.follow-push").click()
+    for new_id in trigger["new_job_ids"]:
+        page.locator(f'tr.job[data-job-id="{new_id}"]').wait_for()
+    assert page.locator("tr.job .job-name", has_text=name).count() >= 3
+    assert page.js_errors == []
+
+
+@pytest.mark.parametrize(
+    ("route", "expected"),
+    [
+        (lambda r: r.fulfill(status=403, body="CSRF verification failed."), "BuildWatch answered HTTP 403"),
+        (lambda r: r.abort("connectionreset"), "may or may not have been retriggered"),
+    ],
+    ids=["csrf-403", "no-answer"],
+)
+def test_a_failed_post_is_said_next_to_the_button(page, app, fake_treeherder, signed_in, alice, route, expected) -> None:
+    signed_in(alice)
+    row, _, _ = _failed_row(page, app, fake_treeherder)
+    page.route("**/retrigger/", route)
+
+    row.locator("button.retrigger-button").click()
+
+    row.locator(".retrigger-error", has_text=expected).wait_for()
+    assert "Not retriggered" in row.inner_text() or "may or may not" in row.inner_text()
+    assert fake_treeherder.triggers == []
