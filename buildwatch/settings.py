@@ -95,6 +95,9 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A fresh clone has no var/: any command that opens the database (checks do) would fail without it.
+    if DATABASES["default"]["NAME"] and str(DATABASES["default"]["NAME"]) != ":memory:":
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # The poller's worker processes write concurrently: take the write lock at BEGIN and wait for it,
     # instead of failing with "database is locked" when a read transaction upgrades to a write.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})

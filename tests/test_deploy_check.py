@@ -43,3 +43,19 @@ def test_production_refuses_to_start_without_a_secret_key():
     result = run_check({k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"})
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_a_fresh_clone_without_var_can_run_commands(tmp_path):
+    """No var/ yet (a new checkout): commands that open the SQLite database create its folder."""
+    var = tmp_path / "not-yet" / "var"
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DEBUG"}}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**clean, "BUILDWATCH_VAR_DIR": str(var)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert var.is_dir()
