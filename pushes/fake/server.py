@@ -956,28 +956,10 @@ class FakeTreeherder:
     def _add_retrigger(self, push: FakePush, template: FakeJob, now: float) -> FakeJob:
         duration = max(60.0, min(template.end_at - template.start_at, 600.0))
         self._next_job_id += 1
-        job = FakeJob(
-            id=self._next_job_id,
-            push_id=push.id,
-            task_id=_slug(f"retrigger:{self._next_job_id}"),
-            retry_id=0,
-            job_type_name=template.job_type_name,
-            job_type_symbol=template.job_type_symbol,
-            job_group_name=template.job_group_name,
-            job_group_symbol=template.job_group_symbol,
-            platform=template.platform,
-            platform_option=template.platform_option,
-            tier=template.tier,
-            result="success",
-            appear_at=now,
-            pending_at=now,
-            start_at=now + 20,
-            end_at=now + 20 + duration,
-            who=push.author,
-            push_revision=push.revision,
-            kind="retrigger",
-            parse_delay=template.parse_delay,
-        )
+        job = template.rerun(
+            id=self._next_job_id, task_id=_slug(f"retrigger:{self._next_job_id}"), retry_id=0,
+            appear_at=now, start_at=now + 20, end_at=now + 20 + duration, kind="retrigger",
+        )  # fmt: skip
         push.jobs.append(job)
         self._index_job(push, job)
         return job
