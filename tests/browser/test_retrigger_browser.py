@@ -72,3 +72,4 @@ def test_a_failed_post_is_said_next_to_the_button(page, app, fake_treeherder, si
     row.locator(".retrigger-error", has_text=expected).wait_for()
     assert "Not retriggered" in row.inner_text() or "may or may not" in row.inner_text()
     assert fake_treeherder.triggers == []
+    assert page.locator("#request-status").is_hidden()  # said once, next to the button, not again on top

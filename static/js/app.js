@@ -1,0 +1,76 @@
+// Every page: an htmx request that fails says so in one place (#request-status) instead of nothing
+// happening. A form with its own error text (data-own-errors) is left to it; a 401 carrying HX-Redirect
+// is htmx leaving for the sign-in page. A failed refresh is cleared once every address that failed has
+// answered again (other parts of the page keep refreshing meanwhile); a failed change stays until a later
+// change goes through.
+(function () {
+  "use strict";
+  var shownFor = null; // "read" or "change": what kind of request the message on show is about
+  var failedReads = {}; // request path -> true, for refreshes whose last attempt failed
+
+  function pathOf(detail) {
+    return (detail.requestConfig && detail.requestConfig.path) || "";
+  }
+
+  function isChange(detail) {
+    var verb = (detail.requestConfig && detail.requestConfig.verb) || "get";
+    return verb.toLowerCase() !== "get";
+  }
+
+  function ownsErrors(detail) {
+    var elt = detail.elt;
+    return Boolean(elt && elt.closest && elt.closest("[data-own-errors]"));
+  }
+
+  function show(text, kind) {
+    var region = document.getElementById("request-status");
+    if (!region || (kind === "read" && shownFor === "change")) return; // an unsaved change matters more
+    region.textContent = text;
+    region.hidden = false;
+    shownFor = kind;
+  }
+
+  function clear(kind) {
+    var region = document.getElementById("request-status");
+    if (!region || shownFor !== kind) return;
+    region.hidden = true;
+    region.textContent = "";
+    shownFor = null;
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var detail = event.detail;
+    var xhr = detail.xhr;
+    if (ownsErrors(detail) || (xhr && xhr.getResponseHeader("HX-Redirect"))) return;
+    var status = xhr ? xhr.status : 0;
+    if (isChange(detail)) {
+      var why = status === 403 ? "this page is out of date (HTTP 403)" : "BuildWatch answered HTTP " + status;
+      show("Not saved: " + why + ". Reload the page and try again.", "change");
+    } else {
+      failedReads[pathOf(detail)] = true;
+      show("Could not refresh (BuildWatch answered HTTP " + status + "); showing what was last loaded.", "read");
+    }
+  });
+
+  document.addEventListener("htmx:sendError", function (event) {
+    var detail = event.detail;
+    if (ownsErrors(detail)) return;
+    if (isChange(detail)) {
+      show("BuildWatch did not answer, so your change may not have been saved. Reload the page to see where things stand.", "change");
+    } else {
+      failedReads[pathOf(detail)] = true;
+      show("BuildWatch did not answer; showing what was last loaded.", "read");
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var detail = event.detail;
+    if (!detail.successful) return;
+    if (isChange(detail)) {
+      clear("change");
+      return;
+    }
+    delete failedReads[pathOf(detail)];
+    if (Object.keys(failedReads).length === 0) clear("read");
+  });
+})();
