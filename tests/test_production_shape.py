@@ -1,0 +1,171 @@
+"""The production web process of docker-compose.yml, without Docker: the compose file's own `migrate &&
+gunicorn` command with DEBUG=0 on PostgreSQL and Redis, static files collected the way the Dockerfile does
+and served by WhiteNoise (hashed, compressed, cached for a year), against the fake Treeherder over HTTP.
+What only the image adds (the Python base image, the non-root user) is not covered here.
+
+Skips (or fails, with BUILDWATCH_REQUIRE_SERVICES=1) when PostgreSQL or Redis is not on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers import free_port, port_open, skip_or_fail
+
+pytestmark = [pytest.mark.services, pytest.mark.timeout(180)]
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+POSTGRES = ("127.0.0.1", 5432)
+REDIS = ("127.0.0.1", 6379)
+REDIS_DB = int(os.environ.get("BUILDWATCH_TEST_PROD_REDIS_DB", "13"))
+
+
+def compose_web_command(port: int) -> list[str]:
+    """docker-compose.yml's web command, bound to loopback: the test runs what production runs."""
+    text = (BASE_DIR / "docker-compose.yml").read_text()
+    match = re.search(r'^  web:\n(?:    .*\n|\n)*?    command: \["sh", "-c", "(?P<cmd>[^"]+)"\]', text, re.M)
+    assert match, "docker-compose.yml: the web service's command is not `sh -c \"...\"` any more"
+    command = match.group("cmd")
+    assert "0.0.0.0:8000" in command and "gunicorn" in command, command
+    return ["sh", "-c", command.replace("0.0.0.0:8000", f"127.0.0.1:{port}")]
+
+
+@dataclass
+class Web:
+    url: str
+    push_id: int
+    title: str
+    log: Path
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.url + path, timeout=15, allow_redirects=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory) -> Iterator[Web]:
+    if not port_open(*POSTGRES):
+        skip_or_fail(f"PostgreSQL is not answering on {POSTGRES[0]}:{POSTGRES[1]}")
+    if not port_open(*REDIS):
+        skip_or_fail(f"Redis is not answering on {REDIS[0]}:{REDIS[1]}")
+    import psycopg
+    import redis
+
+    from pushes.fake.server import FakeTreeherder
+
+    tmp = tmp_path_factory.mktemp("production")
+    database = f"buildwatch_prod_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    redis.Redis.from_url(redis_url).flushdb()
+    fake = FakeTreeherder(scenario="quick", speed=0)
+    fake_url = fake.start()
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "EMAIL_"))},
+        "DJANGO_SETTINGS_MODULE": "buildwatch.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": "production-shape-test-" + uuid.uuid4().hex * 2,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SITE_URL": f"http://127.0.0.1:{port}",
+        "SECURE_SSL_REDIRECT": "0",  # as docker-compose.yml: TLS ends at a proxy in front
+        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
+        "REDIS_URL": redis_url,
+        "EMAIL_URL": "smtp://127.0.0.1:1",
+        "TREEHERDER_URL": fake_url,
+        "BUILDWATCH_VAR_DIR": str(tmp / "var"),
+        "STATIC_ROOT": str(tmp / "static"),
+        "PYTHONUNBUFFERED": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    # The Dockerfile's build step.
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=BASE_DIR, env=env,
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    log = tmp / "web.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(compose_web_command(port), cwd=BASE_DIR, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if requests.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"web did not come up ({shlex.join(compose_web_command(port))}):\n{log.read_text()}")
+            time.sleep(0.3)
+        push_id = fake.push_id("failed")
+        yield Web(url=url, push_id=push_id, title="Bug 1800003 - Rewrite IndexedDB transaction lifetimes.", log=log)
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(process.pid, signal.SIGKILL)
+        fake.stop()
+        redis.Redis.from_url(redis_url).flushdb()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def test_health_answers_with_the_database_and_cache_up(web: Web) -> None:
+    response = web.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_pages_render_with_hashed_static_files_served_compressed_and_cached(web: Web) -> None:
+    page = web.get(f"/try/pushes/{web.push_id}/")
+    assert page.status_code == 200, page.text[:2000]
+    assert web.title in page.text
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', page.text)
+    assert {Path(a).suffix for a in assets} >= {".css", ".js", ".svg"}, assets
+    for asset in assets:
+        # Hashed names (css/app.0123456789ab.css): a new release never meets a stale cached copy.
+        assert re.search(r"\.[0-9a-f]{12}\.\w+$", asset), asset
+        response = web.get(asset, headers={"Accept-Encoding": "gzip"})
+        assert response.status_code == 200, asset
+        assert "immutable" in response.headers["Cache-Control"], asset
+        if asset.endswith((".css", ".js")):
+            assert response.headers.get("Content-Encoding") == "gzip", asset
+
+
+def test_the_push_list_and_its_lazy_status_cell_render(web: Web) -> None:
+    listing = web.get("/try/?author=")
+    assert listing.status_code == 200
+    assert f"/try/pushes/{web.push_id}/" in listing.text
+    cell = web.get(f"/try/pushes/{web.push_id}/status/", headers={"HX-Request": "true"})
+    assert cell.status_code == 200
+    assert "failing" in cell.text
+
+
+def test_errors_are_the_sites_own_pages_not_a_debug_page(web: Web) -> None:
+    missing = web.get("/try/pushes/999999999/")
+    assert missing.status_code == 404
+    assert "No push 999999999" in missing.text
+    assert "Traceback" not in missing.text and "DEBUG = True" not in missing.text
+    assert web.get("/healthz", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_the_service_worker_is_served_from_the_root(web: Web) -> None:
+    response = web.get("/sw.js")
+    assert response.status_code == 200
+    assert "javascript" in response.headers["Content-Type"]
+    assert "showNotification" in response.text
