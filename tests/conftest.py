@@ -52,6 +52,19 @@ def _guarded_getaddrinfo(host: object, *args: object, **kwargs: object):
     return _real_getaddrinfo(host, *args, **kwargs)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory) -> None:
+    """The test database is a file, not SQLite's in-memory default. With an in-memory database every
+    thread of the live server (browser tests: a page and its htmx requests arrive together) shares the
+    test's one connection, which Django warns "may sometimes randomly cause the tests to fail" — seen
+    here as a signed-in user's fragment rendered as anonymous. A file gives each thread its own."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
 @pytest.fixture(autouse=True)
 def block_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
