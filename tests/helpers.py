@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +44,32 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+POSTGRES = ("127.0.0.1", 5432)
+REDIS = ("127.0.0.1", 6379)
+
+
+@contextmanager
+def scratch_postgres_and_redis(prefix: str, redis_db: int) -> Iterator[tuple[str, str]]:
+    """(dsn, redis_url): a new PostgreSQL database and an emptied Redis database, dropped and emptied
+    afterwards. Skips (fails with BUILDWATCH_REQUIRE_SERVICES=1) when either is not on 127.0.0.1."""
+    if not port_open(*POSTGRES):
+        skip_or_fail(f"PostgreSQL is not answering on {POSTGRES[0]}:{POSTGRES[1]}")
+    if not port_open(*REDIS):
+        skip_or_fail(f"Redis is not answering on {REDIS[0]}:{REDIS[1]}")
+    import psycopg
+    import redis
+
+    database = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    redis_url = f"redis://{REDIS[0]}:{REDIS[1]}/{redis_db}"
+    redis.Redis.from_url(redis_url).flushdb()
+    try:
+        yield f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/{database}", redis_url
+    finally:
+        redis.Redis.from_url(redis_url).flushdb()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

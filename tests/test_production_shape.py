@@ -22,13 +22,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import free_port, port_open, skip_or_fail
+from tests.helpers import free_port, scratch_postgres_and_redis
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(180)]
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-POSTGRES = ("127.0.0.1", 5432)
-REDIS = ("127.0.0.1", 6379)
 REDIS_DB = int(os.environ.get("BUILDWATCH_TEST_PROD_REDIS_DB", "13"))
 
 
@@ -55,24 +53,17 @@ class Web:
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory) -> Iterator[Web]:
-    if not port_open(*POSTGRES):
-        skip_or_fail(f"PostgreSQL is not answering on {POSTGRES[0]}:{POSTGRES[1]}")
-    if not port_open(*REDIS):
-        skip_or_fail(f"Redis is not answering on {REDIS[0]}:{REDIS[1]}")
-    import psycopg
-    import redis
+    with scratch_postgres_and_redis("buildwatch_prod", REDIS_DB) as (dsn, redis_url):
+        from pushes.fake.server import FakeTreeherder
 
-    from pushes.fake.server import FakeTreeherder
+        fake = FakeTreeherder(scenario="quick", speed=0)
+        try:
+            yield from _serve(tmp_path_factory.mktemp("production"), dsn, redis_url, fake.start(), fake)
+        finally:
+            fake.stop()
 
-    tmp = tmp_path_factory.mktemp("production")
-    database = f"buildwatch_prod_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
-    redis.Redis.from_url(redis_url).flushdb()
-    fake = FakeTreeherder(scenario="quick", speed=0)
-    fake_url = fake.start()
+
+def _serve(tmp: Path, dsn: str, redis_url: str, fake_url: str, fake) -> Iterator[Web]:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "EMAIL_"))},
@@ -82,7 +73,7 @@ def web(tmp_path_factory) -> Iterator[Web]:
         "ALLOWED_HOSTS": "127.0.0.1",
         "SITE_URL": f"http://127.0.0.1:{port}",
         "SECURE_SSL_REDIRECT": "0",  # as docker-compose.yml: TLS ends at a proxy in front
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
+        "DATABASE_URL": dsn,
         "REDIS_URL": redis_url,
         "EMAIL_URL": "smtp://127.0.0.1:1",
         "TREEHERDER_URL": fake_url,
@@ -118,10 +109,6 @@ def web(tmp_path_factory) -> Iterator[Web]:
             process.wait(timeout=20)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(process.pid, signal.SIGKILL)
-        fake.stop()
-        redis.Redis.from_url(redis_url).flushdb()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def test_health_answers_with_the_database_and_cache_up(web: Web) -> None:

@@ -21,14 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, port_open, skip_or_fail
+from tests.helpers import free_port, scratch_postgres_and_redis
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(240)]
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).parent / "celery")
-POSTGRES = ("127.0.0.1", 5432)
-REDIS = ("127.0.0.1", 6379)
 REDIS_DB = int(os.environ.get("BUILDWATCH_TEST_REDIS_DB", "14"))
 TIME_LIMIT = 6  # hard task time limit in the workers: a claim older than this + 5 s is a dead worker's
 
@@ -153,62 +151,46 @@ def _manage(env: dict[str, str], *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:
-    if not port_open(*POSTGRES):
-        skip_or_fail(f"PostgreSQL is not answering on {POSTGRES[0]}:{POSTGRES[1]}")
-    if not port_open(*REDIS):
-        skip_or_fail(f"Redis is not answering on {REDIS[0]}:{REDIS[1]}")
-    import psycopg
-    import redis
-    from aiosmtpd.controller import Controller
+    with scratch_postgres_and_redis("buildwatch_stack", REDIS_DB) as (dsn, redis_url):
+        from aiosmtpd.controller import Controller
 
-    from pushes.fake.server import FakeTreeherder
+        from pushes.fake.server import FakeTreeherder
 
-    database = f"buildwatch_stack_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
-    redis.Redis.from_url(redis_url).flushdb()
-
-    fake = FakeTreeherder(scenario="quick", speed=0)
-    fake_url = fake.start()
-    mailbox = Mailbox()
-    smtp_port = free_port()  # aiosmtpd 1.4.6: Controller(port=0) fails
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
-    smtp.start()
-    tmp = tmp_path_factory.mktemp("stack")
-    dsn = f"postgresql://postgres@127.0.0.1:5432/{database}"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "EMAIL_"))},
-        "DJANGO_SETTINGS_MODULE": "buildwatch.settings",
-        "DATABASE_URL": dsn,
-        "REDIS_URL": redis_url,
-        "TREEHERDER_URL": fake_url,
-        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
-        "EMAIL_TIMEOUT": "30",
-        "BUILDWATCH_POLL_SECONDS": "1",
-        "BUILDWATCH_VAR_DIR": str(tmp),
-        "CELERY_TASK_TIME_LIMIT": str(TIME_LIMIT),
-        "CELERY_TASK_SOFT_TIME_LIMIT": str(TIME_LIMIT - 1),
-        "SITE_URL": "http://buildwatch.test",
-        "PYTHONUNBUFFERED": "1",
-    }
-    the_stack = Stack(env, dsn, fake, mailbox, tmp)
-    try:
-        _manage(env, "migrate", "--noinput", "-v0")
-        _manage(env, "shell", "-v0", "-c", (
-            "from django.contrib.auth import get_user_model\n"
-            "for name in ('alice', 'bob', 'carol', 'dave', 'erin'):\n"
-            "    get_user_model().objects.create_user(name, name + '@example.com')\n"
-        ))  # fmt: skip
-        yield the_stack
-    finally:
-        the_stack.stop_all()
-        smtp.stop()
-        fake.stop()
-        redis.Redis.from_url(redis_url).flushdb()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        fake = FakeTreeherder(scenario="quick", speed=0)
+        fake_url = fake.start()
+        mailbox = Mailbox()
+        smtp_port = free_port()  # aiosmtpd 1.4.6: Controller(port=0) fails
+        smtp = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+        smtp.start()
+        tmp = tmp_path_factory.mktemp("stack")
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "EMAIL_"))},
+            "DJANGO_SETTINGS_MODULE": "buildwatch.settings",
+            "DATABASE_URL": dsn,
+            "REDIS_URL": redis_url,
+            "TREEHERDER_URL": fake_url,
+            "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+            "EMAIL_TIMEOUT": "30",
+            "BUILDWATCH_POLL_SECONDS": "1",
+            "BUILDWATCH_VAR_DIR": str(tmp),
+            "CELERY_TASK_TIME_LIMIT": str(TIME_LIMIT),
+            "CELERY_TASK_SOFT_TIME_LIMIT": str(TIME_LIMIT - 1),
+            "SITE_URL": "http://buildwatch.test",
+            "PYTHONUNBUFFERED": "1",
+        }
+        the_stack = Stack(env, dsn, fake, mailbox, tmp)
+        try:
+            _manage(env, "migrate", "--noinput", "-v0")
+            _manage(env, "shell", "-v0", "-c", (
+                "from django.contrib.auth import get_user_model\n"
+                "for name in ('alice', 'bob', 'carol', 'dave', 'erin'):\n"
+                "    get_user_model().objects.create_user(name, name + '@example.com')\n"
+            ))  # fmt: skip
+            yield the_stack
+        finally:
+            the_stack.stop_all()
+            smtp.stop()
+            fake.stop()
 
 
 def _new_push(stack: Stack) -> int:
