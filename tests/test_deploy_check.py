@@ -16,16 +16,17 @@ PRODUCTION = {
 }
 
 
-def run_check(env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "EMAIL_URL", "EMAIL_HOST"}}
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """manage.py in a child process with `env` over this one's, minus what would mask the settings tested."""
+    drop = {"DEBUG", "SECRET_KEY", "EMAIL_URL", "EMAIL_HOST", "DATABASE_URL"}
+    clean = {k: v for k, v in os.environ.items() if k not in drop}
     return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
     )
+
+
+def run_check(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return manage("check", "--deploy", "--fail-level", "WARNING", env=env)
 
 
 def test_production_settings_pass_the_deploy_check():
@@ -48,14 +49,6 @@ def test_production_refuses_to_start_without_a_secret_key():
 def test_a_fresh_clone_without_var_can_run_commands(tmp_path):
     """No var/ yet (a new checkout): commands that open the SQLite database create its folder."""
     var = tmp_path / "not-yet" / "var"
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DEBUG"}}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env={**clean, "BUILDWATCH_VAR_DIR": str(var)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = manage("check", env={"BUILDWATCH_VAR_DIR": str(var)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert var.is_dir()

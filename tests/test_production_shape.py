@@ -45,7 +45,6 @@ class Web:
     url: str
     push_id: int
     title: str
-    log: Path
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return requests.get(self.url + path, timeout=15, allow_redirects=False, **kwargs)
@@ -58,12 +57,13 @@ def web(tmp_path_factory) -> Iterator[Web]:
 
         fake = FakeTreeherder(scenario="quick", speed=0)
         try:
-            yield from _serve(tmp_path_factory.mktemp("production"), dsn, redis_url, fake.start(), fake)
+            fake.start()
+            yield from _serve(tmp_path_factory.mktemp("production"), dsn, redis_url, fake)
         finally:
             fake.stop()
 
 
-def _serve(tmp: Path, dsn: str, redis_url: str, fake_url: str, fake) -> Iterator[Web]:
+def _serve(tmp: Path, dsn: str, redis_url: str, fake) -> Iterator[Web]:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "EMAIL_"))},
@@ -76,7 +76,7 @@ def _serve(tmp: Path, dsn: str, redis_url: str, fake_url: str, fake) -> Iterator
         "DATABASE_URL": dsn,
         "REDIS_URL": redis_url,
         "EMAIL_URL": "smtp://127.0.0.1:1",
-        "TREEHERDER_URL": fake_url,
+        "TREEHERDER_URL": fake.url,
         "BUILDWATCH_VAR_DIR": str(tmp / "var"),
         "STATIC_ROOT": str(tmp / "static"),
         "PYTHONUNBUFFERED": "1",
@@ -102,7 +102,7 @@ def _serve(tmp: Path, dsn: str, redis_url: str, fake_url: str, fake) -> Iterator
                 pytest.fail(f"web did not come up ({shlex.join(compose_web_command(port))}):\n{log.read_text()}")
             time.sleep(0.3)
         push_id = fake.push_id("failed")
-        yield Web(url=url, push_id=push_id, title="Bug 1800003 - Rewrite IndexedDB transaction lifetimes.", log=log)
+        yield Web(url=url, push_id=push_id, title="Bug 1800003 - Rewrite IndexedDB transaction lifetimes.")
     finally:
         try:
             os.killpg(process.pid, signal.SIGTERM)

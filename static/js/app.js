@@ -1,6 +1,6 @@
 // Every page: an htmx request that fails says so in one place (#request-status) instead of nothing
-// happening. A form with its own error text (data-own-errors) is left to it; a 401 carrying HX-Redirect
-// is htmx leaving for the sign-in page. A failed refresh is cleared once every address that failed has
+// happening. A form with its own error text (data-own-errors) is left to it (a 401 with HX-Redirect never
+// gets here: htmx follows it to the sign-in page first). A failed refresh is cleared once every address that failed has
 // answered again (other parts of the page keep refreshing meanwhile); a failed change stays until a later
 // change goes through.
 (function () {
@@ -41,7 +41,7 @@
   document.addEventListener("htmx:responseError", function (event) {
     var detail = event.detail;
     var xhr = detail.xhr;
-    if (ownsErrors(detail) || (xhr && xhr.getResponseHeader("HX-Redirect"))) return;
+    if (ownsErrors(detail)) return;
     var status = xhr ? xhr.status : 0;
     if (isChange(detail)) {
       var why = status === 403 ? "this page is out of date (HTTP 403)" : "BuildWatch answered HTTP " + status;
