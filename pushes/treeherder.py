@@ -61,6 +61,15 @@ class LogErrors:
         return self.parse_status == "parsed"
 
 
+@dataclass(frozen=True, slots=True)
+class JobLogUrl:
+    """One log of a job, from /api/project/{repo}/job-log-url/."""
+
+    name: str
+    url: str
+    parse_status: str
+
+
 class _BadRow(ValueError):
     """One row of a payload cannot be read; the caller decides whether to skip it or give up."""
 
@@ -581,6 +590,20 @@ class TreeherderClient:
             )
         return LogErrors(errors=[], parse_status=overall_parse_status(payload))
 
+    def job_log_urls(self, repo: str, job_id: int) -> list[JobLogUrl]:
+        """The job's logs (empty until it has completed); only http(s) URLs are kept."""
+        path = f"/api/project/{self._repo(repo)}/job-log-url/"
+        payload = self._get(path, {"job_id": int(job_id)})
+        if not isinstance(payload, list):
+            raise TreeherderError("job log urls answer is not a list", self._url(path))
+        return [
+            JobLogUrl(_str(row.get("name")), row["url"], _str(row.get("parse_status")) or "unknown")
+            for row in payload
+            if isinstance(row, Mapping)
+            and isinstance(row.get("url"), str)
+            and row["url"].startswith(("https://", "http://"))
+        ]
+
     def bug_suggestions(self, repo: str, job_id: int) -> list[BugSuggestion]:
         path = f"/api/project/{self._repo(repo)}/jobs/{int(job_id)}/bug_suggestions/"
         return _read_rows(self._get(path), bug_suggestion_from_dict, self._url(path), "bug suggestion")
@@ -655,6 +678,7 @@ def get_client(*, background: bool = False) -> TreeherderClient:
 __all__ = [
     "Bug",
     "BugSuggestion",
+    "JobLogUrl",
     "LogErrors",
     "TreeherderClient",
     "TreeherderError",

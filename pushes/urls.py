@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from . import retrigger_views, views
+from . import live_views, retrigger_views, views
 
 
 class RepoConverter:
@@ -20,6 +20,10 @@ register_converter(RepoConverter, "repo")
 urlpatterns = [
     path("<repo:repo>/", views.push_list, name="push_list"),
     path("<repo:repo>/pushes/<int:push_id>/", views.push_detail, name="push_detail"),
+    path("<repo:repo>/live/", live_views.push_list_live, name="push_list_live"),
+    path("<repo:repo>/pushes/<int:push_id>/live/", live_views.push_refresh, name="push_refresh"),
+    path("<repo:repo>/pushes/<int:push_id>/jobs/<int:job_id>/", live_views.job_detail, name="job_detail"),
+    path("<repo:repo>/jobs/<int:job_id>/log/", live_views.job_log, name="job_log"),
     path("<repo:repo>/pushes/<int:push_id>/status/", views.push_status, name="push_status"),
     path("<repo:repo>/pushes/<int:push_id>/jobs/", views.push_jobs, name="push_jobs"),
     path("<repo:repo>/pushes/<int:push_id>/failures/", views.push_failures, name="push_failures"),

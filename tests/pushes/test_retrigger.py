@@ -483,19 +483,26 @@ def _job(**overrides: Any) -> Job:
     return Job(**fields)
 
 
-def test_the_button_is_a_csrf_post_form_for_signed_in_users_only(alice: User) -> None:
+def test_the_button_submits_the_pages_one_csrf_post_form_for_signed_in_users_only(alice: User) -> None:
     request = RequestFactory().get("/try/pushes/1000/")
     request.user = alice
     html = render_to_string("pushes/_retrigger_button.html", {"repo": REPO, "job": _job()}, request=request)
 
-    assert f'action="{RETRIGGER_URL}"' in html and f'hx-post="{RETRIGGER_URL}"' in html
-    assert 'method="post"' in html and 'name="csrfmiddlewaretoken"' in html
-    assert html.count("<option") == 5 and ">Retrigger</button>" in html
+    assert f'formaction="{RETRIGGER_URL}"' in html and f'hx-post="{RETRIGGER_URL}"' in html
+    assert 'form="retrigger"' in html and ">Retrigger</button>" in html
+    assert "<form" not in html and "<option" not in html  # one form per page, not one per row
+    control = render_to_string("pushes/_retrigger_control.html", {}, request=request)
+    assert 'id="retrigger"' in control and 'method="post"' in control and 'name="csrfmiddlewaretoken"' in control
+    assert control.count("<option") == 5
+    # Pending and running jobs cannot be retriggered from BuildWatch.
+    running = render_to_string("pushes/_retrigger_button.html", {"repo": REPO, "job": _job(state="running")}, request=request)
+    assert "Retrigger" not in running
 
     from django.contrib.auth.models import AnonymousUser
 
     request.user = AnonymousUser()
-    assert "<form" not in render_to_string("pushes/_retrigger_button.html", {"repo": REPO, "job": _job()}, request=request)
+    assert "<button" not in render_to_string("pushes/_retrigger_button.html", {"repo": REPO, "job": _job()}, request=request)
+    assert "<form" not in render_to_string("pushes/_retrigger_control.html", {}, request=request)
 
 
 # --- credentials -------------------------------------------------------------------------------------
@@ -720,7 +727,7 @@ def test_end_to_end_a_retriggered_job_appears_on_the_push(
         f"/try/pushes/{push_id}/jobs/", {"platform": job.platform, "option": job.platform_option, "tier": "1"}
     )
     for new_id in new_ids:
-        assert f'data-job-id="{new_id}"' in group.content.decode()
+        assert f'id="job-{new_id}"' in group.content.decode()
 
 
 def test_a_finished_push_already_seen_shows_the_new_runs_after_a_retrigger(
@@ -740,7 +747,7 @@ def test_a_finished_push_already_seen_shows_the_new_runs_after_a_retrigger(
 
     assert "Retriggered." in html, html
     (new_id,) = fake.triggers[0]["new_job_ids"]
-    assert f'data-job-id="{new_id}"' in viewer.get(group_url, group_query).content.decode()
+    assert f'id="job-{new_id}"' in viewer.get(group_url, group_query).content.decode()
     assert 'hx-trigger="every' in viewer.get(f"/try/pushes/{push_id}/").content.decode()  # live again
 
 
