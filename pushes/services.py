@@ -36,17 +36,9 @@ REPOSITORIES_TTL = 3600
 FAILED_MARKER_TTL = 10
 # Used when Treeherder cannot tell us its repositories (down, or nothing cached yet).
 FALLBACK_REPOSITORIES = (
-    "try",
-    "autoland",
-    "mozilla-central",
-    "mozilla-beta",
-    "mozilla-release",
-    "mozilla-esr115",
-    "mozilla-esr128",
-    "mozilla-esr140",
-    "comm-central",
-    "try-comm-central",
-)
+    "try", "autoland", "mozilla-central", "mozilla-beta", "mozilla-release", "mozilla-esr115", "mozilla-esr128",
+    "mozilla-esr140", "comm-central", "try-comm-central",
+)  # fmt: skip
 # Names our own routes use: never a repository, whatever Treeherder says.
 RESERVED_NAMES = frozenset(
     {"admin", "accounts", "static", "media", "watching", "settings", "healthz", "sw.js", "favicon.ico", "api"}
@@ -127,6 +119,9 @@ def _cached[T](key: str, fetch: Callable[[], T], ttl: Callable[[T], float] | flo
 
 def _fetch_locked[T](full: str, lock: str, fetch: Callable[[], T], ttl: Callable[[T], float] | float) -> Fetched[T]:
     try:
+        entry = cache.get(full)  # the previous holder may have finished between our read and our lock
+        if entry is not None:
+            return Fetched(entry[1], entry[0])
         value = fetch()
     except TreeherderNotFound:
         raise
