@@ -27,6 +27,8 @@ class SettingsForm(forms.ModelForm):
             "author_email": "Treeherder author email",
             "default_repo": "Default repository",
             "notifications_enabled": "Notify me when a watched push finishes",
+            # A channel's switch reads "By <its label>" unless named here.
+            **{channels.enabled_field(channel): f"By {channel.label}" for channel in channels.all()},
             "email_enabled": "By email",
             "webpush_enabled": "By browser push notification",
             "auto_watch": "Watch all my new try pushes automatically",
