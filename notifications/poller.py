@@ -209,7 +209,7 @@ def finished_summary(repo: str, jobs: list[rules.Job]) -> dict[str, Any]:
     }
     if not summary["failed"]:  # a passed push's email lists no failures: no log is read for it
         return summary
-    failures = failure_summary(repo, jobs)
+    failures = failure_summary(repo, jobs, finished=True)
     unreadable = sum(1 for log in failures.logs if log.error)
     summary.update(
         failure_groups=[
