@@ -6,11 +6,11 @@ views answer htmx with that section alone or, without JavaScript, send the brows
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from buildwatch.htmx import login_required_htmx, wants_fragment
+from buildwatch.htmx import HtmxHttpRequest, login_required_htmx, wants_fragment
 
 from .forms import TaskclusterCredentialsForm
 from .models import TaskclusterCredentials
@@ -18,14 +18,16 @@ from .models import TaskclusterCredentials
 SECTION_TEMPLATE = "pushes/_taskcluster_section.html"
 
 
-def _section(request: HttpRequest, form: TaskclusterCredentialsForm | None = None, notice: str = "") -> HttpResponse:
+def _section(
+    request: HtmxHttpRequest, form: TaskclusterCredentialsForm | None = None, notice: str = ""
+) -> HttpResponse:
     request.user.refresh_from_db()  # drop a cached (maybe just deleted) credentials row
     return render(request, SECTION_TEMPLATE, {"tc_form": form, "tc_notice": notice})
 
 
 @require_POST
 @login_required_htmx
-def save_credentials(request: HttpRequest) -> HttpResponse:
+def save_credentials(request: HtmxHttpRequest) -> HttpResponse:
     form = TaskclusterCredentialsForm(request.POST)
     if not form.is_valid():
         if wants_fragment(request):
@@ -50,9 +52,11 @@ def save_credentials(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required_htmx
-def delete_credentials(request: HttpRequest) -> HttpResponse:
+def delete_credentials(request: HtmxHttpRequest) -> HttpResponse:
     deleted, _ = TaskclusterCredentials.objects.filter(user=request.user).delete()
-    notice = "Taskcluster credentials removed." if deleted else "There were no Taskcluster credentials to remove."
+    notice = (
+        "Taskcluster credentials removed." if deleted else "There were no Taskcluster credentials to remove."
+    )
     if wants_fragment(request):
         return _section(request, notice=notice)
     messages.success(request, notice)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from buildwatch.htmx import login_required_htmx, wants_fragment
+from buildwatch.htmx import HtmxHttpRequest, login_required_htmx, wants_fragment
 
 from . import services
 from .forms import RetriggerForm
@@ -15,7 +15,7 @@ from .retrigger import SUCCESS, UNCERTAIN, retrigger_job
 
 @require_POST
 @login_required_htmx  # htmx: a 401 that sends the page to sign in, not the login form swapped in
-def retrigger(request: HttpRequest, repo: str, job_id: int | str) -> HttpResponse:
+def retrigger(request: HtmxHttpRequest, repo: str, job_id: int | str) -> HttpResponse:
     job_id = int(job_id)
     form = RetriggerForm(request.POST)
     if not form.is_valid():
