@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,3 +78,23 @@ def default_repo(user: Any) -> str:
         return "try"
     stored = UserSettings.objects.filter(user=user).values_list("default_repo", flat=True).first()
     return stored or "try"
+
+
+# --- For the push pages, through pushes.hooks (registered in apps.py) ---------------------------------
+
+
+def treeherder_author_email(user: Any) -> str:
+    """The email Treeherder knows the user's pushes by, read without creating a settings row (GET pages)."""
+    user_settings = UserSettings.objects.filter(user=user).first()
+    return user_settings.effective_author_email if user_settings else (user.email or "")
+
+
+def watched_push_ids(user: object, repo: str, push_ids: Iterable[int]) -> set[int]:
+    """Which of these pushes the user watches: one query for a whole page of rows."""
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    return set(
+        Watch.objects.filter(user=user, repo=repo, push_id__in=list(push_ids)).values_list(
+            "push_id", flat=True
+        )
+    )
