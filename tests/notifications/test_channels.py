@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
 from django.core import mail
 
@@ -101,16 +98,3 @@ def test_a_row_of_a_channel_no_longer_registered_fails_with_the_reason(finish):
     assert outbox.deliver(row.pk).status == "failed"
     row.refresh_from_db()
     assert row.last_error == "unknown channel 'telegraph'"
-
-
-def test_only_the_web_push_channel_imports_requests():
-    root = Path(channels.__file__).resolve().parent.parent
-    importers = set()
-    for path in root.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom) and node.level == 0:
-                names = [node.module or ""]
-            if any(name == "requests" or name.startswith("requests.") for name in names):
-                importers.add(path.relative_to(root.parent).as_posix())
-    assert importers == {"notifications/channels/webpush.py"}
