@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 FAILURE_RESULTS = frozenset({"testfailed", "busted", "exception"})
-KNOWN_RESULTS = ("success", "testfailed", "busted", "exception", "retry", "usercancel", "unknown")
 UNFINISHED_STATES = frozenset({"unscheduled", "pending", "running"})
 BOILERPLATE_PREFIXES = ("Fuzzy", "try:", "a=try")
 BUG_RE = re.compile(r"Bug (\d+)")
