@@ -1,4 +1,4 @@
-"""SPEC §3, rule by rule: normal cases and every edge the spec resolves (pushes/rules.py)."""
+"""pushes/rules.py, rule by rule: normal cases and every edge case each rule resolves."""
 
 from __future__ import annotations
 
