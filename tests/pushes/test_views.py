@@ -102,9 +102,14 @@ def test_author_filter_defaults_to_the_signed_in_users_email(client, th):
 @pytest.mark.django_db
 def test_anonymous_users_see_everyone_and_no_watch_buttons(client, th):
     th.get(f"{TH}/api/project/try/push/", json=push_list_json(push(100)))
-    html = client.get("/try/").content.decode()
+    response = client.get("/try/")
+    assert response.status_code == 200
+    html = response.content.decode()
     assert "author=" not in th.calls[-1].request.url
-    assert "watch-form" not in html
+    assert "Bug 1234567 - Make the thing faster r?reviewer" in html  # everyone's pushes are listed
+    assert 'href="/try/pushes/100/"' in html
+    assert "Sign in" in html
+    assert "watch-form" not in html and "Unwatch" not in html
 
 
 @pytest.mark.django_db
