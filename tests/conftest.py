@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterator
 
 import pytest
+
+from fakeherder import FakeTreeherder
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -86,3 +89,44 @@ def mocked_responses():
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield rsps
+
+
+# --- The fake Treeherder: one server for the whole session, reset for each test that asks for it ---------
+
+
+@pytest.fixture(scope="session")
+def fake_treeherder_server() -> Iterator[FakeTreeherder]:
+    """The session's one fake Treeherder (and Taskcluster) over real HTTP on a loopback port. Tests take
+    `fake_treeherder` (reset for them); module-scoped fixtures reset it themselves."""
+    fake = FakeTreeherder("quick", speed=0)
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_scenario() -> str:
+    """Override in a test module to serve another scenario (fakeherder/scenarios.py)."""
+    return "quick"
+
+
+@pytest.fixture
+def fake_start_time() -> float | None:
+    """Override in a test module to start the fake's scenario at a fixed simulated time (epoch seconds)."""
+    return None
+
+
+@pytest.fixture
+def fake_treeherder(
+    fake_treeherder_server: FakeTreeherder, fake_scenario: str, fake_start_time: float | None
+) -> FakeTreeherder:
+    """The session's fake, started over for this test: `fake_scenario` rebuilt at `fake_start_time`, no
+    failure mode, empty request log, no triggers, no latency, and its clock standing still (speed 0).
+
+    Tests fake time one way, with time-machine. The fake's clock reads `time.time()`, so a test that
+    sets `fake_treeherder.reset(speed=1)` inside a `time_machine.travel(...)` moves Treeherder's jobs and
+    BuildWatch's clock together. `fake_treeherder.advance(seconds)` moves only the fake, for a world
+    that BuildWatch reads across threads or processes (the browser, the real stack, `make demo`)."""
+    fake_treeherder_server.set_latency(0)
+    fake_treeherder_server.reset(fake_scenario, speed=0, start_time=fake_start_time)
+    return fake_treeherder_server
