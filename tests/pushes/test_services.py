@@ -8,7 +8,7 @@ import pytest
 from django.core.cache import cache
 
 from pushes import services
-from tests.pushes.th_payloads import TH, job, mock_jobs, mock_log_errors, mock_repositories
+from tests.pushes.conftest import TH, job, mock_jobs, mock_log_errors, mock_repositories
 
 
 @pytest.fixture(autouse=True)
@@ -104,10 +104,9 @@ def test_unparsed_logs_are_told_apart_from_logs_without_errors(mocked_responses)
 
 def test_push_state():
     from pushes.treeherder import job_from_dict
-    from tests.pushes.th_payloads import JOB_NAMES
 
     def jobs(*rows):
-        return [job_from_dict(dict(zip(JOB_NAMES, row, strict=True))) for row in rows]
+        return [job_from_dict(row) for row in rows]
 
     assert services.push_state([]) == "pending"
     assert services.push_state(jobs(job(1), job(2, state="running"))) == "running"

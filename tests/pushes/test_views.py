@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from notifications.models import UserSettings, Watch
-from tests.pushes.th_payloads import (
+from tests.pushes.conftest import (
     TH,
     job,
     mock_decision,
