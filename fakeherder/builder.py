@@ -73,7 +73,7 @@ def catalog(size: int, *, platforms: int | None = None, chunks: int | None = Non
                 total = min(suite_chunks, chunks) if chunks else suite_chunks
                 for chunk in range(1, total + 1):
                     if len(specs) >= size:
-                        return specs
+                        return specs[:size]
                     suffix = f"-{chunk}" if total > 1 else ""
                     specs.append(
                         JobSpec(
