@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
+import time_machine
 
 from fakeherder import FakeTreeherder
 
@@ -80,6 +82,17 @@ def clear_cache() -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Traveller]:
+    """Time stands still at the real now for this test; `clock.shift(seconds)` moves it on.
+
+    Tests fake time one way: time-machine (this fixture, or their own `time_machine.travel`), never by
+    monkeypatching `time.time` or `timezone.now`. It moves Django's clock, the cache's expiry and, at
+    speed 1, the fake Treeherder's jobs together (see `fake_treeherder`)."""
+    with time_machine.travel(time.time(), tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture
