@@ -8,7 +8,7 @@
 
 Reading and changing the world (push_ids, push_id, jobs, job_ids, add_push, add_job, set_job,
 finish_push, bulk_update, ...): see world.py. Here: `set_down(True)` (503 HTML), `set_garbage(True)`
-(200 truncated JSON), `fail_next(n, status, retry_after)`, `set_latency(seconds)`; `request_count`,
+(200 truncated JSON), `fail_next(n, status, retry_after)`, `fail_path(prefix, status)`, `set_latency(seconds)`; `request_count`,
 `requests` [(method, path)], `request_paths(contains)`, `queries(path)`, `clear_requests()`; `triggers`
 (every hook trigger: payload, authorization, new_job_ids); `state()`. A path without its trailing slash,
 or an unknown path, answers 200 HTML like the real server.
@@ -77,6 +77,7 @@ class FakeTreeherder(World):
             self.down = False
             self.garbage = False
             self._fail_next: deque[tuple[int, float | None]] = deque()
+            self._fail_paths: dict[str, int] = {}
             self.triggers: list[dict] = []
             self.requests.clear()
             self.request_count = 0
@@ -144,6 +145,11 @@ class FakeTreeherder(World):
         """The next `count` API requests answer `status` (with `Retry-After` when given)."""
         with self._lock:
             self._fail_next.extend([(status, retry_after)] * count)
+
+    def fail_path(self, prefix: str, status: int = 500) -> None:
+        """Every API request whose path starts with `prefix` answers `status` (until reset)."""
+        with self._lock:
+            self._fail_paths[prefix] = status
 
     def clear_requests(self) -> None:
         with self._lock:
@@ -248,6 +254,9 @@ class _Handler(BaseHTTPRequestHandler):
                 fake.request_count += 1
                 fake.requests.append((method, self.path))
                 failure = fake._fail_next.popleft() if fake._fail_next else None
+                for prefix, status in fake._fail_paths.items():
+                    if failure is None and path.startswith(prefix):
+                        failure = (status, None)
             if fake.latency:
                 time.sleep(fake.latency)
             if failure is not None:

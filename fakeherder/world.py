@@ -265,18 +265,23 @@ class World:
             return push_id
 
     def add_job(self, push_id: int, state: str = "pending", *, result: str = "success", tier: int = 1,
-                name: str | None = None, at: float | None = None) -> int:  # fmt: skip
+                platform: str = "linux1804-64", option: str = "opt", name: str | None = None,
+                errors: list[str] | None = None, at: float | None = None) -> int:  # fmt: skip
         """A new job on the push (as a retrigger or a late-scheduled task would add it), held in `state`
-        from `at` (default now) on; returns its id."""
+        from `at` (default now) on; returns its id. `errors`: its log's error lines, parsed at once."""
         now = self.now() if at is None else at
         with self._lock:
             self._pristine = False
             push = self.pushes[push_id]
             number = self._next_job_id + 1
             builder = Builder(now, seed=number, first_push_id=push_id, first_job_id=self._next_job_id)
-            spec = JobSpec(name or f"test-linux1804-64/opt-mochitest-added-{number}", str(number % 100), "Mochitests",
-                           "M", "linux1804-64", "opt", tier, "test", "mochitest-plain")  # fmt: skip
+            builder.next_error_id = 40_000_000 + number % 1_000_000 * 50
+            spec = JobSpec(name or f"test-{platform}/{option}-mochitest-added-{number}", str(number % 100),
+                           "Mochitests", "M", platform, option, tier, "test", "mochitest-plain")  # fmt: skip
             job = builder.make_job(push, spec, now, now, now, now, QUICK, result=result)
+            if errors is not None:
+                job.errors = builder.error_rows([(10 + n, line) for n, line in enumerate(errors)], False)
+                job.parse_delay = 0.0
             job.hold(state, now)
             push.version += 1
             self._index_job(push, job)
