@@ -55,6 +55,17 @@ def test_the_image_has_no_fake_and_the_app_starts_without_it(tmp_path):
     assert not (tree / "fakeherder").exists()
     assert (tree / "pushes").is_dir() and (tree / "manage.py").is_file()
 
+    every_module = (
+        "import importlib, pkgutil, buildwatch, notifications, pushes\n"
+        "for package in (buildwatch, pushes, notifications):\n"
+        "    for module in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
+        "        importlib.import_module(module.name)\n"
+        "print('imported', package.__name__)"
+    )
+    imported = _manage(tree, "shell", "-c", every_module)
+    assert imported.returncode == 0, imported.stderr
+    assert "imported notifications" in imported.stdout
+
     check = _manage(tree, "check")
     assert check.returncode == 0, check.stderr
     assert "no issues" in check.stdout

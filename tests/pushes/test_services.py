@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from pushes import services
+from pushes import rules, services
 from tests.pushes.conftest import TH, job, mock_jobs, mock_log_errors, mock_repositories
 
 
@@ -101,10 +101,11 @@ def test_push_state():
     def jobs(*rows):
         return [job_from_dict(row) for row in rows]
 
-    assert services.push_state([]) == "pending"
-    assert services.push_state(jobs(job(1), job(2, state="running"))) == "running"
-    assert services.push_state(jobs(job(1, result="testfailed"), job(2, state="running"))) == "failing"
-    assert services.push_state(jobs(job(1), job(2, tier=2, result="testfailed"))) == "passed"
+    assert rules.push_state([]) == "pending"
+    assert rules.push_state(jobs(job(1), job(2, state="running"))) == "running"
+    assert rules.push_state(jobs(job(1, result="testfailed"), job(2, state="running"))) == "failing"
+    assert rules.push_state(jobs(job(1), job(2, tier=2, result="testfailed"))) == "passing"
+    assert rules.State.PASSING.label == "passed"
 
 
 def test_summaries_and_groups_are_derived_from_one_fetch(mocked_responses):
