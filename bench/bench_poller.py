@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pushes.fake.scenarios import DEMO, Builder  # noqa: E402
-from pushes.fake.server import FakeTreeherder  # noqa: E402
+from fakeherder import FakeTreeherder  # noqa: E402
+from fakeherder.builder import DEMO, Builder  # noqa: E402
 
 POLL_SECONDS = 60
 

@@ -1,5 +1,5 @@
 """The only module that talks to Treeherder, through its public REST API (`/api/...`, each endpoint
-named on the method that calls it; real answers are recorded in pushes/fake/recordings/).
+named on the method that calls it; real answers are recorded in fakeherder/recordings/).
 
 Every failure upstream — timeout, refused connection, HTTP error, an HTML page where JSON was expected,
 JSON of the wrong shape — surfaces as one `TreeherderError` carrying the reason, URL and status.

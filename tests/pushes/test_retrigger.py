@@ -17,12 +17,13 @@ from django.contrib.auth.models import User
 from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
 
+from fakeherder import FakeTreeherder, job_properties
 from pushes import retrigger as service
 from pushes.models import CredentialsUnreadable, TaskclusterCredentials
 from pushes.rules import Job
 from pushes.treeherder import TreeherderClient
 from tests.helpers import recording
-from tests.pushes.conftest import BASE_URL, SleepRecorder, job_properties
+from tests.pushes.conftest import BASE_URL, SleepRecorder
 
 pytestmark = pytest.mark.django_db
 
@@ -687,22 +688,16 @@ def test_the_fallback_keys_come_from_the_environment() -> None:
 
 
 @pytest.fixture
-def fake(settings: Any, monkeypatch: pytest.MonkeyPatch):
-    server = pytest.importorskip("pushes.fake.server", reason="the fake Treeherder is not there yet")
-    fake = server.FakeTreeherder(scenario="quick", speed=0)
-    url = fake.start()
-    settings.TREEHERDER_URL = url
-    settings.TASKCLUSTER_ROOT_URL = url
-    client = TreeherderClient(url, timeout=5, session=requests.Session(), max_retries=0)
+def fake(fake_treeherder: FakeTreeherder, settings: Any, monkeypatch: pytest.MonkeyPatch) -> FakeTreeherder:
+    settings.TREEHERDER_URL = fake_treeherder.url
+    settings.TASKCLUSTER_ROOT_URL = fake_treeherder.url
+    client = TreeherderClient(fake_treeherder.url, timeout=5, session=requests.Session(), max_retries=0)
     monkeypatch.setattr(service, "get_client", lambda: client)
-    try:
-        yield fake
-    finally:
-        fake.stop()
+    return fake_treeherder
 
 
 def test_end_to_end_a_retriggered_job_appears_on_the_push(
-    alice: User, alice_creds: TaskclusterCredentials, fake: Any
+    alice: User, alice_creds: TaskclusterCredentials, fake: FakeTreeherder
 ) -> None:
     th = service.get_client()
     push_id = fake.push_id("failed")
@@ -734,7 +729,7 @@ def test_end_to_end_a_retriggered_job_appears_on_the_push(
 
 
 def test_a_finished_push_already_seen_shows_the_new_runs_after_a_retrigger(
-    alice: User, alice_creds: TaskclusterCredentials, fake: Any
+    alice: User, alice_creds: TaskclusterCredentials, fake: FakeTreeherder
 ) -> None:
     """The push pages cache a finished push's jobs for an hour; a retrigger must not wait that long."""
     th = service.get_client()

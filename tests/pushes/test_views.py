@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from notifications.models import UserSettings, Watch
-from tests.pushes.th_payloads import (
+from tests.pushes.conftest import (
     TH,
     job,
     mock_decision,
@@ -364,7 +362,7 @@ def test_a_second_view_makes_no_upstream_request(client, th):
 
 
 @pytest.mark.django_db
-def test_treeherder_down_shows_last_good_data_with_a_banner(client, th, monkeypatch):
+def test_treeherder_down_shows_last_good_data_with_a_banner(client, th, clock):
     mock_detail(th, [job(1), job(2, state="running")])
     client.get("/try/pushes/100/")
     # The short-lived copy expires; Treeherder now answers garbage (its web app's HTML).
@@ -372,8 +370,7 @@ def test_treeherder_down_shows_last_good_data_with_a_banner(client, th, monkeypa
 
     cache.delete("bw:th:v1:jobs:try:100")
     th.replace("GET", f"{TH}/api/jobs/", body="<html>treeherder</html>", content_type="text/html")
-    real_time = time.time
-    monkeypatch.setattr(time, "time", lambda: real_time() + 180)
+    clock.shift(180)
     response = client.get("/try/pushes/100/")
     html = response.content.decode()
     assert response.status_code == 200
@@ -412,12 +409,11 @@ def test_urls_reverse():
 
 
 @pytest.mark.django_db
-def test_push_list_keeps_showing_the_last_good_list_when_treeherder_fails(client, th, monkeypatch):
+def test_push_list_keeps_showing_the_last_good_list_when_treeherder_fails(client, th, clock):
     th.get(f"{TH}/api/project/try/push/", json=push_list_json(push(100)))
     client.get("/try/")
     th.replace("GET", f"{TH}/api/project/try/push/", status=400, json={"detail": "broken"})
-    real_time = time.time
-    monkeypatch.setattr(time, "time", lambda: real_time() + 45)
+    clock.shift(45)
     html = client.get("/try/").content.decode()
     assert "Treeherder did not answer; showing data from 45 s ago" in html
     assert "Bug 1234567 - Make the thing faster" in html
