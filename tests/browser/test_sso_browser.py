@@ -45,6 +45,7 @@ def oidc_provider(live_server: Any) -> Iterator[OIDCProvider]:
                 "client_secret": CLIENT_SECRET,
                 "redirect_uris": [f"{live_server.url}/oidc/callback/"],
                 "post_logout_redirect_uris": [f"{live_server.url}/"],
+                "token_endpoint_auth_method": "client_secret_post",  # what mozilla-django-oidc sends
             }
         ],
         accounts=ACCOUNTS,
