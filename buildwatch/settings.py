@@ -148,6 +148,8 @@ OIDC_TIMEOUT = envint("OIDC_TIMEOUT", 10)  # seconds per call to the provider
 # session lasts; signed out once it has ended).
 OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = envint("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 15 * 60)
 OIDC_STORE_ID_TOKEN = True  # the id_token_hint for logging out at the provider
+# Fetched by the browser on its own (service worker updates) or by probes: never sent to the provider.
+OIDC_EXEMPT_URLS = ["/sw.js", "/healthz"]
 OIDC_OP_LOGOUT_URL_METHOD = "buildwatch.auth_oidc.provider_logout_url"
 BUILDWATCH_SSO_NAME = os.environ.get("BUILDWATCH_SSO_NAME", "Mozilla SSO")  # "Sign in with …"
 # New accounts are made on first sign-in only for a verified email at one of these domains (exactly, no

@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.urls import path
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 from django.views.generic import View
 from mozilla_django_oidc.views import (
@@ -32,7 +33,9 @@ SIGN_IN_AGAIN = {"login_required", "interaction_required", "consent_required", "
 
 
 def refused(request: HttpRequest, refusal: Refusal) -> HttpResponse:
-    return render(request, "oidc/refused.html", {"refusal": refusal}, status=refusal.status)
+    response = render(request, "oidc/refused.html", {"refusal": refusal}, status=refusal.status)
+    add_never_cache_headers(response)  # it answers a URL that carried a one-time code
+    return response
 
 
 class SignInView(OIDCAuthenticationRequestView):

@@ -236,6 +236,7 @@ def test_a_callback_this_browser_did_not_start_changes_nothing(client: Client, s
     response = client.get(f"/oidc/callback/?{query}")
     assert response.status_code == 400
     assert "does not belong to a sign-in started in this browser" in response.content.decode()
+    assert "no-store" in response["Cache-Control"]
     assert client.get("/watching/").status_code == 200  # still signed in
     assert User.objects.count() == 1
 
@@ -308,6 +309,13 @@ def test_an_htmx_request_on_an_expired_session_reloads_its_page_instead(client: 
     response = client.get("/watching/", headers={"HX-Request": "true"})
     assert response.status_code == 204
     assert response["HX-Refresh"] == "true"
+
+
+def test_the_service_worker_script_is_never_sent_to_the_provider(client: Client, sso: Any) -> None:
+    user = User.objects.create_user("tess", "tess@mozilla.com")
+    sso_session(client, user, expires_in=-1)
+    assert client.get("/sw.js").status_code == 200  # a browser updating its service worker
+    assert client.get("/healthz").status_code == 200
 
 
 def test_fresh_and_password_sessions_are_not_sent_to_the_provider(client: Client, sso: Any) -> None:
