@@ -55,6 +55,7 @@ tests/oidc/node_modules/.installed: tests/oidc/package-lock.json
 
 test: install tests/oidc/node_modules/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

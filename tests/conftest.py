@@ -81,8 +81,10 @@ def clear_cache() -> None:
 
 @pytest.fixture
 def mocked_responses():
-    """`responses` with every registered URL required to be called; unregistered URLs raise."""
+    """`responses` with every registered URL required to be called; unregistered URLs raise (and are still
+    recorded in `.calls`). A test that must register a URL it may not call sets
+    `mocked_responses.assert_all_requests_are_fired = False` and says why."""
     import responses
 
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         yield rsps

@@ -10,9 +10,10 @@ from django.conf import settings
 from django.core import mail
 from django.test import Client
 
-from notifications import services
-from notifications.email import unsubscribe_token
-from notifications.models import Notification, UserSettings
+from notifications import outbox, poller
+from notifications.channels.email import unsubscribe_token
+from notifications.models import Notification, PushState, UserSettings
+from pushes.rules import MAX_LOG_JOBS
 
 from .test_poller import FakeUpstream, make_user, watch
 
@@ -41,7 +42,7 @@ def finish_failing_push(upstream: FakeUpstream, django_capture_on_commit_callbac
     upstream.set_job(500, 90, "completed", "busted", tier=2, platform="android")  # tier 2: not a failure
     for _ in range(2):
         with django_capture_on_commit_callbacks(execute=True):
-            services.poll_push("try", 500, enqueue=services.deliver, min_interval=0)
+            poller.poll_push("try", 500, enqueue=outbox.deliver, min_interval=0)
 
 
 def test_the_email_has_counts_failing_platforms_top_failures_and_links(upstream, django_capture_on_commit_callbacks):
@@ -81,8 +82,25 @@ def test_the_email_has_counts_failing_platforms_top_failures_and_links(upstream,
 def test_only_15_failed_jobs_are_read_and_the_email_says_so(upstream, django_capture_on_commit_callbacks):
     watch(make_user("alice"), 500)
     finish_failing_push(upstream, django_capture_on_commit_callbacks, failed_jobs=20)
-    assert upstream.count("/api/project/try/jobs/") == services.MAX_LOG_JOBS
-    assert "Failures read from the logs of 15 of 20 failed jobs." in mail.outbox[0].body
+    log_reads = [path for path, _ in upstream.requests if path.endswith("/text_log_errors/")]
+    assert len(log_reads) == MAX_LOG_JOBS
+    # 20 failed tier-1 jobs and the busted tier-2 one: the push page's failure summary counts all 21.
+    assert "Failures read from the logs of 15 of 21 failed jobs." in mail.outbox[0].body
+
+
+def test_the_email_tells_the_same_failure_summary_as_the_push_page(upstream, django_capture_on_commit_callbacks):
+    watch(make_user("alice"), 500)
+    upstream.errors[90] = ["TEST-UNEXPECTED-FAIL | gfx/tests/test_tier2.html | only on android"]
+    finish_failing_push(upstream, django_capture_on_commit_callbacks)
+    text = mail.outbox[0].body
+    assert "3 failed (tier 1)" in text  # the push failed because of its tier-1 jobs …
+    assert "gfx/tests/test_tier2.html (1 job)" in text.split("Top failures:")[1]  # … the summary shows all
+
+    page = Client().get("/try/pushes/500/failures/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "4 failed jobs" in html
+    assert "dom/tests/test_focus.html" in html and "gfx/tests/test_tier2.html" in html
 
 
 def test_log_errors_that_cannot_be_read_do_not_stop_the_email(upstream, django_capture_on_commit_callbacks):
@@ -91,7 +109,7 @@ def test_log_errors_that_cannot_be_read_do_not_stop_the_email(upstream, django_c
     finish_failing_push(upstream, django_capture_on_commit_callbacks)
     [message] = mail.outbox
     assert "dom/tests/test_focus.html (2 jobs)" in message.body
-    summary = services.PushState.objects.get().summary
+    summary = PushState.objects.get().summary
     assert summary["logs_unreadable"] == 1
 
 
@@ -143,11 +161,11 @@ def test_the_link_in_a_sent_email_unsubscribes_and_stops_later_emails(upstream, 
     Client().post(urlsplit(link).path)
 
     later = Notification.objects.create(user=alice, repo="try", push_id=501, channel="email", title="Try push passed")
-    assert services.deliver(later.pk).status == "skipped"
+    assert outbox.deliver(later.pk).status == "skipped"
     assert len(mail.outbox) == 1
 
 
 def services_unsubscribe_url(user) -> str:
-    from notifications.email import unsubscribe_url
+    from notifications.channels.email import unsubscribe_url
 
     return unsubscribe_url(user)

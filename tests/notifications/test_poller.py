@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
 
-from notifications import services, tasks
+from notifications import outbox, poller, tasks
 from notifications.models import Notification, PushState, PushSubscription, UserSettings, Watch
 
 pytestmark = pytest.mark.django_db
@@ -341,7 +341,7 @@ def test_later_polls_fetch_only_changed_jobs_and_merge_them(upstream, run_cycle,
     run_cycle()
     query = upstream.jobs_queries()[-1]
     # The newest last_modified seen, less a small overlap for writes committed out of order.
-    assert datetime.fromisoformat(query["last_modified__gt"][0]) == datetime(2026, 3, 2, 9, 0) - services.CURSOR_OVERLAP
+    assert datetime.fromisoformat(query["last_modified__gt"][0]) == datetime(2026, 3, 2, 9, 0) - poller.CURSOR_OVERLAP
     state = PushState.objects.get()
     assert (state.job_count, state.completed_count, state.failed_count) == (6, 2, 1)
     assert state.jobs_snapshot["3"][:2] == ["completed", "testfailed"]
@@ -351,7 +351,7 @@ def test_later_polls_fetch_only_changed_jobs_and_merge_them(upstream, run_cycle,
 def test_it_rereads_the_whole_push_periodically_and_before_notifying(upstream, run_cycle):
     watch(make_user("alice"), 500)
     running_push(upstream)
-    for _ in range(services.FULL_READ_EVERY_POLLS + 1):
+    for _ in range(poller.FULL_READ_EVERY_POLLS + 1):
         run_cycle()
     full_reads = [q for q in upstream.jobs_queries() if "last_modified__gt" not in q]
     assert len(full_reads) == 2  # the first poll, and one interval later
@@ -369,7 +369,7 @@ def test_treeherder_errors_are_recorded_and_retried_next_cycle(upstream, run_cyc
     from pushes.treeherder import TreeherderClient
 
     no_wait = TreeherderClient(settings.TREEHERDER_URL, timeout=5, sleep=lambda seconds: None)
-    monkeypatch.setattr(services, "get_client", lambda **kwargs: no_wait)
+    monkeypatch.setattr(poller, "get_client", lambda **kwargs: no_wait)
     watch(make_user("alice"), 500)
     running_push(upstream)
     upstream.failing_paths["/api/"] = 503
@@ -385,12 +385,12 @@ def test_treeherder_errors_are_recorded_and_retried_next_cycle(upstream, run_cyc
 def test_two_beats_polling_the_same_push_at_once_fetch_it_once(upstream, clock):
     watch(make_user("alice"), 500)
     running_push(upstream)
-    first = services.poll_push("try", 500)
-    second = services.poll_push("try", 500)
+    first = poller.poll_push("try", 500)
+    second = poller.poll_push("try", 500)
     assert (first.polled, second.polled) == (True, False)
     assert upstream.count("/api/jobs/") == 1
     clock.shift(POLL)
-    assert services.poll_push("try", 500).polled
+    assert poller.poll_push("try", 500).polled
 
 
 # --- Delivery: exactly once ----------------------------------------------------------------------------
@@ -406,8 +406,8 @@ def due_email(clock) -> Notification:
 
 
 def test_delivering_twice_sends_once(due_email):
-    assert services.deliver(due_email.pk).status == "sent"
-    assert services.deliver(due_email.pk).status == "not-claimed"
+    assert outbox.deliver(due_email.pk).status == "sent"
+    assert outbox.deliver(due_email.pk).status == "not-claimed"
     assert len(mail.outbox) == 1
     due_email.refresh_from_db()
     assert due_email.status == "sent" and due_email.sent_at is not None
@@ -417,11 +417,11 @@ def test_a_fresh_claim_is_respected_and_a_dead_workers_claim_is_taken_over(due_e
     from django.utils import timezone
 
     Notification.objects.filter(pk=due_email.pk).update(status="sending", claimed_at=timezone.now())
-    assert services.deliver(due_email.pk).status == "not-claimed"
-    assert services.due_deliveries() == []
+    assert outbox.deliver(due_email.pk).status == "not-claimed"
+    assert outbox.due_deliveries() == []
     clock.shift(timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 6))
-    assert services.due_deliveries() == [due_email.pk]
-    assert services.deliver(due_email.pk).status == "sent"
+    assert outbox.due_deliveries() == [due_email.pk]
+    assert outbox.deliver(due_email.pk).status == "sent"
     assert len(mail.outbox) == 1
 
 
@@ -431,19 +431,19 @@ def test_a_failing_mail_server_is_retried_with_backoff_then_marked_failed(due_em
 
     monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", refuse)
     delays = []
-    for attempt in range(1, services.MAX_ATTEMPTS):
-        outcome = services.deliver(due_email.pk)
+    for attempt in range(1, outbox.MAX_ATTEMPTS):
+        outcome = outbox.deliver(due_email.pk)
         assert outcome.status == "retry", attempt
         delays.append(outcome.retry_in)
-        assert services.deliver(due_email.pk).status == "not-claimed"  # backoff: not before it is due
+        assert outbox.deliver(due_email.pk).status == "not-claimed"  # backoff: not before it is due
         clock.shift(timedelta(seconds=outcome.retry_in))
     assert delays == sorted(delays) and delays[0] == 30 and max(delays) <= 900
-    assert services.deliver(due_email.pk).status == "failed"
+    assert outbox.deliver(due_email.pk).status == "failed"
     due_email.refresh_from_db()
     assert due_email.status == "failed"
-    assert due_email.attempts == services.MAX_ATTEMPTS
+    assert due_email.attempts == outbox.MAX_ATTEMPTS
     assert "SMTPServerDisconnected" in due_email.last_error
-    assert services.deliver(due_email.pk).status == "not-claimed"
+    assert outbox.deliver(due_email.pk).status == "not-claimed"
     assert mail.outbox == []
 
 
@@ -458,12 +458,12 @@ def test_a_mail_server_back_after_one_failure_delivers_once(due_email, clock, mo
         return real_send(self, *args, **kwargs)
 
     monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", flaky)
-    assert services.deliver(due_email.pk).status == "retry"
+    assert outbox.deliver(due_email.pk).status == "retry"
     due_email.refresh_from_db()
     assert due_email.status == "pending" and "Connection refused" in due_email.last_error
     clock.shift(timedelta(seconds=31))
-    assert services.due_deliveries() == [due_email.pk]  # the beat's sweep would re-queue it
-    assert services.deliver(due_email.pk).status == "sent"
+    assert outbox.due_deliveries() == [due_email.pk]  # the beat's sweep would re-queue it
+    assert outbox.deliver(due_email.pk).status == "sent"
     assert len(mail.outbox) == 1
 
 
@@ -491,14 +491,14 @@ def test_a_refused_recipient_fails_at_once(due_email, monkeypatch):
         raise smtplib.SMTPRecipientsRefused({"alice@example.com": (550, b"no such user")})
 
     monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", refuse)
-    assert services.deliver(due_email.pk).status == "failed"
+    assert outbox.deliver(due_email.pk).status == "failed"
     due_email.refresh_from_db()
     assert due_email.attempts == 1 and "550" in due_email.last_error
 
 
 def test_turning_notifications_off_before_delivery_skips_it(due_email):
     UserSettings.objects.update_or_create(user=due_email.user, defaults={"notifications_enabled": False})
-    assert services.deliver(due_email.pk).status == "skipped"
+    assert outbox.deliver(due_email.pk).status == "skipped"
     assert mail.outbox == []
 
 
@@ -522,7 +522,7 @@ def test_web_push_rows_are_skipped_when_the_server_has_no_vapid_keys(upstream, r
 
 
 def test_the_beat_task_fans_out_one_poll_per_distinct_push_and_requeues_lost_deliveries(
-    upstream, clock, monkeypatch
+    mocked_responses, clock, monkeypatch
 ):
     alice, bob = make_user("alice"), make_user("bob")
     for user in (alice, bob):
@@ -539,7 +539,7 @@ def test_the_beat_task_fans_out_one_poll_per_distinct_push_and_requeues_lost_del
     assert all(kw["expires"] > 0 for _, kw in polls)
     assert deliveries == [lost.pk]
     assert summary == {"pushes": 2, "auto_watched": 0, "requeued": 1}
-    assert upstream.requests == []  # the beat itself asks Treeherder nothing
+    assert len(mocked_responses.calls) == 0  # the beat itself asks Treeherder nothing
 
 
 def test_auto_watch_watches_new_pushes_of_the_users_author_email(upstream, run_cycle):
@@ -597,14 +597,14 @@ def test_one_push_that_crashes_its_poll_does_not_starve_the_others(upstream, run
     watch(alice, 501)
     running_push(upstream, 500)
     running_push(upstream, 501)
-    real_decode = services.decode_jobs
+    real_decode = poller.decode_jobs
 
     def decode(snapshot, push_id):
         if push_id == 500:  # e.g. an upstream row no rule expected
             raise ValueError("unexpected job data")
         return real_decode(snapshot, push_id)
 
-    monkeypatch.setattr(services, "decode_jobs", decode)
+    monkeypatch.setattr(poller, "decode_jobs", decode)
     output = run_cycle()
     assert "try push 501: running" in output
     assert "try push 500" in output and "unexpected job data" in output
