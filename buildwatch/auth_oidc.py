@@ -211,7 +211,10 @@ class SessionRefresh(LibrarySessionRefresh):
         return oidc.enabled() and super().is_refreshable_url(request)
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
-        if not self.is_refreshable_url(request) or request.session.get("oidc_id_token_expiration", 0) > time.time():
+        if (
+            not self.is_refreshable_url(request)
+            or request.session.get("oidc_id_token_expiration", 0) > time.time()
+        ):
             return None
         if request.headers.get("HX-Request") == "true":
             # A redirect to the provider cannot be followed by an htmx request: reload the page, whose
@@ -238,5 +241,9 @@ def provider_logout_url(request: HttpRequest) -> str:
         return after
     if not end_session:
         return after
-    query = {"id_token_hint": id_token, "post_logout_redirect_uri": after, "client_id": settings.OIDC_RP_CLIENT_ID}
+    query = {
+        "id_token_hint": id_token,
+        "post_logout_redirect_uri": after,
+        "client_id": settings.OIDC_RP_CLIENT_ID,
+    }
     return f"{end_session}{'&' if '?' in end_session else '?'}{urlencode(query)}"

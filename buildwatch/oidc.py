@@ -44,7 +44,10 @@ def enabled() -> bool:
     """Is sign-in with the provider configured? Without a client id and a provider, login is password-only."""
     return bool(
         getattr(settings, "OIDC_RP_CLIENT_ID", "")
-        and (getattr(settings, "OIDC_OP_DISCOVERY_URL", "") or getattr(settings, "OIDC_OP_AUTHORIZATION_ENDPOINT", ""))
+        and (
+            getattr(settings, "OIDC_OP_DISCOVERY_URL", "")
+            or getattr(settings, "OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+        )
     )
 
 
@@ -63,16 +66,24 @@ def discovery_document(url: str) -> dict[str, Any]:
         response.raise_for_status()
         document = response.json()
     except PROVIDER_ERRORS as problem:
-        raise ProviderUnavailable(f"could not read the provider's discovery document {url}: {problem}") from problem
+        raise ProviderUnavailable(
+            f"could not read the provider's discovery document {url}: {problem}"
+        ) from problem
     if not isinstance(document, dict):
         raise ProviderUnavailable(f"{url} is not an OpenID provider's discovery document")
-    missing = [field for field in REQUIRED_FIELDS if not isinstance(document.get(field), str) or not document[field]]
+    missing = [
+        field for field in REQUIRED_FIELDS if not isinstance(document.get(field), str) or not document[field]
+    ]
     if missing:
         raise ProviderUnavailable(f"the discovery document {url} lacks {', '.join(missing)}")
     # Discovery 4.3: the issuer must be the URL the document was fetched under, or anyone serving a
     # document could name themselves the issuer.
-    if url.endswith(WELL_KNOWN) and document["issuer"].rstrip("/") != url.removesuffix(WELL_KNOWN).rstrip("/"):
-        raise ProviderUnavailable(f"the discovery document {url} names another issuer, {document['issuer']!r}")
+    if url.endswith(WELL_KNOWN) and document["issuer"].rstrip("/") != url.removesuffix(WELL_KNOWN).rstrip(
+        "/"
+    ):
+        raise ProviderUnavailable(
+            f"the discovery document {url} names another issuer, {document['issuer']!r}"
+        )
     with _lock:
         _documents[url] = document
     return document

@@ -76,8 +76,12 @@ class CallbackView(OIDCAuthenticationCallbackView):
             next_url = request.session.get("oidc_login_next") or "/"
             super().get(request)  # drops the state and signs the user out
             if signed_in and error in SIGN_IN_AGAIN:
-                messages.info(request, f"Your {settings.BUILDWATCH_SSO_NAME} session has ended. Sign in again.")
-                return HttpResponseRedirect(f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': next_url})}")
+                messages.info(
+                    request, f"Your {settings.BUILDWATCH_SSO_NAME} session has ended. Sign in again."
+                )
+                return HttpResponseRedirect(
+                    f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': next_url})}"
+                )
             code = error if re.fullmatch(r"[a-z_]{1,64}", error) else "error"
             return refused(request, Refusal("provider_error", detail=code))
         if "code" not in request.GET:

@@ -112,9 +112,16 @@ def test_password_login_off_in_the_environment_drops_the_password_backend() -> N
 @pytest.mark.parametrize(
     "env, says",
     [
-        ({"BUILDWATCH_PASSWORD_LOGIN": "0"}, "BUILDWATCH_PASSWORD_LOGIN=0 needs sign-in with an OpenID provider"),
         (
-            {"OIDC_RP_CLIENT_ID": "bw", "OIDC_RP_CLIENT_SECRET": "s", "OIDC_OP_AUTHORIZATION_ENDPOINT": PROVIDER},
+            {"BUILDWATCH_PASSWORD_LOGIN": "0"},
+            "BUILDWATCH_PASSWORD_LOGIN=0 needs sign-in with an OpenID provider",
+        ),
+        (
+            {
+                "OIDC_RP_CLIENT_ID": "bw",
+                "OIDC_RP_CLIENT_SECRET": "s",
+                "OIDC_OP_AUTHORIZATION_ENDPOINT": PROVIDER,
+            },
             "set OIDC_OP_DISCOVERY_URL or OIDC_OP_TOKEN_ENDPOINT, OIDC_OP_USER_ENDPOINT, OIDC_OP_JWKS_ENDPOINT",
         ),
         ({"OIDC_RP_CLIENT_ID": "bw", "OIDC_OP_DISCOVERY_URL": PROVIDER}, "OIDC_RP_CLIENT_SECRET is not"),
@@ -124,6 +131,21 @@ def test_a_configuration_nobody_could_sign_in_with_stops_at_startup(env: dict[st
     result = manage("check", env=env)
     assert result.returncode != 0
     assert says in result.stderr
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("OIDC_OP_DISCOVERY_URL", "auth.mozilla.auth0.com"),
+        ("OIDC_RP_SIGN_ALGO", "none"),
+        ("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", "15m"),
+        ("BUILDWATCH_PASSWORD_LOGIN", "nope"),
+    ],
+)
+def test_a_sign_in_variable_that_does_not_parse_stops_startup_naming_it(name: str, value: str) -> None:
+    result = manage("check", env={name: value})
+    assert result.returncode != 0
+    assert f'Environment variable "{name}" invalid' in result.stderr
 
 
 def test_production_settings_with_sso_pass_the_deploy_check() -> None:
@@ -194,7 +216,9 @@ def test_a_bad_discovery_document_is_refused_and_not_remembered(
     assert oidc.setting("OIDC_OP_TOKEN_ENDPOINT") == f"{PROVIDER}/oauth/token"
 
 
-def test_the_provider_not_answering_is_a_page_that_says_so(client: Client, discovered: Any, mocked_responses: Any) -> None:
+def test_the_provider_not_answering_is_a_page_that_says_so(
+    client: Client, discovered: Any, mocked_responses: Any
+) -> None:
     mocked_responses.get(f"{PROVIDER}/.well-known/openid-configuration", status=503)
     response = client.get("/oidc/authenticate/")
     assert response.status_code == 503
@@ -207,8 +231,15 @@ def test_starting_a_sign_in_sends_state_nonce_and_pkce_to_the_provider(client: C
     assert response.status_code == 302
     location = response["Location"]
     assert location.startswith(f"{PROVIDER}/authorize?")
-    for part in ("response_type=code", "client_id=buildwatch", "state=", "nonce=", "code_challenge_method=S256",
-                 "redirect_uri=http%3A%2F%2Ftestserver%2Foidc%2Fcallback%2F", "scope=openid+email+profile"):
+    for part in (
+        "response_type=code",
+        "client_id=buildwatch",
+        "state=",
+        "nonce=",
+        "code_challenge_method=S256",
+        "redirect_uri=http%3A%2F%2Ftestserver%2Foidc%2Fcallback%2F",
+        "scope=openid+email+profile",
+    ):
         assert part in location
     assert client.session["oidc_login_next"] == "/watching/"
 
@@ -232,7 +263,9 @@ def alice(client: Client) -> User:
         "",
     ],
 )
-def test_a_callback_this_browser_did_not_start_changes_nothing(client: Client, sso: Any, alice: User, query: str) -> None:
+def test_a_callback_this_browser_did_not_start_changes_nothing(
+    client: Client, sso: Any, alice: User, query: str
+) -> None:
     response = client.get(f"/oidc/callback/?{query}")
     assert response.status_code == 400
     assert "does not belong to a sign-in started in this browser" in response.content.decode()
@@ -346,7 +379,9 @@ def test_logout_is_a_post_with_csrf_and_a_password_user_is_not_sent_to_the_provi
     assert client.get("/watching/").status_code == 302
 
 
-def test_an_sso_user_logs_out_at_the_provider_too(client: Client, discovered: Any, mocked_responses: Any) -> None:
+def test_an_sso_user_logs_out_at_the_provider_too(
+    client: Client, discovered: Any, mocked_responses: Any
+) -> None:
     mocked_responses.get(f"{PROVIDER}/.well-known/openid-configuration", json=DOCUMENT)
     user = User.objects.create_user("tess", "tess@mozilla.com")
     sso_session(client, user, expires_in=600)

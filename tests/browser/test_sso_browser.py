@@ -115,7 +115,10 @@ def test_a_teammate_signs_in_with_sso_and_sees_their_own_pushes(page, app, sso, 
 @pytest.mark.parametrize(
     "login, says",
     [
-        ("olga", "olga@example.org may not use this BuildWatch. Accounts are made on first sign-in only for addresses at mozilla.com."),
+        (
+            "olga",
+            "olga@example.org may not use this BuildWatch. Accounts are made on first sign-in only for addresses at mozilla.com.",
+        ),
         ("una", "Mozilla SSO has not verified the address una@mozilla.com."),
     ],
 )
