@@ -19,6 +19,7 @@ REQUESTS_ALLOWED = {
     "pushes.taskcluster",
     "notifications.channels.webpush",
     "notifications.channels.matrix",
+    "buildwatch.oidc",  # the OpenID provider's discovery document (sign-in with SSO)
 }
 # Calls that import a module named by a string.
 DYNAMIC_IMPORTS = {"import_module", "__import__", "import_string"}
