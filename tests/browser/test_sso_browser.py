@@ -18,8 +18,8 @@ from django.http import HttpResponse
 
 from buildwatch import oidc
 from buildwatch.views_auth import CallbackView
+from fakeherder.scenarios import DEMO_AUTHOR
 from notifications.models import UserSettings
-from pushes.fake.scenarios import DEMO_AUTHOR
 
 from ..oidc_provider import OIDCProvider
 
