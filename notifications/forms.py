@@ -7,12 +7,10 @@ from typing import Any
 
 from django import forms
 
+from . import channels
 from .models import UserSettings
 
 REPO_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-WEBPUSH_UNAVAILABLE = (
-    "Not available: this server has no VAPID keys configured (VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY)."
-)
 
 
 class SettingsForm(forms.ModelForm):
@@ -22,14 +20,15 @@ class SettingsForm(forms.ModelForm):
             "author_email",
             "default_repo",
             "notifications_enabled",
-            "email_enabled",
-            "webpush_enabled",
+            *(channels.enabled_field(channel) for channel in channels.all()),
             "auto_watch",
         ]
         labels = {
             "author_email": "Treeherder author email",
             "default_repo": "Default repository",
             "notifications_enabled": "Notify me when a watched push finishes",
+            # A channel's switch reads "By <its label>" unless named here.
+            **{channels.enabled_field(channel): f"By {channel.label}" for channel in channels.all()},
             "email_enabled": "By email",
             "webpush_enabled": "By browser push notification",
             "auto_watch": "Watch all my new try pushes automatically",
@@ -43,7 +42,7 @@ class SettingsForm(forms.ModelForm):
             "default_repo": {"required": "Enter a repository name, e.g. try."},
         }
 
-    def __init__(self, *args: Any, webpush_available: bool = True, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         account_email = self.instance.user.email if self.instance.user_id else ""
         email = self.fields["author_email"]
@@ -59,12 +58,17 @@ class SettingsForm(forms.ModelForm):
         repo.widget.attrs.update(
             {"autocapitalize": "none", "spellcheck": "false", "pattern": REPO_NAME_RE.pattern}
         )
-        self.webpush_available = webpush_available
-        if not webpush_available:
-            # A disabled field ignores whatever is posted and keeps the stored value.
-            webpush = self.fields["webpush_enabled"]
-            webpush.disabled = True
-            webpush.help_text = WEBPUSH_UNAVAILABLE
+        for channel in channels.all():
+            reason = channel.unavailable_reason()
+            if reason:
+                # A disabled field ignores whatever is posted and keeps the stored value.
+                switch = self.fields[channels.enabled_field(channel)]
+                switch.disabled = True
+                switch.help_text = f"Not available: {reason}."
+
+    def channel_fields(self) -> list[forms.BoundField]:
+        """Each channel's on/off switch, in the registry's order (the settings page lists them)."""
+        return [self[channels.enabled_field(channel)] for channel in channels.all()]
 
     def clean_default_repo(self) -> str:
         value = self.cleaned_data["default_repo"].strip()

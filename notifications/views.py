@@ -2,85 +2,25 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import wraps
-from typing import Any
-from urllib.parse import urlencode
-
-from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect, render, resolve_url
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
-from django.urls import NoReverseMatch, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from buildwatch.htmx import back_url, login_required_htmx, wants_fragment
+
+from . import selectors
 from .forms import SettingsForm
-from .models import Notification, PushState, UserSettings, Watch
+from .models import PushState, UserSettings, Watch
 
-RECENT_NOTIFICATIONS = 20
-# Sections other features render into the settings page; absent templates are simply skipped.
-SETTINGS_SECTIONS = ("notifications/_webpush_section.html", "notifications/_taskcluster_section.html")
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
-
-
-def _login_url(next_url: str) -> str:
-    return f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': next_url})}"
-
-
-def _safe_url(request: HttpRequest, url: str | None) -> str | None:
-    if url and url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return url
-    return None
-
-
-def _back_url(request: HttpRequest) -> str | None:
-    """Where the user came from: an explicit `next`, else the Referer, if it is on this site."""
-    return _safe_url(request, request.POST.get("next") or request.GET.get("next")) or _safe_url(
-        request, request.headers.get("Referer")
-    )
+# Sections of the settings page: web push (this app) and the Taskcluster credentials (the pushes app).
+SETTINGS_SECTIONS = ("notifications/_webpush_section.html", "pushes/_taskcluster_section.html")
 
 
 def _push_url(repo: str, push_id: int) -> str:
-    try:
-        return reverse("push_detail", args=[repo, push_id])
-    except NoReverseMatch:  # the push pages are optional for this app
-        return reverse("watching")
-
-
-def login_required_htmx(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Like login_required, but an htmx request gets a 401 that sends the whole page to the login page
-    (instead of swapping the login form into a button), and a plain POST comes back to the page it was
-    sent from after signing in (a POST-only URL cannot be `next`)."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.user.is_authenticated:
-            return view(request, *args, **kwargs)
-        back = _back_url(request)
-        if request.htmx:
-            current = _safe_url(request, request.htmx.current_url_abs_path) or back or "/"
-            response = HttpResponse("Sign in first.", status=401, content_type="text/plain")
-            response["HX-Redirect"] = _login_url(current)
-            return response
-        if request.method == "GET":
-            return redirect_to_login(request.get_full_path())
-        return HttpResponseRedirect(_login_url(back or "/"))
-
-    return wrapper
+    return reverse("push_detail", args=[repo, push_id])
 
 
 def _push_id(raw: str) -> int:
@@ -94,8 +34,8 @@ def _push_id(raw: str) -> int:
 def _watch_answer(
     request: HttpRequest, repo: str, push_id: int, *, watched: bool, message: str
 ) -> HttpResponse:
-    back = _back_url(request)
-    if _is_htmx(request):
+    back = back_url(request)
+    if wants_fragment(request):
         context = {"repo": repo, "push_id": push_id, "watched": watched, "watch_next": back or ""}
         return render(request, "notifications/watch_button.html", context)
     messages.success(request, message)
@@ -128,81 +68,20 @@ def unwatch(request: HttpRequest, repo: str, push_id: str) -> HttpResponse:
     return _watch_answer(request, repo, pid, watched=False, message=f"Stopped watching {repo} push {pid}.")
 
 
-@dataclass(frozen=True)
-class WatchRow:
-    watch: Watch
-    state: PushState | None
-
-    @property
-    def polled(self) -> bool:
-        return self.state is not None and self.state.state != PushState.State.UNKNOWN
-
-    @property
-    def finished(self) -> bool:
-        return self.state is not None and self.state.state == PushState.State.FINISHED
-
-    @property
-    def percent(self) -> int | None:
-        if not self.polled or not self.state.job_count:
-            return None
-        return min(100, int(100 * self.state.completed_count / self.state.job_count))
-
-    @property
-    def title(self) -> str:
-        return (
-            self.state.title
-            if self.state and self.state.title
-            else f"{self.watch.repo} push {self.watch.push_id}"
-        )
-
-    @property
-    def url(self) -> str:
-        return _push_url(self.watch.repo, self.watch.push_id)
-
-
-def watch_rows(user: Any) -> list[WatchRow]:
-    """The user's watches with what the poller last saw: unfinished first, newest watch first within."""
-    watches = list(Watch.objects.filter(user=user).order_by("-created_at", "-id"))
-    by_repo: dict[str, list[int]] = defaultdict(list)
-    for w in watches:
-        by_repo[w.repo].append(w.push_id)
-    states: dict[tuple[str, int], PushState] = {}
-    if by_repo:
-        query = Q()
-        for repo, ids in by_repo.items():
-            query |= Q(repo=repo, push_id__in=ids)
-        states = {(s.repo, s.push_id): s for s in PushState.objects.filter(query)}
-    rows = [WatchRow(w, states.get((w.repo, w.push_id))) for w in watches]
-    return sorted(rows, key=lambda row: row.finished)  # stable: keeps newest-first within each part
-
-
 @require_GET
 @vary_on_headers("HX-Request")
 @login_required_htmx
 def watching(request: HttpRequest) -> HttpResponse:
-    rows = watch_rows(request.user)
+    rows = selectors.watch_rows(request.user)
     context = {
         "running_rows": [row for row in rows if not row.finished],
         "finished_rows": [row for row in rows if row.finished],
-        "notifications": Notification.objects.filter(user=request.user).order_by("-created_at", "-id")[
-            :RECENT_NOTIFICATIONS
-        ],
+        "notifications": selectors.recent_notifications(request.user),
     }
     template = "notifications/watching.html"
-    if _is_htmx(request):
+    if wants_fragment(request):
         template += "#watch-lists"  # the periodic refresh while pushes run
     return render(request, template, context)
-
-
-def _optional_templates(names: tuple[str, ...]) -> list[str]:
-    found = []
-    for name in names:
-        try:
-            get_template(name)
-        except TemplateDoesNotExist:
-            continue
-        found.append(name)
-    return found
 
 
 @require_http_methods(["GET", "POST"])
@@ -210,38 +89,30 @@ def _optional_templates(names: tuple[str, ...]) -> list[str]:
 @login_required_htmx
 def settings_view(request: HttpRequest) -> HttpResponse:
     user_settings = UserSettings.for_user(request.user)
-    webpush_available = bool(settings.VAPID_PUBLIC_KEY and settings.VAPID_PRIVATE_KEY)
     saved = False
     if request.method == "POST":
-        form = SettingsForm(request.POST, instance=user_settings, webpush_available=webpush_available)
+        form = SettingsForm(request.POST, instance=user_settings)
         if form.is_valid():
             form.save()
-            if not _is_htmx(request):
+            if not wants_fragment(request):
                 messages.success(request, "Settings saved.")
                 return redirect("settings")
             saved = True
-            form = SettingsForm(instance=user_settings, webpush_available=webpush_available)
+            form = SettingsForm(instance=user_settings)
     else:
-        form = SettingsForm(instance=user_settings, webpush_available=webpush_available)
+        form = SettingsForm(instance=user_settings)
     context = {
         "form": form,
         "saved": saved,
         "user_settings": user_settings,
-        "sections": _optional_templates(SETTINGS_SECTIONS),
+        "sections": SETTINGS_SECTIONS,
     }
     template = "notifications/settings.html"
-    if _is_htmx(request):
+    if wants_fragment(request):
         template += "#settings-form"
     return render(request, template, context)
 
 
 def home(request: HttpRequest) -> HttpResponse:
     """`/`: the signed-in user's default repository, `try` for everyone else."""
-    repo = "try"
-    if request.user.is_authenticated:
-        stored = UserSettings.objects.filter(user=request.user).values_list("default_repo", flat=True).first()
-        repo = stored or repo
-    try:
-        return redirect("push_list", repo)
-    except NoReverseMatch:
-        return redirect(f"/{repo}/")
+    return redirect("push_list", selectors.default_repo(request.user))

@@ -19,16 +19,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from . import jobview, presenters, rules, services
+from buildwatch.htmx import wants_fragment as _wants_fragment  # one definition for every app
+
+from . import hooks, jobview, presenters, rules, services
 from .forms import JobsQuery, push_list_query
 from .jobview import SHOW_CHOICES, VIEW_CHOICES, JobFilter
 from .rules import Push
 from .treeherder import TreeherderNotFound
-
-
-def _wants_fragment(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
 
 
 def _page(request: HttpRequest, template: str, partial: str, context: dict, status: int = 200) -> HttpResponse:
@@ -76,10 +73,7 @@ def _default_author(user: Any) -> str:
     """The signed-in user's Treeherder author email, read without creating a settings row on GET."""
     if not getattr(user, "is_authenticated", False):
         return ""
-    from notifications.models import UserSettings
-
-    user_settings = UserSettings.objects.filter(user=user).first()
-    return user_settings.effective_author_email if user_settings else (user.email or "")
+    return hooks.author_email(user)
 
 
 # --- Context helpers ----------------------------------------------------------------------------------
@@ -102,9 +96,7 @@ def _push_header(repo: str, push: Push, decision_task: str | None = None) -> dic
 def _watched(request: HttpRequest, repo: str, push_ids: list[int]) -> set[int]:
     if not request.user.is_authenticated:
         return set()
-    from notifications.models import watched_push_ids
-
-    return watched_push_ids(request.user, repo, push_ids)
+    return hooks.watched_push_ids(request.user, repo, push_ids)
 
 
 # --- Views --------------------------------------------------------------------------------------------

@@ -51,16 +51,10 @@ class Web:
 
 
 @pytest.fixture(scope="module")
-def web(tmp_path_factory) -> Iterator[Web]:
+def web(tmp_path_factory, fake_treeherder_server) -> Iterator[Web]:
     with scratch_postgres_and_redis("buildwatch_prod", REDIS_DB) as (dsn, redis_url):
-        from pushes.fake.server import FakeTreeherder
-
-        fake = FakeTreeherder(scenario="quick", speed=0)
-        try:
-            fake.start()
-            yield from _serve(tmp_path_factory.mktemp("production"), dsn, redis_url, fake)
-        finally:
-            fake.stop()
+        fake_treeherder_server.reset("quick", speed=0)
+        yield from _serve(tmp_path_factory.mktemp("production"), dsn, redis_url, fake_treeherder_server)
 
 
 def _serve(tmp: Path, dsn: str, redis_url: str, fake) -> Iterator[Web]:
@@ -140,7 +134,8 @@ def test_the_push_list_and_its_lazy_status_cell_render(web: Web) -> None:
     assert f"/try/pushes/{web.push_id}/" in listing.text
     cell = web.get(f"/try/pushes/{web.push_id}/status/", headers={"HX-Request": "true"})
     assert cell.status_code == 200
-    assert "failing" in cell.text
+    # The failed push's verdict: its new failures counted (failure triage).
+    assert re.search(r"✗ \d+ new failures", cell.text), cell.text
 
 
 def test_errors_are_the_sites_own_pages_not_a_debug_page(web: Web) -> None:

@@ -7,13 +7,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from pushes.fake.server import FakeTreeherder
+from fakeherder import FakeTreeherder
 
 from ..helpers import REDIS, port_open, skip_or_fail
 
@@ -21,14 +20,12 @@ VIEWERS = 20
 
 
 @pytest.fixture
-def slow_fake(settings) -> Iterator[FakeTreeherder]:
-    fake = FakeTreeherder("quick", speed=0, latency=0.3)  # a fetch takes long enough for all to pile up
-    fake.start()
-    settings.TREEHERDER_URL = settings.TASKCLUSTER_ROOT_URL = fake.url
+def slow_fake(fake_treeherder: FakeTreeherder, settings) -> FakeTreeherder:
+    fake_treeherder.set_latency(0.3)  # a fetch takes long enough for every viewer to pile up
+    settings.TREEHERDER_URL = settings.TASKCLUSTER_ROOT_URL = fake_treeherder.url
     settings.BUILDWATCH_REFRESH_SECONDS = 5  # cached copies of a running push last 4 s: one interval
     settings.ALLOWED_HOSTS = ["*"]
-    yield fake
-    fake.stop()
+    return fake_treeherder
 
 
 def all_at_once(url: str) -> list[requests.Response]:

@@ -12,12 +12,12 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
+from notifications.models import Notification, PushState, UserSettings
 from pushes import rules
 
-from .models import Notification, PushState
-from .transports import TransportError
+from .base import Channel, TransportError
 
 UNSUBSCRIBE_SALT = "buildwatch.notifications.unsubscribe"
 
@@ -42,17 +42,13 @@ def unsubscribe_url(user: Any) -> str:
 
 
 def push_page_url(repo: str, push_id: int) -> str:
-    try:
-        path = reverse("push_detail", args=[repo, push_id])
-    except NoReverseMatch:  # the push pages are not installed: the documented route
-        path = f"/{repo}/pushes/{push_id}/"
-    return settings.SITE_URL + path
+    return settings.SITE_URL + reverse("push_detail", args=[repo, push_id])
 
 
 def email_context(notification: Notification) -> dict[str, Any]:
     state = PushState.objects.filter(repo=notification.repo, push_id=notification.push_id).first()
     summary = (state.summary if state else None) or {}
-    title = notification.body or (state.title if state else "") or f"push {notification.push_id}"
+    title = (state.title if state else "") or notification.body.split("\n")[-1] or f"push {notification.push_id}"
     revision = state.revision if state else ""
     return {
         "notification": notification,
@@ -65,6 +61,11 @@ def email_context(notification: Notification) -> dict[str, Any]:
         "revision": revision[:12],
         "failed": bool(summary.get("failed", notification.title.endswith("failed"))),
         "summary": summary,
+        "known_only": summary.get("verdict") == rules.Verdict.KNOWN,
+        "new_groups": [group for group in summary.get("failure_groups", []) if group.get("triage") == "new"],
+        "other_groups": [group for group in summary.get("failure_groups", []) if group.get("triage") != "new"],
+        # Every failed job the failure summary considered (summaries stored before it: tier 1 only).
+        "failed_total": summary.get("failed_total", summary.get("failed_jobs", 0)),
         "push_url": push_page_url(notification.repo, notification.push_id),
         "treeherder_url": rules.treeherder_push_url(settings.TREEHERDER_URL, notification.repo, revision),
         "settings_url": settings.SITE_URL + "/settings/",
@@ -118,6 +119,24 @@ def build_email(notification: Notification) -> EmailMultiAlternatives:
     )
     message.attach_alternative(render_to_string("emails/push_finished.html", context), "text/html")
     return message
+
+
+class EmailChannel(Channel):
+    name = "email"
+    label = "Email"
+
+    def wanted(self, user: Any, user_settings: UserSettings) -> bool:
+        return user_settings.email_enabled
+
+    def skip_reason(self, notification: Notification, user_settings: UserSettings) -> str:
+        if not user_settings.email_enabled:
+            return "email was turned off before delivery"
+        if not notification.user.email:
+            return "the account has no email address"
+        return ""
+
+    def send(self, notification: Notification) -> None:
+        send_email(notification)
 
 
 def send_email(notification: Notification) -> None:

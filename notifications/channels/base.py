@@ -1,0 +1,46 @@
+"""What every notification channel is (healthchecks' transports, made small).
+
+A channel is one module under notifications/channels/ with one `Channel` subclass, registered in
+notifications/channels/__init__.py. The poller asks `wanted` when a push finishes (one ledger row per
+wanted channel), the outbox asks `skip_reason` just before sending and then calls `send`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from notifications.models import Notification, UserSettings
+
+
+class TransportError(Exception):
+    """Sending failed; `permanent=True` means retrying cannot help (the row is marked failed at once)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+class Channel:
+    name: ClassVar[str]  # the value stored in Notification.channel, e.g. "email"
+    label: ClassVar[str]  # human word, e.g. "Email", "Web push"
+
+    def unavailable_reason(self) -> str:
+        """Empty when the operator configured this channel; else why not (shown on /settings/)."""
+        return ""
+
+    def wanted(self, user: Any, user_settings: UserSettings) -> bool:
+        """Does this user want this channel (their settings)?"""
+        raise NotImplementedError
+
+    def skip_reason(self, notification: Notification, user_settings: UserSettings) -> str:
+        """Empty: send it. Else why the row is skipped (turned off since queueing, no address, unavailable)."""
+        return self.unavailable_reason()
+
+    def send(self, notification: Notification) -> None:
+        """Deliver one ledger row; raises TransportError(message, permanent=bool)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
