@@ -42,15 +42,16 @@ def test_a_failed_live_refresh_is_said_and_cleared_by_the_next_one(page, app, fa
     push_id = fake_treeherder.push_id("watched")
     page.goto(app.url(f"/try/pushes/{push_id}/"))
     live = page.locator("#push-live")
-    assert live.get_attribute("hx-trigger") == "every 1s"
+    assert page.locator("#push-poll").get_attribute("hx-trigger") == "every 1s"
     status = page.locator("#request-status")
 
     # BuildWatch's own server answers the refresh with a gateway error: the last data stays.
-    page.route(f"**/try/pushes/{push_id}/", lambda route: route.fulfill(status=502, body="Bad gateway"))
+    refresh = f"**/try/pushes/{push_id}/live/?*"
+    page.route(refresh, lambda route: route.fulfill(status=502, body="Bad gateway"))
     status.get_by_text("Could not refresh (BuildWatch answered HTTP 502); showing what was last loaded.").wait_for()
     assert live.locator("details.group").count() > 0
 
-    page.unroute(f"**/try/pushes/{push_id}/")
+    page.unroute(refresh)
     fake_treeherder.advance(300)
     page.wait_for_function("document.title.startsWith('✓ passed')")
     status.wait_for(state="hidden")
