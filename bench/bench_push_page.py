@@ -5,9 +5,9 @@
 The fake Treeherder runs in its own process (`manage.py fake_treeherder`, default scenario, clock
 stopped); BuildWatch is served by a multi-threaded WSGI server in this process, with Redis as the cache
 when it answers on 127.0.0.1:6379 (its own key prefix; nothing else is flushed), signed in. A "page" is
-what a browser fetches: the HTML plus every fragment it loads (elements with `hx-trigger="load"`, and
-the groups a reader opened). A "refresh" is one round of the page's poller after the push moved on 30
-simulated seconds, with two large groups open. Each iteration runs cold (empty cache), warm and refresh,
+what a browser fetches: the HTML plus every fragment it loads (elements with `hx-trigger="load"`). Then
+a reader opens the two largest groups, and a "refresh" is one round of the page's poller (with what its
+answer loads) after the push moved on 30 simulated seconds, those two groups open. Each iteration runs cold (empty cache), warm and refresh,
 and times `json.loads` of the push's raw job pages (the floor) in between. Prints medians, ratios, bytes
 to the browser (gzip and not), upstream requests and peak memory, with the goals beside them.
 """
@@ -142,7 +142,7 @@ def page_and_fragments(browser: Browser, path: str, opened: list[tuple[str, str]
     before = browser.upstream_count()
     start = time.perf_counter()
     html = browser.get(path, cost)
-    browser.loads(html, cost)
+    html += "".join(browser.loads(html, cost))  # what polls: the page's poller and the fragments' own
     for _, url in opened:
         browser.get(url, cost, fragment=True)
     cost.seconds = time.perf_counter() - start
@@ -150,8 +150,20 @@ def page_and_fragments(browser: Browser, path: str, opened: list[tuple[str, str]
     return cost, html
 
 
+def open_groups(browser: Browser, opened: list[tuple[str, str]]) -> Cost:
+    """A reader opens groups: each loads its jobs (a fragment)."""
+    cost = Cost()
+    before = browser.upstream_count()
+    start = time.perf_counter()
+    for _, url in opened:
+        browser.get(url, cost, fragment=True)
+    cost.seconds = time.perf_counter() - start
+    cost.upstream = browser.upstream_count() - before
+    return cost
+
+
 def refresh_round(browser: Browser, html: str, opened: list[tuple[str, str]]) -> Cost:
-    """The poller's request (as htmx sends it, with the open groups), then what its answer loads."""
+    """Every poller's request (as htmx sends it, with the open groups), then what the answers load."""
     cost = Cost()
     before = browser.upstream_count()
     start = time.perf_counter()
@@ -287,18 +299,17 @@ def run(args: argparse.Namespace, fake_url: str, redis: bool, prefix: str) -> No
     opened: list[tuple[str, str]] = []
     for _ in range(args.runs):
         clear()
-        cold, html = page_and_fragments(browser, path, opened)
-        opened = opened or _groups_to_open(html, OPEN_GROUPS)
-        if len(samples.costs.get("cold", [])) == 0:  # the first run had no groups open yet: redo it with them
-            clear()
-            cold, html = page_and_fragments(browser, path, opened)
+        cold, html = page_and_fragments(browser, path, [])
         samples.add("cold", cold)
-        warm, html = page_and_fragments(browser, path, opened)
+        warm, html = page_and_fragments(browser, path, [])
         samples.add("warm", warm)
+        opened = opened or _groups_to_open(html, OPEN_GROUPS)
+        samples.add(f"open {len(opened)} large groups, first viewer", open_groups(browser, opened))
+        samples.add(f"open {len(opened)} large groups, next viewers", open_groups(browser, opened))
         browser.advance(ADVANCE)
         time.sleep(1.1)
         samples.add("refresh", refresh_round(browser, html, opened))
-        unchanged = refresh_round(browser, _next_page(browser, path, opened), opened)
+        unchanged = refresh_round(browser, _next_page(browser, path), opened)
         samples.add("refresh, nothing changed", unchanged)
         start = time.perf_counter()
         for body in raw_pages:
@@ -306,7 +317,7 @@ def run(args: argparse.Namespace, fake_url: str, redis: bool, prefix: str) -> No
         samples.add("floor", Cost(seconds=time.perf_counter() - start))
 
     tracemalloc.start()
-    page_and_fragments(browser, path, opened)
+    page_and_fragments(browser, path, [])
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     upstream_cold = concurrent_cold(browser, path, args.viewers, clear)
@@ -322,10 +333,9 @@ def _raw_job_pages(browser: Browser, push_id: int) -> list[bytes]:
     return pages
 
 
-def _next_page(browser: Browser, path: str, opened: list[tuple[str, str]]) -> str:
+def _next_page(browser: Browser, path: str) -> str:
     """The page as it stands after a refresh (its poller carries the newest token)."""
-    cost, html = page_and_fragments(browser, path, [])
-    return html
+    return page_and_fragments(browser, path, [])[1]
 
 
 def report(samples, big, raw_pages, redis, args, opened, peak, upstream_cold) -> None:
@@ -341,7 +351,9 @@ def report(samples, big, raw_pages, redis, args, opened, peak, upstream_cold) ->
         "refresh": "goal <= 10 KiB",
         "refresh, nothing changed": "goal <= 1 KiB",
     }
-    for name in ("cold", "warm", "refresh", "refresh, nothing changed"):
+    for name in samples.costs:
+        if name == "floor":
+            continue
         seconds = samples.median(name, "seconds")
         print(
             f"  {name:25} median {seconds * 1000:7.1f} ms  x{seconds / floor:5.1f} floor  "

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.cache import cache
 from django.templatetags.static import static
 from django.urls import reverse
 
@@ -92,6 +93,7 @@ class JobSection:
 
     anchor: str
     view: str
+    fetched_at: float
     rows: list[JobRow]
     chips: list[ChipGroup]
     total: int
@@ -123,6 +125,7 @@ def job_section(
     return JobSection(
         anchor=anchor,
         view=jfilter.view,
+        fetched_at=fetched_at,
         rows=rows,
         chips=chips,
         total=len(jobs),
@@ -140,6 +143,7 @@ class GroupRow:
     url: str  # the group's jobs (a fragment for htmx, a page without)
     section: JobSection | None = None  # shown at once (failing groups, filter matches)
     other: bool = False
+    html: str = ""  # the section rendered (views.section_html)
 
     @property
     def colour(self) -> str:
@@ -269,11 +273,18 @@ def badge(repo: str, push_id: int, fetched: services.Fetched[services.JobsSummar
     summary = fetched.value
     if summary.state != rules.State.FAILING:
         return rules.push_badge(summary.state)
+    # Triaging reads every failed job's log and suggestions from the cache: once per fetch and interval.
+    key = f"bw:badge:v1:{repo}:{push_id}:{fetched.fetched_at:.3f}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
     try:
         failed = services.push_failed_jobs(repo, push_id).value
     except (services.Unavailable, TreeherderNotFound):
         return rules.push_badge(summary.state)
-    return rules.push_badge(summary.state, services.failure_summary(repo, failed, finished=summary.finished))
+    found = rules.push_badge(summary.state, services.failure_summary(repo, failed, finished=summary.finished))
+    cache.set(key, found, services.short_ttl())
+    return found
 
 
 def poll_context(
