@@ -20,6 +20,12 @@ class UserSettings(models.Model):
     auto_watch = models.BooleanField(
         default=False, help_text="Watch every new push whose author is my Treeherder email."
     )
+    early_alerts = models.BooleanField(
+        default=True, help_text="Tell me at a watched push's first new failure, before it finishes."
+    )
+    confirm_times = models.PositiveSmallIntegerField(
+        default=3, help_text="How many times “confirm failures” re-runs each failing job (1 to 5)."
+    )
     # When auto-watch was last switched on: only pushes newer than this are watched automatically.
     auto_watch_since = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -99,6 +105,7 @@ class Watch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     auto = models.BooleanField(default=False, help_text="Added by auto-watch, not by a click.")
     last_state = models.CharField(max_length=16, blank=True)
+    early_alert = models.BooleanField(default=True, help_text="An early alert at its first new failure.")
     notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -119,7 +126,12 @@ def channel_choices() -> list[tuple[str, str]]:
 
 
 class Notification(models.Model):
-    """The exactly-once ledger: one row per (user, push, channel), claimed before sending."""
+    """The exactly-once ledger: one row per (user, push, channel, kind), claimed before sending."""
+
+    class Kind(models.TextChoices):
+        FINAL = "final", "finished"
+        EARLY = "early", "early alert"
+        FOLLOWUP = "followup", "follow-up verdict"
 
     class Status(models.TextChoices):
         PENDING = "pending", "pending"
@@ -132,6 +144,9 @@ class Notification(models.Model):
     repo = models.CharField(max_length=100)
     push_id = models.PositiveBigIntegerField()
     channel = models.CharField(max_length=16, choices=channel_choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FINAL)
+    # What an early alert or a follow-up says (the final one reads PushState.summary instead).
+    detail = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     title = models.CharField(max_length=255, blank=True)
     body = models.TextField(blank=True)
@@ -145,13 +160,15 @@ class Notification(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "repo", "push_id", "channel"], name="unique_notification")
+            models.UniqueConstraint(
+                fields=["user", "repo", "push_id", "channel", "kind"], name="unique_notification_kind"
+            )
         ]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="notification_due")]
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.channel} to {self.user} for {self.repo} push {self.push_id}: {self.status}"
+        return f"{self.kind} {self.channel} to {self.user} for {self.repo} push {self.push_id}: {self.status}"
 
 
 class PushSubscription(models.Model):

@@ -71,6 +71,7 @@ def record_due_notifications(state: PushState, now: datetime, enqueue: Enqueue |
                     repo=state.repo,
                     push_id=state.push_id,
                     channel=channel.name,
+                    kind=Notification.Kind.FINAL,
                     defaults={
                         "title": title[:255],
                         "body": body,

@@ -24,6 +24,7 @@ from pushes.services import failure_summary
 from pushes.treeherder import TreeherderClient, TreeherderError, TreeherderNotFound, get_client
 
 from .autowatch import auto_watch_new_pushes
+from .early import record_early_alerts
 from .models import PushState, Watch
 from .outbox import Enqueue, due_deliveries, record_due_notifications
 from .snapshot import advance_cursor, decode_jobs, encode_job, fill_push_fields, parse_last_modified
@@ -177,6 +178,11 @@ def poll_push(
         )
         if locked.state == PushState.State.FINISHED:
             result.notifications = record_due_notifications(locked, now, enqueue)
+    if locked.state != PushState.State.FINISHED:  # still running: an early alert may be due
+        try:
+            result.notifications = record_early_alerts(locked, jobs, now, enqueue)
+        except Exception:  # the early alert must never stop the push from being polled
+            logger.exception("Early alert for %s push %s failed", repo, push_id)
     result.full_read = full
     result.state = locked.state
     result.job_count = locked.job_count
