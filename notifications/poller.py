@@ -25,6 +25,7 @@ from pushes.treeherder import TreeherderClient, TreeherderError, TreeherderNotFo
 
 from .autowatch import auto_watch_new_pushes
 from .early import record_early_alerts
+from .followup import check_confirmations
 from .models import PushState, Watch
 from .outbox import Enqueue, due_deliveries, record_due_notifications
 from .snapshot import advance_cursor, decode_jobs, encode_job, fill_push_fields, parse_last_modified
@@ -305,6 +306,10 @@ def poll_cycle(
             dispatch_poll(repo, push_id)
         except Exception:  # one bad push must not starve the others of their poll
             logger.exception("Polling %s push %s crashed", repo, push_id)
+    try:
+        check_confirmations(client=client, enqueue=dispatch_delivery)  # follow-up verdicts
+    except Exception:
+        logger.exception("Checking confirming runs failed")
     summary.requeued = due_deliveries()
     for notification_id in summary.requeued:
         dispatch_delivery(notification_id)

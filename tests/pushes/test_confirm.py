@@ -13,7 +13,7 @@ from django.core import mail
 from django.test import Client
 
 from fakeherder import FakeTreeherder
-from notifications import outbox, poller
+from notifications import followup, outbox, poller
 from notifications.models import Notification, UserSettings, Watch
 from pushes.models import ConfirmRequest, TaskclusterCredentials
 
@@ -168,16 +168,16 @@ def test_the_follow_up_verdict_per_group_on_the_page_and_in_one_notification(
     for job_id in other_runs[1:]:
         fake.set_job(job_id, "completed", "success")
     with django_capture_on_commit_callbacks(execute=True):
-        poller.check_confirmations(enqueue=outbox.deliver)
+        followup.check_confirmations(enqueue=outbox.deliver)
     assert not Notification.objects.filter(kind="followup").exists()  # one run still going
 
     fake.set_job(other_runs[0], "completed", "testfailed")
     for _ in range(2):
         with django_capture_on_commit_callbacks(execute=True):
-            poller.check_confirmations(enqueue=outbox.deliver)
+            followup.check_confirmations(enqueue=outbox.deliver)
 
-    [followup] = [m for m in mail.outbox if m.extra_headers.get("X-BuildWatch-Kind") == "followup"]
-    assert "reproduced 3/3 — likely yours: dom/base/test/test_mine.html" in followup.body
-    assert "passed 2/3 — intermittent: dom/base/test/test_flaky.html" in followup.body
+    [message] = [m for m in mail.outbox if m.extra_headers.get("X-BuildWatch-Kind") == "followup"]
+    assert "reproduced 3/3 — likely yours: dom/base/test/test_mine.html" in message.body
+    assert "passed 2/3 — intermittent: dom/base/test/test_flaky.html" in message.body
     page = signed_in(alice).get(f"/try/pushes/{push_id}/failures/").content.decode()
     assert "reproduced 3/3 — likely yours" in page and "passed 2/3 — intermittent" in page
