@@ -22,6 +22,8 @@ class SettingsForm(forms.ModelForm):
             "notifications_enabled",
             *(channels.enabled_field(channel) for channel in channels.all()),
             "auto_watch",
+            "early_alerts",
+            "confirm_times",
         ]
         labels = {
             "author_email": "Treeherder author email",
@@ -32,8 +34,13 @@ class SettingsForm(forms.ModelForm):
             "email_enabled": "By email",
             "webpush_enabled": "By browser push notification",
             "auto_watch": "Watch all my new try pushes automatically",
+            "early_alerts": "Early alert at a watched push's first new failure",
+            "confirm_times": "Confirm failures: runs of each failing job",
         }
+        widgets = {"confirm_times": forms.NumberInput(attrs={"min": 1, "max": 5})}
         help_texts = {
+            "early_alerts": "One message while the push still runs, once the failure's log and bug suggestions "
+            "show it is new (not a known intermittent); the final one still comes when it finishes.",
             "default_repo": "The push list that opens first, e.g. try, autoland or mozilla-central.",
             "auto_watch": "Every new try push whose author is your Treeherder email is watched for you.",
         }
@@ -69,6 +76,12 @@ class SettingsForm(forms.ModelForm):
     def channel_fields(self) -> list[forms.BoundField]:
         """Each channel's on/off switch, in the registry's order (the settings page lists them)."""
         return [self[channels.enabled_field(channel)] for channel in channels.all()]
+
+    def clean_confirm_times(self) -> int:
+        times = self.cleaned_data["confirm_times"]
+        if not 1 <= times <= 5:
+            raise forms.ValidationError("Between 1 and 5 runs.")
+        return times
 
     def clean_default_repo(self) -> str:
         value = self.cleaned_data["default_repo"].strip()
