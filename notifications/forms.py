@@ -51,6 +51,7 @@ class SettingsForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["confirm_times"].required = False
         account_email = self.instance.user.email if self.instance.user_id else ""
         email = self.fields["author_email"]
         email.widget.attrs.update(
@@ -78,7 +79,9 @@ class SettingsForm(forms.ModelForm):
         return [self[channels.enabled_field(channel)] for channel in channels.all()]
 
     def clean_confirm_times(self) -> int:
-        times = self.cleaned_data["confirm_times"]
+        times = self.cleaned_data.get("confirm_times")
+        if times is None:  # left empty (or an older form): keep what was saved
+            return self.instance.confirm_times or 3
         if not 1 <= times <= 5:
             raise forms.ValidationError("Between 1 and 5 runs.")
         return times

@@ -21,10 +21,10 @@ class UserSettings(models.Model):
         default=False, help_text="Watch every new push whose author is my Treeherder email."
     )
     early_alerts = models.BooleanField(
-        default=True, help_text="Tell me at a watched push's first new failure, before it finishes."
+        default=True, db_default=True, help_text="Tell me at a watched push's first new failure, before it finishes."
     )
     confirm_times = models.PositiveSmallIntegerField(
-        default=3, help_text="How many times “confirm failures” re-runs each failing job (1 to 5)."
+        default=3, db_default=3, help_text="How many times “confirm failures” re-runs each failing job (1 to 5)."
     )
     # When auto-watch was last switched on: only pushes newer than this are watched automatically.
     auto_watch_since = models.DateTimeField(null=True, blank=True, editable=False)
@@ -105,7 +105,7 @@ class Watch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     auto = models.BooleanField(default=False, help_text="Added by auto-watch, not by a click.")
     last_state = models.CharField(max_length=16, blank=True)
-    early_alert = models.BooleanField(default=True, help_text="An early alert at its first new failure.")
+    early_alert = models.BooleanField(default=True, db_default=True, help_text="An early alert at its first new failure.")
     notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -144,9 +144,9 @@ class Notification(models.Model):
     repo = models.CharField(max_length=100)
     push_id = models.PositiveBigIntegerField()
     channel = models.CharField(max_length=16, choices=channel_choices)
-    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FINAL)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FINAL, db_default=Kind.FINAL)
     # What an early alert or a follow-up says (the final one reads PushState.summary instead).
-    detail = models.JSONField(default=dict, blank=True)
+    detail = models.JSONField(default=dict, db_default={}, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     title = models.CharField(max_length=255, blank=True)
     body = models.TextField(blank=True)

@@ -181,3 +181,42 @@ def test_the_follow_up_verdict_per_group_on_the_page_and_in_one_notification(
     assert "passed 2/3 — intermittent: dom/base/test/test_flaky.html" in message.body
     page = signed_in(alice).get(f"/try/pushes/{push_id}/failures/").content.decode()
     assert "reproduced 3/3 — likely yours" in page and "passed 2/3 — intermittent" in page
+
+
+def test_the_fake_plays_the_whole_flow_early_bust_confirm_and_follow_up(
+    fake, alice, clock, django_capture_on_commit_callbacks
+):
+    push_id = fake.add_push(messages=["Bug 9 - Busts early"], size=40, plan="confirm")
+    Watch.objects.create(user=alice, repo="try", push_id=push_id)
+
+    def poll() -> None:
+        for _ in range(2):
+            with django_capture_on_commit_callbacks(execute=True):
+                poller.poll_push("try", push_id, enqueue=outbox.deliver, min_interval=0)
+
+    def later(seconds: float) -> None:  # the fake's timeline and Django's clock (cache expiry) together
+        fake.advance(seconds)
+        clock.shift(seconds)
+
+    for _ in range(40):  # 15 s steps until the early alert
+        later(15)
+        poll()
+        if mail.outbox:
+            break
+    [early] = mail.outbox
+    assert early.subject.startswith("Try push: early alert, build busted: Bug 9 - Busts early")
+    assert not fake.is_finished(push_id)
+
+    later(1200)
+    poll()
+    assert [m.extra_headers["X-BuildWatch-Kind"] for m in mail.outbox] == ["early", "final"]
+
+    html = signed_in(alice).post(f"/try/pushes/{push_id}/confirm/", {"times": "3"}).content.decode()
+    assert 'data-outcome="success"' in html, html
+    assert {t["action"] for t in fake.triggers} == {"confirm-failures", "retrigger-multiple"}
+    later(1200)
+    with django_capture_on_commit_callbacks(execute=True):
+        followup.check_confirmations(enqueue=outbox.deliver)
+    followup_mail = mail.outbox[-1]
+    assert followup_mail.extra_headers["X-BuildWatch-Kind"] == "followup"
+    assert "reproduced 3/3 — likely yours" in followup_mail.body and "passed 3/3 — intermittent" in followup_mail.body
