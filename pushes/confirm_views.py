@@ -8,9 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from notifications.models import UserSettings
-
-from . import services
+from . import hooks, services
 from .confirm import confirm_failures as run_confirm
 from .confirm import new_failure_groups
 from .models import ConfirmRequest, TaskclusterCredentials
@@ -23,8 +21,8 @@ class ConfirmForm(forms.Form):
 
 @login_required
 def confirm_failures(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
-    prefs = UserSettings.for_user(request.user)
-    form = ConfirmForm(request.POST if request.method == "POST" else None, initial={"times": prefs.confirm_times})
+    initial = {"times": hooks.confirm_times(request.user)}
+    form = ConfirmForm(request.POST if request.method == "POST" else None, initial=initial)
     context = {"repo": repo, "push_id": push_id, "form": form, "groups": [], "error": ""}
     if request.method == "POST" and form.is_valid():
         context["outcome"] = run_confirm(request.user, repo, push_id, form.cleaned_data["times"])
