@@ -9,14 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import PRODUCTION_ENV as PRODUCTION
+
 ROOT = Path(__file__).resolve().parent.parent
 
-PRODUCTION = {
-    "DEBUG": "0",
-    "SECRET_KEY": "a-long-random-production-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-    "ALLOWED_HOSTS": "buildwatch.example.com",
-    "SITE_URL": "https://buildwatch.example.com",
-}
 
 SHOW = """
 import json, django
