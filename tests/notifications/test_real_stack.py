@@ -269,7 +269,7 @@ def test_a_worker_killed_between_claim_and_send_still_delivers_once(stack):
 
 
 def test_two_beats_send_one_early_alert_then_the_final_mail(stack):
-    push_id = _new_push(stack)
+    push_id = stack.fake.add_push(messages=["Bug 1800101 - Early alert on the real stack. r=dev"], size=6, hold="running")
     stack.watch("erin", push_id)
     for n in (1, 2):
         stack.beat(f"beat{n}")
@@ -279,7 +279,7 @@ def test_two_beats_send_one_early_alert_then_the_final_mail(stack):
         line = "TEST-UNEXPECTED-FAIL | dom/base/test/test_early.html | got 1, expected 2"
         stack.fake.add_job(push_id, "completed", result="testfailed", errors=[line])
         [early] = stack.wait_for("the early alert", lambda: stack.mailbox.to("erin@example.com"), 30)
-        assert early["Subject"].startswith("Try push: early alert, new test failure: Bug 1800100")
+        assert early["Subject"].startswith("Try push: early alert, new test failure: Bug 1800101")
         assert early["X-BuildWatch-Kind"] == "early"
         time.sleep(3)  # more beats from both: still one early alert
         assert len(stack.mailbox.to("erin@example.com")) == 1
