@@ -219,6 +219,20 @@ WEBPUSH_ENDPOINT_HOSTS = envlist(
 )
 WEBPUSH_ALLOW_LOOPBACK = envbool("WEBPUSH_ALLOW_LOOPBACK", DEBUG)
 
+# --- Matrix (notifications/channels/matrix.py) ----------------------------------------------------
+# The bot that sends direct messages. Unset MATRIX_HOMESERVER: Matrix is unavailable, /settings/ says so.
+MATRIX_HOMESERVER = os.environ.get("MATRIX_HOMESERVER", "").rstrip("/")
+# Either the bot's access token, or its user and password (BuildWatch logs in once, keeps the token).
+MATRIX_ACCESS_TOKEN = os.environ.get("MATRIX_ACCESS_TOKEN", "")
+MATRIX_USER = os.environ.get("MATRIX_USER", "")
+MATRIX_PASSWORD = os.environ.get("MATRIX_PASSWORD", "")
+# Names the direct rooms the bot opens ("<prefix> notifications"); empty: unnamed direct chats.
+MATRIX_ROOM_NAME = os.environ.get("MATRIX_ROOM_NAME", "")
+# Seconds: to connect, and for a whole call (connect, send, answer).
+MATRIX_CONNECT_TIMEOUT = float(os.environ.get("MATRIX_CONNECT_TIMEOUT", "5"))
+MATRIX_TIMEOUT = float(os.environ.get("MATRIX_TIMEOUT", "15"))
+# --- end Matrix -----------------------------------------------------------------------------------
+
 BUILDWATCH_POLL_SECONDS = envint("BUILDWATCH_POLL_SECONDS", 60)
 BUILDWATCH_REFRESH_SECONDS = envint("BUILDWATCH_REFRESH_SECONDS", 30)
 

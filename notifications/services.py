@@ -12,6 +12,8 @@ Exactly once, in three layers:
 from __future__ import annotations
 
 import logging
+import math
+import random
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from django.utils import timezone
 from pushes import rules
 from pushes.treeherder import TreeherderClient, TreeherderError, TreeherderNotFound, get_client
 
+from .channels.matrix import channel as matrix_channel
 from .email import send_email
 from .models import Notification, PushState, PushSubscription, UserSettings, Watch
 from .transports import TransportError
@@ -363,6 +366,8 @@ def _channels(user: Any, user_settings: UserSettings) -> list[tuple[str, str]]:
         channels.append((Notification.Channel.EMAIL, "" if user.email else "the account has no email address"))
     if user_settings.webpush_enabled and PushSubscription.objects.filter(user=user).exists():
         channels.append((Notification.Channel.WEBPUSH, vapid_problem()))
+    if matrix_channel.wanted(user, user_settings):
+        channels.append((Notification.Channel.MATRIX, matrix_channel.skip_reason(None, user_settings)))
     return channels
 
 
@@ -414,6 +419,9 @@ def deliver(notification_id: int) -> DeliveryOutcome:
         _send(notification)
     except TransportError as problem:
         error, permanent = problem.message, problem.permanent
+        retry_after = getattr(problem, "retry_after", None)
+        if retry_after is not None and not permanent:
+            return _retry_after(mine, notification_id, error, retry_after)
     except Exception as problem:  # a bug or a soft time limit: retry like a transient failure
         logger.exception("Delivering notification %s crashed", notification_id)
         error, permanent = f"{type(problem).__name__}: {problem}", False
@@ -434,6 +442,19 @@ def deliver(notification_id: int) -> DeliveryOutcome:
     return DeliveryOutcome(notification_id, "retry", retry_in=delay, error=error)
 
 
+def _retry_after(mine: Any, notification_id: int, error: str, seconds: float) -> DeliveryOutcome:
+    """The upstream said when to ask again (a rate limit): not a failed attempt, so it does not count
+    towards MAX_ATTEMPTS; a little jitter keeps a backlog from coming back all at once."""
+    delay = min(max(math.ceil(seconds * (1 + random.random() / 4)), 1), BACKOFF_MAX_SECONDS)
+    mine.update(
+        status=Notification.Status.PENDING,
+        attempts=F("attempts") - 1,
+        last_error=error[:2000],
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+    )
+    return DeliveryOutcome(notification_id, "retry", retry_in=delay, error=error)
+
+
 def _skip_reason(notification: Notification) -> str:
     """The user may have switched off notifications (e.g. one-click unsubscribe) after the row was made."""
     user_settings = UserSettings.for_user(notification.user)
@@ -445,6 +466,8 @@ def _skip_reason(notification: Notification) -> str:
         return "web push was turned off before delivery"
     if notification.channel == Notification.Channel.WEBPUSH:
         return vapid_problem()
+    if notification.channel == Notification.Channel.MATRIX:
+        return matrix_channel.skip_reason(notification, user_settings)
     return ""
 
 
@@ -453,6 +476,8 @@ def _send(notification: Notification) -> None:
         send_email(notification)
     elif notification.channel == Notification.Channel.WEBPUSH:
         send_webpush(notification)
+    elif notification.channel == Notification.Channel.MATRIX:
+        matrix_channel.send(notification)
     else:
         raise TransportError(f"unknown channel {notification.channel!r}", permanent=True)
 

@@ -2,7 +2,7 @@ from django.urls import path, re_path
 
 from pushes import retrigger_views
 
-from . import views, webpush_views
+from . import matrix_views, views, webpush_views
 
 # Same repository-name shape as the push pages; push ids are digits only (anything else is a 404).
 PUSH = r"^(?P<repo>[A-Za-z0-9][A-Za-z0-9._-]{0,99})/pushes/(?P<push_id>[0-9]{1,19})"
@@ -14,6 +14,7 @@ urlpatterns = [
     re_path(PUSH + r"/unwatch/$", views.unwatch, name="unwatch"),
     path("settings/webpush/subscribe/", webpush_views.subscribe, name="webpush_subscribe"),
     path("settings/webpush/<int:pk>/delete/", webpush_views.unsubscribe, name="webpush_unsubscribe"),
+    path("settings/matrix/test/", matrix_views.send_test, name="matrix_test"),
     path("sw.js", webpush_views.service_worker, name="service_worker"),
     path("settings/taskcluster/", retrigger_views.save_credentials, name="taskcluster_credentials"),
     path("settings/taskcluster/delete/", retrigger_views.delete_credentials, name="taskcluster_credentials_delete"),

@@ -1,0 +1,1 @@
+"""Delivery channels, one module each (see notifications/channels/matrix.py)."""
