@@ -135,6 +135,9 @@ class Synapse:
             "url_preview_enabled": False,
             "presence": {"enabled": False},
             "user_directory": {"enabled": False},
+            # Identical /sync requests are answered from a cache for 2 minutes by default: tests sync,
+            # act, and sync again.
+            "caches": {"sync_response_cache_duration": 0},
             **rate_limits,
             "rc_login": {"address": GENEROUS, "account": GENEROUS, "failed_attempts": GENEROUS},
             "rc_joins": {"local": GENEROUS, "remote": GENEROUS},
@@ -231,8 +234,8 @@ class Synapse:
             self._admin = self.register(f"admin{uuid.uuid4().hex[:6]}", admin=True)
         return self._admin
 
-    def override_message_rate(self, user_id: str, per_second: float, burst_count: int) -> None:
-        """Synapse's admin API: this user's m.room.message rate (0 would mean unlimited)."""
+    def override_message_rate(self, user_id: str, per_second: int, burst_count: int) -> None:
+        """Synapse's admin API: this user's event rate, whole messages per second (0 means unlimited)."""
         path = f"/_synapse/admin/v1/users/{quote(user_id, safe='')}/override_ratelimit"
         self.call(
             "POST",
