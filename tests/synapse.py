@@ -15,6 +15,7 @@ import hmac
 import json
 import os
 import secrets
+import signal
 import subprocess
 import time
 import uuid
@@ -78,10 +79,10 @@ class MatrixUser:
 
 
 class Synapse:
-    def __init__(self, venv: Path, workdir: Path) -> None:
+    def __init__(self, venv: Path, workdir: Path, port: int = 0) -> None:
         self.venv = venv
         self.workdir = workdir
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server_name = "localhost"
         self.shared_secret = secrets.token_hex(16)
@@ -147,7 +148,8 @@ class Synapse:
         path.write_text(json.dumps(config, indent=2))  # JSON is YAML
         return path
 
-    def start(self) -> None:
+    def start(self, *, keep_data: bool = False) -> None:
+        """Start with a new config (keep_data: the one already in workdir, for `make matrix-dev`)."""
         python = self.venv / "bin" / "python"
         if not python.exists():
             skip_or_fail(
@@ -155,7 +157,11 @@ class Synapse:
                 f"python3 -m venv {self.venv} && {self.venv}/bin/pip install matrix-synapse "
                 "(or point BUILDWATCH_SYNAPSE_VENV at one)"
             )
-        config = self.write_config()
+        config = self.workdir / "homeserver.yaml"
+        if keep_data and config.exists():
+            self.shared_secret = json.loads(config.read_text())["registration_shared_secret"]
+        else:
+            config = self.write_config()
         started = time.monotonic()
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
@@ -247,3 +253,50 @@ class Synapse:
     def clear_message_rate(self, user_id: str) -> None:
         path = f"/_synapse/admin/v1/users/{quote(user_id, safe='')}/override_ratelimit"
         self.call("DELETE", path, token=self.admin.access_token)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`make matrix-dev`: the tests' homeserver on a fixed port with data kept under --data, a bot and a
+    user registered once, and the variables that point `make demo` at it printed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8008)
+    parser.add_argument("--data", type=Path, default=BASE_DIR / "var" / "synapse-dev")
+    args = parser.parse_args(argv)
+    workdir = args.data.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = Synapse(synapse_venv(), workdir, port=args.port)
+    server.start(keep_data=True)
+    accounts_file = workdir / "accounts.json"
+    if accounts_file.exists():
+        accounts = json.loads(accounts_file.read_text())
+    else:
+        bot, person = server.register("buildwatch"), server.register("dev")
+        accounts = {
+            "bot_token": bot.access_token,
+            "user_id": person.user_id,
+            "password": person.password,  # type: ignore[attr-defined]
+        }
+        accounts_file.write_text(json.dumps(accounts, indent=2))
+    print(
+        f"Synapse on {server.url} (started in {server.startup_seconds:.1f} s, data in {workdir}). For make demo:"
+    )
+    print(f"  export MATRIX_HOMESERVER={server.url} MATRIX_ACCESS_TOKEN={accounts['bot_token']}")
+    print(f"Read the messages as {accounts['user_id']} (password {accounts['password']}) in a Matrix client")
+    print(f"pointed at {server.url}; put that ID in BuildWatch's settings. Ctrl-C stops Synapse.")
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # make demo's trap, systemd: stop Synapse too
+    try:
+        assert server.process is not None
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
