@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from pushes import rules
 
@@ -42,11 +42,7 @@ def unsubscribe_url(user: Any) -> str:
 
 
 def push_page_url(repo: str, push_id: int) -> str:
-    try:
-        path = reverse("push_detail", args=[repo, push_id])
-    except NoReverseMatch:  # the push pages are not installed: the documented route
-        path = f"/{repo}/pushes/{push_id}/"
-    return settings.SITE_URL + path
+    return settings.SITE_URL + reverse("push_detail", args=[repo, push_id])
 
 
 def email_context(notification: Notification) -> dict[str, Any]:

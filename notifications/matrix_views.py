@@ -7,10 +7,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from buildwatch.htmx import login_required_htmx
+
 from .channels import matrix
 from .models import UserSettings
 from .transports import TransportError
-from .views import login_required_htmx
 
 
 @require_POST

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -192,6 +193,12 @@ class PushSubscription(models.Model):
         return f"push subscription of {self.user}"
 
 
+def treeherder_author_email(user: Any) -> str:
+    """The email Treeherder knows the user's pushes by, read without creating a settings row (GET pages)."""
+    user_settings = UserSettings.objects.filter(user=user).first()
+    return user_settings.effective_author_email if user_settings else (user.email or "")
+
+
 def watched_push_ids(user: object, repo: str, push_ids: Iterable[int]) -> set[int]:
     """Which of these pushes the user watches: one query for a whole page of rows."""
     if not getattr(user, "is_authenticated", False):
@@ -208,5 +215,6 @@ __all__ = [
     "Notification",
     "PushSubscription",
     "MatrixLogin",
+    "treeherder_author_email",
     "watched_push_ids",
 ]

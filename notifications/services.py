@@ -323,7 +323,7 @@ def _record_due_notifications(state: PushState, now: datetime, enqueue: Enqueue 
     created_ids: list[int] = []
     summary = state.summary or {}
     failed = bool(summary.get("failed", state.failed_count > 0))
-    title = rules.notification_title(state.repo, failed)
+    title = rules.notification_title(state.repo, rules.Verdict.FAILED if failed else rules.Verdict.PASSED)
     body = state.title or f"push {state.push_id}"
     with transaction.atomic():
         watches = list(

@@ -1,13 +1,13 @@
 from django.urls import path, re_path
 
-from pushes import retrigger_views
-
 from . import matrix_views, views, webpush_views
+from .unsubscribe import unsubscribe
 
 # Same repository-name shape as the push pages; push ids are digits only (anything else is a 404).
 PUSH = r"^(?P<repo>[A-Za-z0-9][A-Za-z0-9._-]{0,99})/pushes/(?P<push_id>[0-9]{1,19})"
 
 urlpatterns = [
+    path("", views.home, name="home"),
     path("settings/", views.settings_view, name="settings"),
     path("watching/", views.watching, name="watching"),
     re_path(PUSH + r"/watch/$", views.watch, name="watch"),
@@ -16,11 +16,6 @@ urlpatterns = [
     path("settings/webpush/<int:pk>/delete/", webpush_views.unsubscribe, name="webpush_unsubscribe"),
     path("settings/matrix/test/", matrix_views.send_test, name="matrix_test"),
     path("sw.js", webpush_views.service_worker, name="service_worker"),
-    path("settings/taskcluster/", retrigger_views.save_credentials, name="taskcluster_credentials"),
-    path("settings/taskcluster/delete/", retrigger_views.delete_credentials, name="taskcluster_credentials_delete"),
+    # One-click unsubscribe from emails (notifications/unsubscribe.py): a signed token, no sign-in.
+    path("unsubscribe/<str:token>/", unsubscribe, name="unsubscribe"),
 ]
-
-# One-click unsubscribe from emails (notifications/unsubscribe.py): a signed token, no sign-in.
-from .unsubscribe import unsubscribe  # noqa: E402
-
-urlpatterns += [path("unsubscribe/<str:token>/", unsubscribe, name="unsubscribe")]

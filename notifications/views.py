@@ -3,84 +3,30 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect, render, resolve_url
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
-from django.urls import NoReverseMatch, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
+
+from buildwatch.htmx import back_url, login_required_htmx, wants_fragment
 
 from .forms import SettingsForm
 from .models import Notification, PushState, UserSettings, Watch
 
 RECENT_NOTIFICATIONS = 20
-# Sections other features render into the settings page; absent templates are simply skipped.
-SETTINGS_SECTIONS = ("notifications/_webpush_section.html", "notifications/_taskcluster_section.html")
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
-
-
-def _login_url(next_url: str) -> str:
-    return f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': next_url})}"
-
-
-def _safe_url(request: HttpRequest, url: str | None) -> str | None:
-    if url and url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return url
-    return None
-
-
-def _back_url(request: HttpRequest) -> str | None:
-    """Where the user came from: an explicit `next`, else the Referer, if it is on this site."""
-    return _safe_url(request, request.POST.get("next") or request.GET.get("next")) or _safe_url(
-        request, request.headers.get("Referer")
-    )
+# Sections of the settings page: web push (this app) and the Taskcluster credentials (the pushes app).
+SETTINGS_SECTIONS = ("notifications/_webpush_section.html", "pushes/_taskcluster_section.html")
 
 
 def _push_url(repo: str, push_id: int) -> str:
-    try:
-        return reverse("push_detail", args=[repo, push_id])
-    except NoReverseMatch:  # the push pages are optional for this app
-        return reverse("watching")
-
-
-def login_required_htmx(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Like login_required, but an htmx request gets a 401 that sends the whole page to the login page
-    (instead of swapping the login form into a button), and a plain POST comes back to the page it was
-    sent from after signing in (a POST-only URL cannot be `next`)."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.user.is_authenticated:
-            return view(request, *args, **kwargs)
-        back = _back_url(request)
-        if request.htmx:
-            current = _safe_url(request, request.htmx.current_url_abs_path) or back or "/"
-            response = HttpResponse("Sign in first.", status=401, content_type="text/plain")
-            response["HX-Redirect"] = _login_url(current)
-            return response
-        if request.method == "GET":
-            return redirect_to_login(request.get_full_path())
-        return HttpResponseRedirect(_login_url(back or "/"))
-
-    return wrapper
+    return reverse("push_detail", args=[repo, push_id])
 
 
 def _push_id(raw: str) -> int:
@@ -94,8 +40,8 @@ def _push_id(raw: str) -> int:
 def _watch_answer(
     request: HttpRequest, repo: str, push_id: int, *, watched: bool, message: str
 ) -> HttpResponse:
-    back = _back_url(request)
-    if _is_htmx(request):
+    back = back_url(request)
+    if wants_fragment(request):
         context = {"repo": repo, "push_id": push_id, "watched": watched, "watch_next": back or ""}
         return render(request, "notifications/watch_button.html", context)
     messages.success(request, message)
@@ -189,20 +135,9 @@ def watching(request: HttpRequest) -> HttpResponse:
         ],
     }
     template = "notifications/watching.html"
-    if _is_htmx(request):
+    if wants_fragment(request):
         template += "#watch-lists"  # the periodic refresh while pushes run
     return render(request, template, context)
-
-
-def _optional_templates(names: tuple[str, ...]) -> list[str]:
-    found = []
-    for name in names:
-        try:
-            get_template(name)
-        except TemplateDoesNotExist:
-            continue
-        found.append(name)
-    return found
 
 
 @require_http_methods(["GET", "POST"])
@@ -216,7 +151,7 @@ def settings_view(request: HttpRequest) -> HttpResponse:
         form = SettingsForm(request.POST, instance=user_settings, webpush_available=webpush_available)
         if form.is_valid():
             form.save()
-            if not _is_htmx(request):
+            if not wants_fragment(request):
                 messages.success(request, "Settings saved.")
                 return redirect("settings")
             saved = True
@@ -227,10 +162,10 @@ def settings_view(request: HttpRequest) -> HttpResponse:
         "form": form,
         "saved": saved,
         "user_settings": user_settings,
-        "sections": _optional_templates(SETTINGS_SECTIONS),
+        "sections": SETTINGS_SECTIONS,
     }
     template = "notifications/settings.html"
-    if _is_htmx(request):
+    if wants_fragment(request):
         template += "#settings-form"
     return render(request, template, context)
 
@@ -241,7 +176,4 @@ def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         stored = UserSettings.objects.filter(user=request.user).values_list("default_repo", flat=True).first()
         repo = stored or repo
-    try:
-        return redirect("push_list", repo)
-    except NoReverseMatch:
-        return redirect(f"/{repo}/")
+    return redirect("push_list", repo)

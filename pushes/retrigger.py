@@ -6,35 +6,24 @@ because a retrigger loads actions without a task), pick `retrigger-multiple` (el
 that the decision task may use that hook, render `hookPayload` with JSON-e over
 `{taskGroupId, taskId: null, input}` + `variables`, and trigger the hook with the user's credentials.
 
-Every call has an explicit timeout; nothing is retried (a retried trigger could run the job twice).
-The outcome says exactly what happened and never reports success without a task id from Taskcluster.
+The HTTP (each call with an explicit timeout, none retried: a retried trigger could run the job twice)
+is `pushes.taskcluster`'s; this module chooses the action and turns failures into messages. The outcome says exactly what happened and never reports success without a task id from Taskcluster.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import jsone
-import requests
-import taskcluster
-import taskcluster.utils as tc_utils
 from django.conf import settings
-from taskcluster.exceptions import (
-    TaskclusterAuthFailure,
-    TaskclusterConnectionError,
-    TaskclusterFailure,
-    TaskclusterRestFailure,
-)
 
 from . import rules
+from . import taskcluster as tc
 from .models import CredentialsUnreadable, TaskclusterCredentials
-from .treeherder import TreeherderClient, TreeherderError, TreeherderNotFound, default_user_agent, get_client
+from .treeherder import TreeherderClient, TreeherderError, TreeherderNotFound, get_client
 
 log = logging.getLogger(__name__)
 
@@ -86,51 +75,6 @@ def _trim(text: Any) -> str:
     return text if len(text) <= DETAIL_LIMIT else text[: DETAIL_LIMIT - 1] + "…"
 
 
-# --- an explicit timeout for the taskcluster client ---------------------------------------------------
-# taskcluster's sync client sends every request with `requests.request(...)` and no timeout, and offers no
-# option for one. Inside `_deadline(...)` its single-request helper gets our timeout; elsewhere it behaves
-# exactly as shipped.
-_timeout_var: ContextVar[float | None] = ContextVar("taskcluster_timeout", default=None)
-_library_single_request = getattr(tc_utils.makeSingleHttpRequest, "_buildwatch_original", tc_utils.makeSingleHttpRequest)
-
-
-def _single_request(method: str, url: str, payload: Any, headers: Any, session: Any = None) -> requests.Response:
-    timeout = _timeout_var.get()
-    if timeout is None:
-        return _library_single_request(method, url, payload, headers, session=session)
-    return (session or requests).request(
-        method.upper(), url, data=payload, headers=headers, allow_redirects=False, timeout=timeout
-    )
-
-
-_single_request._buildwatch_original = _library_single_request  # type: ignore[attr-defined]
-tc_utils.makeSingleHttpRequest = _single_request
-
-
-@contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    token = _timeout_var.set(seconds)
-    try:
-        yield
-    finally:
-        _timeout_var.reset(token)
-
-
-def _timeout() -> float:
-    return float(getattr(settings, "TASKCLUSTER_TIMEOUT", settings.TREEHERDER_PAGE_TIMEOUT))
-
-
-def _root_url() -> str:
-    return settings.TASKCLUSTER_ROOT_URL.rstrip("/")
-
-
-def _tc_options(root: str, credentials: TaskclusterCredentials | None = None, token: str = "") -> dict:
-    options: dict[str, Any] = {"rootUrl": root, "maxRetries": 0}
-    if credentials is not None:
-        options["credentials"] = {"clientId": credentials.client_id, "accessToken": token}
-    return options
-
-
 # --- actions.json ------------------------------------------------------------------------------------
 
 
@@ -180,46 +124,38 @@ def render_hook_payload(
     return jsone.render(action.get("hookPayload") or {}, context)
 
 
-def _fetch_actions(root: str, decision_task_id: str) -> dict:
-    url = f"{root}/api/queue/v1/task/{decision_task_id}/artifacts/public/actions.json"
-    headers = {"Accept": "application/json", "User-Agent": default_user_agent(getattr(settings, "SITE_URL", None))}
+def _fetch_actions(decision_task_id: str) -> dict:
+    doing = "reading the push's actions"
     try:
-        # Taskcluster answers with a redirect to the artifact's storage; follow it like Treeherder's fetch.
-        response = requests.get(url, headers=headers, timeout=_timeout())
-    except requests.RequestException as exc:
-        raise _Failure(TASKCLUSTER_DOWN, "Taskcluster did not answer while reading the push's actions.", str(exc)) from exc
-    if response.status_code == 404:
-        raise _Failure(NO_ACTION, "The decision task published no actions.json, so there is no retrigger action.", f"404 from {url}")
-    if response.status_code >= 400:
-        raise _Failure(
-            TASKCLUSTER_DOWN,
-            f"Taskcluster answered {response.status_code} while reading the push's actions.",
-            response.text,
-        )
-    try:
-        data = response.json()
-    except ValueError:
-        raise _Failure(TASKCLUSTER_DOWN, "Taskcluster's actions.json was not JSON.", response.text) from None
+        data = tc.actions_json(decision_task_id)
+    except (tc.Unreachable, tc.NoAnswer) as exc:
+        raise _Failure(TASKCLUSTER_DOWN, f"Taskcluster did not answer while {doing}.", exc.detail) from exc
+    except tc.ErrorAnswer as exc:
+        if exc.status == 404:
+            raise _Failure(
+                NO_ACTION, "The decision task published no actions.json, so there is no retrigger action.", f"404 from {exc.url}"
+            ) from exc
+        raise _Failure(TASKCLUSTER_DOWN, f"Taskcluster answered {exc.status} while {doing}.", exc.detail) from exc
+    except tc.BadAnswer as exc:
+        raise _Failure(TASKCLUSTER_DOWN, "Taskcluster's actions.json was not JSON.", exc.detail) from exc
     if not isinstance(data, dict) or data.get("version") != 1:
         version = data.get("version") if isinstance(data, dict) else None
         raise _Failure(NO_ACTION, f"actions.json has version {version!r}; BuildWatch understands version 1 only.")
     return data
 
 
-def _check_hook_allowed(root: str, decision_task_id: str, action: Mapping[str, Any]) -> None:
+def _check_hook_allowed(decision_task_id: str, action: Mapping[str, Any]) -> None:
     """Treeherder's guard: fire only hooks the decision task itself could use, so a push cannot point
     a user's credentials at some other hook."""
     expression = f"in-tree:hook-action:{action.get('hookGroupId')}/{action.get('hookId')}"
     try:
-        with _deadline(_timeout()):
-            decision = taskcluster.Queue(_tc_options(root)).task(decision_task_id)
-            scopes = list(decision.get("scopes") or [])
-            if tc_utils.scopeMatch(scopes, [[expression]]):
-                return
-            expanded = taskcluster.Auth(_tc_options(root)).expandScopes({"scopes": scopes})
-    except TaskclusterFailure as exc:
+        scopes = tc.task_scopes(decision_task_id)
+        if tc.has_scope(scopes, expression):
+            return
+        expanded = tc.expand_scopes(scopes)
+    except tc.TaskclusterError as exc:
         raise _tc_failure(exc, "checking the decision task's scopes") from exc
-    if not tc_utils.scopeMatch(list((expanded or {}).get("scopes") or []), [[expression]]):
+    if not tc.has_scope(expanded, expression):
         raise _Failure(
             MISCONFIGURED,
             "The retrigger action is misconfigured: the decision task's scopes do not allow its hook, "
@@ -228,62 +164,52 @@ def _check_hook_allowed(root: str, decision_task_id: str, action: Mapping[str, A
         )
 
 
-def _tc_failure(exc: TaskclusterFailure, doing: str, *, may_have_acted: bool = False) -> _Failure:
+def _tc_failure(exc: tc.TaskclusterError, doing: str, *, may_have_acted: bool = False) -> _Failure:
     """`may_have_acted`: the request could have changed something (the trigger), so a read timeout
     leaves it unknown whether it did; for a read nothing was triggered yet."""
-    status = getattr(exc, "status_code", None)
-    body = getattr(exc, "body", None)
-    detail = str(exc)
-    if isinstance(body, dict) and body:
-        text = body.get("message") or body.get("detail") or json.dumps(body)
-        detail = f"{body['code']}: {text}" if body.get("code") else str(text)
-    if status:
-        detail = f"HTTP {status}: {detail}"
-    if isinstance(exc, TaskclusterConnectionError):
-        cause = getattr(exc, "superExc", None)
-        if isinstance(cause, requests.ConnectTimeout) or not isinstance(cause, requests.Timeout):
-            return _Failure(TASKCLUSTER_DOWN, f"Taskcluster did not answer while {doing}.", str(cause or exc))
+    status = exc.status
+    if isinstance(exc, tc.Unreachable):
+        return _Failure(TASKCLUSTER_DOWN, f"Taskcluster did not answer while {doing}.", exc.detail)
+    if isinstance(exc, tc.NoAnswer):
         if not may_have_acted:
             return _Failure(
                 TASKCLUSTER_DOWN,
                 f"Taskcluster did not answer in time while {doing}; nothing was triggered.",
-                str(cause),
+                exc.detail,
             )
         return _Failure(
             UNCERTAIN,
             f"Taskcluster did not answer in time while {doing}. The request may or may not have gone "
             "through: check the push on Treeherder before trying again.",
-            str(cause),
+            exc.detail,
         )
-    if isinstance(exc, TaskclusterAuthFailure) or status == 401:
+    if status == 401:
         return _Failure(
             BAD_CREDENTIALS,
             "Taskcluster did not accept your credentials (client id or access token wrong, expired or deleted).",
-            detail,
+            exc.detail,
         )
     if status == 403:
         return _Failure(
             SCOPE_ERROR,
             "Your Taskcluster client lacks the scopes to run this action. Give the client the scopes named "
             "below (or retrigger on Treeherder, signed in there).",
-            detail,
+            exc.detail,
         )
-    if isinstance(exc, TaskclusterRestFailure) and status is not None and status >= 500:
-        return _Failure(TASKCLUSTER_DOWN, f"Taskcluster answered {status} while {doing}.", detail)
-    if isinstance(exc, TaskclusterRestFailure):
-        return _Failure(REJECTED, f"Taskcluster refused the request ({status}) while {doing}.", detail)
-    return _Failure(TASKCLUSTER_DOWN, f"Taskcluster could not be used while {doing}.", detail)
+    if status is not None and status >= 500:
+        return _Failure(TASKCLUSTER_DOWN, f"Taskcluster answered {status} while {doing}.", exc.detail)
+    if status is not None:
+        return _Failure(REJECTED, f"Taskcluster refused the request ({status}) while {doing}.", exc.detail)
+    return _Failure(TASKCLUSTER_DOWN, f"Taskcluster could not be used while {doing}.", exc.detail)
 
 
-def _trigger(root: str, credentials: TaskclusterCredentials, token: str, action: Mapping[str, Any], payload: Any) -> str:
-    hooks = taskcluster.Hooks(_tc_options(root, credentials, token))
+def _trigger(credentials: TaskclusterCredentials, token: str, action: Mapping[str, Any], payload: Any) -> str:
     try:
-        with _deadline(_timeout()):
-            answer = hooks.triggerHook(action["hookGroupId"], action["hookId"], payload)
-    except TaskclusterFailure as exc:
+        answer = tc.trigger_hook(credentials.client_id, token, action["hookGroupId"], action["hookId"], payload)
+    except tc.TaskclusterError as exc:
         raise _tc_failure(exc, "triggering the retrigger hook", may_have_acted=True) from exc
-    status = answer.get("status") if isinstance(answer, dict) else None
-    task_id = (status or {}).get("taskId") if isinstance(status, dict) else None
+    status = answer.get("status")
+    task_id = status.get("taskId") if isinstance(status, dict) else None
     if not isinstance(task_id, str) or not task_id:
         raise _Failure(
             REJECTED,
@@ -338,7 +264,6 @@ def retrigger_job(
             NO_CREDENTIALS, "Your stored Taskcluster access token can no longer be read; enter it again in Settings.", str(exc), **base
         )
 
-    root = _root_url()
     try:
         try:
             decision_task_id = client.decision_task(repo, job.push_id)
@@ -346,16 +271,16 @@ def retrigger_job(
             raise _Failure(TREEHERDER_DOWN, "Treeherder did not answer while looking up the push's decision task.", str(exc)) from exc
         if not decision_task_id:
             raise _Failure(NO_DECISION_TASK, "Treeherder knows no decision task for this push yet, so it has no actions.")
-        actions_json = _fetch_actions(root, decision_task_id)
+        actions_json = _fetch_actions(decision_task_id)
         action, action_input, runs = pick_retrigger_action(applicable_actions(actions_json), job.job_type_name, times)
         if action.get("kind") != "hook":
             raise _Failure(NO_ACTION, f"The {action.get('name')} action is of kind {action.get('kind')!r}; BuildWatch can only trigger hooks.")
-        _check_hook_allowed(root, decision_task_id, action)
+        _check_hook_allowed(decision_task_id, action)
         try:
             payload = render_hook_payload(action, decision_task_id, action_input, actions_json.get("variables"))
         except jsone.JSONTemplateError as exc:
             raise _Failure(MISCONFIGURED, f"The {action.get('name')} action's hookPayload does not render.", str(exc)) from exc
-        task_id = _trigger(root, credentials, token, action, payload)
+        task_id = _trigger(credentials, token, action, payload)
     except _Failure as failure:
         log.info("retrigger of %s/%s failed: %s (%s)", repo, job_id, failure.kind, failure.detail)
         return RetriggerOutcome(failure.kind, failure.message, failure.detail, **base)
@@ -367,6 +292,6 @@ def retrigger_job(
         SUCCESS,
         f"Taskcluster started action task {task_id}, which adds {runs} new {noun} of {job.job_type_name} to the push.",
         task_id=task_id,
-        task_url=rules.taskcluster_task_url(root, task_id),
+        task_url=rules.taskcluster_task_url(tc.root_url(), task_id),
         **base,
     )

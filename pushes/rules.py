@@ -7,11 +7,11 @@ exhaustively and shared by the pages, the poller and the emails.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 FAILURE_RESULTS = frozenset({"testfailed", "busted", "exception"})
-KNOWN_RESULTS = ("success", "testfailed", "busted", "exception", "retry", "usercancel", "unknown")
 UNFINISHED_STATES = frozenset({"unscheduled", "pending", "running"})
 BOILERPLATE_PREFIXES = ("Fuzzy", "try:", "a=try")
 BUG_RE = re.compile(r"Bug (\d+)")
@@ -29,7 +29,34 @@ RESULT_COLOURS = {
     "pending": "gray",
     "unscheduled": "gray",
 }
-GROUP_STATUS_COLOURS = {"failing": "red", "running": "blue", "pending": "gray", "passing": "green"}
+
+
+class State(StrEnum):
+    """The one word for a push or a platform group, everywhere it shows (pages, tab title, favicon,
+    emails). Values are SPEC §3's group statuses; `label` is what a person reads."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    FAILING = "failing"
+    PASSING = "passing"
+
+    @property
+    def label(self) -> str:
+        return _STATE_LABELS[self]
+
+    @property
+    def title(self) -> str:
+        """With its sign, for the tab title and the big badge: "✓ passed"."""
+        return _STATE_TITLES[self]
+
+    @property
+    def colour(self) -> str:
+        return _STATE_COLOURS[self]
+
+
+_STATE_LABELS = {State.PENDING: "pending", State.RUNNING: "running", State.FAILING: "failing", State.PASSING: "passed"}
+_STATE_TITLES = {state: f"{sign} {_STATE_LABELS[state]}" for state, sign in zip(State, "……✗✓", strict=True)}
+_STATE_COLOURS = {State.PENDING: "gray", State.RUNNING: "blue", State.FAILING: "red", State.PASSING: "green"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +105,7 @@ class TextLogError:
     line: str
     line_number: int
     job: int
-    new_failure: bool = False
+    new_failure: bool | None = None  # None: Treeherder did not say
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,20 +113,12 @@ class PlatformGroup:
     platform: str
     platform_option: str
     display_name: str
-    status: str
+    status: State
     jobs: list[Job] = field(default_factory=list)
 
     @property
     def colour(self) -> str:
-        return GROUP_STATUS_COLOURS[self.status]
-
-
-@dataclass(frozen=True, slots=True)
-class FailureGroup:
-    key: str
-    affected_job_count: int
-    errors: list[TextLogError] = field(default_factory=list)
-    job_ids: list[int] = field(default_factory=list)
+        return self.status.colour
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,16 +218,35 @@ def is_failure(job: Job) -> bool:
     return job.state == "completed" and job.result in FAILURE_RESULTS
 
 
-def group_status(jobs: Iterable[Job]) -> str:
+def group_status(jobs: Iterable[Job]) -> State:
     jobs = list(jobs)
     if any(is_failure(job) for job in jobs):
-        return "failing"
+        return State.FAILING
     if any(job.state == "running" for job in jobs):
-        return "running"
+        return State.RUNNING
     # Unscheduled jobs are waiting too: they show as pending.
     if any(job.state in ("pending", "unscheduled") for job in jobs):
-        return "pending"
-    return "passing"
+        return State.PENDING
+    return State.PASSING
+
+
+def group_display_name(platform: str, option: str) -> str:
+    return f"{platform} {option}" if option else platform
+
+
+def job_symbol(job: Job) -> str:
+    """`M(bc3)` as Treeherder shows it; the bare job symbol when the group is none or `?`."""
+    group = job.job_group_symbol or ""
+    return f"{group}({job.job_type_symbol})" if group and group != "?" else job.job_type_symbol
+
+
+def job_duration(job: Job) -> float | None:
+    """Minutes the job ran: Treeherder's `duration` when it sends one, else end - start."""
+    if job.duration is not None:
+        return job.duration
+    if job.start_timestamp and job.end_timestamp and job.end_timestamp >= job.start_timestamp:
+        return (job.end_timestamp - job.start_timestamp) / 60
+    return None
 
 
 def platform_groups(jobs: Iterable[Job]) -> list[PlatformGroup]:
@@ -222,7 +260,7 @@ def platform_groups(jobs: Iterable[Job]) -> list[PlatformGroup]:
         PlatformGroup(
             platform=platform,
             platform_option=option,
-            display_name=f"{platform} {option}" if option else platform,
+            display_name=group_display_name(platform, option),
             status=group_status(members),
             jobs=members,
         )
@@ -248,31 +286,408 @@ def job_counts(jobs: Iterable[Job]) -> JobCounts:
     return JobCounts(total, completed, running, pending, failed, by_result)
 
 
-def worst_status(jobs: Iterable[Job]) -> str:
-    """The single status a push shows in a list: failing > running > pending > passing."""
-    return group_status(jobs)
+def push_state(jobs: Sequence[Job]) -> State:
+    """One word for a push: failing (any tier-1 failure, even while others run), pending (no jobs yet),
+    running (not `looks_finished`), else passing."""
+    if has_failures(jobs):
+        return State.FAILING
+    if not jobs:
+        return State.PENDING
+    if not looks_finished(jobs):
+        return State.RUNNING
+    return State.PASSING
 
 
-# --- Failures --------------------------------------------------------------------------------------
+# --- Failures ----------------------------------------------------------------------------------------
+#
+# A failure summary reads the error lines of at most MAX_LOG_JOBS failed jobs (tier-1 first), groups
+# them by key and gives every group one triage class from Treeherder's evidence. docs/ARCHITECTURE.md
+# ("Failure triage") states the rules in prose; the functions below are the rules.
+
+MAX_LOG_JOBS = 15
+TOP_FAILURE_GROUPS = 10  # shown at once; the rest behind a disclosure
+# failure_classification_id values (names come from /api/failureclassification/): sheriffs' or
+# Treeherder's autoclassification's word that a job's failure is a known intermittent ...
+INTERMITTENT_CLASSIFICATIONS = frozenset({4, 7, 8})
+# ... or that it is real: fixed by commit (2), new failure not classified (6).
+REAL_FAILURE_CLASSIFICATIONS = frozenset({2, 6})
+INTERMITTENT_KEYWORD = "intermittent-failure"
+CLOSED_BUG_STATUSES = frozenset({"RESOLVED", "VERIFIED", "CLOSED"})
+
+# mozharness prefix ("21:47:57    ERROR -  "), Taskcluster's ("[task 2026-11-30T21:47:57.123Z] "),
+# a process prefix ("GECKO(8692) | ", "PID 2029 | ", "[2029] ") and mochitest's counter ("2018 INFO ").
+_PREFIXES = (
+    re.compile(r"^\[task [^\]]*\]\s*"),
+    re.compile(r"^\d{1,2}:\d{2}:\d{2}(?:\.\d+)?\s+(?:DEBUG|INFO|WARNING|ERROR|CRITICAL|FATAL)\s+-\s*"),
+    re.compile(r"^(?:PID \d+|GECKO\(\d+\))\s+\|\s+"),
+    re.compile(r"^\[\d+\]\s+"),
+    re.compile(r"^\d+ (?:INFO|ERROR|WARNING)\s+"),
+)
+# Numbers that vary between runs of the same failure: hex addresses, decimals, counts, ports.
+_VARYING = (
+    (re.compile(r"0x[0-9a-fA-F]+"), "0x…"),
+    (re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])"), "N"),
+)
+_TEST_MARKERS = ("TEST-UNEXPECTED", "PROCESS-CRASH")
+
+
+class Triage(StrEnum):
+    """Whose failure is it? One class per failure group."""
+
+    NEW = "new"  # no evidence it happened before: most likely caused by the push
+    PREEXISTING = "preexisting"  # Treeherder saw the line recently on autoland/mozilla-central
+    INTERMITTENT = "intermittent"  # a known intermittent: an open bug, or classified so
+    UNKNOWN = "unknown"  # no evidence yet: bug suggestions not fetched
+
+    @property
+    def label(self) -> str:
+        return _TRIAGE_LABELS[self]
+
+
+_TRIAGE_LABELS = {
+    Triage.NEW: "new",
+    Triage.PREEXISTING: "already failing",
+    Triage.INTERMITTENT: "known intermittent",
+    Triage.UNKNOWN: "not triaged yet",
+}
+TRIAGE_ORDER = (Triage.NEW, Triage.UNKNOWN, Triage.PREEXISTING, Triage.INTERMITTENT)
+
+
+@dataclass(frozen=True, slots=True)
+class Bug:
+    id: int | None  # None: an internal issue not yet filed in Bugzilla
+    summary: str
+    status: str
+    resolution: str
+    internal_id: int | None = None
+    keywords: str = ""
+    whiteboard: str = ""
+
+    @property
+    def is_open_intermittent(self) -> bool:
+        """An open bug that tracks an intermittent: a resolved bug alone never makes a failure known."""
+        if self.status.upper() in CLOSED_BUG_STATUSES or self.resolution:
+            return False
+        keywords = {word.strip() for word in self.keywords.split(",")}
+        return INTERMITTENT_KEYWORD in keywords or self.summary.startswith("Intermittent")
+
+
+@dataclass(frozen=True, slots=True)
+class BugSuggestion:
+    """One row of /api/project/{repo}/jobs/{id}/bug_suggestions/: the bugs matching one error line,
+    and (newer Treeherders) how often the cleaned line was seen on the integration branches."""
+
+    search: str
+    path_end: str | None
+    line_number: int | None
+    open_recent: list[Bug] = field(default_factory=list)
+    all_others: list[Bug] = field(default_factory=list)
+    counter: int | None = None  # None: this Treeherder does not say (older shape), not "0 times"
+    failure_new_in_rev: bool | None = None
+
+    @property
+    def intermittent_bugs(self) -> list[Bug]:
+        return [bug for bug in self.open_recent if bug.is_open_intermittent]
+
+
+@dataclass(frozen=True, slots=True)
+class JobLog:
+    """What we know of one failed job's failure: its error lines, whether its log was parsed, its bug
+    suggestions (None: not fetched), and the upstream error if Treeherder did not answer."""
+
+    job: Job
+    errors: list[TextLogError] = field(default_factory=list)
+    parse_status: str = "unknown"
+    error: str = ""
+    suggestions: list[BugSuggestion] | None = None
+
+    @property
+    def parsed(self) -> bool:
+        return self.parse_status == "parsed" and not self.error
+
+
+@dataclass(frozen=True, slots=True)
+class FailureGroup:
+    key: str
+    affected_job_count: int
+    errors: list[TextLogError] = field(default_factory=list)
+    job_ids: list[int] = field(default_factory=list)
+    triage: Triage = Triage.UNKNOWN
+    bugs: list[Bug] = field(default_factory=list)  # the open intermittent bugs that match
+    seen_count: int | None = None  # times seen on autoland/mozilla-central in Treeherder's window
+    classified_intermittent: int = 0  # jobs Treeherder classified as intermittent
+    reason: str = ""  # one sentence: why this class
+
+    @property
+    def sample(self) -> TextLogError | None:
+        return self.errors[0] if self.errors else None
+
+
+def clean_line(line: str) -> str:
+    """The error line without the prefixes the harnesses and Taskcluster put before it."""
+    text = line.strip()
+    for pattern in _PREFIXES:
+        text = pattern.sub("", text, count=1)
+    return text.strip()
+
+
+def _is_test_line(cleaned: str) -> bool:
+    parts = cleaned.split(" | ")
+    return len(parts) >= 2 and any(marker in parts[0] for marker in _TEST_MARKERS)
 
 
 def group_key(line: str) -> str:
-    parts = line.split(" | ")
-    if len(parts) >= 2 and ("TEST-UNEXPECTED" in parts[0] or "PROCESS-CRASH" in parts[0]):
-        return parts[1].strip()
-    return line[:100].strip()
+    """SPEC §3: a TEST-UNEXPECTED / PROCESS-CRASH line groups by its second `|` part (the test); any
+    other line by its first 100 characters — taken from the cleaned line with varying numbers
+    normalised, so the same build error in two jobs (or at two time stamps) is one group."""
+    cleaned = clean_line(line)
+    if _is_test_line(cleaned):
+        return cleaned.split(" | ")[1].strip()
+    for pattern, replacement in _VARYING:
+        cleaned = pattern.sub(replacement, cleaned)
+    return cleaned[:100].strip()
+
+
+def _job_keyed_errors(errors: Sequence[TextLogError]) -> list[tuple[str, TextLogError]]:
+    """(key, error) pairs of one job. A job with test failures groups by them; the other lines of such a
+    job (exit status, harness teardown) are their aftermath, not failures of their own. A job with no
+    test failure (a build, a lint) is one failure, keyed by its first error line."""
+    test_errors = [error for error in errors if _is_test_line(clean_line(error.line))]
+    if test_errors:
+        return [(group_key(error.line), error) for error in test_errors]
+    if not errors:
+        return []
+    key = group_key(errors[0].line)
+    return [(key, error) for error in errors]
 
 
 def failure_groups(errors: Iterable[TextLogError]) -> list[FailureGroup]:
-    """Errors grouped by key; most affected jobs first, ties by key ascending."""
-    grouped: dict[str, list[TextLogError]] = {}
+    """Errors grouped by key; most affected jobs first, ties by key ascending. Not triaged."""
+    by_job: dict[int, list[TextLogError]] = {}
     for error in errors:
-        grouped.setdefault(group_key(error.line), []).append(error)
+        by_job.setdefault(error.job, []).append(error)
+    grouped: dict[str, list[TextLogError]] = {}
+    for job_errors in by_job.values():
+        for key, error in _job_keyed_errors(job_errors):
+            grouped.setdefault(key, []).append(error)
     groups = []
     for key, members in grouped.items():
         job_ids = list(dict.fromkeys(error.job for error in members))
         groups.append(FailureGroup(key=key, affected_job_count=len(job_ids), errors=members, job_ids=job_ids))
     return sorted(groups, key=lambda group: (-group.affected_job_count, group.key))
+
+
+def failed_jobs(jobs: Iterable[Job]) -> list[Job]:
+    """Failures, tier-1 first, then by id: a stable order for the MAX_LOG_JOBS whose logs we read."""
+    return sorted((job for job in jobs if is_failure(job)), key=lambda job: (effective_tier(job), job.id))
+
+
+def triage_group(group: FailureGroup, logs_by_job: Mapping[int, JobLog]) -> FailureGroup:
+    """The group with its class, from the evidence of its lines and its jobs. Precedence, first match:
+    1. a job of the group classified as a real failure (fixed by commit, new failure) → new;
+    2. a line matches an open intermittent bug → intermittent (the bugs are kept);
+    3. every classified job of the group is classified intermittent (at least one) → intermittent;
+    4. no job's bug suggestions fetched → unknown (we do not guess "new");
+    5. a line was seen recently on autoland/mozilla-central (`counter` > 0; where `counter` is missing,
+       `new_failure` false) → preexisting, with the count;
+    6. otherwise → new.
+    So sheriffs' "this is real" beats a bug match, a bug match beats a classification split, and a
+    split (some jobs intermittent, others new) is not enough to call the group known."""
+    jobs = [logs_by_job[job_id].job for job_id in group.job_ids if job_id in logs_by_job]
+    classes = [job.failure_classification_id for job in jobs if job.failure_classification_id not in (None, 1)]
+    intermittent_jobs = sum(cls in INTERMITTENT_CLASSIFICATIONS for cls in classes)
+    matches = _matching_suggestions(group, logs_by_job)
+    fetched = any(logs_by_job[job_id].suggestions is not None for job_id in group.job_ids if job_id in logs_by_job)
+    bugs = list({bug.id or -(bug.internal_id or 0): bug for s in matches for bug in s.intermittent_bugs}.values())
+    seen = _seen_count(group, matches)
+
+    def classified(triage: Triage, reason: str, **extra: object) -> FailureGroup:
+        from dataclasses import replace
+
+        return replace(
+            group, triage=triage, reason=reason, classified_intermittent=intermittent_jobs, seen_count=seen, **extra
+        )
+
+    if any(cls in REAL_FAILURE_CLASSIFICATIONS for cls in classes):
+        return classified(Triage.NEW, "Treeherder classified it as a real failure")
+    if bugs:
+        return classified(Triage.INTERMITTENT, "matches an open intermittent bug", bugs=bugs)
+    if classes and intermittent_jobs == len(classes):
+        return classified(Triage.INTERMITTENT, "Treeherder classified it as intermittent")
+    if not fetched:
+        return classified(Triage.UNKNOWN, "bug suggestions not fetched yet")
+    if seen:
+        return classified(Triage.PREEXISTING, f"seen {seen}× on autoland/mozilla-central recently")
+    if seen is None and _new_failure_flags(group) == {False}:
+        return classified(Triage.PREEXISTING, "Treeherder has seen this line on autoland/mozilla-central")
+    return classified(Triage.NEW, "not seen on autoland/mozilla-central, no known bug")
+
+
+def _matching_suggestions(group: FailureGroup, logs_by_job: Mapping[int, JobLog]) -> list[BugSuggestion]:
+    """Each error line's bug suggestion: same job, same line number (the suggestion's `search` is the
+    cleaned line, compared when a row has no line number)."""
+    found = []
+    for error in group.errors:
+        log = logs_by_job.get(error.job)
+        for suggestion in (log.suggestions if log else None) or ():
+            same_line = (
+                suggestion.line_number == error.line_number
+                if suggestion.line_number is not None
+                else suggestion.search == clean_line(error.line)
+            )
+            if same_line:
+                found.append(suggestion)
+                break
+    return found
+
+
+def _seen_count(group: FailureGroup, matches: Sequence[BugSuggestion]) -> int | None:
+    counters = [s.counter for s in matches if s.counter is not None]
+    return max(counters) if counters else None
+
+
+def _new_failure_flags(group: FailureGroup) -> set[bool]:
+    return {error.new_failure for error in group.errors if error.new_failure is not None}
+
+
+def triage_groups(groups: Sequence[FailureGroup], logs: Sequence[JobLog]) -> list[FailureGroup]:
+    """Every group triaged, new first (then not yet triaged, pre-existing, known intermittent); SPEC §3
+    order (most affected jobs, then key) within each class."""
+    logs_by_job = {log.job.id: log for log in logs}
+    triaged = [triage_group(group, logs_by_job) for group in groups]
+    rank = {triage: index for index, triage in enumerate(TRIAGE_ORDER)}
+    return sorted(triaged, key=lambda g: (rank[g.triage], -g.affected_job_count, g.key))
+
+
+class Verdict(StrEnum):
+    PASSED = "passed"  # no failed tier-1 job
+    KNOWN = "known"  # failures, every one pre-existing or a known intermittent
+    FAILED = "failed"  # a new failure, or failures not triaged yet
+
+
+@dataclass(frozen=True, slots=True)
+class FailureSummary:
+    """The one failure summary of a push, for the page, the email and web push alike."""
+
+    groups: list[FailureGroup]  # triaged, in display order
+    logs: list[JobLog]  # the failed jobs whose logs we looked at
+    failed_total: int
+    tier1_failed: int
+
+    @property
+    def jobs_by_id(self) -> dict[int, Job]:
+        return {log.job.id: log.job for log in self.logs}
+
+    @property
+    def not_shown(self) -> int:
+        return max(0, self.failed_total - len(self.logs))
+
+    @property
+    def top_groups(self) -> list[FailureGroup]:
+        return self.groups[:TOP_FAILURE_GROUPS]
+
+    @property
+    def more_groups(self) -> list[FailureGroup]:
+        return self.groups[TOP_FAILURE_GROUPS:]
+
+    @property
+    def unparsed(self) -> list[JobLog]:
+        return [log for log in self.logs if not log.parsed]
+
+    @property
+    def parsed_without_errors(self) -> list[JobLog]:
+        return [log for log in self.logs if log.parsed and not log.errors]
+
+    def by_triage(self, triage: Triage) -> list[FailureGroup]:
+        return [group for group in self.groups if group.triage == triage]
+
+    @property
+    def sections(self) -> list[tuple[Triage, list[FailureGroup]]]:
+        """(class, groups) for each class that has groups, in display order."""
+        return [(triage, groups) for triage in TRIAGE_ORDER if (groups := self.by_triage(triage))]
+
+    @property
+    def counts(self) -> dict[Triage, int]:
+        return {triage: len(self.by_triage(triage)) for triage in TRIAGE_ORDER}
+
+    @property
+    def verdict(self) -> Verdict:
+        """passed: no failed tier-1 job. known: every failed job's log was read and every one of its
+        groups is pre-existing or intermittent. failed: anything else (a new failure, a log not read
+        yet, more failed jobs than we read, a failure with no error line)."""
+        if not self.tier1_failed:
+            return Verdict.PASSED
+        known = (Triage.PREEXISTING, Triage.INTERMITTENT)
+        every_job_explained = not self.not_shown and not self.unparsed and not self.parsed_without_errors
+        if self.groups and every_job_explained and all(group.triage in known for group in self.groups):
+            return Verdict.KNOWN
+        return Verdict.FAILED
+
+    @property
+    def new_count(self) -> int:
+        return len(self.by_triage(Triage.NEW))
+
+    @property
+    def verdict_label(self) -> str:
+        """"passed" / "known failures only" / "3 new failures" / "failed" (nothing new found yet)."""
+        verdict = self.verdict
+        if verdict == Verdict.PASSED:
+            return "passed"
+        if verdict == Verdict.KNOWN:
+            return "known failures only"
+        return f"{self.new_count} new failure{'s' if self.new_count != 1 else ''}" if self.new_count else "failed"
+
+    @property
+    def triage_line(self) -> str:
+        """"2 new failures · 3 known intermittent · 1 also failing on mozilla-central"."""
+        counts = self.counts
+        parts = []
+        if counts[Triage.NEW]:
+            parts.append(f"{counts[Triage.NEW]} new failure{'s' if counts[Triage.NEW] != 1 else ''}")
+        if counts[Triage.UNKNOWN]:
+            parts.append(f"{counts[Triage.UNKNOWN]} not triaged yet")
+        if counts[Triage.INTERMITTENT]:
+            parts.append(f"{counts[Triage.INTERMITTENT]} known intermittent")
+        if counts[Triage.PREEXISTING]:
+            parts.append(f"{counts[Triage.PREEXISTING]} also failing on mozilla-central")
+        if self.unparsed:
+            parts.append(f"{len(self.unparsed)} log{'s' if len(self.unparsed) != 1 else ''} not parsed yet")
+        return " · ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Badge:
+    """What a push's result looks like wherever it shows: `key` names its CSS class and favicon,
+    `label` is the word (never colour alone), `title` the word with its sign for tab titles."""
+
+    key: str
+    label: str
+    title: str
+    colour: str
+
+
+def push_badge(state: State, summary: FailureSummary | None = None) -> Badge:
+    """The push's state, told by its verdict once its failures are triaged: "✗ 3 new failures",
+    "⚠ known failures only"; without a summary (not read yet) a failing push just says "failing"."""
+    if state == State.FAILING and summary is not None:
+        if summary.verdict == Verdict.KNOWN:
+            return Badge("known", "known failures only", "⚠ known failures only", "orange")
+        if summary.verdict == Verdict.FAILED and summary.new_count:
+            return Badge("failing", summary.verdict_label, f"✗ {summary.verdict_label}", "red")
+    return Badge(state.value, state.label, state.title, state.colour)
+
+
+def logs_to_read(jobs: Iterable[Job], limit: int = MAX_LOG_JOBS) -> tuple[list[Job], int]:
+    """The failed jobs whose logs a summary reads (tier-1 first, at most `limit`), and how many failed."""
+    failed = failed_jobs(jobs)
+    return failed[:limit], len(failed)
+
+
+def summarize_failures(logs: Sequence[JobLog], failed_total: int, tier1_failed: int) -> FailureSummary:
+    """The failure summary from what was read of the failed jobs' logs (see `logs_to_read`)."""
+    errors = [error for log in logs if log.parsed for error in log.errors]
+    groups = triage_groups(failure_groups(errors), logs)
+    return FailureSummary(groups=groups, logs=list(logs), failed_total=failed_total, tier1_failed=tier1_failed)
 
 
 # --- Finished and notifications ----------------------------------------------------------------------
@@ -288,15 +703,15 @@ def is_decision_or_action(job: Job) -> bool:
     return "Decision Task" in name or name.startswith(("Action", "action-callback")) or job.job_type_symbol == "D"
 
 
+def looks_finished(jobs: Sequence[Job]) -> bool:
+    """Finished, and not just the decision/action tasks Treeherder shows for a push's first minutes."""
+    return is_finished(jobs) and not all(is_decision_or_action(job) for job in jobs)
+
+
 def ready_to_notify(jobs: Sequence[Job], previous_job_count: int | None) -> bool:
-    """`is_finished`, plus the settle rule: Treeherder shows only the decision task for the first
-    minutes of a push, so a push of only decision/action tasks, or whose job count changed since the
-    previous poll (or that was never polled before), waits one more poll."""
-    if not is_finished(jobs):
-        return False
-    if all(is_decision_or_action(job) for job in jobs):
-        return False
-    return previous_job_count is not None and previous_job_count == len(jobs)
+    """`looks_finished`, plus the settle rule: a push whose job count changed since the previous poll
+    (or that was never polled before) waits one more poll."""
+    return looks_finished(jobs) and previous_job_count is not None and previous_job_count == len(jobs)
 
 
 def has_failures(jobs: Iterable[Job]) -> bool:
@@ -308,8 +723,12 @@ def repo_label(repo: str) -> str:
     return "Try" if repo == "try" else repo[:1].upper() + repo[1:]
 
 
-def notification_title(repo: str, failed: bool) -> str:
-    return f"{repo_label(repo)} push {'failed' if failed else 'passed'}"
+def notification_title(repo: str, verdict: Verdict | str) -> str:
+    """"Try push failed" / "Try push: known failures only" / "Try push passed" (other repos by name)."""
+    label = repo_label(repo)
+    if verdict == Verdict.KNOWN:
+        return f"{label} push: known failures only"
+    return f"{label} push {'passed' if verdict == Verdict.PASSED else 'failed'}"
 
 
 # --- Links -----------------------------------------------------------------------------------------

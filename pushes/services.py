@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from . import rules
-from .rules import Job, Push, TextLogError
+from .rules import Job, Push
 from .treeherder import TreeherderError, TreeherderNotFound, get_client
 
 logger = logging.getLogger(__name__)
@@ -34,8 +34,6 @@ RETRIGGER_WINDOW = 15 * 60
 PUSH_TTL = 24 * 3600  # a push's revisions never change
 REPOSITORIES_TTL = 3600
 FAILED_MARKER_TTL = 10
-MAX_FAILED_JOBS = 15
-TOP_FAILURE_GROUPS = 10  # shown at once; the rest behind a disclosure
 # Used when Treeherder cannot tell us its repositories (down, or nothing cached yet).
 FALLBACK_REPOSITORIES = (
     "try",
@@ -159,11 +157,6 @@ def push(repo: str, push_id: int) -> Fetched[Push]:
     return _cached(f"push:{repo}:{push_id}", lambda: get_client().push(repo, push_id), PUSH_TTL)
 
 
-def looks_finished(jobs: Sequence[Job]) -> bool:
-    """Finished, and not just the decision task that Treeherder shows for a push's first minutes."""
-    return rules.is_finished(jobs) and not all(rules.is_decision_or_action(job) for job in jobs)
-
-
 def _retriggered_key(repo: str, push_id: int) -> str:
     return f"{KEY}:retriggered:{repo}:{push_id}"
 
@@ -177,7 +170,7 @@ def note_retrigger(repo: str, push_id: int) -> None:
 
 
 def _jobs_ttl(jobs: Sequence[Job], repo: str, push_id: int) -> float:
-    if looks_finished(jobs) and cache.get(_retriggered_key(repo, push_id)) is None:
+    if rules.looks_finished(jobs) and cache.get(_retriggered_key(repo, push_id)) is None:
         return FINISHED_TTL
     return short_ttl()
 
@@ -195,7 +188,7 @@ class GroupSummary:
     platform: str
     platform_option: str
     display_name: str
-    status: str
+    status: rules.State
     counts: rules.JobCounts
 
 
@@ -205,19 +198,19 @@ class JobsSummary:
     (unpickling 5,000 jobs costs more than rendering the page)."""
 
     counts: rules.JobCounts
-    state: str
+    state: rules.State
     finished: bool
     groups: list[GroupSummary]
     other_counts: rules.JobCounts
-    other_status: str
+    other_status: rules.State
 
 
 def summarize(jobs: Sequence[Job]) -> JobsSummary:
     other = [job for job in jobs if rules.effective_tier(job) != 1]
     return JobsSummary(
         counts=rules.job_counts(jobs),
-        state=push_state(jobs),
-        finished=looks_finished(jobs),
+        state=rules.push_state(jobs),
+        finished=rules.looks_finished(jobs),
         groups=[
             GroupSummary(g.platform, g.platform_option, g.display_name, g.status, rules.job_counts(g.jobs))
             for g in rules.platform_groups(jobs)
@@ -264,98 +257,79 @@ def group_jobs(repo: str, push_id: int, *, platform: str = "", option: str = "",
     return _derived(f"group:{tier}:{quote(platform)}:{quote(option)}", repo, push_id, select)
 
 
-def push_state(jobs: Sequence[Job]) -> str:
-    """One word for a push: failing (any tier-1 failure), running, pending (no jobs yet) or passed."""
-    if rules.has_failures(jobs):
-        return "failing"
-    if not jobs:
-        return "pending"
-    if not looks_finished(jobs):
-        return "running"
-    return "passed"
-
-
 # --- Failure summary ----------------------------------------------------------------------------------
+# The one place that reads failed jobs' logs and bug suggestions; rules.summarize_failures does the rest.
+
+SUGGESTIONS_RUNNING_TTL = 300  # bug suggestions of a running push: re-read at most every 5 minutes
+LOGS_PARSED_TTL = FINISHED_TTL * 24  # a parsed log's error lines never change
+CLASSIFICATIONS_TTL = 24 * 3600
 
 
-@dataclass(frozen=True, slots=True)
-class JobLog:
-    job: Job
-    errors: list[TextLogError] = field(default_factory=list)
-    parse_status: str = "unknown"
-    error: str = ""  # Treeherder did not answer for this job
-
-    @property
-    def parsed(self) -> bool:
-        return self.parse_status == "parsed" and not self.error
-
-
-@dataclass(frozen=True, slots=True)
-class FailureSummary:
-    groups: list[rules.FailureGroup]
-    logs: list[JobLog]  # the failed jobs whose logs we looked at
-    failed_total: int
-    jobs_by_id: dict[int, Job]
-
-    @property
-    def not_shown(self) -> int:
-        return max(0, self.failed_total - len(self.logs))
-
-    @property
-    def top_groups(self) -> list[rules.FailureGroup]:
-        return self.groups[:TOP_FAILURE_GROUPS]
-
-    @property
-    def more_groups(self) -> list[rules.FailureGroup]:
-        return self.groups[TOP_FAILURE_GROUPS:]
-
-    @property
-    def unparsed(self) -> list[JobLog]:
-        return [log for log in self.logs if not log.parsed]
-
-    @property
-    def parsed_without_errors(self) -> list[JobLog]:
-        return [log for log in self.logs if log.parsed and not log.errors]
-
-
-def _log_errors(repo: str, job: Job) -> JobLog:
+def _log_errors(repo: str, job: Job) -> rules.JobLog:
     try:
         fetched = _cached(
             f"logerrors:{repo}:{job.id}",
             lambda: get_client().log_errors(repo, job.id),
-            lambda value: FINISHED_TTL * 24 if value.parsed else short_ttl(),
+            lambda value: LOGS_PARSED_TTL if value.parsed else short_ttl(),
         )
     except (Unavailable, TreeherderNotFound) as exc:
-        return JobLog(job=job, parse_status="unknown", error=getattr(exc, "reason", "") or str(exc))
+        return rules.JobLog(job=job, parse_status="unknown", error=getattr(exc, "reason", "") or str(exc))
     value = fetched.value
-    return JobLog(job=job, errors=list(value.errors), parse_status=value.parse_status)
+    return rules.JobLog(job=job, errors=list(value.errors), parse_status=value.parse_status)
 
 
-def failed_jobs(jobs: Sequence[Job]) -> list[Job]:
-    """Failures, tier-1 first, then by id (a stable order for the 15 we look at)."""
-    return sorted((job for job in jobs if rules.is_failure(job)), key=lambda job: (rules.effective_tier(job), job.id))
+def _suggestions(repo: str, job: Job, push_finished: bool) -> list[rules.BugSuggestion] | None:
+    """The job's bug suggestions, or None when Treeherder did not give them (not the same as none).
+    An empty answer (log not parsed yet) is kept only briefly."""
+    try:
+        fetched = _cached(
+            f"suggestions:{repo}:{job.id}",
+            lambda: list(get_client().bug_suggestions(repo, job.id)),
+            lambda value: LOGS_PARSED_TTL if value and push_finished else (
+                SUGGESTIONS_RUNNING_TTL if value else short_ttl()
+            ),
+        )
+    except (Unavailable, TreeherderNotFound):
+        return None
+    return fetched.value
+
+
+def _with_suggestions(log: rules.JobLog, suggestions: list[rules.BugSuggestion] | None) -> rules.JobLog:
+    # Suggestions read before the log was parsed are empty: not evidence of "no known bug".
+    if not log.parsed or (log.errors and not suggestions):
+        suggestions = None
+    return replace(log, suggestions=suggestions)
+
+
+def failure_summary(
+    repo: str, jobs: Sequence[Job], *, finished: bool = False, limit: int = rules.MAX_LOG_JOBS
+) -> rules.FailureSummary:
+    """The triaged failure summary of a push from its jobs (or just its failed jobs: same result).
+    The chosen jobs' logs and bug suggestions are read in one concurrent round, each cached per job."""
+    chosen, failed_total = rules.logs_to_read(jobs, limit)
+    logs: list[rules.JobLog] = []
+    if chosen:
+        with ThreadPoolExecutor(max_workers=min(16, 2 * len(chosen))) as pool:
+            log_reads = [pool.submit(_log_errors, repo, job) for job in chosen]
+            suggestion_reads = [pool.submit(_suggestions, repo, job, finished) for job in chosen]
+            logs = [
+                _with_suggestions(log.result(), suggestions.result())
+                for log, suggestions in zip(log_reads, suggestion_reads, strict=True)
+            ]
+    tier1_failed = sum(1 for job in jobs if rules.is_failure(job) and rules.effective_tier(job) == 1)
+    return rules.summarize_failures(logs, failed_total, tier1_failed)
 
 
 def push_failed_jobs(repo: str, push_id: int) -> Fetched[list[Job]]:
-    return _derived("failed", repo, push_id, failed_jobs)
+    return _derived("failed", repo, push_id, rules.failed_jobs)
 
 
-def failure_summary(repo: str, jobs: Sequence[Job], *, limit: int = MAX_FAILED_JOBS) -> FailureSummary:
-    """The failure summary of a push, from its jobs (or just its failed jobs: the result is the same)."""
-    failed = failed_jobs(jobs)
-    chosen = failed[:limit]
-    if chosen:
-        with ThreadPoolExecutor(max_workers=min(8, len(chosen))) as pool:
-            logs = list(pool.map(lambda job: _log_errors(repo, job), chosen))
-    else:
-        logs = []
-    errors = [error for log in logs if log.parsed for error in log.errors]
-    return FailureSummary(
-        groups=rules.failure_groups(errors),
-        logs=logs,
-        failed_total=len(failed),
-        jobs_by_id={job.id: job for job in chosen},
-    )
+def failure_classifications() -> dict[int, str]:
+    """Treeherder's names of failure classifications ({4: "intermittent", ...}); {} when unknown."""
+    try:
+        return _cached("classifications", lambda: get_client().failure_classifications(), CLASSIFICATIONS_TTL).value
+    except (Unavailable, TreeherderNotFound):
+        return {}
 
 
 def decision_task(repo: str, push_id: int) -> str | None:

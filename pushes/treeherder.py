@@ -12,7 +12,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 
 from buildwatch import __version__
-from pushes.rules import Job, Push, Revision, TextLogError
+from pushes.rules import Bug, BugSuggestion, Job, Push, Revision, TextLogError
 
 logger = logging.getLogger(__name__)
 
@@ -59,24 +59,6 @@ class LogErrors:
     @property
     def parsed(self) -> bool:
         return self.parse_status == "parsed"
-
-
-@dataclass(frozen=True, slots=True)
-class Bug:
-    id: int | None  # None: an internal issue not yet filed in Bugzilla
-    summary: str
-    status: str
-    resolution: str
-    internal_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BugSuggestion:
-    search: str
-    path_end: str | None
-    line_number: int | None
-    open_recent: list[Bug] = field(default_factory=list)
-    all_others: list[Bug] = field(default_factory=list)
 
 
 class _BadRow(ValueError):
@@ -227,7 +209,7 @@ def text_log_error_from_dict(data: Any, *, job_id: int | None = None) -> TextLog
         line=data["line"],
         line_number=_opt_int(data.get("line_number"), "line_number") or 0,
         job=_int(job, "job"),
-        new_failure=bool(data.get("new_failure", False)),
+        new_failure=data["new_failure"] if isinstance(data.get("new_failure"), bool) else None,
     )
 
 
@@ -240,6 +222,8 @@ def _bug(data: Any) -> Bug:
         status=_str(data.get("status")),
         resolution=_str(data.get("resolution")),
         internal_id=_opt_int(data.get("internal_id"), "internal_id"),
+        keywords=_str(data.get("keywords")),
+        whiteboard=_str(data.get("whiteboard")),
     )
 
 
@@ -260,6 +244,9 @@ def bug_suggestion_from_dict(data: Any) -> BugSuggestion:
         line_number=_opt_int(data.get("line_number"), "line_number"),
         open_recent=[_bug(bug) for bug in open_recent],
         all_others=[_bug(bug) for bug in all_others],
+        # Older Treeherders send neither: missing is "unknown", never 0 / False.
+        counter=_opt_int(data.get("counter"), "counter"),
+        failure_new_in_rev=data["failure_new_in_rev"] if isinstance(data.get("failure_new_in_rev"), bool) else None,
     )
 
 
@@ -597,6 +584,18 @@ class TreeherderClient:
     def bug_suggestions(self, repo: str, job_id: int) -> list[BugSuggestion]:
         path = f"/api/project/{self._repo(repo)}/jobs/{int(job_id)}/bug_suggestions/"
         return _read_rows(self._get(path), bug_suggestion_from_dict, self._url(path), "bug suggestion")
+
+    def failure_classifications(self) -> dict[int, str]:
+        """{id: name} from /api/failureclassification/ (e.g. 4: "intermittent")."""
+        path = "/api/failureclassification/"
+        rows = self._get(path)
+        if not isinstance(rows, list):
+            raise TreeherderError("failure classification answer is not a list", self._url(path))
+        names = {}
+        for row in rows:
+            if isinstance(row, Mapping) and isinstance(row.get("id"), int) and isinstance(row.get("name"), str):
+                names[row["id"]] = row["name"]
+        return names
 
     def decision_task(self, repo: str, push_id: int) -> str | None:
         """The push's decision task id, or None while Treeherder knows none."""

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from . import retrigger_views, views
+from . import credentials_views, retrigger_views, views
 
 
 class RepoConverter:
@@ -18,6 +18,9 @@ class RepoConverter:
 register_converter(RepoConverter, "repo")
 
 urlpatterns = [
+    # The Taskcluster section of the settings page (notifications' /settings/ includes its template).
+    path("settings/taskcluster/", credentials_views.save_credentials, name="taskcluster_credentials"),
+    path("settings/taskcluster/delete/", credentials_views.delete_credentials, name="taskcluster_credentials_delete"),
     path("<repo:repo>/", views.push_list, name="push_list"),
     path("<repo:repo>/pushes/<int:push_id>/", views.push_detail, name="push_detail"),
     path("<repo:repo>/pushes/<int:push_id>/status/", views.push_status, name="push_status"),

@@ -20,17 +20,12 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from . import rules, services
+from buildwatch.htmx import wants_fragment as _wants_fragment  # one definition for every app
+
+from . import hooks, rules, services
 from .forms import JobsQuery, push_list_query
 from .rules import Job, Push
 from .treeherder import TreeherderNotFound
-
-STATE_TITLES = {"passed": "✓ passed", "failing": "✗ failing", "running": "… running", "pending": "… pending"}
-
-
-def _wants_fragment(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
 
 
 def _page(request: HttpRequest, template: str, partial: str, context: dict, status: int = 200) -> HttpResponse:
@@ -78,10 +73,7 @@ def _default_author(user: Any) -> str:
     """The signed-in user's Treeherder author email, read without creating a settings row on GET."""
     if not getattr(user, "is_authenticated", False):
         return ""
-    from notifications.models import UserSettings
-
-    user_settings = UserSettings.objects.filter(user=user).first()
-    return user_settings.effective_author_email if user_settings else (user.email or "")
+    return hooks.author_email(user)
 
 
 # --- Context helpers ----------------------------------------------------------------------------------
@@ -108,19 +100,6 @@ class GroupRow:
     url: str
 
 
-def _duration(job: Job) -> float | None:
-    if job.duration is not None:
-        return job.duration
-    if job.start_timestamp and job.end_timestamp and job.end_timestamp >= job.start_timestamp:
-        return (job.end_timestamp - job.start_timestamp) / 60
-    return None
-
-
-def _symbol(job: Job) -> str:
-    group = job.job_group_symbol or ""
-    return f"{group}({job.job_type_symbol})" if group and group != "?" else job.job_type_symbol
-
-
 def job_rows(repo: str, push: Push, jobs: list[Job]) -> list[JobRow]:
     rows = []
     for job in jobs:
@@ -130,8 +109,8 @@ def job_rows(repo: str, push: Push, jobs: list[Job]) -> list[JobRow]:
                 job=job,
                 status=status,
                 colour=rules.result_colour(status),
-                symbol=_symbol(job),
-                duration=_duration(job),
+                symbol=rules.job_symbol(job),
+                duration=rules.job_duration(job),
                 task_url=rules.taskcluster_task_url(settings.TASKCLUSTER_ROOT_URL, job.task_id) if job.task_id else "",
                 treeherder_url=rules.treeherder_job_url(settings.TREEHERDER_URL, repo, push.revision, job),
             )
@@ -148,13 +127,13 @@ def _group_url(repo: str, push_id: int, **params: str) -> str:
 def _push_summary(repo: str, push: Push, fetched: services.Fetched[services.JobsSummary] | None, error: str) -> dict:
     """The changing part of a push page: state, counts, groups; also what the tab title shows."""
     summary = fetched.value if fetched else services.summarize([])
-    state = summary.state if fetched else "pending"
+    badge = _badge(repo, push.id, fetched)
     groups = [
         GroupRow(
             name=group.display_name,
             anchor=f"g-{slugify(group.display_name) or 'none'}",
             status=group.status,
-            colour=rules.GROUP_STATUS_COLOURS[group.status],
+            colour=group.status.colour,
             counts=group.counts,
             url=_group_url(repo, push.id, platform=group.platform, option=group.platform_option),
         )
@@ -165,15 +144,14 @@ def _push_summary(repo: str, push: Push, fetched: services.Fetched[services.Jobs
         "jobs_fetched": fetched,
         "jobs_error": error,
         "counts": summary.counts,
-        "state": state,
-        "state_title": STATE_TITLES[state],
-        "favicon": static(f"img/favicon-{state}.svg"),
+        "badge": badge,
+        "favicon": static(f"img/favicon-{badge.key}.svg"),
         "finished": bool(fetched) and summary.finished,
         "groups": groups,
         "other_counts": summary.other_counts,
         "other_status": summary.other_status,
         "other_url": _group_url(repo, push.id, tier="other"),
-        "tab_title": f"{STATE_TITLES[state]} · {title} · {repo}",
+        "tab_title": f"{badge.title} · {title} · {repo}",
     }
 
 
@@ -191,6 +169,21 @@ def _push_header(repo: str, push: Push, decision_task: str | None = None) -> dic
     }
 
 
+def _badge(repo: str, push_id: int, fetched: services.Fetched[services.JobsSummary] | None) -> rules.Badge:
+    """The push's badge; a failing push's says whether its failures are new (its failure summary is
+    read from per-job caches the failure fragment fills too)."""
+    if fetched is None:
+        return rules.push_badge(rules.State.PENDING)
+    summary = fetched.value
+    if summary.state != rules.State.FAILING:
+        return rules.push_badge(summary.state)
+    try:
+        failed = services.push_failed_jobs(repo, push_id).value
+    except (services.Unavailable, TreeherderNotFound):
+        return rules.push_badge(summary.state)
+    return rules.push_badge(summary.state, services.failure_summary(repo, failed, finished=summary.finished))
+
+
 def _fetch_summary(repo: str, push_id: int) -> tuple[services.Fetched[services.JobsSummary] | None, str]:
     try:
         return services.jobs_summary(repo, push_id), ""
@@ -201,9 +194,7 @@ def _fetch_summary(repo: str, push_id: int) -> tuple[services.Fetched[services.J
 def _watched(request: HttpRequest, repo: str, push_ids: list[int]) -> set[int]:
     if not request.user.is_authenticated:
         return set()
-    from notifications.models import watched_push_ids
-
-    return watched_push_ids(request.user, repo, push_ids)
+    return hooks.watched_push_ids(request.user, repo, push_ids)
 
 
 # --- Views --------------------------------------------------------------------------------------------
@@ -270,10 +261,9 @@ def push_status(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
         "jobs_fetched": fetched,
         "error": error,
         "counts": summary.counts,
-        "state": summary.state if fetched else "pending",
+        "badge": _badge(repo, push_id, fetched),
         "finished": bool(fetched) and summary.finished,
     }
-    context["state_title"] = STATE_TITLES[context["state"]]
     return render(request, "pushes/push_list.html#status_cell", context)
 
 
@@ -300,10 +290,7 @@ def push_jobs(request: HttpRequest, repo: str, push_id: int, push: services.Fetc
     except (services.Unavailable, TreeherderNotFound) as exc:
         jobs_fetched, error = None, exc.reason
     selected = jobs_fetched.value if jobs_fetched else []
-    if tier == "other":
-        group_name = "Tier 2 and 3 jobs"
-    else:
-        group_name = f"{platform} {option}" if option else platform
+    group_name = "Tier 2 and 3 jobs" if tier == "other" else rules.group_display_name(platform, option)
     context = {
         **_push_header(repo, push.value),
         "group_name": group_name,
@@ -324,7 +311,7 @@ def push_failures(request: HttpRequest, repo: str, push_id: int, push: services.
         finished = services.jobs_summary(repo, push_id).value.finished
     except (services.Unavailable, TreeherderNotFound):
         finished = False
-    summary = services.failure_summary(repo, jobs_fetched.value if jobs_fetched else [])
+    summary = services.failure_summary(repo, jobs_fetched.value if jobs_fetched else [], finished=finished)
     context = {
         **_push_header(repo, push.value),
         "summary": summary,
@@ -334,6 +321,7 @@ def push_failures(request: HttpRequest, repo: str, push_id: int, push: services.
         "jobs_fetched": jobs_fetched,
         "jobs_error": error,
         "finished": bool(jobs_fetched) and finished,
+        "classifications": services.failure_classifications() if summary.groups else {},
     }
     return _page(request, "pushes/push_failures.html", "failures", context)
 

@@ -27,7 +27,9 @@ def short_revision(revision: str | None) -> str:
 @register.filter
 def colour(status: str) -> str:
     """CSS colour class of a job status, a result or a push/group state."""
-    return rules.GROUP_STATUS_COLOURS.get(status) or {"passed": "green"}.get(status) or rules.result_colour(status)
+    if status in rules.State:
+        return rules.State(status).colour
+    return rules.result_colour(status)
 
 
 @register.filter
@@ -56,3 +58,12 @@ def age(seconds: int | float | None) -> str:
 @register.filter
 def get_item(mapping: dict, key: object) -> object:
     return mapping.get(key) if mapping else None
+
+
+TRIAGE_COLOURS = {"new": "red", "preexisting": "orange", "intermittent": "yellow", "unknown": "gray"}
+
+
+@register.filter
+def triage_colour(triage: str) -> str:
+    """CSS colour class of a failure group's triage class (always shown with its word)."""
+    return TRIAGE_COLOURS.get(str(triage), "neutral")

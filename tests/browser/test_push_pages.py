@@ -55,8 +55,8 @@ def test_running_push_updates_without_reload_and_stops_when_finished(page, app, 
     fake_treeherder.advance(300)  # every job completes, green
 
     page.wait_for_function("document.title.startsWith('✓ passed')")
-    assert page.locator("#push-live").get_attribute("data-state") == "passed"
-    assert page.locator("#favicon").get_attribute("href").endswith("favicon-passed.svg")
+    assert page.locator("#push-live").get_attribute("data-state") == "passing"
+    assert page.locator("#favicon").get_attribute("href").endswith("favicon-passing.svg")
     assert page.evaluate("window.__notReloaded") is True
     counts = page.locator("#push-live .totals .counts").inner_text()
     done, total = map(int, re.search(r"(\d+) of (\d+) jobs done", counts).groups())

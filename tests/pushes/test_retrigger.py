@@ -283,13 +283,17 @@ def test_without_credentials_nothing_is_sent_to_taskcluster(alice: User, mocked_
         ),
         ({"status": 500, "json": {"code": "InternalServerError", "message": "boom"}}, ["Taskcluster answered 500", "boom"]),
         ({"body": requests.ConnectionError("Connection refused")}, ["Taskcluster did not answer", "Connection refused"]),
+        (  # the request never arrived, so nothing can have been triggered
+            {"body": requests.ConnectTimeout("connect timed out")},
+            ['data-outcome="taskcluster_down"', "Taskcluster did not answer while triggering", "connect timed out"],
+        ),
         (
             {"body": requests.ReadTimeout("read timed out")},
             ["did not answer in time", "may or may not have gone through", "read timed out"],
         ),
         ({"json": {}}, ["without creating a task, so nothing was retriggered"]),
     ],
-    ids=["scopes", "bad-credentials", "taskcluster-500", "taskcluster-down", "timeout", "no-task"],
+    ids=["scopes", "bad-credentials", "taskcluster-500", "taskcluster-down", "connect-timeout", "timeout", "no-task"],
 )
 def test_a_failed_trigger_is_reported_once_and_never_retried(
     alice: User,

@@ -7,7 +7,7 @@ import time
 import pytest
 from django.core.cache import cache
 
-from pushes import services
+from pushes import rules, services
 from tests.pushes.th_payloads import TH, job, mock_jobs, mock_log_errors, mock_repositories
 
 
@@ -109,10 +109,11 @@ def test_push_state():
     def jobs(*rows):
         return [job_from_dict(dict(zip(JOB_NAMES, row, strict=True))) for row in rows]
 
-    assert services.push_state([]) == "pending"
-    assert services.push_state(jobs(job(1), job(2, state="running"))) == "running"
-    assert services.push_state(jobs(job(1, result="testfailed"), job(2, state="running"))) == "failing"
-    assert services.push_state(jobs(job(1), job(2, tier=2, result="testfailed"))) == "passed"
+    assert rules.push_state([]) == "pending"
+    assert rules.push_state(jobs(job(1), job(2, state="running"))) == "running"
+    assert rules.push_state(jobs(job(1, result="testfailed"), job(2, state="running"))) == "failing"
+    assert rules.push_state(jobs(job(1), job(2, tier=2, result="testfailed"))) == "passing"
+    assert rules.State.PASSING.label == "passed"
 
 
 def test_summaries_and_groups_are_derived_from_one_fetch(mocked_responses):

@@ -577,7 +577,10 @@ def test_it_reads_bug_suggestions_of_the_older_shape(mocked_responses, th_client
         status="NEW",
         resolution="",
         internal_id=16,
+        keywords="intermittent-failure,leave-open",
+        whiteboard="[stockwell disabled]",
     )
+    assert first.counter is None  # the older shape: unknown, not 0
     assert [bug.id for bug in first.all_others] == [1548870]
     assert suggestions[1].line_number == 2618
     assert (suggestions[2].search, suggestions[2].path_end, suggestions[2].open_recent) == (

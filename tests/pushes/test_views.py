@@ -205,7 +205,7 @@ def test_finished_push_stops_refreshing(client, th):
 def test_passed_push_title_and_favicon(client, th):
     mock_detail(th, [job(1), job(2)])
     html = client.get("/try/pushes/100/").content.decode()
-    assert "<title>✓ passed" in html and "favicon-passed.svg" in html
+    assert "<title>✓ passed" in html and "favicon-passing.svg" in html
     assert 'hx-trigger="every' not in html
 
 
