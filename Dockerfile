@@ -19,7 +19,9 @@ COPY pushes/ pushes/
 COPY notifications/ notifications/
 RUN pip install .
 
+# .dockerignore leaves the fake Treeherder (fakeherder/) out; fail the build if it ever slips in.
 COPY . .
+RUN test ! -e fakeherder || { echo "fakeherder/ must not be in the production image" >&2; exit 1; }
 # Hashed, compressed static files for WhiteNoise (settings only need a key to load).
 RUN DEBUG=0 SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
     && mkdir -p var && chown -R buildwatch:buildwatch var

@@ -7,7 +7,7 @@ poll interval (60 s), so jobs change state and incremental reads have something 
 - upstream requests per cycle against the number of distinct unfinished pushes (the contract: equal
   or fewer; the first cycle also reads each push's title once);
 - bytes per cycle, incremental (`last_modified__gt`) against re-fetching every job of every push;
-- cycle wall time with 1 and 2 workers. A "worker" is a thread running services.poll_push for the
+- cycle wall time with 1 and 2 workers. A "worker" is a thread running poller.poll_push for the
   fanned-out pushes, as one Celery worker process of concurrency 1 would (the work is I/O-bound).
 Runs on a throwaway SQLite database (or PostgreSQL with BENCH_DATABASE_URL=postgres://…). Prints
 medians and ratios only.
@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pushes.fake.scenarios import DEMO, Builder  # noqa: E402
-from pushes.fake.server import FakeTreeherder  # noqa: E402
+from fakeherder import FakeTreeherder  # noqa: E402
+from fakeherder.builder import DEMO, Builder  # noqa: E402
 
 POLL_SECONDS = 60
 
@@ -100,8 +100,9 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from notifications import services
+    from notifications import poller
     from notifications.models import PushState, Watch
+    from pushes import services as pushes_services
     from pushes.treeherder import TreeherderClient
 
     call_command("migrate", verbosity=0)
@@ -122,15 +123,17 @@ def main() -> None:
     session = requests.Session()
     session.hooks["response"].append(meter.hook)
     client = TreeherderClient(fake.url, timeout=30, session=session)
-    services.get_client = lambda **kwargs: client  # every poll in this process goes through the meter
+    # Every poll in this process goes through the meter, and so do the failure summary's log reads.
+    poller.get_client = lambda **kwargs: client
+    pushes_services.get_client = lambda **kwargs: client
 
     def cycle(workers: int) -> dict:
         fanned: list[tuple[str, int]] = []
         started = time.perf_counter()
-        summary = services.poll_cycle(dispatch_poll=lambda repo, p: fanned.append((repo, p)),
+        summary = poller.poll_cycle(dispatch_poll=lambda repo, p: fanned.append((repo, p)),
                                       dispatch_delivery=lambda nid: None)  # fmt: skip
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda rp: services.poll_push(*rp, min_interval=0), fanned))
+            results = list(pool.map(lambda rp: poller.poll_push(*rp, min_interval=0), fanned))
         wall = time.perf_counter() - started
         requests_made, body_bytes = meter.take()
         fake.advance(POLL_SECONDS)

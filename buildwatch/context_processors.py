@@ -10,5 +10,4 @@ def buildwatch(request: HttpRequest) -> dict:
         "BUILDWATCH_REFRESH_SECONDS": settings.BUILDWATCH_REFRESH_SECONDS,
         "SITE_URL": settings.SITE_URL,
         "TREEHERDER_URL": settings.TREEHERDER_URL,
-        "WEBPUSH_AVAILABLE": bool(settings.VAPID_PUBLIC_KEY and settings.VAPID_PRIVATE_KEY),
     }

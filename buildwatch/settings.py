@@ -2,47 +2,58 @@
 
 Defaults suit a developer machine: SQLite under var/, local-memory cache, a filesystem Celery broker
 (no server), mail printed to the console. Production sets DEBUG=0, SECRET_KEY, DATABASE_URL, REDIS_URL…
+
+Every variable is read with `env` (environs): a value that does not parse (`DEBUG=ture`, `EMAIL_PORT=2x`,
+`DATABASE_URL=postgress://…`) stops startup with an error naming the variable, instead of silently
+becoming the default. An empty variable (`SECRET_KEY=` in .env, `${X:-}` in docker-compose.yml) counts
+as unset. A new block of settings reads its own variables the same way.
 """
 
-import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import dj_database_url
+from environs import Env, ValidationError, validate
+
+
+class _Env(Env):
+    """environs' reader, where an empty variable means "use the default" (as it always has here).
+
+    `_get_value` is the one lookup every parser goes through (environs' own FileAwareEnv overrides it too);
+    environs is pinned in pyproject.toml and tests/test_settings_env.py checks this behaviour.
+    """
+
+    def _get_value(self, env_key: str, default: Any) -> Any:
+        value = super()._get_value(env_key, default)
+        return default if value == "" else value
+
+
+env = _Env()
+_HTTP_URL = validate.URL(require_tld=False, schemes={"http", "https"})
+_AT_LEAST_ONE = validate.Range(min=1)
+_POSITIVE = validate.Range(min=0, min_inclusive=False)
+
+
+def _csv(name: str, default: list[str]) -> list[str]:
+    """A comma-separated variable; blanks around items and empty items are ignored."""
+    return [item.strip() for item in env.list(name, default) if item.strip()]
+
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("BUILDWATCH_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = env.path("BUILDWATCH_VAR_DIR", BASE_DIR / "var")
 
-
-def envbool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def envint(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
-    return int(value) if value.strip() else default
-
-
-def envlist(name: str, default: list[str]) -> list[str]:
-    value = os.environ.get(name, "")
-    return [part.strip() for part in value.split(",") if part.strip()] if value.strip() else default
-
-
-DEBUG = envbool("DEBUG", True)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+DEBUG = env.bool("DEBUG", True)
+SECRET_KEY = env.str("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
 # Previous secret keys, comma-separated: sessions, reset links and stored Taskcluster tokens stay valid.
-SECRET_KEY_FALLBACKS = envlist("SECRET_KEY_FALLBACKS", [])
+SECRET_KEY_FALLBACKS = _csv("SECRET_KEY_FALLBACKS", [])
 
-ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
-SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
-CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [SITE_URL])
+ALLOWED_HOSTS = _csv("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+SITE_URL = env.str("SITE_URL", "http://127.0.0.1:8000", validate=_HTTP_URL).rstrip("/")
+CSRF_TRUSTED_ORIGINS = _csv("CSRF_TRUSTED_ORIGINS", [SITE_URL])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -89,9 +100,10 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", "") or f"sqlite:///{VAR_DIR / 'buildwatch.sqlite3'}",
-        conn_max_age=envint("DB_CONN_MAX_AGE", 0),
+    "default": env.dj_db_url(
+        "DATABASE_URL",
+        f"sqlite:///{VAR_DIR / 'buildwatch.sqlite3'}",
+        conn_max_age=env.int("DB_CONN_MAX_AGE", 0, validate=validate.Range(min=0)),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -103,7 +115,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
+
+def _redis_url(url: str) -> None:
+    """redis://[[user]:password@]host[:port][/db] or rediss://…, passed on as it is to the cache and Celery.
+
+    (environs' dj_cache_url would drop a Redis ACL user name from the URL, so it is not used here.)
+    """
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+    if parts.scheme not in {"redis", "rediss"} or not parts.hostname:
+        raise ValidationError("not a redis://host[:port][/db] or rediss://… URL")
+
+
+REDIS_URL = env.str("REDIS_URL", "", validate=_redis_url)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -132,7 +159,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))  # collectstatic writes here
+STATIC_ROOT = env.path("STATIC_ROOT", BASE_DIR / "staticfiles")  # collectstatic writes here
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -144,21 +171,31 @@ STORAGES = {
 
 
 # --- Mail -------------------------------------------------------------------------------------------
+_EMAIL_SCHEMES = ("console", "locmem", "dummy", "smtp", "smtp+tls", "smtp+ssl")
+
+
+@env.parser_for("email_url")
 def _mailer(url: str, timeout: int) -> dict:
-    """EMAIL_URL: console:// | locmem:// | dummy:// | smtp://user:pass@host:25 | smtp+tls://… | smtp+ssl://…"""
-    if not url:
-        return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    """EMAIL_URL: console:// | locmem:// | dummy:// | smtp://user:pass@host:25 | smtp+tls://… | smtp+ssl://…
+
+    (environs' dj_email_url knows neither locmem:// nor the smtp+tls/smtp+ssl schemes, and accepts any
+    scheme without complaint, so EMAIL_URL has this parser of its own.)
+    """
     parts = urlsplit(url)
     scheme = parts.scheme
+    if scheme not in _EMAIL_SCHEMES:
+        raise ValidationError(f"scheme {scheme!r} is not one of {', '.join(_EMAIL_SCHEMES)}")
     if scheme in {"console", "locmem", "dummy"}:
         return {"BACKEND": f"django.core.mail.backends.{scheme}.EmailBackend"}
-    if scheme not in {"smtp", "smtp+tls", "smtp+ssl"}:
-        raise RuntimeError(f"EMAIL_URL scheme {scheme!r} is not one of console, locmem, dummy, smtp, smtp+tls, smtp+ssl")
+    try:
+        port = parts.port
+    except ValueError as exc:  # not a number, or out of range
+        raise ValidationError(str(exc)) from exc
     return {
         "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "OPTIONS": {
             "host": parts.hostname or "localhost",
-            "port": parts.port or (465 if scheme == "smtp+ssl" else 25),
+            "port": port or (465 if scheme == "smtp+ssl" else 25),
             "username": unquote(parts.username or ""),
             "password": unquote(parts.password or ""),
             "use_tls": scheme == "smtp+tls",
@@ -168,73 +205,70 @@ def _mailer(url: str, timeout: int) -> dict:
     }
 
 
-def _mailer_from_django_variables(timeout: int) -> dict:
-    """Django's classic EMAIL_HOST/EMAIL_PORT/… environment variables, when EMAIL_URL is not set."""
-    return {
-        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "OPTIONS": {
-            "host": os.environ["EMAIL_HOST"],
-            "port": envint("EMAIL_PORT", 25),
-            "username": os.environ.get("EMAIL_HOST_USER", ""),
-            "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
-            "use_tls": envbool("EMAIL_USE_TLS", False),
-            "use_ssl": envbool("EMAIL_USE_SSL", False),
-            "timeout": timeout,
-        },
+_EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", 20, validate=_AT_LEAST_ONE)
+if env.str("EMAIL_HOST", "") and not env.str("EMAIL_URL", ""):
+    # Django's classic EMAIL_HOST/EMAIL_PORT/… variables, when EMAIL_URL is not set.
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": env.str("EMAIL_HOST"),
+                "port": env.int("EMAIL_PORT", 25, validate=validate.Range(min=1, max=65535)),
+                "username": env.str("EMAIL_HOST_USER", ""),
+                "password": env.str("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": env.bool("EMAIL_USE_TLS", False),
+                "use_ssl": env.bool("EMAIL_USE_SSL", False),
+                "timeout": _EMAIL_TIMEOUT,
+            },
+        }
     }
-
-
-_EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 20)
-MAILERS = {
-    "default": _mailer_from_django_variables(_EMAIL_TIMEOUT)
-    if os.environ.get("EMAIL_HOST") and not os.environ.get("EMAIL_URL")
-    else _mailer(os.environ.get("EMAIL_URL", ""), _EMAIL_TIMEOUT)
-}
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "BuildWatch <buildwatch@localhost>")
+else:
+    MAILERS = {"default": env.email_url("EMAIL_URL", "console://", timeout=_EMAIL_TIMEOUT)}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "BuildWatch <buildwatch@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Treeherder, Taskcluster, web push ---------------------------------------------------------------
-TREEHERDER_URL = os.environ.get("TREEHERDER_URL", "https://treeherder.mozilla.org").rstrip("/")
-TASKCLUSTER_ROOT_URL = os.environ.get(
-    "TASKCLUSTER_ROOT_URL", "https://firefox-ci-tc.services.mozilla.com"
+TREEHERDER_URL = env.str("TREEHERDER_URL", "https://treeherder.mozilla.org", validate=_HTTP_URL).rstrip("/")
+TASKCLUSTER_ROOT_URL = env.str(
+    "TASKCLUSTER_ROOT_URL", "https://firefox-ci-tc.services.mozilla.com", validate=_HTTP_URL
 ).rstrip("/")
 # Seconds: page views must stay snappy; background work may wait longer (30 s ceiling).
-TREEHERDER_PAGE_TIMEOUT = float(os.environ.get("TREEHERDER_PAGE_TIMEOUT", "8"))
-TREEHERDER_BACKGROUND_TIMEOUT = float(os.environ.get("TREEHERDER_BACKGROUND_TIMEOUT", "30"))
+TREEHERDER_PAGE_TIMEOUT = env.float("TREEHERDER_PAGE_TIMEOUT", 8.0, validate=_POSITIVE)
+TREEHERDER_BACKGROUND_TIMEOUT = env.float("TREEHERDER_BACKGROUND_TIMEOUT", 30.0, validate=_POSITIVE)
 
-TASKCLUSTER_TIMEOUT = float(os.environ.get("TASKCLUSTER_TIMEOUT", "8"))
+TASKCLUSTER_TIMEOUT = env.float("TASKCLUSTER_TIMEOUT", 8.0, validate=_POSITIVE)
 # Keys the encryption of stored Taskcluster tokens; derived from SECRET_KEY when empty. Old keys that
 # may still decrypt (a token read with one is re-encrypted with the current key): comma-separated.
-BUILDWATCH_ENCRYPTION_KEY = os.environ.get("BUILDWATCH_ENCRYPTION_KEY", "")
-BUILDWATCH_ENCRYPTION_KEY_FALLBACKS = envlist("BUILDWATCH_ENCRYPTION_KEY_FALLBACKS", [])
+BUILDWATCH_ENCRYPTION_KEY = env.str("BUILDWATCH_ENCRYPTION_KEY", "")
+BUILDWATCH_ENCRYPTION_KEY_FALLBACKS = _csv("BUILDWATCH_ENCRYPTION_KEY_FALLBACKS", [])
 
-VAPID_PUBLIC_KEY = os.environ.get("VAPID_PUBLIC_KEY", "")
-VAPID_PRIVATE_KEY = os.environ.get("VAPID_PRIVATE_KEY", "")
-VAPID_SUBJECT = os.environ.get("VAPID_SUBJECT", "mailto:buildwatch@localhost")
+VAPID_PUBLIC_KEY = env.str("VAPID_PUBLIC_KEY", "")
+VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", "")
+VAPID_SUBJECT = env.str("VAPID_SUBJECT", "mailto:buildwatch@localhost")
 # Browsers' push services (Firefox, Chrome/Edge/Opera, Windows, Safari); subdomains match too.
-WEBPUSH_ENDPOINT_HOSTS = envlist(
+WEBPUSH_ENDPOINT_HOSTS = _csv(
     "WEBPUSH_ENDPOINT_HOSTS",
     ["push.services.mozilla.com", "fcm.googleapis.com", "android.googleapis.com", "notify.windows.com",
      "push.apple.com"],
 )
-WEBPUSH_ALLOW_LOOPBACK = envbool("WEBPUSH_ALLOW_LOOPBACK", DEBUG)
+WEBPUSH_ALLOW_LOOPBACK = env.bool("WEBPUSH_ALLOW_LOOPBACK", DEBUG)
 
 # --- Matrix (notifications/channels/matrix.py) ----------------------------------------------------
 # The bot that sends direct messages. Unset MATRIX_HOMESERVER: Matrix is unavailable, /settings/ says so.
-MATRIX_HOMESERVER = os.environ.get("MATRIX_HOMESERVER", "").rstrip("/")
+MATRIX_HOMESERVER = env.str("MATRIX_HOMESERVER", "", validate=_HTTP_URL).rstrip("/")
 # Either the bot's access token, or its user and password (BuildWatch logs in once, keeps the token).
-MATRIX_ACCESS_TOKEN = os.environ.get("MATRIX_ACCESS_TOKEN", "")
-MATRIX_USER = os.environ.get("MATRIX_USER", "")
-MATRIX_PASSWORD = os.environ.get("MATRIX_PASSWORD", "")
+MATRIX_ACCESS_TOKEN = env.str("MATRIX_ACCESS_TOKEN", "")
+MATRIX_USER = env.str("MATRIX_USER", "")
+MATRIX_PASSWORD = env.str("MATRIX_PASSWORD", "")
 # Names the direct rooms the bot opens ("<prefix> notifications"); empty: unnamed direct chats.
-MATRIX_ROOM_NAME = os.environ.get("MATRIX_ROOM_NAME", "")
+MATRIX_ROOM_NAME = env.str("MATRIX_ROOM_NAME", "")
 # Seconds: to connect, and for a whole call (connect, send, answer).
-MATRIX_CONNECT_TIMEOUT = float(os.environ.get("MATRIX_CONNECT_TIMEOUT", "5"))
-MATRIX_TIMEOUT = float(os.environ.get("MATRIX_TIMEOUT", "15"))
+MATRIX_CONNECT_TIMEOUT = env.float("MATRIX_CONNECT_TIMEOUT", 5.0, validate=_POSITIVE)
+MATRIX_TIMEOUT = env.float("MATRIX_TIMEOUT", 15.0, validate=_POSITIVE)
 # --- end Matrix -----------------------------------------------------------------------------------
 
-BUILDWATCH_POLL_SECONDS = envint("BUILDWATCH_POLL_SECONDS", 60)
-BUILDWATCH_REFRESH_SECONDS = envint("BUILDWATCH_REFRESH_SECONDS", 30)
+BUILDWATCH_POLL_SECONDS = env.int("BUILDWATCH_POLL_SECONDS", 60, validate=_AT_LEAST_ONE)
+BUILDWATCH_REFRESH_SECONDS = env.int("BUILDWATCH_REFRESH_SECONDS", 30, validate=_AT_LEAST_ONE)
 
 # --- Celery -------------------------------------------------------------------------------------------
 # Without REDIS_URL the broker is kombu's filesystem transport under var/broker: no server needed.
@@ -255,9 +289,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Seconds. A delivery claim older than the hard limit (+5 s) is a dead worker's and may be reclaimed.
-CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 120)
-CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 180)
-CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", 120, validate=_AT_LEAST_ONE)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 180, validate=_AT_LEAST_ONE)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE = {
     "poll-watched-pushes": {
         "task": "notifications.tasks.poll_watched_pushes",
@@ -269,12 +303,12 @@ CELERY_BEAT_SCHEDULE = {
 # --- Production hardening (manage.py check --deploy passes with DEBUG=0 and HTTPS) ---------------------
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 3600)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 3600, validate=validate.Range(min=0))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", False)
     if not SECURE_HSTS_PRELOAD:
         # Joining the browsers' preload list is a domain owner's decision, not a default.
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
@@ -285,7 +319,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.log_level("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 

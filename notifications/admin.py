@@ -2,7 +2,10 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
+from . import channels
 from .models import MatrixLogin, Notification, PushState, PushSubscription, UserSettings, Watch
+
+CHANNEL_SWITCHES = [channels.enabled_field(channel) for channel in channels.all()]
 
 
 class UserSettingsInline(admin.StackedInline):
@@ -30,12 +33,11 @@ class UserSettingsAdmin(admin.ModelAdmin):
         "author_email",
         "default_repo",
         "notifications_enabled",
-        "email_enabled",
-        "webpush_enabled",
+        *CHANNEL_SWITCHES,
         "auto_watch",
         "updated_at",
     ]
-    list_filter = ["notifications_enabled", "email_enabled", "webpush_enabled", "auto_watch"]
+    list_filter = ["notifications_enabled", *CHANNEL_SWITCHES, "auto_watch"]
     search_fields = ["user__username", "user__email", "author_email"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]

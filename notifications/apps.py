@@ -10,7 +10,7 @@ class NotificationsConfig(AppConfig):
         # imports notifications (the dependency goes one way, notifications -> pushes).
         from pushes import hooks
 
-        from .models import treeherder_author_email, watched_push_ids
+        from .selectors import treeherder_author_email, watched_push_ids
 
         hooks.register(
             hooks.UserHooks(author_email=treeherder_author_email, watched_push_ids=watched_push_ids)

@@ -7,13 +7,10 @@ from typing import Any
 
 from django import forms
 
-from .channels import matrix
+from . import channels
 from .models import UserSettings
 
 REPO_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-WEBPUSH_UNAVAILABLE = (
-    "Not available: this server has no VAPID keys configured (VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY)."
-)
 
 
 class SettingsForm(forms.ModelForm):
@@ -23,20 +20,18 @@ class SettingsForm(forms.ModelForm):
             "author_email",
             "default_repo",
             "notifications_enabled",
-            "email_enabled",
-            "webpush_enabled",
-            "matrix_enabled",
-            "matrix_id",
+            *(name for channel in channels.all() for name in channels.settings_fields(channel)),
             "auto_watch",
         ]
         labels = {
             "author_email": "Treeherder author email",
             "default_repo": "Default repository",
             "notifications_enabled": "Notify me when a watched push finishes",
+            # A channel's switch reads "By <its label>" unless named here.
+            **{channels.enabled_field(channel): f"By {channel.label}" for channel in channels.all()},
             "email_enabled": "By email",
             "webpush_enabled": "By browser push notification",
             "matrix_enabled": "By Matrix direct message",
-            "matrix_id": "Matrix ID",
             "auto_watch": "Watch all my new try pushes automatically",
         }
         help_texts = {
@@ -45,12 +40,17 @@ class SettingsForm(forms.ModelForm):
             "matrix_id": "Your full Matrix user ID, e.g. @you:mozilla.org. The BuildWatch bot invites you to a "
             "direct chat with the first message.",
         }
+        widgets = {
+            "matrix_id": forms.TextInput(
+                attrs={"placeholder": "@you:mozilla.org", "autocapitalize": "none", "spellcheck": "false"}
+            ),
+        }
         error_messages = {
             "author_email": {"invalid": "Enter a full email address, like you@mozilla.com."},
             "default_repo": {"required": "Enter a repository name, e.g. try."},
         }
 
-    def __init__(self, *args: Any, webpush_available: bool = True, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         account_email = self.instance.user.email if self.instance.user_id else ""
         email = self.fields["author_email"]
@@ -66,40 +66,33 @@ class SettingsForm(forms.ModelForm):
         repo.widget.attrs.update(
             {"autocapitalize": "none", "spellcheck": "false", "pattern": REPO_NAME_RE.pattern}
         )
-        self.webpush_available = webpush_available
-        if not webpush_available:
-            # A disabled field ignores whatever is posted and keeps the stored value.
-            webpush = self.fields["webpush_enabled"]
-            webpush.disabled = True
-            webpush.help_text = WEBPUSH_UNAVAILABLE
-        self.matrix_unavailable = matrix.channel.unavailable_reason()
-        self.fields["matrix_id"].widget.attrs.update(
-            {"placeholder": "@you:mozilla.org", "autocapitalize": "none", "spellcheck": "false"}
-        )
-        if self.matrix_unavailable:
-            for name in ("matrix_enabled", "matrix_id"):
-                self.fields[name].disabled = True
-            self.fields["matrix_enabled"].help_text = f"Not available: {self.matrix_unavailable}."
+        self.unavailable = {channel.name: channel.unavailable_reason() for channel in channels.all()}
+        for channel in channels.all():
+            reason = self.unavailable[channel.name]
+            if reason:
+                # A disabled field ignores whatever is posted and keeps the stored value.
+                for name in channels.settings_fields(channel):
+                    self.fields[name].disabled = True
+                self.fields[channels.enabled_field(channel)].help_text = f"Not available: {reason}."
 
-    def clean_matrix_id(self) -> str:
-        value = self.cleaned_data["matrix_id"].strip()
-        if value and not matrix.valid_matrix_id(value):
-            raise forms.ValidationError(
-                "A Matrix ID looks like @name:server, e.g. @you:mozilla.org: lowercase letters, digits and "
-                "._=-/+ before the colon, the server name after it.",
-                code="invalid_matrix_id",
-            )
-        return value
+    def channel_fields(self) -> list[forms.BoundField]:
+        """Each channel's on/off switch and its own fields, in the registry's order (the settings page
+        lists them)."""
+        return [self[name] for channel in channels.all() for name in channels.settings_fields(channel)]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        if cleaned.get("matrix_enabled") and not cleaned.get("matrix_id") and "matrix_id" not in self.errors:
-            self.add_error("matrix_id", "Enter your Matrix ID to get Matrix messages.")
+        for channel in channels.all():
+            if self.unavailable[channel.name]:
+                continue  # its fields are disabled: the stored values stay as they are
+            for name, error in channel.clean_settings(cleaned).items():
+                if name not in self.errors:
+                    self.add_error(name, error)
         return cleaned
 
     def save(self, commit: bool = True) -> UserSettings:
-        if "matrix_id" in self.changed_data:
-            self.instance.matrix_room_id = ""  # the old room was for the old ID
+        for channel in channels.all():
+            channel.settings_changed(self.instance, self.changed_data)
         return super().save(commit=commit)
 
     def clean_default_repo(self) -> str:

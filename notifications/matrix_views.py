@@ -9,16 +9,16 @@ from django.views.decorators.http import require_POST
 
 from buildwatch.htmx import login_required_htmx
 
-from .channels import matrix
+from . import channels
+from .channels import TransportError, matrix
 from .models import UserSettings
-from .transports import TransportError
 
 
 @require_POST
 @login_required_htmx
 def send_test(request: HttpRequest) -> HttpResponse:
     user_settings = UserSettings.for_user(request.user)
-    error = matrix.channel.unavailable_reason() or (
+    error = channels.get(matrix.MatrixChannel.name).unavailable_reason() or (
         "" if user_settings.matrix_id else "no Matrix ID is saved"
     )
     if not error:
@@ -27,12 +27,7 @@ def send_test(request: HttpRequest) -> HttpResponse:
         except TransportError as problem:
             error = problem.message
     if request.htmx:
-        context = {
-            "user_settings": user_settings,
-            "matrix_unavailable": matrix.channel.unavailable_reason(),
-            "matrix_sent": not error,
-            "matrix_error": error,
-        }
+        context = {"user_settings": user_settings, "matrix_sent": not error, "matrix_error": error}
         return render(request, "notifications/_matrix_section.html", context)
     if error:
         messages.error(request, f"The Matrix test message was not sent: {error}")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 from django.conf import settings
 from django.db import models
 
@@ -27,7 +24,9 @@ class UserSettings(models.Model):
     matrix_id = models.CharField("Matrix ID", max_length=255, blank=True)
     matrix_enabled = models.BooleanField(default=False)
     matrix_room_id = models.CharField(
-        max_length=255, blank=True, help_text="The direct room the bot opened; empty: opened with the next message."
+        max_length=255,
+        blank=True,
+        help_text="The direct room the bot opened; empty: opened with the next message.",
     )
     # When auto-watch was last switched on: only pushes newer than this are watched automatically.
     auto_watch_since = models.DateTimeField(null=True, blank=True, editable=False)
@@ -89,7 +88,7 @@ class PushState(models.Model):
     last_error = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Computed once when the push finishes, rendered into every watcher's email: counts, failing
-    # platform groups, top failure groups (see notifications.services.push_summary).
+    # platform groups, top failure groups (see notifications.poller.finished_summary).
     summary = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -119,13 +118,16 @@ class Watch(models.Model):
         return f"{self.user} watches {self.repo} push {self.push_id}"
 
 
+def channel_choices() -> list[tuple[str, str]]:
+    """Notification.channel's choices: the channel registry's names and labels. A callable, so adding
+    a channel needs no migration; imported when first needed because the channels import these models."""
+    from .channels import choices
+
+    return choices()
+
+
 class Notification(models.Model):
     """The exactly-once ledger: one row per (user, push, channel), claimed before sending."""
-
-    class Channel(models.TextChoices):
-        EMAIL = "email", "email"
-        WEBPUSH = "webpush", "web push"
-        MATRIX = "matrix", "Matrix"
 
     class Status(models.TextChoices):
         PENDING = "pending", "pending"
@@ -137,7 +139,7 @@ class Notification(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     repo = models.CharField(max_length=100)
     push_id = models.PositiveBigIntegerField()
-    channel = models.CharField(max_length=16, choices=Channel.choices)
+    channel = models.CharField(max_length=16, choices=channel_choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     title = models.CharField(max_length=255, blank=True)
     body = models.TextField(blank=True)
@@ -193,28 +195,4 @@ class PushSubscription(models.Model):
         return f"push subscription of {self.user}"
 
 
-def treeherder_author_email(user: Any) -> str:
-    """The email Treeherder knows the user's pushes by, read without creating a settings row (GET pages)."""
-    user_settings = UserSettings.objects.filter(user=user).first()
-    return user_settings.effective_author_email if user_settings else (user.email or "")
-
-
-def watched_push_ids(user: object, repo: str, push_ids: Iterable[int]) -> set[int]:
-    """Which of these pushes the user watches: one query for a whole page of rows."""
-    if not getattr(user, "is_authenticated", False):
-        return set()
-    return set(
-        Watch.objects.filter(user=user, repo=repo, push_id__in=list(push_ids)).values_list("push_id", flat=True)
-    )
-
-
-__all__ = [
-    "UserSettings",
-    "PushState",
-    "Watch",
-    "Notification",
-    "PushSubscription",
-    "MatrixLogin",
-    "treeherder_author_email",
-    "watched_push_ids",
-]
+__all__ = ["UserSettings", "PushState", "Watch", "Notification", "PushSubscription", "MatrixLogin"]

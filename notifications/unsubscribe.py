@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from .email import user_from_unsubscribe_token
+from .channels.email import user_from_unsubscribe_token
 from .models import UserSettings
 
 

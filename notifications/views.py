@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any
-
-from django.conf import settings
 from django.contrib import messages
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,12 +11,16 @@ from django.views.decorators.vary import vary_on_headers
 
 from buildwatch.htmx import back_url, login_required_htmx, wants_fragment
 
+from . import selectors
 from .forms import SettingsForm
-from .models import Notification, PushState, UserSettings, Watch
+from .models import PushState, UserSettings, Watch
 
-RECENT_NOTIFICATIONS = 20
-# Sections of the settings page: web push (this app) and the Taskcluster credentials (the pushes app).
-SETTINGS_SECTIONS = ("notifications/_webpush_section.html", "pushes/_taskcluster_section.html")
+# Sections of the settings page: web push and Matrix (this app), the Taskcluster credentials (pushes).
+SETTINGS_SECTIONS = (
+    "notifications/_webpush_section.html",
+    "notifications/_matrix_section.html",
+    "pushes/_taskcluster_section.html",
+)
 
 
 def _push_url(repo: str, push_id: int) -> str:
@@ -74,65 +72,15 @@ def unwatch(request: HttpRequest, repo: str, push_id: str) -> HttpResponse:
     return _watch_answer(request, repo, pid, watched=False, message=f"Stopped watching {repo} push {pid}.")
 
 
-@dataclass(frozen=True)
-class WatchRow:
-    watch: Watch
-    state: PushState | None
-
-    @property
-    def polled(self) -> bool:
-        return self.state is not None and self.state.state != PushState.State.UNKNOWN
-
-    @property
-    def finished(self) -> bool:
-        return self.state is not None and self.state.state == PushState.State.FINISHED
-
-    @property
-    def percent(self) -> int | None:
-        if not self.polled or not self.state.job_count:
-            return None
-        return min(100, int(100 * self.state.completed_count / self.state.job_count))
-
-    @property
-    def title(self) -> str:
-        return (
-            self.state.title
-            if self.state and self.state.title
-            else f"{self.watch.repo} push {self.watch.push_id}"
-        )
-
-    @property
-    def url(self) -> str:
-        return _push_url(self.watch.repo, self.watch.push_id)
-
-
-def watch_rows(user: Any) -> list[WatchRow]:
-    """The user's watches with what the poller last saw: unfinished first, newest watch first within."""
-    watches = list(Watch.objects.filter(user=user).order_by("-created_at", "-id"))
-    by_repo: dict[str, list[int]] = defaultdict(list)
-    for w in watches:
-        by_repo[w.repo].append(w.push_id)
-    states: dict[tuple[str, int], PushState] = {}
-    if by_repo:
-        query = Q()
-        for repo, ids in by_repo.items():
-            query |= Q(repo=repo, push_id__in=ids)
-        states = {(s.repo, s.push_id): s for s in PushState.objects.filter(query)}
-    rows = [WatchRow(w, states.get((w.repo, w.push_id))) for w in watches]
-    return sorted(rows, key=lambda row: row.finished)  # stable: keeps newest-first within each part
-
-
 @require_GET
 @vary_on_headers("HX-Request")
 @login_required_htmx
 def watching(request: HttpRequest) -> HttpResponse:
-    rows = watch_rows(request.user)
+    rows = selectors.watch_rows(request.user)
     context = {
         "running_rows": [row for row in rows if not row.finished],
         "finished_rows": [row for row in rows if row.finished],
-        "notifications": Notification.objects.filter(user=request.user).order_by("-created_at", "-id")[
-            :RECENT_NOTIFICATIONS
-        ],
+        "notifications": selectors.recent_notifications(request.user),
     }
     template = "notifications/watching.html"
     if wants_fragment(request):
@@ -145,19 +93,18 @@ def watching(request: HttpRequest) -> HttpResponse:
 @login_required_htmx
 def settings_view(request: HttpRequest) -> HttpResponse:
     user_settings = UserSettings.for_user(request.user)
-    webpush_available = bool(settings.VAPID_PUBLIC_KEY and settings.VAPID_PRIVATE_KEY)
     saved = False
     if request.method == "POST":
-        form = SettingsForm(request.POST, instance=user_settings, webpush_available=webpush_available)
+        form = SettingsForm(request.POST, instance=user_settings)
         if form.is_valid():
             form.save()
             if not wants_fragment(request):
                 messages.success(request, "Settings saved.")
                 return redirect("settings")
             saved = True
-            form = SettingsForm(instance=user_settings, webpush_available=webpush_available)
+            form = SettingsForm(instance=user_settings)
     else:
-        form = SettingsForm(instance=user_settings, webpush_available=webpush_available)
+        form = SettingsForm(instance=user_settings)
     context = {
         "form": form,
         "saved": saved,
@@ -172,8 +119,4 @@ def settings_view(request: HttpRequest) -> HttpResponse:
 
 def home(request: HttpRequest) -> HttpResponse:
     """`/`: the signed-in user's default repository, `try` for everyone else."""
-    repo = "try"
-    if request.user.is_authenticated:
-        stored = UserSettings.objects.filter(user=request.user).values_list("default_repo", flat=True).first()
-        repo = stored or repo
-    return redirect("push_list", repo)
+    return redirect("push_list", selectors.default_repo(request.user))

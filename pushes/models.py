@@ -10,7 +10,6 @@ an old key is encrypted again with the current one.
 from __future__ import annotations
 
 import base64
-import os
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -32,9 +31,9 @@ def _fernet_key(secret: str) -> bytes:
 
 def _secrets() -> list[str]:
     """The current key first, then every key that may still decrypt (no duplicates, no blanks)."""
-    dedicated = getattr(settings, "BUILDWATCH_ENCRYPTION_KEY", "") or os.environ.get("BUILDWATCH_ENCRYPTION_KEY", "")
-    django_keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    fallbacks = list(getattr(settings, "BUILDWATCH_ENCRYPTION_KEY_FALLBACKS", []))
+    dedicated = settings.BUILDWATCH_ENCRYPTION_KEY
+    django_keys = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    fallbacks = list(settings.BUILDWATCH_ENCRYPTION_KEY_FALLBACKS)
     ordered = [dedicated, *fallbacks, *django_keys] if dedicated else [*django_keys, *fallbacks]
     return list(dict.fromkeys(secret for secret in ordered if secret))
 
@@ -59,10 +58,6 @@ def decrypt_with_key_age(token: str) -> tuple[str, bool]:
     except ValueError:
         pass
     raise CredentialsUnreadable("the stored access token cannot be decrypted with the current or fallback keys")
-
-
-def decrypt(token: str) -> str:
-    return decrypt_with_key_age(token)[0]
 
 
 class TaskclusterCredentials(models.Model):

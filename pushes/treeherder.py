@@ -1,4 +1,5 @@
-"""The only module that talks to Treeherder (see docs TREEHERDER-API.md for the real API it follows).
+"""The only module that talks to Treeherder, through its public REST API (`/api/...`, each endpoint
+named on the method that calls it; real answers are recorded in fakeherder/recordings/).
 
 Every failure upstream — timeout, refused connection, HTTP error, an HTML page where JSON was expected,
 JSON of the wrong shape — surfaces as one `TreeherderError` carrying the reason, URL and status.
@@ -28,7 +29,6 @@ MAX_PUSH_COUNT = 1000
 JOBS_PAGE_SIZE = 2000  # the server's MAX_JOBS_COUNT; 2001 is a 400
 MAX_JOB_PAGES = 100  # 200,000 jobs: far past any real push, but a bound on a looping `next`
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-PARSE_STATUSES = ("parsed", "pending", "failed", "skipped-size")
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 

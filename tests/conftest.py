@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
+from collections.abc import Iterator
 
 import pytest
+import time_machine
+
+from fakeherder import FakeTreeherder
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -80,9 +85,63 @@ def clear_cache() -> None:
 
 
 @pytest.fixture
+def clock() -> Iterator[time_machine.Traveller]:
+    """Time stands still at the real now for this test; `clock.shift(seconds)` moves it on.
+
+    Tests fake time one way: time-machine (this fixture, or their own `time_machine.travel`), never by
+    monkeypatching `time.time` or `timezone.now`. It moves Django's clock, the cache's expiry and, at
+    speed 1, the fake Treeherder's jobs together (see `fake_treeherder`)."""
+    with time_machine.travel(time.time(), tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
 def mocked_responses():
-    """`responses` with every registered URL required to be called; unregistered URLs raise."""
+    """`responses` with every registered URL required to be called; unregistered URLs raise (and are still
+    recorded in `.calls`). A test that must register a URL it may not call sets
+    `mocked_responses.assert_all_requests_are_fired = False` and says why."""
     import responses
 
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         yield rsps
+
+
+# --- The fake Treeherder: one server for the whole session, reset for each test that asks for it ---------
+
+
+@pytest.fixture(scope="session")
+def fake_treeherder_server() -> Iterator[FakeTreeherder]:
+    """The session's one fake Treeherder (and Taskcluster) over real HTTP on a loopback port. Tests take
+    `fake_treeherder` (reset for them); module-scoped fixtures reset it themselves."""
+    fake = FakeTreeherder("quick", speed=0)
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_scenario() -> str:
+    """Override in a test module to serve another scenario (fakeherder/scenarios.py)."""
+    return "quick"
+
+
+@pytest.fixture
+def fake_start_time() -> float | None:
+    """Override in a test module to start the fake's scenario at a fixed simulated time (epoch seconds)."""
+    return None
+
+
+@pytest.fixture
+def fake_treeherder(
+    fake_treeherder_server: FakeTreeherder, fake_scenario: str, fake_start_time: float | None
+) -> FakeTreeherder:
+    """The session's fake, started over for this test: `fake_scenario` rebuilt at `fake_start_time`, no
+    failure mode, empty request log, no triggers, no latency, and its clock standing still (speed 0).
+
+    Tests fake time one way, with time-machine. The fake's clock reads `time.time()`, so a test that
+    sets `fake_treeherder.reset(speed=1)` inside a `time_machine.travel(...)` moves Treeherder's jobs and
+    BuildWatch's clock together. `fake_treeherder.advance(seconds)` moves only the fake, for a world
+    that BuildWatch reads across threads or processes (the browser, the real stack, `make demo`)."""
+    fake_treeherder_server.set_latency(0)
+    fake_treeherder_server.reset(fake_scenario, speed=0, start_time=fake_start_time)
+    return fake_treeherder_server

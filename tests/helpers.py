@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-RECORDINGS = Path(__file__).resolve().parent.parent / "pushes" / "fake" / "recordings"
-
-
-def recording(name: str) -> Any:
-    """A real Treeherder response recorded in mozilla/treeherder's tests (see recordings/PROVENANCE.md)."""
-    return json.loads((RECORDINGS / name).read_text())
+from fakeherder import load_recording as recording  # noqa: F401 - a real answer, see recordings/PROVENANCE.md
 
 
 def services_required() -> bool:

@@ -285,6 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  export MATRIX_HOMESERVER={server.url} MATRIX_ACCESS_TOKEN={accounts['bot_token']}")
     print(f"Read the messages as {accounts['user_id']} (password {accounts['password']}) in a Matrix client")
     print(f"pointed at {server.url}; put that ID in BuildWatch's settings. Ctrl-C stops Synapse.")
+
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 

@@ -1,4 +1,4 @@
-"""Production settings pass `manage.py check --deploy` (SPEC §8)."""
+"""Production settings (DEBUG=0, a real SECRET_KEY, HTTPS, SMTP mail) pass `manage.py check --deploy`."""
 
 import os
 import subprocess

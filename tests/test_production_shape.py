@@ -51,16 +51,10 @@ class Web:
 
 
 @pytest.fixture(scope="module")
-def web(tmp_path_factory) -> Iterator[Web]:
+def web(tmp_path_factory, fake_treeherder_server) -> Iterator[Web]:
     with scratch_postgres_and_redis("buildwatch_prod", REDIS_DB) as (dsn, redis_url):
-        from pushes.fake.server import FakeTreeherder
-
-        fake = FakeTreeherder(scenario="quick", speed=0)
-        try:
-            fake.start()
-            yield from _serve(tmp_path_factory.mktemp("production"), dsn, redis_url, fake)
-        finally:
-            fake.stop()
+        fake_treeherder_server.reset("quick", speed=0)
+        yield from _serve(tmp_path_factory.mktemp("production"), dsn, redis_url, fake_treeherder_server)
 
 
 def _serve(tmp: Path, dsn: str, redis_url: str, fake) -> Iterator[Web]:

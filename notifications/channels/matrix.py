@@ -8,8 +8,9 @@
   user who left or rejected the invite, or a room the bot is no longer in, gets a new room.
 - The message's transaction id is derived from its ledger row: a send retried after the homeserver
   stored it but before the ledger said "sent" is stored once (the homeserver keeps txn ids 24 h).
-- M_LIMIT_EXCEEDED becomes RateLimited (retry after retry_after_ms, not a failure); an invalid token
-  is a permanent error, unless a password is configured: then the bot logs in again, once.
+- M_LIMIT_EXCEEDED is a TransportError with `retry_after` (the homeserver's retry_after_ms): the outbox
+  schedules the row then and does not count the attempt. An invalid token is a permanent error, unless
+  a password is configured: then the bot logs in again, once.
 
 HTTP lives in matrix_api.py; this module decides.
 """
@@ -20,16 +21,17 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError
 from django.template.loader import render_to_string
 
 from notifications.models import MatrixLogin, Notification, UserSettings
-from notifications.transports import TransportError
-from pushes.models import CredentialsUnreadable, decrypt, encrypt
+from pushes.models import CredentialsUnreadable, decrypt_with_key_age, encrypt
 
+from .base import Channel, TransportError
+from .email import email_context
 from .matrix_api import MatrixAPI, MatrixError
 
 logger = logging.getLogger(__name__)
@@ -42,14 +44,6 @@ MATRIX_ID_RE = re.compile(
 )
 MAX_FAILURE_KEY_CHARS = 200
 T = TypeVar("T")
-
-
-class RateLimited(TransportError):
-    """The homeserver said 'not now': try again after `retry_after` seconds; not a failed attempt."""
-
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message, permanent=False)
-        self.retry_after = retry_after
 
 
 def valid_matrix_id(value: str) -> bool:
@@ -96,9 +90,13 @@ class Bot:
         stored = MatrixLogin.objects.filter(homeserver=self.homeserver, user=settings.MATRIX_USER).first()
         if stored is not None:
             try:
-                return decrypt(stored.access_token)
+                token, current_key = decrypt_with_key_age(stored.access_token)
             except CredentialsUnreadable:
                 stored.delete()
+            else:
+                if not current_key:  # read with a fallback key: keep it under the current one
+                    MatrixLogin.objects.filter(pk=stored.pk).update(access_token=encrypt(token))
+                return token
         login = self.api().login_password(
             settings.MATRIX_USER, settings.MATRIX_PASSWORD, device_id=DEVICE_ID, device_name=DEVICE_NAME
         )
@@ -178,7 +176,7 @@ def _usable_room(bot: Bot, user_settings: UserSettings) -> str:
 
 def send_direct(user_settings: UserSettings, txn_id: str, content: dict[str, Any]) -> str:
     """Send `content` to the user's direct room (opening one when needed); the event id. Raises
-    TransportError (RateLimited for M_LIMIT_EXCEEDED)."""
+    TransportError (with `retry_after` for M_LIMIT_EXCEEDED)."""
     bot = Bot()
     try:
         room_id = _usable_room(bot, user_settings)
@@ -199,7 +197,7 @@ def send_direct(user_settings: UserSettings, txn_id: str, content: dict[str, Any
 
 def _transport_error(problem: MatrixError) -> TransportError:
     if problem.rate_limited:
-        return RateLimited(
+        return TransportError(
             f"rate limited by the homeserver, retrying in {problem.retry_after or 0:.0f} s ({problem.message})",
             retry_after=problem.retry_after or 0,
         )
@@ -225,9 +223,7 @@ def txn_id(notification: Notification) -> str:
 def message_content(notification: Notification) -> dict[str, Any]:
     """m.room.message with a plain body and an HTML formatted_body; every string from Treeherder or
     the user goes through the template's autoescape."""
-    from notifications.email import email_context  # the email's data: title, verdict, counts, links
-
-    context = email_context(notification)
+    context = email_context(notification)  # the email's data: title, verdict, counts, links
     context["max_key_chars"] = MAX_FAILURE_KEY_CHARS
     return {
         "msgtype": "m.text",
@@ -258,9 +254,10 @@ def send_sample_message(user_settings: UserSettings) -> None:
 # --- The channel ------------------------------------------------------------------------------------
 
 
-class MatrixChannel:
-    name: ClassVar[str] = "matrix"
-    label: ClassVar[str] = "Matrix"
+class MatrixChannel(Channel):
+    name = "matrix"
+    label = "Matrix"
+    settings_fields = ("matrix_id",)
 
     def unavailable_reason(self) -> str:
         if not settings.MATRIX_HOMESERVER:
@@ -272,16 +269,28 @@ class MatrixChannel:
     def wanted(self, user: Any, user_settings: UserSettings) -> bool:
         return bool(user_settings.matrix_enabled and user_settings.matrix_id)
 
-    def skip_reason(self, notification: Notification | None, user_settings: UserSettings) -> str:
+    def skip_reason(self, notification: Notification, user_settings: UserSettings) -> str:
         if not user_settings.matrix_enabled:
             return "Matrix was turned off before delivery"
         if not user_settings.matrix_id:
             return "no Matrix ID in the settings"
         return self.unavailable_reason()
 
+    def clean_settings(self, cleaned_data: dict[str, Any]) -> dict[str, str]:
+        matrix_id = cleaned_data.get("matrix_id") or ""
+        if matrix_id and not valid_matrix_id(matrix_id):
+            return {
+                "matrix_id": "A Matrix ID looks like @name:server, e.g. @you:mozilla.org: lowercase letters, "
+                "digits and ._=-/+ before the colon, the server name after it."
+            }
+        if cleaned_data.get("matrix_enabled") and not matrix_id:
+            return {"matrix_id": "Enter your Matrix ID to get Matrix messages."}
+        return {}
+
+    def settings_changed(self, user_settings: UserSettings, changed: list[str]) -> None:
+        if "matrix_id" in changed:
+            user_settings.matrix_room_id = ""  # the old room was for the old ID
+
     def send(self, notification: Notification) -> None:
         user_settings = UserSettings.for_user(notification.user)
         send_direct(user_settings, txn_id(notification), message_content(notification))
-
-
-channel = MatrixChannel()

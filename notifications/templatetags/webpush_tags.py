@@ -6,8 +6,9 @@ from django import template
 from django.conf import settings
 from django.db.models import QuerySet
 
+from notifications import channels, selectors
+from notifications.channels.webpush import browser_label as _browser_label
 from notifications.models import PushSubscription
-from notifications.webpush import browser_label as _browser_label
 
 register = template.Library()
 
@@ -18,10 +19,16 @@ def webpush_public_key() -> str:
 
 
 @register.simple_tag
+def webpush_unavailable_reason() -> str:
+    """Empty when the operator configured web push (the section then offers to subscribe)."""
+    return channels.get("webpush").unavailable_reason()
+
+
+@register.simple_tag
 def webpush_subscriptions(user: object) -> QuerySet[PushSubscription] | list[PushSubscription]:
     if not getattr(user, "is_authenticated", False):
         return []
-    return PushSubscription.objects.filter(user=user).order_by("-created_at", "-pk")
+    return selectors.push_subscriptions(user)
 
 
 @register.filter

@@ -1,8 +1,9 @@
 """Browser-test fixtures: one headless Chromium per test module (Debian's, driven by Playwright for Python),
-the app served by pytest-django's `live_server` against an in-process fake Treeherder.
+the app served by pytest-django's `live_server` against the session's fake Treeherder (tests/conftest.py).
 
 Use them as:  def test_x(page, app, fake_treeherder): page.goto(app.url("/try/"))
-(`app` needs `fake_treeherder`, scenario "quick" unless a module overrides the `fake_scenario` fixture.)
+(`app` needs `fake_treeherder`, scenario "quick" unless a module overrides the `fake_scenario` fixture;
+its clock stands still: only `fake_treeherder.advance(seconds)` moves jobs along.)
 `signed_in` puts a session cookie for a user into the page's context.
 Chromium or Playwright missing: the tests skip (fail with BUILDWATCH_REQUIRE_SERVICES=1)."""
 
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
+from fakeherder import FakeTreeherder
 
 from ..helpers import skip_or_fail
 
@@ -69,26 +72,6 @@ def page(browser_context: Any) -> Any:
     return tab
 
 
-@pytest.fixture
-def fake_scenario() -> str:
-    """Override in a test module to serve another scenario (see pushes/fake/scenarios.py)."""
-    return "quick"
-
-
-@pytest.fixture
-def fake_treeherder(fake_scenario: str) -> Iterator[Any]:
-    """An in-process fake Treeherder (pushes.fake.server) on a loopback port. Its clock stands still
-    (speed 0): only `fake_treeherder.advance(seconds)` moves jobs along, so tests are deterministic."""
-    try:
-        from pushes.fake.server import FakeTreeherder
-    except ImportError as problem:
-        skip_or_fail(f"the fake Treeherder (pushes.fake.server) is not importable: {problem}")
-    fake = FakeTreeherder(scenario=fake_scenario, speed=0)
-    fake.url = fake.start(host="127.0.0.1", port=0)
-    yield fake
-    fake.stop()
-
-
 @dataclass
 class App:
     live_server: Any
@@ -98,7 +81,7 @@ class App:
 
 
 @pytest.fixture
-def app(live_server: Any, fake_treeherder: Any, settings: Any, transactional_db: None) -> App:
+def app(live_server: Any, fake_treeherder: FakeTreeherder, settings: Any, transactional_db: None) -> App:
     """The app on `live_server`, reading the fake Treeherder, refreshing every BROWSER_REFRESH_SECONDS."""
     settings.TREEHERDER_URL = fake_treeherder.url
     settings.TASKCLUSTER_ROOT_URL = fake_treeherder.url

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 
+from fakeherder import DEMO_AUTHOR
 from notifications.models import UserSettings, Watch
-from pushes.fake.scenarios import DEMO_AUTHOR
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -11,6 +11,8 @@ from django.contrib.auth.models import User
 
 from pushes.models import TaskclusterCredentials
 
+pytestmark = pytest.mark.browser
+
 TOKEN = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_Wxyz"
 
 

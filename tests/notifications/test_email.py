@@ -10,43 +10,56 @@ from django.conf import settings
 from django.core import mail
 from django.test import Client
 
-from notifications import services
-from notifications.email import unsubscribe_token
-from notifications.models import Notification, UserSettings
+from fakeherder import FakeTreeherder
+from notifications import outbox, poller
+from notifications.channels.email import unsubscribe_token
+from notifications.models import Notification, PushState, UserSettings
+from pushes.rules import MAX_LOG_JOBS
 
-from .test_poller import FakeUpstream, make_user, watch
+from .test_poller import make_user, watch
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def upstream(mocked_responses) -> FakeUpstream:
-    return FakeUpstream(mocked_responses, settings.TREEHERDER_URL)
+def upstream(fake_treeherder: FakeTreeherder, settings) -> FakeTreeherder:
+    settings.TREEHERDER_URL = fake_treeherder.url
+    return fake_treeherder
 
 
-def finish_failing_push(upstream: FakeUpstream, django_capture_on_commit_callbacks, *, failed_jobs: int = 3,
-                        message: str = "Bug 1234 - Make <b>it</b> fast & small") -> None:  # fmt: skip
-    """A push with passing and failing jobs on two platforms, polled until the email goes out."""
-    upstream.add_push(500, message=message)
-    upstream.decision(500)
-    upstream.set_job(500, 2, "completed", "success", platform="windows11-64", option="debug")
+def failing_push(upstream: FakeTreeherder, *, failed_jobs: int = 3, unreadable_log: bool = False,
+                 message: str = "Bug 1234 - Make <b>it</b> fast & small") -> int:  # fmt: skip
+    """A finished push with passing and failing jobs on two platforms; `unreadable_log`: the first failed
+    job's log errors answer 400."""
+    push_id = upstream.add_push(messages=[message], size=1, hold="completed")
+    upstream.add_job(push_id, "completed", platform="windows11-64", option="debug")
     for n in range(failed_jobs):
-        job_id = 10 + n
         platform = "linux64" if n % 2 == 0 else "macosx1015-64"
-        upstream.set_job(500, job_id, "completed", "testfailed", platform=platform)
-        upstream.errors[job_id] = [
+        errors = [
             "TEST-UNEXPECTED-FAIL | dom/tests/test_focus.html | focus was lost",
-            f"PROCESS-CRASH | job{job_id} | application crashed [@ mozalloc_abort]",
+            f"PROCESS-CRASH | job{10 + n} | application crashed [@ mozalloc_abort]",
         ]
-    upstream.set_job(500, 90, "completed", "busted", tier=2, platform="android")  # tier 2: not a failure
+        job_id = upstream.add_job(push_id, "completed", result="testfailed", platform=platform, errors=errors)
+        if unreadable_log and n == 0:
+            upstream.fail_path(f"/api/project/try/jobs/{job_id}/", 400)
+    upstream.add_job(push_id, "completed", result="busted", tier=2, platform="android")  # tier 2: not a failure
+    return push_id
+
+
+def poll_until_sent(push_id: int, django_capture_on_commit_callbacks) -> None:
     for _ in range(2):
         with django_capture_on_commit_callbacks(execute=True):
-            services.poll_push("try", 500, enqueue=services.deliver, min_interval=0)
+            poller.poll_push("try", push_id, enqueue=outbox.deliver, min_interval=0)
+
+
+def log_reads(upstream: FakeTreeherder) -> list[str]:
+    return [path for path in upstream.request_paths("/api/project/try/jobs/") if path.endswith("/text_log_errors/")]
 
 
 def test_the_email_has_counts_failing_platforms_top_failures_and_links(upstream, django_capture_on_commit_callbacks):
-    watch(make_user("alice"), 500)
-    finish_failing_push(upstream, django_capture_on_commit_callbacks)
+    push_id = failing_push(upstream)
+    watch(make_user("alice"), push_id)
+    poll_until_sent(push_id, django_capture_on_commit_callbacks)
 
     [message] = mail.outbox
     assert message.subject == "Try push failed: Bug 1234 - Make <b>it</b> fast & small"
@@ -57,9 +70,9 @@ def test_the_email_has_counts_failing_platforms_top_failures_and_links(upstream,
     assert "windows11-64" not in text.split("Failing platforms:")[1].split("Top failures:")[0]
     top = text.split("Top failures:")[1]
     assert top.index("dom/tests/test_focus.html (3 jobs)") < top.index("job10 (1 job)")
-    push_url = f"{settings.SITE_URL}/try/pushes/500/"
+    push_url = f"{settings.SITE_URL}/try/pushes/{push_id}/"
     assert push_url in text
-    assert f"{settings.TREEHERDER_URL}/jobs?repo=try&revision={500:040x}" in text
+    assert f"{settings.TREEHERDER_URL}/jobs?repo=try&revision={upstream.push(push_id).revision}" in text
 
     [(html, mimetype)] = message.alternatives
     assert mimetype == "text/html"
@@ -79,29 +92,32 @@ def test_the_email_has_counts_failing_platforms_top_failures_and_links(upstream,
 
 
 def test_only_15_failed_jobs_are_read_and_the_email_says_so(upstream, django_capture_on_commit_callbacks):
-    watch(make_user("alice"), 500)
-    finish_failing_push(upstream, django_capture_on_commit_callbacks, failed_jobs=20)
-    assert upstream.count("/api/project/try/jobs/") == services.MAX_LOG_JOBS
-    assert "Failures read from the logs of 15 of 20 failed jobs." in mail.outbox[0].body
+    push_id = failing_push(upstream, failed_jobs=20)
+    watch(make_user("alice"), push_id)
+    poll_until_sent(push_id, django_capture_on_commit_callbacks)
+    assert len(log_reads(upstream)) == MAX_LOG_JOBS
+    # 20 failed tier-1 jobs and the busted tier-2 one: the push page's failure summary counts all 21.
+    assert "Failures read from the logs of 15 of 21 failed jobs." in mail.outbox[0].body
 
 
 def test_log_errors_that_cannot_be_read_do_not_stop_the_email(upstream, django_capture_on_commit_callbacks):
-    watch(make_user("alice"), 500)
-    upstream.failing_paths["/api/project/try/jobs/10/"] = 400
-    finish_failing_push(upstream, django_capture_on_commit_callbacks)
+    push_id = failing_push(upstream, unreadable_log=True)
+    watch(make_user("alice"), push_id)
+    poll_until_sent(push_id, django_capture_on_commit_callbacks)
     [message] = mail.outbox
     assert "dom/tests/test_focus.html (2 jobs)" in message.body
-    summary = services.PushState.objects.get().summary
+    summary = PushState.objects.get().summary
     assert summary["logs_unreadable"] == 1
 
 
 def test_a_passing_push_email_has_no_failure_sections(upstream, django_capture_on_commit_callbacks):
-    watch(make_user("alice"), 500)
-    finish_failing_push(upstream, django_capture_on_commit_callbacks, failed_jobs=0, message="Bug 7 - Tidy")
+    push_id = failing_push(upstream, failed_jobs=0, message="Bug 7 - Tidy")
+    watch(make_user("alice"), push_id)
+    poll_until_sent(push_id, django_capture_on_commit_callbacks)
     [message] = mail.outbox
     assert message.subject == "Try push passed: Bug 7 - Tidy"
     assert "Failing platforms" not in message.body and "Top failures" not in message.body
-    assert upstream.count("/api/project/try/jobs/") == 0
+    assert log_reads(upstream) == []
 
 
 # --- Unsubscribe -----------------------------------------------------------------------------------
@@ -137,17 +153,18 @@ def test_a_tampered_unsubscribe_token_is_refused():
 
 def test_the_link_in_a_sent_email_unsubscribes_and_stops_later_emails(upstream, django_capture_on_commit_callbacks):
     alice = make_user("alice")
-    watch(alice, 500)
-    finish_failing_push(upstream, django_capture_on_commit_callbacks)
+    push_id = failing_push(upstream)
+    watch(alice, push_id)
+    poll_until_sent(push_id, django_capture_on_commit_callbacks)
     link = mail.outbox[0].extra_headers["List-Unsubscribe"][1:-1]
     Client().post(urlsplit(link).path)
 
-    later = Notification.objects.create(user=alice, repo="try", push_id=501, channel="email", title="Try push passed")
-    assert services.deliver(later.pk).status == "skipped"
+    later = Notification.objects.create(user=alice, repo="try", push_id=push_id + 1, channel="email", title="Try push passed")
+    assert outbox.deliver(later.pk).status == "skipped"
     assert len(mail.outbox) == 1
 
 
 def services_unsubscribe_url(user) -> str:
-    from notifications.email import unsubscribe_url
+    from notifications.channels.email import unsubscribe_url
 
     return unsubscribe_url(user)

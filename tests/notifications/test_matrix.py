@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from notifications import services
+from notifications import outbox, poller
 from notifications.channels import matrix
 from notifications.models import MatrixLogin, Notification, PushState, UserSettings, Watch
 from pushes.models import encrypt
@@ -99,18 +99,18 @@ def finish_push(user: User, push_id: int, *, title: str = "Bug 1234 - Make it fa
         finished_at=timezone.now(),
     )
     Watch.objects.create(user=user, repo="try", push_id=push_id)
-    services.poll_push("try", push_id, enqueue=None)
-    notification = Notification.objects.get(user=user, push_id=push_id, channel=Notification.Channel.MATRIX)
+    poller.poll_push("try", push_id, enqueue=None)
+    notification = Notification.objects.get(user=user, push_id=push_id, channel="matrix")
     if deliver:
-        services.deliver(notification.pk)
+        outbox.deliver(notification.pk)
         notification.refresh_from_db()
     return notification
 
 
-def redeliver(notification: Notification) -> services.DeliveryOutcome:
+def redeliver(notification: Notification) -> outbox.DeliveryOutcome:
     """What the beat's sweep does once the backoff is over."""
     Notification.objects.filter(pk=notification.pk).update(next_attempt_at=None)
-    return services.deliver(notification.pk)
+    return outbox.deliver(notification.pk)
 
 
 def only_room_messages(reader: MatrixUser) -> list[dict[str, Any]]:
@@ -176,8 +176,8 @@ def test_a_finished_push_arrives_once_in_a_direct_room(matrix_settings, watcher,
     assert "treeherder.mozilla.org/jobs?repo=try&amp;revision=abcdef1234567890" in html
 
     # Later polls and a redelivered task change nothing.
-    services.poll_push("try", 500, enqueue=services.deliver)
-    assert services.deliver(notification.pk).status == "not-claimed"
+    poller.poll_push("try", 500, enqueue=outbox.deliver)
+    assert outbox.deliver(notification.pk).status == "not-claimed"
     assert len(reader.messages()[room_id]) == 1
 
 
@@ -314,7 +314,7 @@ def test_a_rate_limited_send_waits_as_long_as_the_homeserver_says(
         for push_id in (510, 511, 512):
             notification = finish_push(watcher, push_id, deliver=False)
             started = timezone.now()
-            outcomes.append((notification, services.deliver(notification.pk)))
+            outcomes.append((notification, outbox.deliver(notification.pk)))
             if outcomes[-1][1].status == "retry":
                 break
         limited, outcome = outcomes[-1]
@@ -325,7 +325,7 @@ def test_a_rate_limited_send_waits_as_long_as_the_homeserver_says(
         assert limited.attempts == 0  # waiting is not a failed attempt
         wait = (limited.next_attempt_at - started).total_seconds()
         assert 0.5 <= wait <= 5, wait  # Synapse's retry_after_ms (under 1 s), rounded up, a little jitter
-        assert services.deliver(limited.pk).status == "not-claimed"  # not before then
+        assert outbox.deliver(limited.pk).status == "not-claimed"  # not before then
     finally:
         synapse.clear_message_rate(slow_bot.user_id)
 
@@ -408,8 +408,30 @@ def test_without_operator_config_matrix_is_unavailable_and_nothing_changes(alice
     assert alice_client.post("/settings/matrix/test/", follow=True).status_code == 200
     PushState.objects.create(repo="try", push_id=600, state=PushState.State.FINISHED, summary=FAILED_SUMMARY)
     Watch.objects.create(user=saved.user, repo="try", push_id=600)
-    services.poll_push("try", 600, enqueue=None)
+    poller.poll_push("try", 600, enqueue=None)
     assert list(Notification.objects.values_list("channel", flat=True)) == ["email"]
+
+
+def test_the_matrix_fields_come_from_the_registry_after_the_other_channels(alice_client, settings) -> None:
+    configure(settings)
+    html = alice_client.get("/settings/").content.decode()
+    switches = [
+        html.index(f'name="{name}"') for name in ("email_enabled", "webpush_enabled", "matrix_enabled")
+    ]
+    assert switches == sorted(switches) and html.index('name="matrix_id"') > switches[-1]
+    assert "By Matrix direct message" in html and 'id="matrix"' in html and "Send a test message" not in html
+
+
+def test_the_admin_lists_the_bots_stored_login_without_its_token(admin_client, settings) -> None:
+    configure(settings)
+    login = MatrixLogin.objects.create(
+        homeserver="https://matrix.example.org", user="@bot:example.org", access_token=encrypt("syt_secret")
+    )
+    listing = admin_client.get("/admin/notifications/matrixlogin/").content.decode()
+    assert "@bot:example.org" in listing
+    page = admin_client.get(f"/admin/notifications/matrixlogin/{login.pk}/change/").content.decode()
+    assert "syt_secret" not in page and login.access_token not in page
+    assert admin_client.get("/admin/notifications/matrixlogin/add/").status_code == 403
 
 
 @pytest.mark.parametrize("value", ["@alice:mozilla.org", "@a.b_c=d-e/f+g:chat.example.com:8448", "@x:[::1]"])

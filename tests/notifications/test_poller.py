@@ -1,16 +1,17 @@
-"""The poll cycle, the settle rule and the exactly-once ledger, against a `responses` Treeherder."""
+"""The poll cycle, the settle rule and the exactly-once ledger, against the fake Treeherder over HTTP.
+
+Time is faked one way, with time-machine: `clock` freezes it at START and each cycle moves it one poll
+on. The fake runs at speed 1 on the same (frozen) clock, so the jobs' `last_modified` stamps and
+BuildWatch's cursor and settle rule agree; its pushes here hold their jobs still until a test moves one
+(`set_job`, `add_job`, `bulk_update`)."""
 
 from __future__ import annotations
 
-import json
-import re
 import smtplib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import responses
 import time_machine
 from celery.exceptions import Retry
 from django.conf import settings
@@ -18,133 +19,30 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
 
-from notifications import services, tasks
+from fakeherder import FakeTreeherder
+from notifications import outbox, poller, tasks
 from notifications.models import Notification, PushState, PushSubscription, UserSettings, Watch
 
 pytestmark = pytest.mark.django_db
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 POLL = timedelta(seconds=60)
-
-# /api/jobs/ property names, in the order a real answer (recordings/job_1.json) gives them.
-JOB_PROPERTIES = [
-    "duration", "failure_classification_id", "id", "job_group_name", "job_group_symbol", "job_type_name",
-    "job_type_symbol", "last_modified", "option_collection_hash", "platform", "platform_option", "push_id",
-    "result", "signature", "state", "tier", "task_id", "retry_id", "push_revision",
-]  # fmt: skip
-
-
-class FakeUpstream:
-    """Treeherder's read API over `responses`: pushes, /api/jobs/ (with last_modified__gt), log errors.
-    Records every request so tests can count what one cycle cost."""
-
-    def __init__(self, rsps: responses.RequestsMock, base: str) -> None:
-        self.base = base
-        self.pushes: dict[int, dict] = {}
-        self.jobs: dict[int, dict[int, dict]] = {}
-        self.errors: dict[int, list[str]] = {}
-        self.failing_paths: dict[str, int] = {}  # path prefix -> HTTP status to answer
-        self.requests: list[tuple[str, dict[str, list[str]]]] = []
-        rsps.add_callback(responses.GET, re.compile(re.escape(base) + r"/api/.*"), callback=self._answer)
-
-    # --- scenario ---
-
-    def add_push(self, push_id: int, *, message: str = "Bug 1 - Fix the frobnicator", author: str = "dev@mozilla.com",
-                 pushed_at: datetime | None = None) -> None:  # fmt: skip
-        revision = f"{push_id:040x}"
-        self.pushes[push_id] = {
-            "id": push_id,
-            "revision": revision,
-            "author": author,
-            "push_timestamp": int((pushed_at or START).timestamp()),
-            "revisions": [{"revision": revision, "author": f"Dev <{author}>", "comments": message}],
-            "revision_count": 1,
-            "repository_id": 4,
-        }
-        self.jobs.setdefault(push_id, {})
-
-    def set_job(self, push_id: int, job_id: int, state: str, result: str = "unknown", *, tier: int = 1,
-                platform: str = "linux64", option: str = "opt", name: str | None = None,
-                touch: bool = True) -> None:  # fmt: skip
-        from django.utils import timezone
-
-        previous = self.jobs[push_id].get(job_id)
-        modified = timezone.now().astimezone(UTC).replace(tzinfo=None).isoformat()
-        self.jobs[push_id][job_id] = {
-            "duration": 1, "failure_classification_id": 1, "id": job_id, "job_group_name": "Mochitests",
-            "job_group_symbol": "M", "job_type_name": name or f"test-{platform}/{option}-mochitest-{job_id}",
-            "job_type_symbol": str(job_id), "option_collection_hash": "x", "platform": platform,
-            "platform_option": option, "push_id": push_id, "result": result, "signature": "s", "state": state,
-            "tier": tier, "task_id": f"task{job_id}", "retry_id": 0, "push_revision": "r",
-            "last_modified": modified if touch or previous is None else previous["last_modified"],
-        }  # fmt: skip
-
-    def decision(self, push_id: int, job_id: int = 1, state: str = "completed") -> None:
-        self.set_job(push_id, job_id, state, "success" if state == "completed" else "unknown",
-                     platform="gecko-decision", name="Gecko Decision Task")  # fmt: skip
-
-    def complete_all(self, push_id: int, result: str = "success") -> None:
-        for job_id, job in self.jobs[push_id].items():
-            if job["state"] != "completed":
-                self.set_job(push_id, job_id, "completed", result, platform=job["platform"],
-                             option=job["platform_option"], name=job["job_type_name"])  # fmt: skip
-
-    # --- answers ---
-
-    def _answer(self, request):
-        parts = urlsplit(request.url)
-        path = parts.path[len(urlsplit(self.base).path) :]
-        query = parse_qs(parts.query)
-        self.requests.append((path, query))
-        for prefix, status in self.failing_paths.items():
-            if path.startswith(prefix):
-                return status, {"Content-Type": "application/json"}, json.dumps({"detail": "boom"})
-        if path == "/api/jobs/":
-            push_id = int(query["push_id"][0])
-            rows = sorted(self.jobs.get(push_id, {}).values(), key=lambda job: job["id"])
-            if "last_modified__gt" in query:
-                since = datetime.fromisoformat(query["last_modified__gt"][0])
-                rows = [job for job in rows if datetime.fromisoformat(job["last_modified"]) > since]
-            body = {"count": len(rows), "next": None, "previous": None, "job_property_names": JOB_PROPERTIES,
-                    "results": [[job[name] for name in JOB_PROPERTIES] for job in rows]}  # fmt: skip
-            return 200, {"Content-Type": "application/json"}, json.dumps(body)
-        if match := re.fullmatch(r"/api/project/try/push/(\d+)/", path):
-            push = self.pushes.get(int(match.group(1)))
-            if push is None:
-                return 404, {"Content-Type": "application/json"}, json.dumps("No push with id")
-            return 200, {"Content-Type": "application/json"}, json.dumps(push)
-        if path == "/api/project/try/push/":
-            author = query.get("author", [""])[0].lower()
-            pushes = [p for p in sorted(self.pushes.values(), key=lambda p: -p["id"]) if p["author"].lower() == author]
-            return 200, {"Content-Type": "application/json"}, json.dumps({"meta": {}, "results": pushes})
-        if match := re.fullmatch(r"/api/project/try/jobs/(\d+)/text_log_errors/", path):
-            job_id = int(match.group(1))
-            lines = self.errors.get(job_id, [])
-            body = [{"id": job_id * 100 + n, "line": line, "line_number": n, "job": job_id, "new_failure": False}
-                    for n, line in enumerate(lines)]  # fmt: skip
-            return 200, {"Content-Type": "application/json"}, json.dumps(body)
-        if path == "/api/project/try/job-log-url/":
-            return 200, {"Content-Type": "application/json"}, json.dumps([{"parse_status": "parsed"}])
-        return 404, {"Content-Type": "application/json"}, json.dumps({"detail": "not found"})
-
-    # --- inspection ---
-
-    def count(self, path_prefix: str) -> int:
-        return sum(1 for path, _ in self.requests if path.startswith(path_prefix))
-
-    def jobs_queries(self) -> list[dict[str, list[str]]]:
-        return [query for path, query in self.requests if path == "/api/jobs/"]
-
-
-@pytest.fixture
-def upstream(mocked_responses) -> FakeUpstream:
-    return FakeUpstream(mocked_responses, settings.TREEHERDER_URL)
+TITLE = "Bug 1 - Fix the frobnicator"
+AUTHOR = "dev@mozilla.com"
 
 
 @pytest.fixture
 def clock():
     with time_machine.travel(START, tick=False) as traveller:
         yield traveller
+
+
+@pytest.fixture
+def upstream(fake_treeherder: FakeTreeherder, clock, settings) -> FakeTreeherder:
+    """The session's fake Treeherder, started over at START on the frozen clock, and the app pointed at it."""
+    fake_treeherder.reset("quick", speed=1)
+    settings.TREEHERDER_URL = fake_treeherder.url
+    return fake_treeherder
 
 
 @pytest.fixture
@@ -174,11 +72,22 @@ def watch(user, push_id: int, repo: str = "try") -> Watch:
     return Watch.objects.create(user=user, repo=repo, push_id=push_id)
 
 
-def running_push(upstream: FakeUpstream, push_id: int = 500, jobs: int = 3) -> None:
-    upstream.add_push(push_id)
-    upstream.decision(push_id)
-    for job_id in range(2, 2 + jobs):
-        upstream.set_job(push_id, job_id, "running")
+def running_push(upstream: FakeTreeherder, jobs: int = 3, *, author: str = AUTHOR, pushed_ago: float = 0) -> int:
+    """A push whose decision task is done and whose `jobs` other jobs run until a test moves them."""
+    return upstream.add_push(author=author, messages=[TITLE], size=jobs + 1, hold="running", pushed_ago=pushed_ago)
+
+
+def running_jobs(upstream: FakeTreeherder, push_id: int) -> list[int]:
+    return upstream.job_ids(push_id, state="running")
+
+
+def complete_all(upstream: FakeTreeherder, push_id: int, result: str = "success") -> None:
+    for job_id in running_jobs(upstream, push_id) + upstream.job_ids(push_id, state="pending"):
+        upstream.set_job(job_id, "completed", result)
+
+
+def jobs_queries(upstream: FakeTreeherder) -> list[dict[str, str]]:
+    return upstream.queries("/api/jobs/")
 
 
 # --- The cycle ---------------------------------------------------------------------------------------
@@ -186,19 +95,19 @@ def running_push(upstream: FakeUpstream, push_id: int = 500, jobs: int = 3) -> N
 
 def test_it_emails_once_when_a_watched_push_finishes(upstream, run_cycle):
     alice = make_user("alice")
-    watch(alice, 500)
-    running_push(upstream)
+    push_id = running_push(upstream)
+    watch(alice, push_id)
 
     run_cycle()
     assert mail.outbox == []
-    upstream.complete_all(500)
+    complete_all(upstream, push_id)
     run_cycle()  # looks finished: the settle rule waits one poll and the next poll re-reads everything
     assert mail.outbox == []
     output = run_cycle()
     assert "finished now" in output
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
-    assert message.subject == "Try push passed: Bug 1 - Fix the frobnicator"
+    assert message.subject == f"Try push passed: {TITLE}"
     assert message.to == ["alice@example.com"]
 
     for _ in range(3):
@@ -208,23 +117,21 @@ def test_it_emails_once_when_a_watched_push_finishes(upstream, run_cycle):
     assert (row.channel, row.status, row.attempts) == ("email", "sent", 1)
     assert Watch.objects.get().notified_at is not None
     state = PushState.objects.get()
-    assert (state.state, state.job_count, state.completed_count, state.title) == (
-        "finished", 4, 4, "Bug 1 - Fix the frobnicator")  # fmt: skip
+    assert (state.state, state.job_count, state.completed_count, state.title) == ("finished", 4, 4, TITLE)
 
 
 def test_a_failed_push_says_failed(upstream, run_cycle):
-    watch(make_user("alice"), 500)
-    running_push(upstream)
+    push_id = running_push(upstream)
+    watch(make_user("alice"), push_id)
     run_cycle()
-    upstream.complete_all(500, result="testfailed")
+    complete_all(upstream, push_id, result="testfailed")
     for _ in range(3):
         run_cycle()
-    assert [m.subject for m in mail.outbox] == ["Try push failed: Bug 1 - Fix the frobnicator"]
+    assert [m.subject for m in mail.outbox] == [f"Try push failed: {TITLE}"]
 
 
 def test_a_running_push_sends_nothing(upstream, run_cycle):
-    watch(make_user("alice"), 500)
-    running_push(upstream)
+    watch(make_user("alice"), running_push(upstream))
     for _ in range(4):
         run_cycle()
     assert mail.outbox == []
@@ -234,9 +141,7 @@ def test_a_running_push_sends_nothing(upstream, run_cycle):
 
 
 def test_a_push_of_only_its_decision_task_is_not_finished(upstream, run_cycle):
-    watch(make_user("alice"), 500)
-    upstream.add_push(500)
-    upstream.decision(500)
+    watch(make_user("alice"), running_push(upstream, jobs=0))
     for _ in range(4):
         run_cycle()
     assert mail.outbox == []
@@ -244,12 +149,10 @@ def test_a_push_of_only_its_decision_task_is_not_finished(upstream, run_cycle):
 
 
 def test_a_changed_job_count_waits_one_more_poll(upstream, run_cycle):
-    watch(make_user("alice"), 500)
-    upstream.add_push(500)
-    upstream.decision(500)
-    upstream.set_job(500, 2, "completed", "success")
+    push_id = upstream.add_push(author=AUTHOR, messages=[TITLE], size=2, hold="completed")
+    watch(make_user("alice"), push_id)
     run_cycle()  # looks finished, but it is the first sight: no previous count to compare with
-    upstream.set_job(500, 3, "completed", "success")  # the decision task added a job meanwhile
+    upstream.add_job(push_id, "completed")  # the decision task added a job meanwhile
     run_cycle()  # every job completed, but 2 -> 3 jobs: wait one more poll
     assert mail.outbox == []
     run_cycle()
@@ -258,33 +161,33 @@ def test_a_changed_job_count_waits_one_more_poll(upstream, run_cycle):
 
 
 def test_a_retrigger_after_the_notification_sends_no_second_email(upstream, run_cycle):
-    watch(make_user("alice"), 500)
-    running_push(upstream)
+    push_id = running_push(upstream)
+    watch(make_user("alice"), push_id)
     run_cycle()
-    upstream.complete_all(500, result="testfailed")
+    complete_all(upstream, push_id, result="testfailed")
     run_cycle()
     run_cycle()
     assert len(mail.outbox) == 1
-    requests_before = len(upstream.requests)
+    requests_before = upstream.request_count
 
-    upstream.set_job(500, 99, "pending")  # the user retriggers a failed job
+    retriggered = upstream.add_job(push_id, "pending")  # the user retriggers a failed job
     for _ in range(3):
         run_cycle()
-    upstream.set_job(500, 99, "completed", "success")
+    upstream.set_job(retriggered, "completed", "success")
     run_cycle()
     assert len(mail.outbox) == 1
-    assert len(upstream.requests) == requests_before  # nobody waits on it: not polled again
+    assert upstream.request_count == requests_before  # nobody waits on it: not polled again
     assert Notification.objects.count() == 1
 
 
 def test_users_with_notifications_or_email_off_get_nothing(upstream, run_cycle):
     quiet = make_user("quiet", notifications_enabled=False)
     no_mail = make_user("nomail", email_enabled=False)
-    watch(quiet, 500)
-    watch(no_mail, 500)
-    running_push(upstream)
+    push_id = running_push(upstream)
+    watch(quiet, push_id)
+    watch(no_mail, push_id)
     run_cycle()
-    upstream.complete_all(500)
+    complete_all(upstream, push_id)
     run_cycle()
     run_cycle()
     assert mail.outbox == []
@@ -295,73 +198,75 @@ def test_users_with_notifications_or_email_off_get_nothing(upstream, run_cycle):
 
 def test_two_watchers_cost_one_fetch_per_cycle_and_get_one_email_each(upstream, run_cycle):
     alice, bob = make_user("alice"), make_user("bob")
-    watch(alice, 500)
-    watch(bob, 500)
-    running_push(upstream)
+    push_id = running_push(upstream)
+    watch(alice, push_id)
+    watch(bob, push_id)
 
     run_cycle()
-    assert upstream.count("/api/jobs/") == 1
-    assert upstream.count("/api/project/try/push/500/") == 1  # title, author, revision: once
-    upstream.complete_all(500)
+    assert len(jobs_queries(upstream)) == 1
+    assert len(upstream.queries(f"/api/project/try/push/{push_id}/")) == 1  # title, author, revision: once
+    complete_all(upstream, push_id)
     run_cycle()
     run_cycle()
-    assert upstream.count("/api/jobs/") == 3
-    assert upstream.count("/api/project/try/push/500/") == 1
+    assert len(jobs_queries(upstream)) == 3
+    assert len(upstream.queries(f"/api/project/try/push/{push_id}/")) == 1
     assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.com", "bob@example.com"]
 
 
 def test_a_watcher_who_arrives_after_the_push_finished_is_told_without_asking_treeherder(upstream, run_cycle):
-    watch(make_user("alice"), 500)
-    running_push(upstream)
+    push_id = running_push(upstream)
+    watch(make_user("alice"), push_id)
     run_cycle()
-    upstream.complete_all(500)
+    complete_all(upstream, push_id)
     run_cycle()
     run_cycle()
-    requests_before = len(upstream.requests)
+    requests_before = upstream.request_count
 
-    watch(make_user("late"), 500)
+    watch(make_user("late"), push_id)
     run_cycle()
     assert [m.to[0] for m in mail.outbox] == ["alice@example.com", "late@example.com"]
-    assert len(upstream.requests) == requests_before
+    assert upstream.request_count == requests_before
 
 
 # --- Incremental reads -------------------------------------------------------------------------------
 
 
 def test_later_polls_fetch_only_changed_jobs_and_merge_them(upstream, run_cycle, clock):
-    watch(make_user("alice"), 500)
-    running_push(upstream, jobs=5)
+    push_id = running_push(upstream, jobs=5)
+    watch(make_user("alice"), push_id)
     run_cycle()
-    first = upstream.jobs_queries()[-1]
+    first = jobs_queries(upstream)[-1]
     assert "last_modified__gt" not in first
     cursor = PushState.objects.get().jobs_cursor
     assert cursor.startswith("2026-03-02T09:00:00")
 
-    upstream.set_job(500, 3, "completed", "testfailed")
+    changed = running_jobs(upstream, push_id)[1]
+    upstream.set_job(changed, "completed", "testfailed")
     run_cycle()
-    query = upstream.jobs_queries()[-1]
+    query = jobs_queries(upstream)[-1]
     # The newest last_modified seen, less a small overlap for writes committed out of order.
-    assert datetime.fromisoformat(query["last_modified__gt"][0]) == datetime(2026, 3, 2, 9, 0) - services.CURSOR_OVERLAP
+    assert datetime.fromisoformat(query["last_modified__gt"]) == datetime(2026, 3, 2, 9, 0) - poller.CURSOR_OVERLAP
     state = PushState.objects.get()
     assert (state.job_count, state.completed_count, state.failed_count) == (6, 2, 1)
-    assert state.jobs_snapshot["3"][:2] == ["completed", "testfailed"]
+    assert state.jobs_snapshot[str(changed)][:2] == ["completed", "testfailed"]
     assert state.jobs_cursor.startswith("2026-03-02T09:01:00")
 
 
 def test_it_rereads_the_whole_push_periodically_and_before_notifying(upstream, run_cycle):
-    watch(make_user("alice"), 500)
-    running_push(upstream)
-    for _ in range(services.FULL_READ_EVERY_POLLS + 1):
+    push_id = running_push(upstream)
+    watch(make_user("alice"), push_id)
+    for _ in range(poller.FULL_READ_EVERY_POLLS + 1):
         run_cycle()
-    full_reads = [q for q in upstream.jobs_queries() if "last_modified__gt" not in q]
+    full_reads = [q for q in jobs_queries(upstream) if "last_modified__gt" not in q]
     assert len(full_reads) == 2  # the first poll, and one interval later
 
     # A bulk update on the server (no last_modified change) is seen by the confirming full read.
-    upstream.complete_all(500)
+    jobs = running_jobs(upstream, push_id)
+    complete_all(upstream, push_id)
     run_cycle()  # incremental: looks finished
-    upstream.set_job(500, 3, "completed", "testfailed", touch=False)
+    upstream.bulk_update(jobs[1:2], result="testfailed")
     run_cycle()  # full read before telling anyone
-    assert "last_modified__gt" not in upstream.jobs_queries()[-1]
+    assert "last_modified__gt" not in jobs_queries(upstream)[-1]
     assert [m.subject.split(":")[0] for m in mail.outbox] == ["Try push failed"]
 
 
@@ -369,28 +274,27 @@ def test_treeherder_errors_are_recorded_and_retried_next_cycle(upstream, run_cyc
     from pushes.treeherder import TreeherderClient
 
     no_wait = TreeherderClient(settings.TREEHERDER_URL, timeout=5, sleep=lambda seconds: None)
-    monkeypatch.setattr(services, "get_client", lambda **kwargs: no_wait)
-    watch(make_user("alice"), 500)
-    running_push(upstream)
-    upstream.failing_paths["/api/"] = 503
+    monkeypatch.setattr(poller, "get_client", lambda **kwargs: no_wait)
+    watch(make_user("alice"), running_push(upstream))
+    upstream.set_down(True)
     output = run_cycle()
     assert "error" in output
     assert "503" in PushState.objects.get().last_error
-    del upstream.failing_paths["/api/"]
+    upstream.set_down(False)
     run_cycle()
     assert PushState.objects.get().last_error == ""
     assert PushState.objects.get().state == "running"
 
 
 def test_two_beats_polling_the_same_push_at_once_fetch_it_once(upstream, clock):
-    watch(make_user("alice"), 500)
-    running_push(upstream)
-    first = services.poll_push("try", 500)
-    second = services.poll_push("try", 500)
+    push_id = running_push(upstream)
+    watch(make_user("alice"), push_id)
+    first = poller.poll_push("try", push_id)
+    second = poller.poll_push("try", push_id)
     assert (first.polled, second.polled) == (True, False)
-    assert upstream.count("/api/jobs/") == 1
+    assert len(jobs_queries(upstream)) == 1
     clock.shift(POLL)
-    assert services.poll_push("try", 500).polled
+    assert poller.poll_push("try", push_id).polled
 
 
 # --- Delivery: exactly once ----------------------------------------------------------------------------
@@ -406,8 +310,8 @@ def due_email(clock) -> Notification:
 
 
 def test_delivering_twice_sends_once(due_email):
-    assert services.deliver(due_email.pk).status == "sent"
-    assert services.deliver(due_email.pk).status == "not-claimed"
+    assert outbox.deliver(due_email.pk).status == "sent"
+    assert outbox.deliver(due_email.pk).status == "not-claimed"
     assert len(mail.outbox) == 1
     due_email.refresh_from_db()
     assert due_email.status == "sent" and due_email.sent_at is not None
@@ -417,11 +321,11 @@ def test_a_fresh_claim_is_respected_and_a_dead_workers_claim_is_taken_over(due_e
     from django.utils import timezone
 
     Notification.objects.filter(pk=due_email.pk).update(status="sending", claimed_at=timezone.now())
-    assert services.deliver(due_email.pk).status == "not-claimed"
-    assert services.due_deliveries() == []
+    assert outbox.deliver(due_email.pk).status == "not-claimed"
+    assert outbox.due_deliveries() == []
     clock.shift(timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 6))
-    assert services.due_deliveries() == [due_email.pk]
-    assert services.deliver(due_email.pk).status == "sent"
+    assert outbox.due_deliveries() == [due_email.pk]
+    assert outbox.deliver(due_email.pk).status == "sent"
     assert len(mail.outbox) == 1
 
 
@@ -431,19 +335,19 @@ def test_a_failing_mail_server_is_retried_with_backoff_then_marked_failed(due_em
 
     monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", refuse)
     delays = []
-    for attempt in range(1, services.MAX_ATTEMPTS):
-        outcome = services.deliver(due_email.pk)
+    for attempt in range(1, outbox.MAX_ATTEMPTS):
+        outcome = outbox.deliver(due_email.pk)
         assert outcome.status == "retry", attempt
         delays.append(outcome.retry_in)
-        assert services.deliver(due_email.pk).status == "not-claimed"  # backoff: not before it is due
+        assert outbox.deliver(due_email.pk).status == "not-claimed"  # backoff: not before it is due
         clock.shift(timedelta(seconds=outcome.retry_in))
     assert delays == sorted(delays) and delays[0] == 30 and max(delays) <= 900
-    assert services.deliver(due_email.pk).status == "failed"
+    assert outbox.deliver(due_email.pk).status == "failed"
     due_email.refresh_from_db()
     assert due_email.status == "failed"
-    assert due_email.attempts == services.MAX_ATTEMPTS
+    assert due_email.attempts == outbox.MAX_ATTEMPTS
     assert "SMTPServerDisconnected" in due_email.last_error
-    assert services.deliver(due_email.pk).status == "not-claimed"
+    assert outbox.deliver(due_email.pk).status == "not-claimed"
     assert mail.outbox == []
 
 
@@ -458,12 +362,12 @@ def test_a_mail_server_back_after_one_failure_delivers_once(due_email, clock, mo
         return real_send(self, *args, **kwargs)
 
     monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", flaky)
-    assert services.deliver(due_email.pk).status == "retry"
+    assert outbox.deliver(due_email.pk).status == "retry"
     due_email.refresh_from_db()
     assert due_email.status == "pending" and "Connection refused" in due_email.last_error
     clock.shift(timedelta(seconds=31))
-    assert services.due_deliveries() == [due_email.pk]  # the beat's sweep would re-queue it
-    assert services.deliver(due_email.pk).status == "sent"
+    assert outbox.due_deliveries() == [due_email.pk]  # the beat's sweep would re-queue it
+    assert outbox.deliver(due_email.pk).status == "sent"
     assert len(mail.outbox) == 1
 
 
@@ -491,14 +395,14 @@ def test_a_refused_recipient_fails_at_once(due_email, monkeypatch):
         raise smtplib.SMTPRecipientsRefused({"alice@example.com": (550, b"no such user")})
 
     monkeypatch.setattr("django.core.mail.EmailMultiAlternatives.send", refuse)
-    assert services.deliver(due_email.pk).status == "failed"
+    assert outbox.deliver(due_email.pk).status == "failed"
     due_email.refresh_from_db()
     assert due_email.attempts == 1 and "550" in due_email.last_error
 
 
 def test_turning_notifications_off_before_delivery_skips_it(due_email):
     UserSettings.objects.update_or_create(user=due_email.user, defaults={"notifications_enabled": False})
-    assert services.deliver(due_email.pk).status == "skipped"
+    assert outbox.deliver(due_email.pk).status == "skipped"
     assert mail.outbox == []
 
 
@@ -506,10 +410,10 @@ def test_web_push_rows_are_skipped_when_the_server_has_no_vapid_keys(upstream, r
     settings.VAPID_PUBLIC_KEY = settings.VAPID_PRIVATE_KEY = ""
     user = make_user("alice", webpush_enabled=True)
     PushSubscription.objects.create(user=user, endpoint="https://push.example.com/1", p256dh="k", auth="a")
-    watch(user, 500)
-    running_push(upstream)
+    push_id = running_push(upstream)
+    watch(user, push_id)
     run_cycle()
-    upstream.complete_all(500)
+    complete_all(upstream, push_id)
     run_cycle()
     run_cycle()
     rows = {row.channel: row for row in Notification.objects.all()}
@@ -539,7 +443,7 @@ def test_the_beat_task_fans_out_one_poll_per_distinct_push_and_requeues_lost_del
     assert all(kw["expires"] > 0 for _, kw in polls)
     assert deliveries == [lost.pk]
     assert summary == {"pushes": 2, "auto_watched": 0, "requeued": 1}
-    assert upstream.requests == []  # the beat itself asks Treeherder nothing
+    assert upstream.request_count == 0  # the beat itself asks Treeherder nothing
 
 
 def test_auto_watch_watches_new_pushes_of_the_users_author_email(upstream, run_cycle):
@@ -549,17 +453,17 @@ def test_auto_watch_watches_new_pushes_of_the_users_author_email(upstream, run_c
     # A default repository only picks the list page: auto-watch still follows try.
     twin = make_user("twin", auto_watch=True, author_email="dev@mozilla.com", default_repo="autoland")
     make_user("other", auto_watch=True, notifications_enabled=False, author_email="dev@mozilla.com")
-    upstream.add_push(600, pushed_at=START - timedelta(days=3))  # before auto-watch was on
-    upstream.add_push(601, pushed_at=START + timedelta(seconds=30))
-    upstream.add_push(602, author="someone@mozilla.com", pushed_at=START + timedelta(seconds=30))
-    UserSettings.objects.update(auto_watch_since=timezone.now())
+    running_push(upstream, pushed_ago=timedelta(days=3).total_seconds())  # before auto-watch was on
+    new = running_push(upstream, pushed_ago=30)
+    running_push(upstream, pushed_ago=30, author="someone@mozilla.com")
+    UserSettings.objects.update(auto_watch_since=timezone.now() - timedelta(seconds=60))
 
     run_cycle()
-    assert upstream.count("/api/project/try/push/") == 1  # one list request for the shared author
+    assert len(upstream.queries("/api/project/try/push/")) == 1  # one list request for the shared author
     watches = sorted(Watch.objects.values_list("user__username", "push_id", "auto"))
-    assert watches == [("alice", 601, True), ("twin", 601, True)]
-    assert PushState.objects.get(push_id=601).title == "Bug 1 - Fix the frobnicator"
-    assert upstream.count("/api/project/try/push/601/") == 0  # the list already gave the title
+    assert watches == [("alice", new, True), ("twin", new, True)]
+    assert PushState.objects.get(push_id=new).title == TITLE
+    assert upstream.queries(f"/api/project/try/push/{new}/") == []  # the list already gave the title
     assert alice.buildwatch.auto_watch_since is not None and twin.pk
 
 
@@ -578,34 +482,33 @@ def test_auto_watch_since_follows_the_switch():
 
 
 def test_a_change_committed_out_of_order_just_before_the_cursor_is_still_seen(upstream, run_cycle):
-    watch(make_user("alice"), 500)
-    running_push(upstream, jobs=4)
+    push_id = running_push(upstream, jobs=4)
+    watch(make_user("alice"), push_id)
+    jobs = running_jobs(upstream, push_id)
     run_cycle()  # 09:00 full read
-    upstream.set_job(500, 3, "completed", "success")  # stamped 09:01:00
+    upstream.set_job(jobs[1], "completed", "success")  # stamped 09:01:00
     run_cycle()  # 09:01 incremental: cursor moves to 09:01:00
-    # Treeherder commits a change stamped two seconds before the cursor only now.
-    upstream.set_job(500, 4, "completed", "testfailed")
-    upstream.jobs[500][4]["last_modified"] = "2026-03-02T09:00:58"
+    # Treeherder commits a change stamped two seconds before the cursor only now (at 09:02).
+    upstream.set_job(jobs[2], "completed", "testfailed", at=upstream.now() - 62)
     run_cycle()  # 09:02 incremental
-    assert "last_modified__gt" in upstream.jobs_queries()[-1]
-    assert PushState.objects.get().jobs_snapshot["4"][:2] == ["completed", "testfailed"]
+    assert "last_modified__gt" in jobs_queries(upstream)[-1]
+    assert PushState.objects.get().jobs_snapshot[str(jobs[2])][:2] == ["completed", "testfailed"]
 
 
 def test_one_push_that_crashes_its_poll_does_not_starve_the_others(upstream, run_cycle, monkeypatch):
     alice = make_user("alice")
-    watch(alice, 500)
-    watch(alice, 501)
-    running_push(upstream, 500)
-    running_push(upstream, 501)
-    real_decode = services.decode_jobs
+    broken, fine = running_push(upstream), running_push(upstream)
+    watch(alice, broken)
+    watch(alice, fine)
+    real_decode = poller.decode_jobs
 
     def decode(snapshot, push_id):
-        if push_id == 500:  # e.g. an upstream row no rule expected
+        if push_id == broken:  # e.g. an upstream row no rule expected
             raise ValueError("unexpected job data")
         return real_decode(snapshot, push_id)
 
-    monkeypatch.setattr(services, "decode_jobs", decode)
+    monkeypatch.setattr(poller, "decode_jobs", decode)
     output = run_cycle()
-    assert "try push 501: running" in output
-    assert "try push 500" in output and "unexpected job data" in output
-    assert PushState.objects.get(push_id=501).state == "running"
+    assert f"try push {fine}: running" in output
+    assert f"try push {broken}" in output and "unexpected job data" in output
+    assert PushState.objects.get(push_id=fine).state == "running"

@@ -150,14 +150,13 @@ def _manage(env: dict[str, str], *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[Stack]:
+def stack(tmp_path_factory, fake_treeherder_server) -> Iterator[Stack]:
     with scratch_postgres_and_redis("buildwatch_stack", REDIS_DB) as (dsn, redis_url):
         from aiosmtpd.controller import Controller
 
-        from pushes.fake.server import FakeTreeherder
-
-        fake = FakeTreeherder(scenario="quick", speed=0)
-        fake_url = fake.start()
+        fake = fake_treeherder_server
+        fake.reset("quick", speed=0)  # the module's tests share it (and its growing push ids) from here
+        fake_url = fake.url
         mailbox = Mailbox()
         smtp_port = free_port()  # aiosmtpd 1.4.6: Controller(port=0) fails
         smtp = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
@@ -190,7 +189,6 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         finally:
             the_stack.stop_all()
             smtp.stop()
-            fake.stop()
 
 
 def _new_push(stack: Stack) -> int:

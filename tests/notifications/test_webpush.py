@@ -22,10 +22,10 @@ from django.urls import reverse
 from py_vapid import Vapid, Vapid02
 from py_vapid.utils import b64urldecode, b64urlencode
 
-from notifications import webpush
+from notifications.channels import webpush
+from notifications.channels.base import TransportError
+from notifications.channels.webpush import browser_label, generate_vapid_keys, send_webpush
 from notifications.models import Notification, PushSubscription, UserSettings
-from notifications.transports import TransportError
-from notifications.webpush import browser_label, generate_vapid_keys, send_webpush
 
 from ..helpers import free_port
 
@@ -176,7 +176,7 @@ def notification_for(user, push_id: int = 1234567) -> Notification:
         user=user,
         repo="try",
         push_id=push_id,
-        channel=Notification.Channel.WEBPUSH,
+        channel="webpush",
         title="Try push failed",
         body="Bug 1900000 - Make <b>things</b> faster",
     )
@@ -373,7 +373,7 @@ def webpush_user(user):
 
 @pytest.mark.django_db
 def test_the_poller_delivers_a_webpush_row_once(webpush_user, vapid, push_service):
-    from notifications.services import deliver
+    from notifications.outbox import deliver
 
     keys = BrowserKeys.new()
     subscribe(webpush_user, push_service.url("/wpush/a"), keys)
@@ -391,7 +391,7 @@ def test_the_poller_delivers_a_webpush_row_once(webpush_user, vapid, push_servic
 
 @pytest.mark.django_db
 def test_the_poller_marks_a_row_failed_when_the_only_browser_is_gone(webpush_user, vapid, push_service):
-    from notifications.services import deliver
+    from notifications.outbox import deliver
 
     subscribe(webpush_user, push_service.url("/wpush/gone"))
     push_service.statuses["/wpush/gone"] = 410
@@ -407,7 +407,7 @@ def test_the_poller_marks_a_row_failed_when_the_only_browser_is_gone(webpush_use
 
 @pytest.mark.django_db
 def test_the_poller_retries_a_row_when_the_push_service_fails(webpush_user, vapid, push_service):
-    from notifications.services import deliver
+    from notifications.outbox import deliver
 
     subscribe(webpush_user, push_service.url("/wpush/flaky"))
     push_service.statuses["/wpush/flaky"] = 503

@@ -1,136 +1,28 @@
-"""Treeherder payload builders for the client's tests (and anyone faking Treeherder answers).
-
-Rows are built by property name, so a test can pick any column order: the client must read them by
-`job_property_names`, never by position."""
+"""Fixtures for the pushes tests, and `responses` registrations of Treeherder's real URLs whose answers
+are built by the fake Treeherder's payload builders (fakeherder.payloads): one source for the shapes
+and the property names of both jobs endpoints."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pytest
+import responses
+from responses import matchers
 
+from fakeherder import (
+    decision_tasks_payload,
+    job_log_url,
+    job_properties,
+    push_payload,
+    repositories_payload,
+    text_log_error,
+)
+from fakeherder.payloads import api_jobs_page
 from pushes.treeherder import TreeherderClient
 
 BASE_URL = "https://treeherder.test"
-
-# `/api/jobs/` today (current_joblist_with_video_results_page_*.json).
-API_JOBS_NAMES = [
-    "failure_classification_id",
-    "id",
-    "job_group_name",
-    "job_group_symbol",
-    "job_type_name",
-    "job_type_symbol",
-    "last_modified",
-    "platform",
-    "push_id",
-    "push_revision",
-    "result",
-    "signature",
-    "state",
-    "tier",
-    "task_id",
-    "retry_id",
-    "duration",
-    "platform_option",
-]
-
-# `/api/project/{repo}/jobs/?return_type=list` today (TREEHERDER-API.md): platform_option last.
-PROJECT_JOBS_NAMES = (
-    "build_architecture, build_os, build_platform, build_platform_id, build_system_type, end_timestamp, "
-    "failure_classification_id, id, job_group_description, job_group_id, job_group_name, job_group_symbol, "
-    "job_guid, job_type_description, job_type_id, job_type_name, job_type_symbol, last_modified, "
-    "machine_name, machine_platform_architecture, machine_platform_os, option_collection_hash, platform, "
-    "push_id, reason, ref_data_name, result, result_set_id, signature, start_timestamp, state, "
-    "submit_timestamp, tier, who, task_id, retry_id, platform_option"
-).split(", ")
-
-
-def job_properties(job_id: int, push_id: int = 1000, **overrides: Any) -> dict[str, Any]:
-    """Every property either jobs endpoint may send, with plausible values for one completed job."""
-    props: dict[str, Any] = {
-        "build_architecture": "x86_64",
-        "build_os": "linux",
-        "build_platform": "linux1804-64",
-        "build_platform_id": 665,
-        "build_system_type": "taskcluster",
-        "duration": 12,
-        "end_timestamp": 1_700_000_900,
-        "failure_classification_id": 1,
-        "id": job_id,
-        "job_group_description": "",
-        "job_group_id": 448,
-        "job_group_name": "Mochitests",
-        "job_group_symbol": "M",
-        "job_guid": f"guid-{job_id}/0",
-        "job_type_description": "",
-        "job_type_id": 214778,
-        "job_type_name": f"test-linux1804-64/opt-mochitest-{job_id}",
-        "job_type_symbol": str(job_id % 40),
-        "last_modified": "2026-11-24T17:00:00.123456",
-        "machine_name": "i-0e040b25b59698068",
-        "machine_platform_architecture": "x86_64",
-        "machine_platform_os": "linux",
-        "option_collection_hash": "102210fe594ee9b33d82058545b1ed14f4c8206e",
-        "platform": "linux1804-64",
-        "platform_option": "opt",
-        "push_id": push_id,
-        "push_revision": "ba9c692786e95143b8df3f4b3e9b504dfbc589a0",
-        "reason": "scheduled",
-        "ref_data_name": "6fa22307f1f7d626d29a1adc4b49ea470569702c",
-        "result": "success",
-        "result_set_id": push_id,
-        "retry_id": 0,
-        "signature": "6fa22307f1f7d626d29a1adc4b49ea470569702c",
-        "start_timestamp": 1_700_000_100,
-        "state": "completed",
-        "submit_timestamp": 1_700_000_000,
-        "task_id": f"Task{job_id:018d}",
-        "tier": 1,
-        "who": "someone@mozilla.com",
-    }
-    props.update(overrides)
-    return props
-
-
-def job_row(names: Sequence[str], props: dict[str, Any]) -> list[Any]:
-    return [props.get(name) for name in names]
-
-
-def api_jobs_page(
-    rows: Iterable[dict[str, Any]],
-    *,
-    names: Sequence[str] = API_JOBS_NAMES,
-    next_url: str | None = None,
-    count: int | None = None,
-) -> dict[str, Any]:
-    """One page of `/api/jobs/` (`count/next/previous/job_property_names/results`)."""
-    results = [job_row(names, props) for props in rows]
-    return {
-        "count": len(results) if count is None else count,
-        "next": next_url,
-        "previous": None,
-        "job_property_names": list(names),
-        "results": results,
-    }
-
-
-def project_jobs_page(
-    rows: Iterable[dict[str, Any]],
-    *,
-    repo: str = "try",
-    offset: int = 0,
-    count: int = 2000,
-    names: Sequence[str] = PROJECT_JOBS_NAMES,
-) -> dict[str, Any]:
-    """One page of `/api/project/{repo}/jobs/?return_type=list` (`meta/results/job_property_names`)."""
-    results = [job_row(names, props) for props in rows]
-    return {
-        "results": results,
-        "job_property_names": list(names),
-        "meta": {"repository": repo, "offset": offset, "count": count},
-    }
+TH = "https://treeherder.mozilla.org"
 
 
 class SleepRecorder:
@@ -154,3 +46,70 @@ def th_client(sleeps: SleepRecorder) -> TreeherderClient:
     import requests
 
     return TreeherderClient(BASE_URL, timeout=2, session=requests.Session(), backoff=0.25, sleep=sleeps)
+
+
+# --- The push pages' Treeherder (TH), over `responses` -----------------------------------------------------
+
+
+def job(
+    job_id: int,
+    *,
+    push_id: int = 100,
+    platform: str = "linux64",
+    option: str = "opt",
+    state: str = "completed",
+    name: str | None = None,
+    symbol: str = "M1",
+    group: str = "M",
+    **properties: Any,
+) -> dict[str, Any]:
+    """job_properties() of push 100 on linux64/opt, Mochitests: the push page tests' usual job."""
+    properties.setdefault("task_id", f"Task{job_id}Id")
+    return job_properties(
+        job_id, push_id, platform=platform, platform_option=option, state=state, job_type_symbol=symbol,
+        job_group_symbol=group, job_type_name=name or f"test-{platform}/{option}-mochitest-{job_id}",
+        last_modified="2026-11-24T10:00:00.000000", **properties,
+    )  # fmt: skip
+
+
+def push(
+    push_id: int = 100,
+    *,
+    comments: str = "Bug 1234567 - Make the thing faster r?reviewer",
+    author: str = "dev@mozilla.com",
+    revision: str = "abcdef1234567890abcdef1234567890abcdef12",
+    timestamp: int = 1764000000,
+) -> dict[str, Any]:
+    """A two-commit try push: the try syntax on top, `comments` below it."""
+    revisions = [
+        {"revision": "f" * 40, "author": author, "comments": "try: -b o -p linux64"},
+        {"revision": revision, "author": author, "comments": comments},
+    ]
+    return push_payload(push_id, revision=revision, author=author, push_timestamp=timestamp, revisions=revisions)
+
+
+def mock_repositories(rsps: responses.RequestsMock, names: tuple[str, ...] = ("try", "autoland", "mozilla-central")) -> None:  # noqa: E501
+    rsps.get(f"{TH}/api/repository/", json=repositories_payload(names))
+
+
+def mock_push(rsps: responses.RequestsMock, data: dict, repo: str = "try") -> None:
+    rsps.get(f"{TH}/api/project/{repo}/push/{data['id']}/", json=data)
+
+
+def mock_jobs(rsps: responses.RequestsMock, rows: list[dict[str, Any]]) -> responses.BaseResponse:
+    return rsps.get(f"{TH}/api/jobs/", json=api_jobs_page(rows))
+
+
+def mock_decision(rsps: responses.RequestsMock, push_id: int = 100, repo: str = "try") -> None:
+    rsps.get(f"{TH}/api/project/{repo}/push/decisiontask/", json=decision_tasks_payload({push_id: ("DecisionTaskId", 0)}))
+
+
+def mock_log_errors(rsps: responses.RequestsMock, job_id: int, lines: list[str], repo: str = "try", parse_status: str = "parsed") -> None:  # noqa: E501
+    errors = [text_log_error(job_id * 100 + i, job_id, line, 10 + i) for i, line in enumerate(lines)]
+    rsps.get(f"{TH}/api/project/{repo}/jobs/{job_id}/text_log_errors/", json=errors)
+    if not lines:
+        rsps.get(
+            f"{TH}/api/project/{repo}/job-log-url/",
+            match=[matchers.query_param_matcher({"job_id": str(job_id)})],
+            json=[job_log_url(1, job_id, "live_backing_log", "https://x/log", parse_status)],
+        )

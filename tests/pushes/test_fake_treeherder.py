@@ -16,30 +16,41 @@ import pytest
 import requests
 import taskcluster
 
-from pushes.fake.scenarios import BIG_PUSH_JOBS, DEMO_AUTHOR, NON_MOZILLA_AUTHOR, XSS_TEXT
-from pushes.fake.server import PROJECT_PROPERTY_NAMES, UI_PROPERTY_NAMES, FakeTreeherder
+from fakeherder import (
+    BIG_PUSH_JOBS,
+    DEMO_AUTHOR,
+    NON_MOZILLA_AUTHOR,
+    PROJECT_PROPERTY_NAMES,
+    UI_PROPERTY_NAMES,
+    XSS_TEXT,
+    FakeTreeherder,
+)
 from pushes.rules import Revision, TextLogError, display_title, failure_groups
 
 T0 = 1_795_000_000  # a fixed simulated start: every answer is reproducible
 COUNT_DETAIL = "Specified count exceeds API MAX_JOBS_COUNT value: 2000"
 
 
-def serve(scenario: str) -> Iterator[FakeTreeherder]:
-    fake = FakeTreeherder(scenario, speed=0, start_time=T0)
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
-def default_fake() -> Iterator[FakeTreeherder]:
-    """The default scenario, read-only: tests that move the clock or trigger hooks use their own fake."""
-    yield from serve("default")
+@pytest.fixture
+def fake_scenario() -> str:
+    return "default"
 
 
 @pytest.fixture
-def quick() -> Iterator[FakeTreeherder]:
-    yield from serve("quick")
+def fake_start_time() -> float:
+    return T0
+
+
+@pytest.fixture
+def default_fake(fake_treeherder: FakeTreeherder) -> FakeTreeherder:
+    """The session's fake on the default scenario at T0 (rebuilt only when a test changed it)."""
+    return fake_treeherder
+
+
+@pytest.fixture
+def quick(fake_treeherder: FakeTreeherder) -> FakeTreeherder:
+    fake_treeherder.reset("quick", start_time=T0)
+    return fake_treeherder
 
 
 @pytest.fixture(scope="module")
@@ -372,19 +383,15 @@ def test_scenarios_are_deterministic(http, default_fake):
     assert again.jobs(again.push_id("running"))[:50] == default_fake.jobs(default_fake.push_id("running"))[:50]
 
 
-def test_default_scenario_keeps_pushes_coming_and_moving(http):
-    fake = FakeTreeherder("default", speed=0, start_time=T0)
-    fake.start()
-    try:
-        newest = get(http, fake, "/api/project/try/push/", count=1).json()["results"][0]["id"]
-        assert not fake.is_finished(fake.push_id("running")) and not fake.is_finished(fake.push_id("big"))
-        fake.advance(15 * 60)
-        arrived = get(http, fake, "/api/project/try/push/", count=3).json()["results"]
-        assert [p["id"] for p in arrived][:2] == [newest + 2, newest + 1]  # "future", then a recurring one
-        fake.advance(3 * 3600)
-        assert fake.is_finished(fake.push_id("running")) and fake.is_finished(fake.push_id("big"))
-    finally:
-        fake.stop()
+def test_default_scenario_keeps_pushes_coming_and_moving(http, default_fake):
+    fake = default_fake
+    newest = get(http, fake, "/api/project/try/push/", count=1).json()["results"][0]["id"]
+    assert not fake.is_finished(fake.push_id("running")) and not fake.is_finished(fake.push_id("big"))
+    fake.advance(15 * 60)
+    arrived = get(http, fake, "/api/project/try/push/", count=3).json()["results"]
+    assert [p["id"] for p in arrived][:2] == [newest + 2, newest + 1]  # "future", then a recurring one
+    fake.advance(3 * 3600)
+    assert fake.is_finished(fake.push_id("running")) and fake.is_finished(fake.push_id("big"))
 
 
 # --- Taskcluster: actions, task definitions, hook trigger ---------------------------------------------------
@@ -515,33 +522,31 @@ def test_cli_serves_and_prints_its_url():
 # --- The real client against the fake ------------------------------------------------------------------------
 
 
-def test_the_client_reads_everything_it_needs_from_the_fake():
+def test_the_client_reads_everything_it_needs_from_the_fake(default_fake):
     from pushes.treeherder import TreeherderClient
 
-    fake = FakeTreeherder("default", speed=0, start_time=T0)
-    client = TreeherderClient(fake.start(), timeout=10, session=requests.Session(), max_retries=0)
-    try:
-        pushes = client.pushes("try", author=DEMO_AUTHOR, count=50)
-        assert [p.id for p in pushes] == fake.push_ids(author=DEMO_AUTHOR)
-        big = client.push("try", fake.push_id("big"))
-        assert big.author == DEMO_AUTHOR and big.revisions
+    fake = default_fake
+    client = TreeherderClient(fake.url, timeout=10, session=requests.Session(), max_retries=0)
+    pushes = client.pushes("try", author=DEMO_AUTHOR, count=50)
+    assert [p.id for p in pushes] == fake.push_ids(author=DEMO_AUTHOR)
+    big = client.push("try", fake.push_id("big"))
+    assert big.author == DEMO_AUTHOR and big.revisions
 
-        jobs = client.jobs("try", big.id)
-        assert len(jobs) == len({job.id for job in jobs}) == len(fake.jobs(big.id)) > 5000
-        cursor = max(job.last_modified for job in jobs)
-        fake.advance(120)
-        changed = client.jobs("try", big.id, last_modified_gt=datetime.fromisoformat(cursor))
-        assert changed and len(changed) < len(jobs) and all(job.last_modified > cursor for job in changed)
+    jobs = client.jobs("try", big.id)
+    assert len(jobs) == len({job.id for job in jobs}) == len(fake.jobs(big.id)) > 5000
+    cursor = max(job.last_modified for job in jobs)
+    fake.advance(120)
+    changed = client.jobs("try", big.id, last_modified_gt=datetime.fromisoformat(cursor))
+    assert changed and len(changed) < len(jobs) and all(job.last_modified > cursor for job in changed)
 
-        failed = fake.push_id("failed")
-        job_id = fake.job_ids(failed, result="testfailed")[0]
-        log = client.log_errors("try", job_id)
-        assert log.parsed and log.errors and log.errors[0].job == job_id
-        green = fake.job_ids(failed, result="success")[1]
-        assert client.log_errors("try", green).parse_status == "parsed" and not client.log_errors("try", green).errors
-        suggestions = client.bug_suggestions("try", job_id)
-        assert suggestions and suggestions[0].search in log.errors[0].line
-        assert client.decision_task("try", failed) == fake.decision_task_id(failed)
-        assert client.decision_task("try", 5) is None
-    finally:
-        fake.stop()
+    failed = fake.push_id("failed")
+    job_id = fake.job_ids(failed, result="testfailed")[0]
+    log = client.log_errors("try", job_id)
+    assert log.parsed and log.errors and log.errors[0].job == job_id
+    green = fake.job_ids(failed, result="success")[1]
+    assert client.log_errors("try", green).parse_status == "parsed" and not client.log_errors("try", green).errors
+    suggestions = client.bug_suggestions("try", job_id)
+    assert suggestions and suggestions[0].search in log.errors[0].line
+    assert client.decision_task("try", failed) == fake.decision_task_id(failed)
+    assert client.decision_task("try", 5) is None
+

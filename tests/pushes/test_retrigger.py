@@ -17,12 +17,13 @@ from django.contrib.auth.models import User
 from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
 
+from fakeherder import FakeTreeherder, job_properties
 from pushes import retrigger as service
 from pushes.models import CredentialsUnreadable, TaskclusterCredentials
 from pushes.rules import Job
 from pushes.treeherder import TreeherderClient
 from tests.helpers import recording
-from tests.pushes.conftest import BASE_URL, SleepRecorder, job_properties
+from tests.pushes.conftest import BASE_URL, SleepRecorder
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +90,8 @@ def actions_json(*names: str, variables: dict | None = None) -> dict:
     return data
 
 
-def treeherder(rsps: responses.RequestsMock, *, job: dict | None = None, decision: bool = True) -> None:
+def treeherder(rsps: responses.RequestsMock, *, job: dict | None = None, decision: bool | None = True) -> None:
+    """The job and its push; the decision task found (True), unknown (False) or never asked for (None)."""
     props = job or job_properties(JOB_ID, PUSH_ID, job_type_name=LABEL, result="testfailed")
     rsps.get(f"{BASE_URL}/api/project/{REPO}/jobs/{JOB_ID}/", json=props)
     rsps.get(
@@ -101,7 +103,7 @@ def treeherder(rsps: responses.RequestsMock, *, job: dict | None = None, decisio
             f"{BASE_URL}/api/project/{REPO}/push/decisiontask/",
             json={str(PUSH_ID): {"id": DECISION, "run": "0"}},
         )
-    else:
+    elif decision is False:
         rsps.get(f"{BASE_URL}/api/project/{REPO}/push/decisiontask/", status=404, body="No decision task")
 
 
@@ -112,17 +114,23 @@ def taskcluster(
     scopes: list[str] | None = None,
     expanded: list[str] | None = None,
     trigger: dict | None = None,
+    expands: bool = True,
+    triggers: bool = True,
 ) -> None:
+    """actions.json, the decision task, the scope expansion and the hook trigger, each answering as asked;
+    `expands`/`triggers=False` leave the last two out for a test in which they must not be called."""
     rsps.get(ACTIONS_URL, json=actions if actions is not None else actions_json())
     rsps.get(
         DECISION_TASK_URL,
         json={"taskGroupId": DECISION, "scopes": scopes if scopes is not None else ["assume:repo:hg.mozilla.org/try:branch:default"]},
     )
-    rsps.post(
-        EXPAND_URL,
-        json={"scopes": expanded if expanded is not None else ["in-tree:hook-action:project-gecko/in-tree-action-*"]},
-    )
-    rsps.post(TRIGGER_URL, **(trigger or {"json": {"status": {"taskId": ACTION_TASK, "state": "pending"}}}))
+    if expands:
+        rsps.post(
+            EXPAND_URL,
+            json={"scopes": expanded if expanded is not None else ["in-tree:hook-action:project-gecko/in-tree-action-*"]},
+        )
+    if triggers:
+        rsps.post(TRIGGER_URL, **(trigger or {"json": {"status": {"taskId": ACTION_TASK, "state": "pending"}}}))
 
 
 def calls_to(rsps: responses.RequestsMock, url_prefix: str) -> list:
@@ -254,7 +262,7 @@ def test_a_task_level_retrigger_multiple_is_not_used_for_a_push_level_retrigger(
 
 
 def test_without_credentials_nothing_is_sent_to_taskcluster(alice: User, mocked_responses: responses.RequestsMock) -> None:
-    treeherder(mocked_responses)
+    treeherder(mocked_responses, decision=None)
 
     html = signed_in(alice).post(RETRIGGER_URL).content.decode()
 
@@ -343,7 +351,6 @@ def test_no_usable_retrigger_action(
 ) -> None:
     treeherder(mocked_responses)
     mocked_responses.get(ACTIONS_URL, json=actions, status=status)
-    mocked_responses.post(TRIGGER_URL, json={"status": {"taskId": ACTION_TASK}})
 
     response = signed_in(alice).post(RETRIGGER_URL, HTTP_HX_REQUEST="true")
 
@@ -356,7 +363,7 @@ def test_a_hook_the_decision_task_may_not_use_is_never_triggered(
     alice: User, alice_creds: TaskclusterCredentials, mocked_responses: responses.RequestsMock
 ) -> None:
     treeherder(mocked_responses)
-    taskcluster(mocked_responses, expanded=["in-tree:hook-action:project-gecko/in-tree-action-1-*"])
+    taskcluster(mocked_responses, expanded=["in-tree:hook-action:project-gecko/in-tree-action-1-*"], triggers=False)
 
     html = signed_in(alice).post(RETRIGGER_URL).content.decode()
 
@@ -368,7 +375,7 @@ def test_decision_task_scopes_that_name_the_hook_need_no_expansion(
     alice: User, alice_creds: TaskclusterCredentials, mocked_responses: responses.RequestsMock
 ) -> None:
     treeherder(mocked_responses)
-    taskcluster(mocked_responses, scopes=["in-tree:hook-action:project-gecko/in-tree-action-3-generic/*"])
+    taskcluster(mocked_responses, scopes=["in-tree:hook-action:project-gecko/in-tree-action-3-generic/*"], expands=False)
 
     html = signed_in(alice).post(RETRIGGER_URL).content.decode()
 
@@ -380,7 +387,7 @@ def test_a_timeout_before_the_trigger_says_nothing_was_triggered(
     alice: User, alice_creds: TaskclusterCredentials, mocked_responses: responses.RequestsMock
 ) -> None:
     treeherder(mocked_responses)
-    taskcluster(mocked_responses)
+    taskcluster(mocked_responses, expands=False, triggers=False)
     mocked_responses.replace(responses.GET, DECISION_TASK_URL, body=requests.ReadTimeout("read timed out"))
 
     html = signed_in(alice).post(RETRIGGER_URL).content.decode()
@@ -592,7 +599,7 @@ def test_the_dedicated_key_encrypts_and_a_changed_key_asks_to_enter_the_token_ag
     settings.BUILDWATCH_ENCRYPTION_KEY = "second dedicated key"
     with pytest.raises(CredentialsUnreadable):
         TaskclusterCredentials.objects.get(pk=creds.pk).access_token  # noqa: B018
-    treeherder(mocked_responses)
+    treeherder(mocked_responses, decision=None)
     html = signed_in(alice).post(RETRIGGER_URL).content.decode()
     assert "can no longer be read; enter it again in Settings" in html
     assert calls_to(mocked_responses, TC) == []
@@ -681,22 +688,16 @@ def test_the_fallback_keys_come_from_the_environment() -> None:
 
 
 @pytest.fixture
-def fake(settings: Any, monkeypatch: pytest.MonkeyPatch):
-    server = pytest.importorskip("pushes.fake.server", reason="the fake Treeherder is not there yet")
-    fake = server.FakeTreeherder(scenario="quick", speed=0)
-    url = fake.start()
-    settings.TREEHERDER_URL = url
-    settings.TASKCLUSTER_ROOT_URL = url
-    client = TreeherderClient(url, timeout=5, session=requests.Session(), max_retries=0)
+def fake(fake_treeherder: FakeTreeherder, settings: Any, monkeypatch: pytest.MonkeyPatch) -> FakeTreeherder:
+    settings.TREEHERDER_URL = fake_treeherder.url
+    settings.TASKCLUSTER_ROOT_URL = fake_treeherder.url
+    client = TreeherderClient(fake_treeherder.url, timeout=5, session=requests.Session(), max_retries=0)
     monkeypatch.setattr(service, "get_client", lambda: client)
-    try:
-        yield fake
-    finally:
-        fake.stop()
+    return fake_treeherder
 
 
 def test_end_to_end_a_retriggered_job_appears_on_the_push(
-    alice: User, alice_creds: TaskclusterCredentials, fake: Any
+    alice: User, alice_creds: TaskclusterCredentials, fake: FakeTreeherder
 ) -> None:
     th = service.get_client()
     push_id = fake.push_id("failed")
@@ -728,7 +729,7 @@ def test_end_to_end_a_retriggered_job_appears_on_the_push(
 
 
 def test_a_finished_push_already_seen_shows_the_new_runs_after_a_retrigger(
-    alice: User, alice_creds: TaskclusterCredentials, fake: Any
+    alice: User, alice_creds: TaskclusterCredentials, fake: FakeTreeherder
 ) -> None:
     """The push pages cache a finished push's jobs for an hour; a retrigger must not wait that long."""
     th = service.get_client()

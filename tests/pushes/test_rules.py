@@ -1,4 +1,4 @@
-"""SPEC §3, rule by rule: normal cases and every edge the spec resolves (pushes/rules.py)."""
+"""pushes/rules.py, rule by rule: normal cases and every edge case each rule resolves."""
 
 from __future__ import annotations
 
@@ -242,12 +242,23 @@ def test_display_title_no_revisions():
 
 
 def test_display_title_from_recorded_push_list():
-    for push in recording("push_list.json")["results"]:
-        revisions = [Revision(r["revision"], r["author"], r["comments"]) for r in push["revisions"]]
-        title = display_title(revisions)
-        shorts = [short_message(r.comments) for r in revisions]
-        assert title in shorts or title == clean_try_message(shorts[0])
-        assert "\n" not in title
+    """Real try pushes: the tip's message unless it is try syntax, then the next commit's first line."""
+    titles = {
+        push["id"]: display_title([Revision(r["revision"], r["author"], r["comments"]) for r in push["revisions"]])
+        for push in recording("push_list.json")["results"]
+    }
+    assert titles == {
+        511138: "return a packet+sendactorevent and move destroy call",  # under "Fuzzy query='debugger | …"
+        511137: "FUZZY",  # upper case: a message, not the Fuzzy prefix
+        511136: "try_task_config for code-review",  # code-review's own commit is not try syntax
+        511135: "try_task_config for code-review",
+        511134: "Use discard in WR primitives",  # the trailing newline dropped
+        511133: "Try Chooser Enhanced (139 tasks selected)",
+        511132: "try_task_config for code-review",
+        511131: "Bug 1563766 - Update android x86_64 emulator to r29.0.11, for web-platform tests",
+        511130: "try_task_config for code-review",
+        511129: "try_task_config for code-review",
+    }
 
 
 # --- bug_number ------------------------------------------------------------------------------------

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.core.cache import cache
 
 from pushes import rules, services
-from tests.pushes.th_payloads import TH, job, mock_jobs, mock_log_errors, mock_repositories
+from tests.pushes.conftest import TH, job, mock_jobs, mock_log_errors, mock_repositories
 
 
 @pytest.fixture(autouse=True)
@@ -17,43 +15,38 @@ def _settings(settings):
     settings.BUILDWATCH_REFRESH_SECONDS = 30
 
 
-def later(monkeypatch, seconds):
-    real_time = time.time
-    monkeypatch.setattr(time, "time", lambda: real_time() + seconds)
-
-
-def test_many_viewers_cost_one_fetch_per_interval(mocked_responses, monkeypatch):
+def test_many_viewers_cost_one_fetch_per_interval(mocked_responses, clock):
     upstream = mock_jobs(mocked_responses, [job(1, state="running")])
     for _ in range(5):
         assert [j.id for j in services.jobs("try", 100).value] == [1]
     assert upstream.call_count == 1
-    later(monkeypatch, 31)  # past the short TTL of a running push
+    clock.shift(31)  # past the short TTL of a running push
     services.jobs("try", 100)
     assert upstream.call_count == 2
 
 
-def test_finished_push_is_cached_long(mocked_responses, monkeypatch):
+def test_finished_push_is_cached_long(mocked_responses, clock):
     upstream = mock_jobs(mocked_responses, [job(1), job(2, result="testfailed")])
     services.jobs("try", 100)
-    later(monkeypatch, 600)
+    clock.shift(600)
     fetched = services.jobs("try", 100)
     assert upstream.call_count == 1
     assert fetched.age_seconds >= 600 and not fetched.stale
 
 
-def test_a_push_showing_only_its_decision_task_is_not_cached_as_finished(mocked_responses, monkeypatch):
+def test_a_push_showing_only_its_decision_task_is_not_cached_as_finished(mocked_responses, clock):
     upstream = mock_jobs(mocked_responses, [job(1, name="Gecko Decision Task", symbol="D", group="?")])
     services.jobs("try", 100)
-    later(monkeypatch, 31)
+    clock.shift(31)
     services.jobs("try", 100)
     assert upstream.call_count == 2
 
 
-def test_treeherder_failing_serves_the_last_good_copy_marked_stale(mocked_responses, monkeypatch):
+def test_treeherder_failing_serves_the_last_good_copy_marked_stale(mocked_responses, clock):
     mock_jobs(mocked_responses, [job(1, state="running")])
     services.jobs("try", 100)
     mocked_responses.replace("GET", f"{TH}/api/jobs/", status=400, json={"detail": "Bad request"})
-    later(monkeypatch, 120)
+    clock.shift(120)
     fetched = services.jobs("try", 100)
     assert fetched.stale and fetched.age_seconds >= 120 and "Bad request" in fetched.error
     assert [j.id for j in fetched.value] == [1]
@@ -104,10 +97,9 @@ def test_unparsed_logs_are_told_apart_from_logs_without_errors(mocked_responses)
 
 def test_push_state():
     from pushes.treeherder import job_from_dict
-    from tests.pushes.th_payloads import JOB_NAMES
 
     def jobs(*rows):
-        return [job_from_dict(dict(zip(JOB_NAMES, row, strict=True))) for row in rows]
+        return [job_from_dict(row) for row in rows]
 
     assert rules.push_state([]) == "pending"
     assert rules.push_state(jobs(job(1), job(2, state="running"))) == "running"

@@ -17,6 +17,13 @@ import pytest
 import requests
 from responses import matchers
 
+from fakeherder import (
+    PROJECT_PROPERTY_NAMES,
+    UI_PROPERTY_NAMES,
+    api_jobs_page,
+    job_properties,
+    project_jobs_page,
+)
 from pushes.rules import Job, Push, Revision, TextLogError
 from pushes.treeherder import (
     Bug,
@@ -30,14 +37,7 @@ from pushes.treeherder import (
 )
 from tests.conftest import NetworkBlocked
 from tests.helpers import free_port, recording
-from tests.pushes.conftest import (
-    API_JOBS_NAMES,
-    BASE_URL,
-    PROJECT_JOBS_NAMES,
-    api_jobs_page,
-    job_properties,
-    project_jobs_page,
-)
+from tests.pushes.conftest import BASE_URL
 
 JOBS_URL = f"{BASE_URL}/api/jobs/"
 
@@ -303,9 +303,9 @@ def test_a_job_seen_on_two_pages_is_kept_once_with_its_later_state(mocked_respon
 def test_it_reads_rows_by_property_name_in_any_order(mocked_responses, th_client):
     props = [job_properties(1), job_properties(2, result="testfailed", tier=2, platform_option="debug")]
     expected = parse_jobs(api_jobs_page(props), push_id=1000)
-    shuffled = list(API_JOBS_NAMES)
+    shuffled = list(UI_PROPERTY_NAMES)
     random.Random(4).shuffle(shuffled)
-    assert shuffled != API_JOBS_NAMES
+    assert shuffled != UI_PROPERTY_NAMES
     mocked_responses.get(JOBS_URL, json=api_jobs_page(props, names=shuffled))
 
     assert th_client.jobs("try", 1000) == expected
@@ -314,7 +314,7 @@ def test_it_reads_rows_by_property_name_in_any_order(mocked_responses, th_client
 
 
 def test_it_ignores_unknown_extra_properties(mocked_responses, th_client):
-    names = ["brand_new_field", *API_JOBS_NAMES, "another_one"]
+    names = ["brand_new_field", *UI_PROPERTY_NAMES, "another_one"]
     props = [job_properties(1, brand_new_field={"nested": True}, another_one=[1, 2])]
     mocked_responses.get(JOBS_URL, json=api_jobs_page(props, names=names))
 
@@ -326,7 +326,7 @@ def test_it_ignores_unknown_extra_properties(mocked_responses, th_client):
 
 def test_it_tolerates_missing_optional_properties(mocked_responses, th_client):
     names = [
-        name for name in API_JOBS_NAMES if name not in ("platform_option", "tier", "task_id", "duration")
+        name for name in UI_PROPERTY_NAMES if name not in ("platform_option", "tier", "task_id", "duration")
     ]
     mocked_responses.get(JOBS_URL, json=api_jobs_page([job_properties(1)], names=names))
 
@@ -373,7 +373,7 @@ def test_it_reads_todays_project_endpoint_shape_with_offset_paging(mocked_respon
     assert jobs[0].start_timestamp == 1_700_000_100
     assert jobs[0].end_timestamp == 1_700_000_900
     assert jobs[0].duration is None  # the project endpoint has timestamps, not minutes
-    assert PROJECT_JOBS_NAMES[-1] == "platform_option"
+    assert PROJECT_PROPERTY_NAMES[-1] == "platform_option"
     assert jobs[-1].platform_option == "opt"
 
 
@@ -438,7 +438,7 @@ def test_rows_that_never_match_the_property_names_are_an_error(mocked_responses,
 @pytest.mark.parametrize(
     "payload",
     [
-        {"results": "nope", "job_property_names": API_JOBS_NAMES},
+        {"results": "nope", "job_property_names": UI_PROPERTY_NAMES},
         {"results": [[1, 2]]},
         {"results": [[1, "completed"]], "job_property_names": ["job_id", "state"]},
         [[1, 2, 3]],

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from notifications.models import UserSettings, Watch
-from tests.pushes.th_payloads import (
+from tests.pushes.conftest import (
     TH,
     job,
     mock_decision,
@@ -102,9 +100,14 @@ def test_author_filter_defaults_to_the_signed_in_users_email(client, th):
 @pytest.mark.django_db
 def test_anonymous_users_see_everyone_and_no_watch_buttons(client, th):
     th.get(f"{TH}/api/project/try/push/", json=push_list_json(push(100)))
-    html = client.get("/try/").content.decode()
+    response = client.get("/try/")
+    assert response.status_code == 200
+    html = response.content.decode()
     assert "author=" not in th.calls[-1].request.url
-    assert "watch-form" not in html
+    assert "Bug 1234567 - Make the thing faster r?reviewer" in html  # everyone's pushes are listed
+    assert 'href="/try/pushes/100/"' in html
+    assert "Sign in" in html
+    assert "watch-form" not in html and "Unwatch" not in html
 
 
 @pytest.mark.django_db
@@ -135,9 +138,11 @@ def test_status_url_without_htmx_redirects_to_the_push(client):
 # --- Push detail --------------------------------------------------------------------------------------
 
 
-def mock_detail(th, rows, data=None):
+def mock_detail(th, rows, data=None, *, decision=True):
+    """A push, its jobs and (unless `decision=False`: htmx refreshes do not ask) its decision task."""
     mock_push(th, data or push(100))
-    mock_decision(th)
+    if decision:
+        mock_decision(th)
     return mock_jobs(th, rows)
 
 
@@ -176,7 +181,7 @@ def test_detail_shows_header_totals_and_sorted_platform_groups(client, th):
 
 @pytest.mark.django_db
 def test_detail_htmx_refresh_returns_only_the_live_fragment(client, th):
-    mock_detail(th, [job(1), job(2, state="running")])
+    mock_detail(th, [job(1), job(2, state="running")], decision=False)
     response = client.get("/try/pushes/100/", **HX)
     html = response.content.decode()
     assert response.status_code == 200
@@ -195,7 +200,7 @@ def test_history_restore_request_gets_the_whole_page(client, th):
 
 @pytest.mark.django_db
 def test_finished_push_stops_refreshing(client, th):
-    mock_detail(th, [job(1), job(2, result="busted")])
+    mock_detail(th, [job(1), job(2, result="busted")], decision=False)
     html = client.get("/try/pushes/100/", **HX).content.decode()
     assert "hx-trigger=\"every" not in html.split('<div class="groups">')[0]
     assert 'data-title="✗ failing' in html
@@ -260,7 +265,7 @@ def test_unknown_repo_is_a_404_that_says_so(client, th):
 
 
 @pytest.mark.django_db
-def test_non_integer_push_id_is_a_404_that_says_so(client, th):
+def test_non_integer_push_id_is_a_404_that_says_so(client, mocked_responses):
     response = client.get("/try/pushes/abc/")
     assert response.status_code == 404
     assert "“abc” is not a push id" in response.content.decode()
@@ -357,7 +362,7 @@ def test_a_second_view_makes_no_upstream_request(client, th):
 
 
 @pytest.mark.django_db
-def test_treeherder_down_shows_last_good_data_with_a_banner(client, th, monkeypatch):
+def test_treeherder_down_shows_last_good_data_with_a_banner(client, th, clock):
     mock_detail(th, [job(1), job(2, state="running")])
     client.get("/try/pushes/100/")
     # The short-lived copy expires; Treeherder now answers garbage (its web app's HTML).
@@ -365,8 +370,7 @@ def test_treeherder_down_shows_last_good_data_with_a_banner(client, th, monkeypa
 
     cache.delete("bw:th:v1:jobs:try:100")
     th.replace("GET", f"{TH}/api/jobs/", body="<html>treeherder</html>", content_type="text/html")
-    real_time = time.time
-    monkeypatch.setattr(time, "time", lambda: real_time() + 180)
+    clock.shift(180)
     response = client.get("/try/pushes/100/")
     html = response.content.decode()
     assert response.status_code == 200
@@ -405,12 +409,11 @@ def test_urls_reverse():
 
 
 @pytest.mark.django_db
-def test_push_list_keeps_showing_the_last_good_list_when_treeherder_fails(client, th, monkeypatch):
+def test_push_list_keeps_showing_the_last_good_list_when_treeherder_fails(client, th, clock):
     th.get(f"{TH}/api/project/try/push/", json=push_list_json(push(100)))
     client.get("/try/")
     th.replace("GET", f"{TH}/api/project/try/push/", status=400, json={"detail": "broken"})
-    real_time = time.time
-    monkeypatch.setattr(time, "time", lambda: real_time() + 45)
+    clock.shift(45)
     html = client.get("/try/").content.decode()
     assert "Treeherder did not answer; showing data from 45 s ago" in html
     assert "Bug 1234567 - Make the thing faster" in html

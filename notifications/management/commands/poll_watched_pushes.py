@@ -6,23 +6,23 @@ from collections import Counter
 
 from django.core.management.base import BaseCommand
 
-from notifications import services
+from notifications import outbox, poller
 
 
 class Command(BaseCommand):
     help = "Poll every watched unfinished push once, record due notifications and deliver them now."
 
     def handle(self, *args: object, **options: object) -> None:
-        polls: list[services.PollResult] = []
-        deliveries: list[services.DeliveryOutcome] = []
+        polls: list[poller.PollResult] = []
+        deliveries: list[outbox.DeliveryOutcome] = []
 
         def deliver(notification_id: int) -> None:
-            deliveries.append(services.deliver(notification_id))
+            deliveries.append(outbox.deliver(notification_id))
 
         def poll(repo: str, push_id: int) -> None:
             # min_interval=0: run by hand, the user wants a poll now even if the beat just did one.
             try:
-                result = services.poll_push(repo, push_id, enqueue=deliver, min_interval=0)
+                result = poller.poll_push(repo, push_id, enqueue=deliver, min_interval=0)
             except Exception as problem:
                 self.stdout.write(f"{repo} push {push_id}: crashed — {type(problem).__name__}: {problem}")
                 raise
@@ -38,7 +38,7 @@ class Command(BaseCommand):
                 line += f" — error: {result.error}"
             self.stdout.write(line)
 
-        summary = services.poll_cycle(dispatch_poll=poll, dispatch_delivery=deliver)
+        summary = poller.poll_cycle(dispatch_poll=poll, dispatch_delivery=deliver)
         outcomes = Counter(outcome.status for outcome in deliveries)
         self.stdout.write(
             f"Polled {sum(p.polled for p in polls)} of {len(summary.pushes)} watched push(es); "

@@ -1,7 +1,8 @@
-"""Web push: VAPID keys, browser subscriptions and the pywebpush transport.
+"""The web push channel: VAPID keys, browser subscriptions and the pywebpush transport.
 
-The poller's delivery code calls `send_webpush(notification)` for ledger rows of channel "webpush" and
-maps a `TransportError` onto the ledger (permanent → failed, otherwise retried later).
+The only module of notifications that makes HTTP calls (through `requests`, which pywebpush uses): the
+outbox calls `WebPushChannel.send` for ledger rows of channel "webpush" and maps a `TransportError` onto
+the ledger (permanent → failed, otherwise retried later).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -24,9 +26,9 @@ from py_vapid.utils import b64urldecode, b64urlencode
 from pywebpush import WebPushException, webpush
 
 from buildwatch import __version__
+from notifications.models import Notification, PushSubscription, UserSettings
 
-from .models import Notification, PushSubscription
-from .transports import TransportError
+from .base import Channel, TransportError
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ def endpoint_host_allowed(host: str, *, local: bool = False) -> bool:
     """A push service host from settings.WEBPUSH_ENDPOINT_HOSTS (a suffix matches its subdomains);
     loopback only when settings.WEBPUSH_ALLOW_LOOPBACK (development and tests)."""
     if local or host in LOCAL_HOSTS:
-        return bool(getattr(settings, "WEBPUSH_ALLOW_LOOPBACK", False))
+        return bool(settings.WEBPUSH_ALLOW_LOOPBACK)
     host = host.lower().rstrip(".")
     return any(host == suffix or host.endswith("." + suffix) for suffix in settings.WEBPUSH_ENDPOINT_HOSTS)
 
@@ -79,6 +81,27 @@ def endpoint_problem(endpoint: str) -> str:
 def webpush_available() -> bool:
     """Both VAPID keys configured: without them nothing is sent and the settings page says why."""
     return bool(settings.VAPID_PUBLIC_KEY and settings.VAPID_PRIVATE_KEY)
+
+
+class WebPushChannel(Channel):
+    name = "webpush"
+    label = "Web push"
+
+    def unavailable_reason(self) -> str:
+        if webpush_available():
+            return ""
+        return "this server has no VAPID keys configured (VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY)"
+
+    def wanted(self, user: Any, user_settings: UserSettings) -> bool:
+        return user_settings.webpush_enabled and PushSubscription.objects.filter(user=user).exists()
+
+    def skip_reason(self, notification: Notification, user_settings: UserSettings) -> str:
+        if not user_settings.webpush_enabled:
+            return "web push was turned off before delivery"
+        return vapid_problem()  # configured, but keys that cannot sign anything a browser accepts
+
+    def send(self, notification: Notification) -> None:
+        send_webpush(notification)
 
 
 # --- VAPID keys --------------------------------------------------------------------------------------
@@ -356,25 +379,3 @@ def send_webpush(notification: Notification) -> None:
     if refused:
         raise TransportError("push service refused: " + "; ".join(refused), permanent=True)
     raise TransportError(f"no subscriptions ({removed} expired and removed)", permanent=True)
-
-
-__all__ = [
-    "MAX_SUBSCRIPTIONS_PER_USER",
-    "WEBPUSH_TIMEOUT",
-    "WEBPUSH_TTL",
-    "SubscriptionInvalid",
-    "SubscriptionData",
-    "VapidKeys",
-    "browser_label",
-    "endpoint_problem",
-    "generate_vapid_keys",
-    "notification_tag",
-    "parse_subscription",
-    "payload_bytes",
-    "push_payload",
-    "save_subscription",
-    "vapid_problem",
-    "send_webpush",
-    "vapid_public_key_of",
-    "webpush_available",
-]

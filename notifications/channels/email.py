@@ -14,10 +14,10 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from notifications.models import Notification, PushState, UserSettings
 from pushes import rules
 
-from .models import Notification, PushState
-from .transports import TransportError
+from .base import Channel, TransportError
 
 UNSUBSCRIBE_SALT = "buildwatch.notifications.unsubscribe"
 
@@ -61,6 +61,8 @@ def email_context(notification: Notification) -> dict[str, Any]:
         "revision": revision[:12],
         "failed": bool(summary.get("failed", notification.title.endswith("failed"))),
         "summary": summary,
+        # Every failed job the failure summary considered (summaries stored before it: tier 1 only).
+        "failed_total": summary.get("failed_total", summary.get("failed_jobs", 0)),
         "push_url": push_page_url(notification.repo, notification.push_id),
         "treeherder_url": rules.treeherder_push_url(settings.TREEHERDER_URL, notification.repo, revision),
         "settings_url": settings.SITE_URL + "/settings/",
@@ -114,6 +116,24 @@ def build_email(notification: Notification) -> EmailMultiAlternatives:
     )
     message.attach_alternative(render_to_string("emails/push_finished.html", context), "text/html")
     return message
+
+
+class EmailChannel(Channel):
+    name = "email"
+    label = "Email"
+
+    def wanted(self, user: Any, user_settings: UserSettings) -> bool:
+        return user_settings.email_enabled
+
+    def skip_reason(self, notification: Notification, user_settings: UserSettings) -> str:
+        if not user_settings.email_enabled:
+            return "email was turned off before delivery"
+        if not notification.user.email:
+            return "the account has no email address"
+        return ""
+
+    def send(self, notification: Notification) -> None:
+        send_email(notification)
 
 
 def send_email(notification: Notification) -> None:

@@ -1,0 +1,382 @@
+"""How the fake builds pushes: the job catalogue, how long things take (`Pace`), the `Builder` that lays
+jobs onto a push's timeline, and the result plans (green, failures, ...) scenarios pick from.
+
+Everything is seeded (`random.Random`), so the same arguments give the same push.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .timeline import MAX_ERROR_LINES, PARSE_DELAY, FakeJob, FakePush, load_recording
+
+# --- The job catalogue -------------------------------------------------------------------------------
+
+# (platform, option, build job name)
+PLATFORMS = [
+    ("linux1804-64-qr", "debug", "build-linux64/debug"),
+    ("linux1804-64-qr", "opt", "build-linux64/opt"),
+    ("windows11-64-24h2", "debug", "build-win64/debug"),
+    ("macosx1470-64", "opt", "build-macosx64/opt"),
+    ("windows11-64-24h2", "opt", "build-win64/opt"),
+    ("linux1804-64-qr", "asan", "build-linux64-asan/opt"),
+    ("macosx1470-64", "debug", "build-macosx64/debug"),
+    ("android-em-14-x86_64-qr", "opt", "build-android-x86_64/opt"),
+    ("android-em-14-x86_64-qr", "debug", "build-android-x86_64/debug"),
+    ("linux2404-64", "opt", "build-linux64-base-toolchains/opt"),
+    ("linux2404-64", "tsan", "build-linux64-tsan/opt"),
+    ("windows11-64-24h2-shippable", "opt", "build-win64-shippable/opt"),
+]
+
+# (suite, symbol prefix, group name, group symbol, chunks, tier)
+SUITES = [
+    ("mochitest-plain", "", "Mochitests", "M", 16, 1),
+    ("mochitest-browser-chrome", "bc", "Mochitests", "M", 16, 1),
+    ("xpcshell", "", "XPCShell tests", "X", 8, 1),
+    ("mochitest-webgl2-core", "gl2c", "Mochitests", "M", 4, 2),
+    ("web-platform-tests", "", "Web platform tests", "W", 24, 1),
+    ("mochitest-devtools-chrome", "dt", "Mochitests", "M", 8, 1),
+    ("reftest", "R", "Reftests", "R", 8, 1),
+    ("crashtest", "C", "Reftests", "R", 4, 1),
+    ("web-platform-tests-wdspec", "Wd", "Web platform tests", "W", 4, 2),
+    ("mochitest-valgrind", "V", "Mochitests", "M", 2, 3),
+]
+VARIANTS = ["", "-spi-nw", "-xorig", "-fis", "-headless", "-a11y-checks", "-nofis", "-swr"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    name: str
+    symbol: str
+    group_name: str
+    group_symbol: str
+    platform: str
+    option: str
+    tier: int
+    kind: str
+    suite: str = ""
+
+
+def catalog(size: int, *, platforms: int | None = None, chunks: int | None = None) -> list[JobSpec]:
+    """`size` distinct job specs: builds first, then tests across platforms, suites and variants."""
+    chosen = PLATFORMS[: platforms or len(PLATFORMS)]
+    specs = [
+        JobSpec(build, "B", "unknown", "?", platform.removesuffix("-qr"), option, 1, "build")
+        for platform, option, build in chosen
+    ]
+    for variant in VARIANTS:
+        for suite, prefix, group, group_symbol, suite_chunks, tier in SUITES:
+            for platform, option, _ in chosen:
+                total = min(suite_chunks, chunks) if chunks else suite_chunks
+                for chunk in range(1, total + 1):
+                    if len(specs) >= size:
+                        return specs[:size]
+                    suffix = f"-{chunk}" if total > 1 else ""
+                    specs.append(
+                        JobSpec(
+                            name=f"test-{platform}/{option}-{suite}{variant}{suffix}",
+                            symbol=f"{prefix}{chunk}",
+                            group_name=group + (f" ({variant[1:]})" if variant else ""),
+                            group_symbol=group_symbol + variant,
+                            platform=platform,
+                            option=option,
+                            tier=tier,
+                            kind="test",
+                            suite=suite,
+                        )
+                    )
+    return specs[:size]
+
+
+# --- Error lines (from the recorded log-parser outputs) ---------------------------------------------
+
+
+def logview(name: str) -> list[tuple[int, str]]:
+    """The error lines of a recorded log-parser output (`*.logview.json`)."""
+    data = load_recording(name)
+    return [(error["linenumber"], error["line"]) for error in data["errors"]][:MAX_ERROR_LINES]
+
+
+def shared_failure_lines() -> list[tuple[int, str]]:
+    """A new failure of one test (IndexedDB), meant to break several jobs at once."""
+    return [(e["linenumber"], e["line"]) for e in load_recording("text_log_summary.json")["blob"]["errors"]]
+
+
+INTERMITTENT_LINE = (
+    "10:59:02     INFO - TEST-UNEXPECTED-FAIL | "
+    "devtools/client/netmonitor/src/har/test/browser_net_har_copy_all_as_har.js | There must be some page title -"
+)
+
+
+# --- Building scenarios ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Pace:
+    """How long things take, in simulated seconds."""
+
+    decision: float = 150.0
+    build: tuple[float, float] = (240.0, 480.0)
+    test: tuple[float, float] = (120.0, 480.0)
+    queue: tuple[float, float] = (5.0, 60.0)
+    spread: float = 0.0  # extra random queueing for huge pushes
+    parse_delay: float = PARSE_DELAY
+
+
+QUICK = Pace(decision=60.0, build=(40.0, 70.0), test=(30.0, 80.0), queue=(5.0, 15.0), parse_delay=20.0)
+DEMO = Pace()
+SLOW = Pace(decision=180.0, build=(600.0, 900.0), test=(300.0, 1200.0), queue=(10.0, 120.0))
+
+
+class Builder:
+    def __init__(self, t0: float, seed: int, first_push_id: int, first_job_id: int) -> None:
+        self.t0 = t0
+        self.rng = random.Random(seed)
+        self.next_push_id = first_push_id
+        self.next_job_id = first_job_id
+        self.next_error_id = 1
+        self.pushes: dict[int, FakePush] = {}
+
+    # ids
+    def task_id(self) -> str:
+        return base64.urlsafe_b64encode(self.rng.randbytes(16)).decode().rstrip("=")
+
+    def revision(self) -> str:
+        return self.rng.randbytes(20).hex()
+
+    def job_id(self) -> int:
+        self.next_job_id += 1
+        return self.next_job_id
+
+    def error_rows(self, lines: list[tuple[int, str]], new_failure: bool) -> list[tuple[int, int, str, bool]]:
+        rows = []
+        for line_number, line in lines[:MAX_ERROR_LINES]:
+            rows.append((self.next_error_id, line_number, line, new_failure))
+            self.next_error_id += 1
+        return rows
+
+    def push(
+        self,
+        *,
+        author: str,
+        messages: list[str],
+        pushed_at: float,
+        size: int,
+        plan: str = "green",
+        role: str = "",
+        repo: str = "try",
+        pace: Pace = DEMO,
+        platforms: int | None = None,
+        chunks: int | None = None,
+        revision_count: int | None = None,
+        push_id: int | None = None,
+    ) -> FakePush:
+        if push_id is None:
+            push_id = self.next_push_id
+            self.next_push_id += 1
+        revisions = [
+            {"revision": self.revision(), "author": _commit_author(author), "comments": message}
+            for message in messages
+        ]
+        push = FakePush(
+            id=push_id,
+            repo=repo,
+            revision=revisions[0]["revision"],
+            author=author,
+            push_timestamp=int(pushed_at),
+            revisions=revisions,
+            revision_count=revision_count or len(revisions),
+            role=role,
+        )
+        self.pushes[push_id] = push
+        self.schedule(push, catalog(max(size - 1, 0), platforms=platforms, chunks=chunks), pace)
+        PLANS[plan](self, push)
+        return push
+
+    def make_job(
+        self,
+        push: FakePush,
+        spec: JobSpec,
+        appear: float,
+        pending: float,
+        start: float,
+        end: float,
+        pace: Pace,
+        result: str = "success",
+    ) -> FakeJob:
+        job = FakeJob(
+            id=self.job_id(),
+            push_id=push.id,
+            task_id=self.task_id(),
+            retry_id=0,
+            job_type_name=spec.name,
+            job_type_symbol=spec.symbol,
+            job_group_name=spec.group_name,
+            job_group_symbol=spec.group_symbol,
+            platform=spec.platform,
+            platform_option=spec.option,
+            tier=spec.tier,
+            result=result,
+            appear_at=appear,
+            pending_at=pending,
+            start_at=start,
+            end_at=end,
+            who=push.author,
+            push_revision=push.revision,
+            kind=spec.kind,
+            suite=spec.suite,
+            parse_delay=pace.parse_delay,
+        )
+        push.jobs.append(job)
+        return job
+
+    def schedule(self, push: FakePush, specs: list[JobSpec], pace: Pace) -> None:
+        rng, p = self.rng, float(push.push_timestamp)
+        decision = JobSpec("Gecko Decision Task", "D", "unknown", "?", "gecko-decision", "opt", 1, "decision")
+        dec_end = p + pace.decision
+        self.make_job(push, decision, p + 5, p + 5, p + 20, dec_end, pace)
+        graph_at = dec_end + 15
+        build_end: dict[tuple[str, str], float] = {}
+        for spec in specs:
+            queue = rng.uniform(*pace.queue) + (rng.uniform(0, pace.spread) if pace.spread else 0.0)
+            if spec.kind == "build":
+                start = graph_at + queue
+                end = start + rng.uniform(*pace.build)
+                self.make_job(push, spec, graph_at, graph_at, start, end, pace)
+                build_end[(spec.platform, spec.option)] = end
+            else:
+                ready = build_end.get((spec.platform.removesuffix("-qr"), spec.option), graph_at)
+                pending = ready + rng.uniform(5, 30)
+                start = pending + queue
+                self.make_job(push, spec, graph_at, pending, start, start + rng.uniform(*pace.test), pace)
+
+    def retry(self, push: FakePush, job: FakeJob) -> FakeJob:
+        """Mark `job` as an infrastructure retry and add its rerun (same task, retry_id 1)."""
+        job.result = "retry"
+        rerun_start = job.end_at + self.rng.uniform(10, 40)
+        duration = (job.end_at - job.start_at) * self.rng.uniform(0.8, 1.2)
+        rerun = job.rerun(
+            id=self.job_id(),
+            task_id=job.task_id,
+            retry_id=job.retry_id + 1,
+            appear_at=job.end_at,
+            start_at=rerun_start,
+            end_at=rerun_start + duration,
+        )
+        push.jobs.append(rerun)
+        return rerun
+
+    def fail(
+        self,
+        job: FakeJob,
+        lines: list[tuple[int, str]],
+        *,
+        result: str = "testfailed",
+        new_failure: bool = False,
+        classification: int = 1,
+    ) -> None:
+        job.result = result
+        job.errors = self.error_rows(lines, new_failure)
+        job.failure_classification_id = classification
+
+
+def _commit_author(email: str) -> str:
+    name = email.split("@")[0].replace(".", " ").title()
+    return f"{name} <{email}>"
+
+
+# --- Result plans -------------------------------------------------------------------------------------
+
+
+def _tests(push: FakePush, suite: str | None = None, tier: int | None = 1) -> list[FakeJob]:
+    return [
+        job
+        for job in push.jobs
+        if job.kind == "test"
+        and job.result == "success"
+        and (suite is None or job.suite == suite)
+        and (tier is None or job.tier == tier)
+    ]
+
+
+def _distinct_platforms(jobs: list[FakeJob], count: int) -> list[FakeJob]:
+    chosen, seen = [], set()
+    for job in jobs:
+        key = (job.platform, job.platform_option)
+        if key not in seen:
+            seen.add(key)
+            chosen.append(job)
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def _earliest(jobs: list[FakeJob]) -> FakeJob:
+    """The job that ends first: its rerun finishes before the rest of the push does."""
+    return min(jobs, key=lambda job: job.end_at)
+
+
+def plan_green(builder: Builder, push: FakePush) -> None:
+    tests = _tests(push)
+    if len(tests) > 4:
+        builder.retry(push, _earliest(tests))
+
+
+def plan_failures(builder: Builder, push: FakePush) -> None:
+    """The same new test failure in several jobs, a known intermittent twice, one-off failures, a busted
+    build, an exception, a tier-2 failure, superseded and user-cancelled jobs and a retry."""
+    shared = shared_failure_lines()
+    for job in _distinct_platforms(_tests(push, "mochitest-plain"), 3):
+        builder.fail(job, shared, new_failure=True)
+    for index, job in enumerate(_distinct_platforms(_tests(push, "mochitest-browser-chrome"), 2)):
+        builder.fail(job, [(4210 + index, INTERMITTENT_LINE)], classification=4 if index else 1)
+    for job in _tests(push, "web-platform-tests")[:1]:
+        builder.fail(job, logview("wpt-multiple.logview.json"))
+    for job in _tests(push, "xpcshell")[:1]:
+        builder.fail(job, logview("xpcshell-crash.logview.json"))
+    for job in (_tests(push, "mochitest-devtools-chrome") or _tests(push)[-3:])[:1]:
+        builder.fail(job, logview("taskcluster-timeout.logview.json"), result="exception")
+    for job in _tests(push, tier=2)[:1]:
+        builder.fail(job, logview("leak.logview.json"))
+    builds = [job for job in push.jobs if job.kind == "build"]
+    if builds:
+        spec = JobSpec(
+            "build-win64-mingwclang/opt", "Bmg", "unknown", "?", "windows-mingw32", "opt", 1, "build"
+        )
+        ref = builds[0]
+        mingw = builder.make_job(
+            push, spec, ref.appear_at, ref.pending_at, ref.start_at, ref.end_at - 30, DEMO
+        )
+        mingw.parse_delay = ref.parse_delay
+        builder.fail(mingw, logview("build-fail.logview.json"), result="busted")
+    remaining = _tests(push)
+    if len(remaining) > 6:
+        remaining[-1].result = "superseded"
+        remaining[-2].result = "usercancel"
+        builder.retry(push, _earliest(remaining[:-2]))
+
+
+def plan_tier2_only(builder: Builder, push: FakePush) -> None:
+    for job in _tests(push, tier=2)[:2]:
+        builder.fail(job, logview("reftest-fail.logview.json"))
+    plan_green(builder, push)
+
+
+def plan_many_errors(builder: Builder, push: FakePush) -> None:
+    for job in _tests(push, "mochitest-webgl2-core", tier=None)[:1] or _tests(push)[:1]:
+        job.tier = 1
+        builder.fail(job, logview("too_many_failures.logview.json"))
+    for job in _tests(push, "crashtest")[:1]:
+        builder.fail(job, logview("crashtest-timeout.logview.json"))
+
+
+PLANS: dict[str, Callable[[Builder, FakePush], None]] = {
+    "green": plan_green,
+    "failures": plan_failures,
+    "tier2_only": plan_tier2_only,
+    "many_errors": plan_many_errors,
+    "none": lambda builder, push: None,
+}

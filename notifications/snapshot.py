@@ -1,0 +1,93 @@
+"""What a PushState keeps of Treeherder's push: the compact jobs snapshot, its cursor, the push fields.
+
+PushState.jobs_snapshot is {"<job id>": [SNAPSHOT_FIELDS values]}: enough to rebuild rules.Job for every
+rule the poller and the email apply, small enough to rewrite on every poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from pushes import rules
+
+from .models import PushState
+
+SNAPSHOT_FIELDS = (
+    "state",
+    "result",
+    "tier",
+    "platform",
+    "platform_option",
+    "job_type_name",
+    "job_type_symbol",
+    "job_group_name",
+    "job_group_symbol",
+    "task_id",
+    "retry_id",
+    "failure_classification_id",
+)
+
+
+def encode_job(job: rules.Job) -> list[Any]:
+    return [getattr(job, name) for name in SNAPSHOT_FIELDS]
+
+
+def decode_jobs(snapshot: dict[str, list[Any]], push_id: int) -> list[rules.Job]:
+    jobs = []
+    for job_id, values in snapshot.items():
+        data = dict(zip(SNAPSHOT_FIELDS, values, strict=False))
+        jobs.append(
+            rules.Job(
+                id=int(job_id),
+                push_id=push_id,
+                task_id=data.get("task_id"),
+                platform=data.get("platform") or "",
+                platform_option=data.get("platform_option") or "",
+                job_type_name=data.get("job_type_name") or "",
+                job_type_symbol=data.get("job_type_symbol") or "",
+                job_group_name=data.get("job_group_name") or "",
+                job_group_symbol=data.get("job_group_symbol") or "",
+                state=data.get("state") or "unknown",
+                result=data.get("result") or "unknown",
+                start_timestamp=None,
+                end_timestamp=None,
+                tier=data.get("tier"),
+                retry_id=data.get("retry_id") or 0,
+                failure_classification_id=data.get("failure_classification_id"),
+            )
+        )
+    return jobs
+
+
+def parse_last_modified(value: str | None) -> datetime | None:
+    """Treeherder's `last_modified` is a naive ISO datetime in UTC."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def advance_cursor(cursor: str, jobs: Iterable[rules.Job]) -> str:
+    """The newest `last_modified` of the cursor and these jobs, as stored in PushState.jobs_cursor."""
+    newest = parse_last_modified(cursor)
+    for job in jobs:
+        moment = parse_last_modified(job.last_modified)
+        if moment is not None and (newest is None or moment > newest):
+            newest = moment
+    return newest.isoformat() if newest else ""
+
+
+PUSH_FIELDS = ["revision", "author", "title", "push_timestamp"]
+
+
+def fill_push_fields(state: PushState, push: rules.Push) -> None:
+    """Copy what the pages and emails show of a push (PUSH_FIELDS) onto its PushState; not saved."""
+    state.revision = push.revision[:40]
+    state.author = push.author[:255]
+    state.title = rules.display_title(push.revisions) or f"push {push.id}"
+    state.push_timestamp = push.push_timestamp or None
