@@ -64,7 +64,12 @@ synapse: $(SYNAPSE_VENV)/.installed
 matrix-dev: install synapse
 	BUILDWATCH_SYNAPSE_VENV=$(SYNAPSE_VENV) $(PY) -m tests.synapse --port 8008 --data var/synapse-dev
 
-test: install
+# The sign-in tests' real OpenID provider (npm oidc-provider, run by Node); without npm those tests skip.
+tests/oidc/node_modules/.installed: tests/oidc/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/oidc --no-audit --no-fund --silent && touch $@; \
+	else echo "npm not found: the sign-in tests against a real OpenID provider will skip"; fi
+
+test: install tests/oidc/node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)

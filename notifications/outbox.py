@@ -52,8 +52,11 @@ def record_due_notifications(state: PushState, now: datetime, enqueue: Enqueue |
     created_ids: list[int] = []
     summary = state.summary or {}
     failed = bool(summary.get("failed", state.failed_count > 0))
-    title = rules.notification_title(state.repo, rules.Verdict.FAILED if failed else rules.Verdict.PASSED)
-    body = state.title or f"push {state.push_id}"
+    verdict = summary.get("verdict") or (rules.Verdict.FAILED if failed else rules.Verdict.PASSED)
+    title = rules.notification_title(state.repo, verdict)
+    # Every channel's message starts with the triage ("2 new failures · 1 known intermittent"), then
+    # the push's title.
+    body = "\n".join(filter(None, [summary.get("triage_line", ""), state.title or f"push {state.push_id}"]))
     with transaction.atomic():
         watches = list(
             Watch.objects.select_for_update()

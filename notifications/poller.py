@@ -144,7 +144,7 @@ def poll_push(
 
     jobs = decode_jobs(read.snapshot, push_id)
     ready = full and rules.ready_to_notify(jobs, state.job_count)
-    summary = finished_summary(repo, jobs) if ready else None
+    summary = finished_summary(repo, jobs, read.push.revision if read.push else state.revision) if ready else None
     counts = rules.job_counts(jobs)
     if ready:
         new_state = PushState.State.FINISHED
@@ -183,10 +183,10 @@ def poll_push(
     return result
 
 
-def finished_summary(repo: str, jobs: list[rules.Job]) -> dict[str, Any]:
-    """What every watcher's email shows, computed once per push and stored as JSON in PushState.summary:
-    counts, the failing tier-1 platform groups and, for a failed push, the push page's own failure
-    summary (pushes.services.failure_summary: same jobs, same logs, same top groups)."""
+def finished_summary(repo: str, jobs: list[rules.Job], revision: str = "") -> dict[str, Any]:
+    """What every watcher's notification shows, computed once per push and stored as JSON in
+    PushState.summary: counts, the failing tier-1 platform groups and, for a failed push, the push
+    page's own triaged failure summary (pushes.services.failure_summary: same jobs, logs and classes)."""
     counts = rules.job_counts(jobs)
     failing_groups = [
         {"name": group.display_name, "failed": failed}
@@ -195,6 +195,9 @@ def finished_summary(repo: str, jobs: list[rules.Job]) -> dict[str, Any]:
     ]
     summary: dict[str, Any] = {
         "failed": rules.has_failures(jobs),
+        "verdict": rules.Verdict.PASSED.value,
+        "verdict_label": "passed",
+        "triage_line": "",
         "total": counts.total,
         "completed": counts.completed,
         "failed_jobs": sum(group["failed"] for group in failing_groups),  # tier 1, as the email says
@@ -212,9 +215,10 @@ def finished_summary(repo: str, jobs: list[rules.Job]) -> dict[str, Any]:
     failures = failure_summary(repo, jobs, finished=True)
     unreadable = sum(1 for log in failures.logs if log.error)
     summary.update(
-        failure_groups=[
-            {"key": group.key, "jobs": group.affected_job_count} for group in failures.top_groups
-        ],
+        verdict=failures.verdict.value,
+        verdict_label=failures.verdict_label,
+        triage_line=failures.triage_line,
+        failure_groups=[_group_json(repo, revision, group, failures.jobs_by_id) for group in failures.top_groups],
         more_failure_groups=len(failures.more_groups),
         failed_total=failures.failed_total,
         examined_jobs=len(failures.logs),
@@ -222,6 +226,31 @@ def finished_summary(repo: str, jobs: list[rules.Job]) -> dict[str, Any]:
         logs_unreadable=unreadable,
     )
     return summary
+
+
+def _group_json(repo: str, revision: str, group: rules.FailureGroup, jobs: dict[int, rules.Job]) -> dict[str, Any]:
+    """One failure group as the notification templates read it: class, evidence, job and log links."""
+    base = settings.TREEHERDER_URL
+    return {
+        "key": group.key,
+        "jobs": group.affected_job_count,
+        "triage": group.triage.value,
+        "triage_label": group.triage.label,
+        "tier1": group.tier1,
+        "seen_count": group.seen_count,
+        "bugs": [
+            {"id": bug.id, "summary": bug.summary, "url": rules.bugzilla_url(str(bug.id)) if bug.id else ""}
+            for bug in group.bugs
+        ],
+        "links": [
+            {
+                "name": f"{job.platform} {rules.job_symbol(job)}",
+                "job_url": rules.treeherder_job_url(base, repo, revision, job),
+                "log_url": rules.treeherder_log_url(base, repo, job.id),
+            }
+            for job in (jobs[job_id] for job_id in group.job_ids[:5] if job_id in jobs)
+        ],
+    }
 
 
 # --- The cycle --------------------------------------------------------------------------------------

@@ -134,7 +134,8 @@ def test_the_push_list_and_its_lazy_status_cell_render(web: Web) -> None:
     assert f"/try/pushes/{web.push_id}/" in listing.text
     cell = web.get(f"/try/pushes/{web.push_id}/status/", headers={"HX-Request": "true"})
     assert cell.status_code == 200
-    assert "failing" in cell.text
+    # The failed push's verdict: its new failures counted (failure triage).
+    assert re.search(r"✗ \d+ new failures", cell.text), cell.text
 
 
 def test_errors_are_the_sites_own_pages_not_a_debug_page(web: Web) -> None:
