@@ -43,6 +43,7 @@ MATRIX_ID_RE = re.compile(
     r"^@[a-z0-9._=\-/+]+:(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.\-]{1,255})(?::[0-9]{1,5})?$"
 )
 MAX_FAILURE_KEY_CHARS = 200
+MAX_GROUPS = 5  # of each kind (new, not new) in one message
 T = TypeVar("T")
 
 
@@ -223,8 +224,18 @@ def txn_id(notification: Notification) -> str:
 def message_content(notification: Notification) -> dict[str, Any]:
     """m.room.message with a plain body and an HTML formatted_body; every string from Treeherder or
     the user goes through the template's autoescape."""
-    context = email_context(notification)  # the email's data: title, verdict, counts, links
-    context["max_key_chars"] = MAX_FAILURE_KEY_CHARS
+    context = email_context(notification)  # the email's data: title, verdict, triage, counts, links
+    groups = context["summary"].get("failure_groups", [])
+    context.update(
+        max_key_chars=MAX_FAILURE_KEY_CHARS,
+        # A chat message names a few groups, new ones first; the push page has them all.
+        new_groups=context["new_groups"][:MAX_GROUPS],
+        other_groups=context["other_groups"][:MAX_GROUPS],
+        more_failures=bool(context["summary"].get("more_failure_groups"))
+        or len(context["new_groups"]) > MAX_GROUPS
+        or len(context["other_groups"]) > MAX_GROUPS,
+        triaged=any(group.get("triage") for group in groups),  # summaries stored before triage: no class
+    )
     return {
         "msgtype": "m.text",
         "body": render_to_string("matrix/push_finished.txt", context).strip(),

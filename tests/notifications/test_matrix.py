@@ -412,6 +412,80 @@ def test_without_operator_config_matrix_is_unavailable_and_nothing_changes(alice
     assert list(Notification.objects.values_list("channel", flat=True)) == ["email"]
 
 
+TRIAGED_SUMMARY = {
+    **FAILED_SUMMARY,
+    "verdict": "failed",
+    "triage_line": "1 new failure · 1 known intermittent",
+    "failure_groups": [
+        {
+            "key": "dom/tests/test_focus.html",
+            "jobs": 2,
+            "triage": "new",
+            "triage_label": "new",
+            "tier1": True,
+            "bugs": [],
+            "links": [
+                {
+                    "name": "linux64 opt M(bc1)",
+                    "job_url": "https://treeherder.mozilla.org/jobs?repo=try&selectedJob=7",
+                    "log_url": "https://treeherder.mozilla.org/logviewer?job_id=7&repo=try",
+                }
+            ],
+        },
+        {
+            "key": "netwerk/test/test_http.js",
+            "jobs": 1,
+            "triage": "intermittent",
+            "triage_label": "intermittent",
+            "tier1": True,
+            "bugs": [
+                {
+                    "id": 1700000,
+                    "summary": "Intermittent test_http.js | timed out",
+                    "url": "https://bugzilla.mozilla.org/show_bug.cgi?id=1700000",
+                }
+            ],
+            "links": [],
+        },
+    ],
+}
+
+
+def message_for(summary: dict, push_id: int = 700) -> dict[str, Any]:
+    """The Matrix message the outbox would send for a push finished with `summary` (no homeserver)."""
+    user = User.objects.create_user(f"u{push_id}", f"u{push_id}@mozilla.com")
+    UserSettings.objects.create(
+        user=user, email_enabled=False, matrix_enabled=True, matrix_id="@u:example.org"
+    )
+    return matrix.message_content(finish_push(user, push_id, summary=summary, deliver=False))
+
+
+def test_the_message_carries_the_verdict_new_failures_first_with_their_logs(settings) -> None:
+    configure(settings)
+    content = message_for(TRIAGED_SUMMARY)
+    body, html = content["body"], content["formatted_body"]
+    assert body.startswith("✗ Try push failed: Bug 1234 - Make it fast")
+    assert (
+        "1 new failure · 1 known intermittent" in body
+        and "<b>1 new failure · 1 known intermittent</b>" in html
+    )
+    assert body.index("New failures") < body.index("Also failing, not new:")
+    assert "log of linux64 opt M(bc1): https://treeherder.mozilla.org/logviewer?job_id=7&repo=try" in body
+    assert '<a href="https://treeherder.mozilla.org/logviewer?job_id=7&amp;repo=try">log</a>' in html
+    assert "- [intermittent] netwerk/test/test_http.js (1 job), Bug 1700000: Intermittent" in body
+    assert '<a href="https://bugzilla.mozilla.org/show_bug.cgi?id=1700000">Bug 1700000</a>' in html
+    assert "Top failures" not in body
+
+
+def test_a_push_with_known_failures_only_says_so(settings) -> None:
+    configure(settings)
+    known = {**TRIAGED_SUMMARY, "verdict": "known", "triage_line": "1 known intermittent"}
+    known["failure_groups"] = TRIAGED_SUMMARY["failure_groups"][1:]
+    content = message_for(known)
+    assert content["body"].startswith("⚠ Try push: known failures only: Bug 1234")
+    assert "Known failures, none of them new:" in content["body"] and "New failures" not in content["body"]
+
+
 def test_the_matrix_fields_come_from_the_registry_after_the_other_channels(alice_client, settings) -> None:
     configure(settings)
     html = alice_client.get("/settings/").content.decode()
