@@ -26,6 +26,14 @@ class UserSettings(models.Model):
     confirm_times = models.PositiveSmallIntegerField(
         default=3, db_default=3, help_text="How many times “confirm failures” re-runs each failing job (1 to 5)."
     )
+    # Matrix (notifications/channels/matrix.py): the user's ID, and the direct room the bot opened for them.
+    matrix_id = models.CharField("Matrix ID", max_length=255, blank=True)
+    matrix_enabled = models.BooleanField(default=False)
+    matrix_room_id = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The direct room the bot opened; empty: opened with the next message.",
+    )
     # When auto-watch was last switched on: only pushes newer than this are watched automatically.
     auto_watch_since = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -171,6 +179,23 @@ class Notification(models.Model):
         return f"{self.kind} {self.channel} to {self.user} for {self.repo} push {self.push_id}: {self.status}"
 
 
+class MatrixLogin(models.Model):
+    """The access token the Matrix bot got by logging in with MATRIX_USER/MATRIX_PASSWORD, shared by every
+    process so that it logs in once, not once per worker (homeservers rate-limit logins)."""
+
+    homeserver = models.CharField(max_length=255)
+    user = models.CharField(max_length=255)
+    access_token = models.TextField(help_text="Encrypted like Taskcluster tokens.")
+    device_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["homeserver", "user"], name="unique_matrix_login")]
+
+    def __str__(self) -> str:
+        return f"Matrix login of {self.user} on {self.homeserver}"
+
+
 class PushSubscription(models.Model):
     """A browser's web-push subscription (one per browser a user subscribed from)."""
 
@@ -187,4 +212,4 @@ class PushSubscription(models.Model):
         return f"push subscription of {self.user}"
 
 
-__all__ = ["UserSettings", "PushState", "Watch", "Notification", "PushSubscription"]
+__all__ = ["UserSettings", "PushState", "Watch", "Notification", "PushSubscription", "MatrixLogin"]

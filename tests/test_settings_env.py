@@ -79,6 +79,9 @@ def settings_for(env: dict[str, str]) -> dict:
         ("EMAIL_URL", "smtp://mail.example.com:25x", "Port"),
         ("EMAIL_TIMEOUT", "twenty", "Not a valid integer"),
         ("LOG_LEVEL", "LOUD", "Not a valid log level"),
+        ("MATRIX_HOMESERVER", "mozilla.modular.im", "Not a valid URL"),
+        ("MATRIX_TIMEOUT", "15s", "Not a valid number"),
+        ("MATRIX_CONNECT_TIMEOUT", "0", "greater than 0"),
     ],
 )
 def test_a_value_that_does_not_parse_stops_startup_naming_the_variable(name, value, why):

@@ -138,3 +138,17 @@ def test_settings_and_watching_show_early_alerts(upstream, django_capture_on_com
     html = client.get("/watching/").content.decode()
     assert 'data-kind="early"' in html and "early alert</span> Try push: early alert, new test failure" in html
     assert "Early alert: on" in html
+
+
+def test_matrix_sends_an_early_alert_as_its_own_text(upstream, django_capture_on_commit_callbacks):
+    from notifications.channels.matrix import message_content
+
+    push_id = running_push(upstream, jobs=3)
+    watch(make_user("alice"), push_id)
+    upstream.add_job(push_id, "completed", result="testfailed", errors=[MINE])
+    poll(push_id, django_capture_on_commit_callbacks)
+    row = Notification.objects.get(kind="early", channel="email")
+    content = message_content(row)
+    assert content["body"].startswith("Try push: early alert, new test failure\n")
+    assert "dom/base/test/test_mine.html" in content["body"] and "still running" in content["body"]
+    assert content["body"].endswith(f"/try/pushes/{push_id}/")

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0003_channel_choices_from_registry'),
+        ('notifications', '0004_matrix'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
