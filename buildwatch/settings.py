@@ -316,6 +316,20 @@ WEBPUSH_ENDPOINT_HOSTS = _csv(
 )
 WEBPUSH_ALLOW_LOOPBACK = env.bool("WEBPUSH_ALLOW_LOOPBACK", DEBUG)
 
+# --- Matrix (notifications/channels/matrix.py) ----------------------------------------------------
+# The bot that sends direct messages. Unset MATRIX_HOMESERVER: Matrix is unavailable, /settings/ says so.
+MATRIX_HOMESERVER = env.str("MATRIX_HOMESERVER", "", validate=_HTTP_URL).rstrip("/")
+# Either the bot's access token, or its user and password (BuildWatch logs in once, keeps the token).
+MATRIX_ACCESS_TOKEN = env.str("MATRIX_ACCESS_TOKEN", "")
+MATRIX_USER = env.str("MATRIX_USER", "")
+MATRIX_PASSWORD = env.str("MATRIX_PASSWORD", "")
+# Names the direct rooms the bot opens ("<prefix> notifications"); empty: unnamed direct chats.
+MATRIX_ROOM_NAME = env.str("MATRIX_ROOM_NAME", "")
+# Seconds: to connect, and for a whole call (connect, send, answer).
+MATRIX_CONNECT_TIMEOUT = env.float("MATRIX_CONNECT_TIMEOUT", 5.0, validate=_POSITIVE)
+MATRIX_TIMEOUT = env.float("MATRIX_TIMEOUT", 15.0, validate=_POSITIVE)
+# --- end Matrix -----------------------------------------------------------------------------------
+
 BUILDWATCH_POLL_SECONDS = env.int("BUILDWATCH_POLL_SECONDS", 60, validate=_AT_LEAST_ONE)
 BUILDWATCH_REFRESH_SECONDS = env.int("BUILDWATCH_REFRESH_SECONDS", 30, validate=_AT_LEAST_ONE)
 

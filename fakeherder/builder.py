@@ -397,6 +397,20 @@ def plan_many_errors(builder: Builder, push: FakePush) -> None:
         builder.fail(job, logview("crashtest-timeout.logview.json"))
 
 
+def plan_confirm(builder: Builder, push: FakePush) -> None:
+    """For early alerts and "confirm failures": the first build to finish busts (new), a new test
+    failure that reproduces when run again, and another new one that passes when run again."""
+    builds = [job for job in push.jobs if job.kind == "build"]
+    if builds:
+        builder.fail(_earliest(builds), logview("build-fail.logview.json"), result="busted")
+    tests = _distinct_platforms(_tests(push, "mochitest-plain") or _tests(push), 2)
+    if tests:
+        builder.fail(tests[0], shared_failure_lines())
+        tests[0].reproduces = True
+    if len(tests) > 1:
+        builder.fail(tests[1], logview("wpt-multiple.logview.json"))
+
+
 PLANS: dict[str, Callable[[Builder, FakePush], None]] = {
     "green": plan_green,
     "failures": plan_failures,
@@ -404,5 +418,6 @@ PLANS: dict[str, Callable[[Builder, FakePush], None]] = {
     "many_errors": plan_many_errors,
     "known_only": plan_known_only,
     "intermittent_only": plan_intermittent_only,
+    "confirm": plan_confirm,
     "none": lambda builder, push: None,
 }

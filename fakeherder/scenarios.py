@@ -207,6 +207,14 @@ def scenario_default(t0: float) -> dict[int, FakePush]:
     )
     b.push(
         author=DEMO_AUTHOR,
+        pushed_at=t0 - 4 * MINUTE,
+        size=200,
+        plan="confirm",
+        role="busts-early",
+        messages=["Bug 1900010 - Rework the frobnicator's build flags. r=reviewer"],
+    )
+    b.push(
+        author=DEMO_AUTHOR,
         pushed_at=t0 - 1 * MINUTE,
         size=150,
         plan="green",

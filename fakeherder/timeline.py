@@ -82,6 +82,8 @@ class FakeJob:
     errors: list[tuple[int, int, str, bool]] = field(default_factory=list)
     touched_at: float = 0.0  # last change outside the timeline (finish_push, reclassification)
     parse_delay: float = PARSE_DELAY
+    # A retrigger (or confirm-failures) run of this job fails the same way; else reruns pass.
+    reproduces: bool = False
     job_guid: str = ""
     signature: str = ""
 

@@ -360,6 +360,8 @@ class World:
                 id=self._next_job_id, task_id=slug(f"retrigger:{self._next_job_id}"), retry_id=0, appear_at=now, start_at=now + 20,
                 end_at=now + 20 + duration, kind="retrigger",
             )  # fmt: skip
+            if template.reproduces:
+                job.result, job.errors, job.parse_delay = template.result, list(template.errors), 5.0
             push.jobs.append(job)
             push.version += 1
             self._index_job(push, job)

@@ -24,6 +24,8 @@ from pushes.services import failure_summary
 from pushes.treeherder import TreeherderClient, TreeherderError, TreeherderNotFound, get_client
 
 from .autowatch import auto_watch_new_pushes
+from .early import record_early_alerts
+from .followup import check_confirmations
 from .models import PushState, Watch
 from .outbox import Enqueue, due_deliveries, record_due_notifications
 from .snapshot import advance_cursor, decode_jobs, encode_job, fill_push_fields, parse_last_modified
@@ -177,6 +179,11 @@ def poll_push(
         )
         if locked.state == PushState.State.FINISHED:
             result.notifications = record_due_notifications(locked, now, enqueue)
+    if locked.state != PushState.State.FINISHED:  # still running: an early alert may be due
+        try:
+            result.notifications = record_early_alerts(locked, jobs, now, enqueue)
+        except Exception:  # the early alert must never stop the push from being polled
+            logger.exception("Early alert for %s push %s failed", repo, push_id)
     result.full_read = full
     result.state = locked.state
     result.job_count = locked.job_count
@@ -299,6 +306,10 @@ def poll_cycle(
             dispatch_poll(repo, push_id)
         except Exception:  # one bad push must not starve the others of their poll
             logger.exception("Polling %s push %s crashed", repo, push_id)
+    try:
+        check_confirmations(client=client, enqueue=dispatch_delivery)  # follow-up verdicts
+    except Exception:
+        logger.exception("Checking confirming runs failed")
     summary.requeued = due_deliveries()
     for notification_id in summary.requeued:
         dispatch_delivery(notification_id)

@@ -1,4 +1,4 @@
-"""BuildWatch's domain rules (SPEC §3), as pure functions over plain dataclasses.
+"""BuildWatch's domain rules, as pure functions over plain dataclasses (docs/ARCHITECTURE.md names them).
 
 No Django, no HTTP, no clock: everything here is a function of its arguments, so it can be tested
 exhaustively and shared by the pages, the poller and the emails.
@@ -33,7 +33,7 @@ RESULT_COLOURS = {
 
 class State(StrEnum):
     """The one word for a push or a platform group, everywhere it shows (pages, tab title, favicon,
-    emails). Values are SPEC §3's group statuses; `label` is what a person reads."""
+    emails). Values are the group statuses pending, running, failing, passing; `label` is what a person reads."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -438,7 +438,7 @@ def _is_test_line(cleaned: str) -> bool:
 
 
 def group_key(line: str) -> str:
-    """SPEC §3: a TEST-UNEXPECTED / PROCESS-CRASH line groups by its second `|` part (the test); any
+    """A TEST-UNEXPECTED / PROCESS-CRASH line groups by its second `|` part (the test); any
     other line by its first 100 characters — taken from the cleaned line with varying numbers
     normalised, so the same build error in two jobs (or at two time stamps) is one group."""
     cleaned = clean_line(line)
@@ -555,8 +555,8 @@ def _new_failure_flags(group: FailureGroup) -> set[bool]:
 
 
 def triage_groups(groups: Sequence[FailureGroup], logs: Sequence[JobLog]) -> list[FailureGroup]:
-    """Every group triaged, new first (then not yet triaged, pre-existing, known intermittent); SPEC §3
-    order (most affected jobs, then key) within each class."""
+    """Every group triaged, new first (then not yet triaged, pre-existing, known intermittent);
+    within each class most affected jobs first, then by key."""
     logs_by_job = {log.job.id: log for log in logs}
     triaged = [triage_group(group, logs_by_job) for group in groups]
     rank = {triage: index for index, triage in enumerate(TRIAGE_ORDER)}

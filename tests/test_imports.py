@@ -19,6 +19,7 @@ REQUESTS_ALLOWED = {
     "pushes.taskcluster",
     "notifications.channels.webpush",
     "notifications.channels.matrix",
+    "notifications.channels.matrix_api",  # the Matrix client-server HTTP calls; channels/matrix.py decides
     "buildwatch.oidc",  # the OpenID provider's discovery document (sign-in with SSO)
 }
 # Calls that import a module named by a string.

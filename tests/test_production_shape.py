@@ -88,10 +88,10 @@ def _serve(tmp: Path, dsn: str, redis_url: str, fake) -> Iterator[Web]:
         deadline = time.monotonic() + 90
         while True:
             try:
-                if requests.get(url + "/healthz", timeout=2).status_code == 200:
+                if requests.get(url + "/healthz", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or a worker still importing the app on a busy machine
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"web did not come up ({shlex.join(compose_web_command(port))}):\n{log.read_text()}")
             time.sleep(0.3)
