@@ -21,7 +21,6 @@ push. Medians and ratios, no assertions on time.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import statistics
@@ -180,12 +179,16 @@ def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C9
     refetch_session.hooks["response"].append(refetch_meter.hook)
     refetch = TreeherderClient(fake["url"], timeout=60, session=refetch_session)
 
-    concurrent = "dispatch_poll" not in inspect.signature(poller.poll_cycle).parameters
+    try:
+        from notifications import cycle as concurrent_cycle
+    except ImportError:  # before issue 16
+        concurrent_cycle = None
+    concurrent = concurrent_cycle is not None
 
     def one_cycle() -> dict:
         started = time.perf_counter()
-        if concurrent:
-            summary = poller.poll_cycle(dispatch_delivery=lambda nid: None)
+        if concurrent_cycle is not None:
+            summary = concurrent_cycle.poll_cycle(dispatch_delivery=lambda nid: None, client=client, min_interval=0)
             results = summary.results
         else:  # before: the beat fans out, one worker of concurrency 1 runs the polls one after another
             results = []
@@ -313,7 +316,8 @@ def main() -> None:
         started = time.perf_counter()
         result, backend = measure(count, args.latency, args.steady)
         if not rows:
-            mode = "concurrent cycle" if result["concurrent"] else "serial polls (one worker, concurrency 1)"
+            mode = (f"concurrent cycle, BUILDWATCH_POLL_CONCURRENCY={os.environ.get('BUILDWATCH_POLL_CONCURRENCY', 16)}"
+                    if result["concurrent"] else "serial polls (one worker, concurrency 1)")  # fmt: skip
             print(f"BuildWatch on {backend}; fake Treeherder in its own process, {args.latency * 1000:g} ms per "
                   f"request; {mode}; poll interval {POLL_SECONDS} s (simulated)")  # fmt: skip
         rows.append(report(count, result))
