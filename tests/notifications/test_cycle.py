@@ -238,3 +238,23 @@ def test_the_periodic_full_read_repairs_a_count_an_incremental_poll_could_not_se
     run_cycle()  # 09:10, the periodic full read
     state = PushState.objects.get()
     assert (state.completed_count, state.failed_count, state.state) == (4, 2, "running")
+
+
+def test_the_command_can_wait_for_the_confirming_read_and_mail_in_the_same_run(
+    upstream, run_cycle, settings, django_capture_on_commit_callbacks
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.BUILDWATCH_SETTLE_SECONDS = 1
+    push_id = running_push(upstream)
+    watch(make_user("alice"), push_id)
+    run_cycle()
+    complete_all(upstream, push_id)
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("poll_watched_pushes", "--wait-to-confirm", stdout=out)
+    assert "looks finished: confirming in 1 s" in out.getvalue()
+    assert "finished now" in out.getvalue() and "(confirming read)" in out.getvalue()
+    assert len(mail.outbox) == 1
