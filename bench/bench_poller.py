@@ -7,7 +7,7 @@ For each N in --sizes: a fake Treeherder process serving N watched pushes of sev
 mid-flight for the whole run, each request answered after --latency seconds; and a fresh BuildWatch
 process on PostgreSQL + Redis when they answer on 127.0.0.1 (a throwaway SQLite database and the
 local-memory cache otherwise: the output says which). That process runs the cycle as one worker does
-(the beat task's `poller.poll_cycle`), the first cycle, then --steady cycles each one simulated poll
+(the beat task's `cycle.poll_cycle`), the first cycle, then --steady cycles each one simulated poll
 interval later: the fake's clock and BuildWatch's (time-machine) move together, so the periodic full
 re-read (every FULL_READ_EVERY_POLLS polls) falls due on the simulated clock inside the run.
 
@@ -15,7 +15,8 @@ Reported per N: first-cycle and steady-cycle wall time (median; the cycle with t
 re-read separately), requests per push, bytes; the byte ratio incremental / full taken same-set and
 same-time (right after a steady cycle, before the clock moves, every job of the pushes that cycle
 polled is read again), by push size; and the database time of one incremental poll of the 5,202-job
-push. Medians and ratios, no assertions on time.
+push. Medians and ratios, no assertions on time. (The numbers before issue 16, serial polls, came from this script at commit
+aeabd32, which also drove the old fan-out.)
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C9
     from django.core.management import call_command
     from django.db import connection
 
+    from notifications import cycle as poll_cycle_module
     from notifications import poller
     from notifications.models import Watch
     from pushes import services as pushes_services
@@ -179,23 +181,10 @@ def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C9
     refetch_session.hooks["response"].append(refetch_meter.hook)
     refetch = TreeherderClient(fake["url"], timeout=60, session=refetch_session)
 
-    try:
-        from notifications import cycle as concurrent_cycle
-    except ImportError:  # before issue 16
-        concurrent_cycle = None
-    concurrent = concurrent_cycle is not None
-
     def one_cycle() -> dict:
         started = time.perf_counter()
-        if concurrent_cycle is not None:
-            summary = concurrent_cycle.poll_cycle(dispatch_delivery=lambda nid: None, client=client, min_interval=0)
-            results = summary.results
-        else:  # before: the beat fans out, one worker of concurrency 1 runs the polls one after another
-            results = []
-            summary = poller.poll_cycle(
-                dispatch_poll=lambda repo, p: results.append(poller.poll_push(repo, p, min_interval=0)),
-                dispatch_delivery=lambda nid: None,
-            )
+        summary = poll_cycle_module.poll_cycle(dispatch_delivery=lambda nid: None, client=client, min_interval=0)
+        results = summary.results
         wall = time.perf_counter() - started
         polled = [r.push_id for r in results if r.polled]
         return {"wall": wall, **meter.take(), "pushes": len(summary.pushes), "polled": polled,
@@ -244,8 +233,7 @@ def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C9
         if result.polled and not result.full_read:
             db_times.append(spent[0])
     meter.take()
-    return {"first": first, "cycles": cycles, "ratios": dict(ratios), "big_db": db_times,
-            "concurrent": concurrent, "latency": latency}  # fmt: skip
+    return {"first": first, "cycles": cycles, "ratios": dict(ratios), "big_db": db_times, "latency": latency}
 
 
 # --- The driver -----------------------------------------------------------------------------------------
@@ -316,8 +304,7 @@ def main() -> None:
         started = time.perf_counter()
         result, backend = measure(count, args.latency, args.steady)
         if not rows:
-            mode = (f"concurrent cycle, BUILDWATCH_POLL_CONCURRENCY={os.environ.get('BUILDWATCH_POLL_CONCURRENCY', 16)}"
-                    if result["concurrent"] else "serial polls (one worker, concurrency 1)")  # fmt: skip
+            mode = f"BUILDWATCH_POLL_CONCURRENCY={os.environ.get('BUILDWATCH_POLL_CONCURRENCY') or 16}"
             print(f"BuildWatch on {backend}; fake Treeherder in its own process, {args.latency * 1000:g} ms per "
                   f"request; {mode}; poll interval {POLL_SECONDS} s (simulated)")  # fmt: skip
         rows.append(report(count, result))
