@@ -348,19 +348,17 @@ def bug_suggestions(fake: FakeTreeherder, repo: str, job_id: str) -> list[dict]:
     check_repo(repo)
     found = visible_job(fake, repo, job_id)
     suggestions = []
-    counters: dict[str, int] = {}
     for _, number, line, new in _errors_now(fake, found):
         clean = PREFIX_RE.sub("", line).strip()
         path = _path_end(clean)
         bugs = fake.known_bugs.get(path or "", {"open_recent": [], "all_others": []})
-        counters[clean] = counters.get(clean, 0) + 1
         suggestions.append({
             "search": clean,
             "search_terms": [path.rsplit("/", 1)[-1]] if path else [clean[:100]],
             "path_end": path,
             "bugs": copy.deepcopy(bugs),
             "line_number": number,
-            "counter": counters[clean],
+            "counter": 0 if new else found.seen_on_central,
             "failure_new_in_rev": new,
         })  # fmt: skip
     return suggestions

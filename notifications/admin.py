@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
 from . import channels
-from .models import Notification, PushState, PushSubscription, UserSettings, Watch
+from .models import MatrixLogin, Notification, PushState, PushSubscription, UserSettings, Watch
 
 CHANNEL_SWITCHES = [channels.enabled_field(channel) for channel in channels.all()]
 
@@ -93,3 +93,15 @@ class PushSubscriptionAdmin(admin.ModelAdmin):
     @admin.display(description="endpoint")
     def short_endpoint(self, obj: PushSubscription) -> str:
         return obj.endpoint if len(obj.endpoint) <= 60 else obj.endpoint[:57] + "…"
+
+
+@admin.register(MatrixLogin)
+class MatrixLoginAdmin(admin.ModelAdmin):
+    """The bot's stored login (MATRIX_USER/MATRIX_PASSWORD): delete it to make the bot log in again."""
+
+    list_display = ["user", "homeserver", "device_id", "created_at"]
+    readonly_fields = ["homeserver", "user", "device_id", "created_at"]
+    exclude = ["access_token"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False

@@ -27,6 +27,7 @@ from pushes.treeherder import TreeherderClient, TreeherderError, get_client
 
 from . import poller
 from .autowatch import auto_watch_new_pushes
+from .followup import check_confirmations
 from .models import PushState, Watch
 from .outbox import Enqueue, due_deliveries
 from .snapshot import PUSH_FIELDS, fill_push_fields
@@ -119,6 +120,10 @@ def poll_cycle(
     for result in summary.results:
         if result.confirm_in is not None and schedule_confirm is not None:
             schedule_confirm(result.repo, result.push_id, result.confirm_in)
+    try:
+        check_confirmations(client=client, enqueue=dispatch_delivery)  # follow-up verdicts
+    except Exception:
+        logger.exception("Checking confirming runs failed")
     summary.requeued = due_deliveries()
     for notification_id in summary.requeued:
         dispatch_delivery(notification_id)

@@ -27,7 +27,8 @@ from pushes import rules
 from pushes.services import failure_summary
 from pushes.treeherder import TreeherderClient, TreeherderError, TreeherderNotFound, get_client
 
-from .jobstore import Tally, write_jobs
+from .early import record_early_alerts
+from .jobstore import Tally, stored_jobs, write_jobs
 from .models import PushState, Watch
 from .outbox import Enqueue, record_due_notifications
 from .snapshot import PUSH_FIELDS, advance_cursor, fill_push_fields, parse_last_modified
@@ -162,7 +163,8 @@ def finish_poll(plan: PollPlan, fetched: Fetched, *, enqueue: Enqueue | None = N
     if fetched.error is not None:
         return _failed(result, fetched.error)
     ready = plan.full and rules.ready_to_notify(fetched.jobs, state.job_count)
-    summary = finished_summary(state.repo, fetched.jobs) if ready else None
+    revision = fetched.push.revision if fetched.push else state.revision
+    summary = finished_summary(state.repo, fetched.jobs, revision) if ready else None
     looks_finished = False
     with transaction.atomic():
         locked = PushState.objects.select_for_update().get(pk=state.pk)
@@ -181,6 +183,8 @@ def finish_poll(plan: PollPlan, fetched: Fetched, *, enqueue: Enqueue | None = N
         ).update(last_state=locked.state)
         if locked.state == PushState.State.FINISHED:
             result.notifications = record_due_notifications(locked, now, enqueue)
+    if locked.state != PushState.State.FINISHED and locked.failed_count:
+        result.notifications = _early_alerts(locked, fetched.jobs if plan.full else None, now, enqueue)
     result.full_read = plan.full
     result.state = locked.state
     result.job_count = locked.job_count
@@ -213,6 +217,23 @@ def _updated_fields(
     return update
 
 
+def _early_alerts(
+    state: PushState, jobs: list[rules.Job] | None, now: datetime, enqueue: Enqueue | None
+) -> list[int]:
+    """Still running with a failed job: an early alert may be due. It needs every job, which an
+    incremental read does not bring: those are read back from the job rows, only for such pushes."""
+    wanted = Watch.objects.filter(
+        repo=state.repo, push_id=state.push_id, notified_at__isnull=True, early_alert=True
+    ).exists()
+    if not wanted:
+        return []
+    try:
+        return record_early_alerts(state, jobs if jobs is not None else stored_jobs(state), now, enqueue)
+    except Exception:  # the early alert must never stop the push from being polled
+        logger.exception("Early alert for %s push %s failed", state.repo, state.push_id)
+        return []
+
+
 def _failed(result: PollResult, problem: TreeherderError) -> PollResult:
     """Treeherder errors are recorded on the PushState, never raised; the next cycle tries again."""
     logger.warning("Polling %s push %s failed: %s", result.repo, result.push_id, problem)
@@ -242,10 +263,10 @@ def poll_push(
     return finish_poll(begun, fetch(begun, client or get_client(background=True)), enqueue=enqueue)
 
 
-def finished_summary(repo: str, jobs: list[rules.Job]) -> dict[str, Any]:
-    """What every watcher's email shows, computed once per push and stored as JSON in PushState.summary:
-    counts, the failing tier-1 platform groups and, for a failed push, the push page's own failure
-    summary (pushes.services.failure_summary: same jobs, same logs, same top groups)."""
+def finished_summary(repo: str, jobs: list[rules.Job], revision: str = "") -> dict[str, Any]:
+    """What every watcher's notification shows, computed once per push and stored as JSON in
+    PushState.summary: counts, the failing tier-1 platform groups and, for a failed push, the push
+    page's own triaged failure summary (pushes.services.failure_summary: same jobs, logs and classes)."""
     counts = rules.job_counts(jobs)
     failing_groups = [
         {"name": group.display_name, "failed": failed}
@@ -254,6 +275,9 @@ def finished_summary(repo: str, jobs: list[rules.Job]) -> dict[str, Any]:
     ]
     summary: dict[str, Any] = {
         "failed": rules.has_failures(jobs),
+        "verdict": rules.Verdict.PASSED.value,
+        "verdict_label": "passed",
+        "triage_line": "",
         "total": counts.total,
         "completed": counts.completed,
         "failed_jobs": sum(group["failed"] for group in failing_groups),  # tier 1, as the email says
@@ -271,9 +295,10 @@ def finished_summary(repo: str, jobs: list[rules.Job]) -> dict[str, Any]:
     failures = failure_summary(repo, jobs, finished=True)
     unreadable = sum(1 for log in failures.logs if log.error)
     summary.update(
-        failure_groups=[
-            {"key": group.key, "jobs": group.affected_job_count} for group in failures.top_groups
-        ],
+        verdict=failures.verdict.value,
+        verdict_label=failures.verdict_label,
+        triage_line=failures.triage_line,
+        failure_groups=[_group_json(repo, revision, group, failures.jobs_by_id) for group in failures.top_groups],
         more_failure_groups=len(failures.more_groups),
         failed_total=failures.failed_total,
         examined_jobs=len(failures.logs),
@@ -281,3 +306,29 @@ def finished_summary(repo: str, jobs: list[rules.Job]) -> dict[str, Any]:
         logs_unreadable=unreadable,
     )
     return summary
+
+
+def _group_json(repo: str, revision: str, group: rules.FailureGroup, jobs: dict[int, rules.Job]) -> dict[str, Any]:
+    """One failure group as the notification templates read it: class, evidence, job and log links."""
+    base = settings.TREEHERDER_URL
+    return {
+        "key": group.key,
+        "jobs": group.affected_job_count,
+        "triage": group.triage.value,
+        "triage_label": group.triage.label,
+        "tier1": group.tier1,
+        "seen_count": group.seen_count,
+        "bugs": [
+            {"id": bug.id, "summary": bug.summary, "url": rules.bugzilla_url(str(bug.id)) if bug.id else ""}
+            for bug in group.bugs
+        ],
+        "links": [
+            {
+                "name": f"{job.platform} {rules.job_symbol(job)}",
+                "job_url": rules.treeherder_job_url(base, repo, revision, job),
+                "log_url": rules.treeherder_log_url(base, repo, job.id),
+            }
+            for job in (jobs[job_id] for job_id in group.job_ids[:5] if job_id in jobs)
+        ],
+    }
+

@@ -1,4 +1,4 @@
-"""BuildWatch's domain rules (SPEC §3), as pure functions over plain dataclasses.
+"""BuildWatch's domain rules, as pure functions over plain dataclasses (docs/ARCHITECTURE.md names them).
 
 No Django, no HTTP, no clock: everything here is a function of its arguments, so it can be tested
 exhaustively and shared by the pages, the poller and the emails.
@@ -33,7 +33,7 @@ RESULT_COLOURS = {
 
 class State(StrEnum):
     """The one word for a push or a platform group, everywhere it shows (pages, tab title, favicon,
-    emails). Values are SPEC §3's group statuses; `label` is what a person reads."""
+    emails). Values are the group statuses pending, running, failing, passing; `label` is what a person reads."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -417,6 +417,7 @@ class FailureGroup:
     seen_count: int | None = None  # times seen on autoland/mozilla-central in Treeherder's window
     classified_intermittent: int = 0  # jobs Treeherder classified as intermittent
     reason: str = ""  # one sentence: why this class
+    tier1: bool = True  # a tier-1 job has it: only those make a push fail
 
     @property
     def sample(self) -> TextLogError | None:
@@ -437,7 +438,7 @@ def _is_test_line(cleaned: str) -> bool:
 
 
 def group_key(line: str) -> str:
-    """SPEC §3: a TEST-UNEXPECTED / PROCESS-CRASH line groups by its second `|` part (the test); any
+    """A TEST-UNEXPECTED / PROCESS-CRASH line groups by its second `|` part (the test); any
     other line by its first 100 characters — taken from the cleaned line with varying numbers
     normalised, so the same build error in two jobs (or at two time stamps) is one group."""
     cleaned = clean_line(line)
@@ -501,12 +502,15 @@ def triage_group(group: FailureGroup, logs_by_job: Mapping[int, JobLog]) -> Fail
     bugs = list({bug.id or -(bug.internal_id or 0): bug for s in matches for bug in s.intermittent_bugs}.values())
     seen = _seen_count(group, matches)
 
+    tier1 = any(effective_tier(job) == 1 for job in jobs) or not jobs
+
     def classified(triage: Triage, reason: str, **extra: object) -> FailureGroup:
         from dataclasses import replace
 
         return replace(
-            group, triage=triage, reason=reason, classified_intermittent=intermittent_jobs, seen_count=seen, **extra
-        )
+            group, triage=triage, reason=reason, classified_intermittent=intermittent_jobs, seen_count=seen,
+            tier1=tier1, **extra,
+        )  # fmt: skip
 
     if any(cls in REAL_FAILURE_CLASSIFICATIONS for cls in classes):
         return classified(Triage.NEW, "Treeherder classified it as a real failure")
@@ -551,8 +555,8 @@ def _new_failure_flags(group: FailureGroup) -> set[bool]:
 
 
 def triage_groups(groups: Sequence[FailureGroup], logs: Sequence[JobLog]) -> list[FailureGroup]:
-    """Every group triaged, new first (then not yet triaged, pre-existing, known intermittent); SPEC §3
-    order (most affected jobs, then key) within each class."""
+    """Every group triaged, new first (then not yet triaged, pre-existing, known intermittent);
+    within each class most affected jobs first, then by key."""
     logs_by_job = {log.job.id: log for log in logs}
     triaged = [triage_group(group, logs_by_job) for group in groups]
     rank = {triage: index for index, triage in enumerate(TRIAGE_ORDER)}
@@ -601,6 +605,9 @@ class FailureSummary:
     def by_triage(self, triage: Triage) -> list[FailureGroup]:
         return [group for group in self.groups if group.triage == triage]
 
+    def _tier1_by_triage(self, triage: Triage) -> list[FailureGroup]:
+        return [group for group in self.by_triage(triage) if group.tier1]
+
     @property
     def sections(self) -> list[tuple[Triage, list[FailureGroup]]]:
         """(class, groups) for each class that has groups, in display order."""
@@ -608,7 +615,9 @@ class FailureSummary:
 
     @property
     def counts(self) -> dict[Triage, int]:
-        return {triage: len(self.by_triage(triage)) for triage in TRIAGE_ORDER}
+        """Tier-1 failure groups by class: what the verdict is made of (tier-2/3 groups are shown but do
+        not make a push fail)."""
+        return {triage: len(self._tier1_by_triage(triage)) for triage in TRIAGE_ORDER}
 
     @property
     def verdict(self) -> Verdict:
@@ -618,14 +627,18 @@ class FailureSummary:
         if not self.tier1_failed:
             return Verdict.PASSED
         known = (Triage.PREEXISTING, Triage.INTERMITTENT)
-        every_job_explained = not self.not_shown and not self.unparsed and not self.parsed_without_errors
-        if self.groups and every_job_explained and all(group.triage in known for group in self.groups):
+        tier1_logs = [log for log in self.logs if effective_tier(log.job) == 1]
+        every_job_explained = (
+            len(tier1_logs) == self.tier1_failed and all(log.parsed and log.errors for log in tier1_logs)
+        )
+        tier1_groups = [group for group in self.groups if group.tier1]
+        if tier1_groups and every_job_explained and all(group.triage in known for group in tier1_groups):
             return Verdict.KNOWN
         return Verdict.FAILED
 
     @property
     def new_count(self) -> int:
-        return len(self.by_triage(Triage.NEW))
+        return self.counts[Triage.NEW]
 
     @property
     def verdict_label(self) -> str:
@@ -741,6 +754,11 @@ def treeherder_push_url(base: str, repo: str, revision: str) -> str:
 def treeherder_job_url(base: str, repo: str, revision: str, job: Job) -> str:
     url = treeherder_push_url(base, repo, revision)
     return f"{url}&selectedTaskRun={job.task_id}.{job.retry_id}" if job.task_id else f"{url}&selectedJob={job.id}"
+
+
+def treeherder_log_url(base: str, repo: str, job_id: int) -> str:
+    """Treeherder's log viewer for a job (its parsed log, error lines highlighted)."""
+    return f"{base}/logviewer?job_id={job_id}&repo={repo}"
 
 
 def taskcluster_task_url(root: str, task_id: str) -> str:

@@ -309,7 +309,7 @@ def failure_summary(
     chosen, failed_total = rules.logs_to_read(jobs, limit)
     logs: list[rules.JobLog] = []
     if chosen:
-        with ThreadPoolExecutor(max_workers=min(16, 2 * len(chosen))) as pool:
+        with ThreadPoolExecutor(max_workers=2 * len(chosen)) as pool:  # one round: at most 30 reads
             log_reads = [pool.submit(_log_errors, repo, job) for job in chosen]
             suggestion_reads = [pool.submit(_suggestions, repo, job, finished) for job in chosen]
             logs = [

@@ -29,6 +29,7 @@ MAX_PUSH_COUNT = 1000
 JOBS_PAGE_SIZE = 2000  # the server's MAX_JOBS_COUNT; 2001 is a 400
 POOL_CONNECTIONS = 64  # per host and process; BUILDWATCH_POLL_CONCURRENCY stays at or below it
 MAX_JOB_PAGES = 100  # 200,000 jobs: far past any real push, but a bound on a looping `next`
+POOL_SIZE = 32  # connections kept per host
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -648,6 +649,11 @@ def _session() -> requests.Session:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.headers.update({"Accept": "application/json"})
+        # Room for one concurrent round of a failure summary (logs + bug suggestions of 15 jobs) and
+        # for the page threads beside it, without urllib3 dropping connections it then reopens.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
         _session_state.update(pid=os.getpid(), session=session)
     return _session_state["session"]
 

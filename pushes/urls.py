@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from . import credentials_views, retrigger_views, views
+from . import confirm_views, credentials_views, retrigger_views, views
 
 
 class RepoConverter:
@@ -26,6 +26,7 @@ urlpatterns = [
     path("<repo:repo>/pushes/<int:push_id>/status/", views.push_status, name="push_status"),
     path("<repo:repo>/pushes/<int:push_id>/jobs/", views.push_jobs, name="push_jobs"),
     path("<repo:repo>/pushes/<int:push_id>/failures/", views.push_failures, name="push_failures"),
+    path("<repo:repo>/pushes/<int:push_id>/confirm/", confirm_views.confirm_failures, name="confirm_failures"),
     path("<repo:repo>/jobs/<int:job_id>/retrigger/", retrigger_views.retrigger, name="retrigger"),
     # Anything else where a push id belongs is a 404 that says so.
     path("<repo:repo>/pushes/<str:value>/", views.bad_push_id),

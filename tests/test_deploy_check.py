@@ -5,15 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers import PRODUCTION_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 
-PRODUCTION = {
-    "DEBUG": "0",
-    "SECRET_KEY": "a-long-random-production-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-    "ALLOWED_HOSTS": "buildwatch.example.com",
-    "SITE_URL": "https://buildwatch.example.com",
-    "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587",
-}
+PRODUCTION = {**PRODUCTION_ENV, "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587"}
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -16,12 +16,12 @@ def test_list_then_push_with_groups_and_failure_summary(page, app, fake_treeherd
     row = page.locator(f"#push-{failed}")
     row.get_by_text("Bug 1800003 - Rewrite IndexedDB transaction lifetimes. r=asuth").wait_for()
     # The status cell arrives lazily, with a label beside the colour.
-    row.locator(".status-cell .badge").get_by_text("✗ failing").wait_for()
+    row.locator(".status-cell .badge").get_by_text(re.compile(r"✗ \d+ new failures")).wait_for()
     assert re.search(r"\d+/\d+ done", row.locator(".status-cell").inner_text())
 
     row.locator("a.push-link").click()
     page.wait_for_url(app.url(f"/try/pushes/{failed}/"))
-    assert page.title().startswith("✗ failing")
+    assert re.match(r"✗ \d+ new failures", page.title())
     groups = page.locator("#push-live details.group:not(.other)")
     assert groups.count() >= 2
     failing = page.locator("#push-live details.group[open]").first
@@ -35,6 +35,16 @@ def test_list_then_push_with_groups_and_failure_summary(page, app, fake_treeherd
     summary = page.locator("#failures")
     summary.locator(".failure-group").first.wait_for()
     assert "failed job" in summary.inner_text()
+    # Triage: new failures first, then those already failing on mozilla-central, then intermittents.
+    sections = summary.locator(".triage-section")
+    assert [sections.nth(i).get_attribute("data-section") for i in range(sections.count())] == [
+        "new", "preexisting", "intermittent"
+    ]
+    first = summary.locator(".failure-group").first
+    assert first.get_attribute("data-triage") == "new"
+    assert first.locator(".badge").first.inner_text() == "new"
+    known = summary.locator('.failure-group[data-triage="intermittent"]').first
+    assert known.locator("a", has_text="Bug ").count() or "Unfiled" in known.inner_text()
     assert summary.locator("pre.sample .line-number").first.inner_text().startswith("line ")
     assert page.js_errors == []
 

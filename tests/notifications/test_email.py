@@ -67,9 +67,12 @@ def test_the_email_has_counts_failing_platforms_top_failures_and_links(upstream,
     assert "6 of 6 jobs completed, 3 failed (tier 1)" in text
     assert "linux64 opt (2 failed jobs)" in text
     assert "macosx1015-64 opt (1 failed job)" in text
-    assert "windows11-64" not in text.split("Failing platforms:")[1].split("Top failures:")[0]
-    top = text.split("Top failures:")[1]
+    assert "windows11-64" not in text.split("Failing platforms:")[1].split("New failures")[0]
+    # The body opens with the triage, then lists the new failures with links to their jobs and logs.
+    assert text.startswith("4 new failures · 1 log not parsed yet\n\nTry push failed: ")
+    top = text.split("New failures (most likely caused by this push):")[1]
     assert top.index("dom/tests/test_focus.html (3 jobs)") < top.index("job10 (1 job)")
+    assert f"{settings.TREEHERDER_URL}/logviewer?job_id=" in top
     push_url = f"{settings.SITE_URL}/try/pushes/{push_id}/"
     assert push_url in text
     assert f"{settings.TREEHERDER_URL}/jobs?repo=try&revision={upstream.push(push_id).revision}" in text
@@ -80,6 +83,7 @@ def test_the_email_has_counts_failing_platforms_top_failures_and_links(upstream,
     assert "<b>it</b>" not in html
     assert f'href="{push_url}"' in html
     assert "dom/tests/test_focus.html</code> — 3 jobs" in html
+    assert '<li data-triage="new"' in html
 
     unsubscribe = message.extra_headers["List-Unsubscribe"]
     assert unsubscribe.startswith(f"<{settings.SITE_URL}/unsubscribe/") and unsubscribe.endswith("/>")

@@ -266,3 +266,31 @@ def test_a_worker_killed_between_claim_and_send_still_delivers_once(stack):
         assert stack.ledger(push_id) == [("dave", "sent", 2)]
     finally:
         stack.stop_all()
+
+
+def test_two_beats_send_one_early_alert_then_the_final_mail(stack):
+    push_id = stack.fake.add_push(messages=["Bug 1800101 - Early alert on the real stack. r=dev"], size=6, hold="running")
+    stack.watch("erin", push_id)
+    for n in (1, 2):
+        stack.beat(f"beat{n}")
+        stack.worker(f"worker{n}")
+    try:
+        stack.wait_for("the first poll", lambda: _seen_by_poller(stack, push_id), 60)
+        line = "TEST-UNEXPECTED-FAIL | dom/base/test/test_early.html | got 1, expected 2"
+        stack.fake.add_job(push_id, "completed", result="testfailed", errors=[line])
+        [early] = stack.wait_for("the early alert", lambda: stack.mailbox.to("erin@example.com"), 30)
+        assert early["Subject"].startswith("Try push: early alert, new test failure: Bug 1800101")
+        assert early["X-BuildWatch-Kind"] == "early"
+        time.sleep(3)  # more beats from both: still one early alert
+        assert len(stack.mailbox.to("erin@example.com")) == 1
+        stack.fake.finish_push(push_id)
+        stack.wait_for("the final mail", lambda: len(stack.mailbox.to("erin@example.com")) >= 2, 30)
+        time.sleep(3)
+        _, final = stack.mailbox.to("erin@example.com")
+        assert final["X-BuildWatch-Kind"] == "final" and final["Subject"].startswith("Try push failed: ")
+        kinds = stack.query(
+            "SELECT kind, status, attempts FROM notifications_notification WHERE push_id = %s ORDER BY kind", (push_id,)
+        )
+        assert kinds == [("early", "sent", 1), ("final", "sent", 1)]
+    finally:
+        stack.stop_all()

@@ -321,3 +321,20 @@ def test_watching_refreshes_itself_only_while_a_push_runs(
     PushState.objects.filter(repo="try", push_id=1).update(state="finished")
     html = alice_client.get("/watching/", headers={"HX-Request": "true"}).content.decode()
     assert "hx-trigger" not in html.split(">", 1)[0]  # finished: the refreshed list stops polling
+
+
+def test_watching_shows_each_finished_push_verdict(alice: User, alice_client: Client) -> None:
+    verdicts = [
+        ({"failed": False, "verdict": "passed", "verdict_label": "passed"}, "passed"),
+        ({"failed": True, "verdict": "known", "verdict_label": "known failures only"}, "known failures only"),
+        ({"failed": True, "verdict": "failed", "verdict_label": "3 new failures"}, "3 new failures"),
+    ]
+    for push_id, (summary, _) in enumerate(verdicts, start=1):
+        Watch.objects.create(user=alice, repo="try", push_id=push_id, notified_at=timezone.now())
+        PushState.objects.create(repo="try", push_id=push_id, state="finished", title=f"Bug {push_id}", summary=summary)
+
+    html = alice_client.get("/watching/").content.decode()
+
+    assert '<span class="badge c-green" data-verdict="passed">passed</span>' in html
+    assert '<span class="badge c-orange" data-verdict="known">known failures only</span>' in html
+    assert '<span class="badge c-red" data-verdict="failed">3 new failures</span>' in html

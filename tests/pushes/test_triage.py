@@ -292,3 +292,15 @@ def test_current_shape_parses_counter_and_new_in_rev():
          "failure_new_in_rev": False}
     )  # fmt: skip
     assert (row.counter, row.failure_new_in_rev, row.line_number) == (37, False, 3)
+
+
+def test_a_new_tier2_failure_does_not_make_known_tier1_failures_a_failed_push():
+    known = log(job(1), [error(1, FAIL_A, 5)], [suggestion(5, bugs=(INTERMITTENT_BUG,))])
+    tier2 = log(job(2, tier=2), [error(2, "TEST-UNEXPECTED-FAIL | gfx/t2.html | x", 5)], [suggestion(5, counter=0)])
+    summary = rules.summarize_failures([known, tier2], failed_total=2, tier1_failed=1)
+    assert [(g.key, g.triage, g.tier1) for g in summary.groups] == [
+        ("gfx/t2.html", Triage.NEW, False),
+        ("dom/a.js", Triage.INTERMITTENT, True),
+    ]
+    assert summary.verdict == Verdict.KNOWN
+    assert summary.new_count == 0

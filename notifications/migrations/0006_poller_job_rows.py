@@ -14,7 +14,7 @@ def reread_in_full(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0003_channel_choices_from_registry'),
+        ('notifications', '0005_early_alerts_and_kinds'),
     ]
 
     operations = [
