@@ -3,8 +3,8 @@
     .venv/bin/python bench/bench_notify_latency.py [--poll 60] [--settle 15] [--pushes 4]
 
 Runs what production runs: a `celery worker` and a `celery beat` process on PostgreSQL + Redis (a
-scratch database; both must answer on 127.0.0.1), the fake Treeherder (`python -m fakeherder`, real
-time, 50 ms per request) in its own process, mail to a dummy backend. Each watched push is finished
+scratch database; both must answer on 127.0.0.1), the fake Treeherder (`python -m fakeherder`, its
+clock stopped so no push finishes on its own, 50 ms per request) in its own process, mail to a dummy backend. Each watched push is finished
 (`/__fake__/finish`) at a different moment of the poll interval; the latency is the ledger row's
 `sent_at` minus that moment. Expected: at most BUILDWATCH_POLL_SECONDS + BUILDWATCH_SETTLE_SECONDS
 plus a cycle and a delivery; at least the settle delay.
@@ -42,7 +42,7 @@ def main() -> None:
         print(f"skipped: the real stack needs PostgreSQL and Redis on 127.0.0.1 ({backend})")
         return
     fake = subprocess.Popen([sys.executable, "-m", "fakeherder", "--port", "0", "--scenario", "default",
-                             "--latency", "0.05"], cwd=ROOT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+                             "--speed", "0", "--latency", "0.05"], cwd=ROOT, stdout=subprocess.PIPE, text=True)  # fmt: skip
     processes: list[subprocess.Popen] = [fake]
     try:
         url = fake.stdout.readline().split(" on ", 1)[1].split()[0].rstrip("/")
