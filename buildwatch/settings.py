@@ -331,6 +331,12 @@ MATRIX_TIMEOUT = env.float("MATRIX_TIMEOUT", 15.0, validate=_POSITIVE)
 # --- end Matrix -----------------------------------------------------------------------------------
 
 BUILDWATCH_POLL_SECONDS = env.int("BUILDWATCH_POLL_SECONDS", 60, validate=_AT_LEAST_ONE)
+# The settle rule's confirming read, this long after a push first looks finished.
+BUILDWATCH_SETTLE_SECONDS = env.int("BUILDWATCH_SETTLE_SECONDS", 15, validate=_AT_LEAST_ONE)
+# Treeherder reads one worker makes at once within a cycle.
+BUILDWATCH_POLL_CONCURRENCY = env.int(
+    "BUILDWATCH_POLL_CONCURRENCY", 16, validate=validate.Range(min=1, max=64, error="must be 1 to 64")
+)
 BUILDWATCH_REFRESH_SECONDS = env.int("BUILDWATCH_REFRESH_SECONDS", 30, validate=_AT_LEAST_ONE)
 
 # --- Celery -------------------------------------------------------------------------------------------

@@ -104,6 +104,12 @@ def push_list(fake: FakeTreeherder, repo: str, query: dict[str, str]) -> dict:
         pushes = [p for p in pushes if query["author_contains"].lower() in p.author.lower()]
     if query.get("revision"):
         pushes = [p for p in pushes if any(r["revision"].startswith(query["revision"]) for r in p.revisions)]
+    if query.get("id__in"):
+        try:
+            wanted = {int(value) for value in query["id__in"].split(",")}
+        except ValueError:
+            raise HttpError(400, {"detail": "Invalid id__in specification"}) from None
+        pushes = [p for p in pushes if p.id in wanted]
     for key, test in _PUSH_FILTERS:
         if key in query:
             try:

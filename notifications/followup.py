@@ -1,6 +1,6 @@
 """The follow-up verdict: watch the runs "confirm failures" asked for and tell the user once.
 
-Called by the beat (`poller.poll_cycle`) for every confirmation still waiting (no new watch needed):
+Called by the beat (`cycle.poll_cycle`) for every confirmation still waiting (no new watch needed):
 the push's jobs are read once per push, each ConfirmRequest gets its verdict when all its runs have
 finished (pushes.confirm.verdict_of), and when every confirmation a user made on a push has one, that
 user gets one follow-up notification (Notification.kind = followup, the same exactly-once ledger).

@@ -86,11 +86,17 @@ class PushState(models.Model):
     job_count = models.PositiveIntegerField(null=True, blank=True)
     completed_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
-    # Incremental polling: the newest `last_modified` seen, and the compact jobs snapshot it extends.
+    # The rest of the tally an incremental poll keeps up to date from the jobs that changed alone
+    # (notifications/jobstore.py): jobs still unscheduled/pending/running, running, and not decision/action.
+    unfinished_count = models.PositiveIntegerField(default=0)
+    running_count = models.PositiveIntegerField(default=0)
+    work_count = models.PositiveIntegerField(default=0)
+    # Incremental polling: the newest `last_modified` seen; the jobs themselves are PushJob rows.
     jobs_cursor = models.CharField(max_length=40, blank=True)
-    jobs_snapshot = models.JSONField(default=dict, blank=True)
     last_full_read_at = models.DateTimeField(null=True, blank=True)
     last_polled_at = models.DateTimeField(null=True, blank=True)
+    # Set when a poll found the push looking finished: the confirming read is due then (settle rule).
+    confirm_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Computed once when the push finishes, rendered into every watcher's email: counts, failing
@@ -102,6 +108,21 @@ class PushState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.repo} push {self.push_id} ({self.state})"
+
+
+class PushJob(models.Model):
+    """One job of a watched push as the poller last saw it: the compact fields of
+    notifications.snapshot.SNAPSHOT_FIELDS. A row per job, so a poll writes only the jobs that changed."""
+
+    push = models.ForeignKey(PushState, on_delete=models.CASCADE, related_name="jobs")
+    job_id = models.PositiveBigIntegerField()
+    data = models.JSONField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["push", "job_id"], name="unique_push_job")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} of {self.push}"
 
 
 class Watch(models.Model):
@@ -212,4 +233,4 @@ class PushSubscription(models.Model):
         return f"push subscription of {self.user}"
 
 
-__all__ = ["UserSettings", "PushState", "Watch", "Notification", "PushSubscription", "MatrixLogin"]
+__all__ = ["UserSettings", "PushState", "PushJob", "Watch", "Notification", "PushSubscription", "MatrixLogin"]

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 MAX_PUSH_COUNT = 1000
 JOBS_PAGE_SIZE = 2000  # the server's MAX_JOBS_COUNT; 2001 is a 400
+POOL_CONNECTIONS = 64  # per host and process; BUILDWATCH_POLL_CONCURRENCY stays at or below it
 MAX_JOB_PAGES = 100  # 200,000 jobs: far past any real push, but a bound on a looping `next`
 POOL_SIZE = 32  # connections kept per host
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -474,6 +475,18 @@ class TreeherderClient:
             raise TreeherderError("push list is not an object", _full_url(self._url(path), params))
         return _read_rows(payload.get("results"), parse_push, _full_url(self._url(path), params), "push")
 
+    def pushes_by_id(self, repo: str, push_ids: Sequence[int]) -> list[Push]:
+        """The pushes of these ids that exist (the list's `id__in`), in one request; at most 1,000."""
+        ids = sorted({int(push_id) for push_id in push_ids})[:MAX_PUSH_COUNT]
+        if not ids:
+            return []
+        params = {"id__in": ",".join(map(str, ids)), "count": len(ids)}
+        path = f"/api/project/{self._repo(repo)}/push/"
+        payload = self._get(path, params)
+        if not isinstance(payload, Mapping):
+            raise TreeherderError("push list is not an object", _full_url(self._url(path), params))
+        return _read_rows(payload.get("results"), parse_push, _full_url(self._url(path), params), "push")
+
     def push(self, repo: str, push_id: int) -> Push:
         path = f"/api/project/{self._repo(repo)}/push/{int(push_id)}/"
         payload = self._get(path)
@@ -654,6 +667,10 @@ def _session() -> requests.Session:
     """The process's one Session (connection pool); a forked worker builds its own."""
     if _session_state["pid"] != os.getpid() or _session_state["session"] is None:
         session = requests.Session()
+        # One worker polls many pushes at once (notifications/cycle.py): keep that many connections.
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL_CONNECTIONS)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
         session.headers.update({"Accept": "application/json"})
         # Room for one concurrent round of a failure summary (logs + bug suggestions of 15 jobs) and
         # for the page threads beside it, without urllib3 dropping connections it then reopens.
