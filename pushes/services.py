@@ -8,6 +8,7 @@ upstream on each request.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -310,8 +311,12 @@ def failure_summary(
     logs: list[rules.JobLog] = []
     if chosen:
         with ThreadPoolExecutor(max_workers=min(16, 2 * len(chosen))) as pool:
-            log_reads = [pool.submit(_log_errors, repo, job) for job in chosen]
-            suggestion_reads = [pool.submit(_suggestions, repo, job, finished) for job in chosen]
+            # Each read runs in the caller's context: a page's reads keep to its Treeherder budget.
+            def submit(read: Callable[..., Any], *args: Any) -> Any:
+                return pool.submit(contextvars.copy_context().run, read, *args)
+
+            log_reads = [submit(_log_errors, repo, job) for job in chosen]
+            suggestion_reads = [submit(_suggestions, repo, job, finished) for job in chosen]
             logs = [
                 _with_suggestions(log.result(), suggestions.result())
                 for log, suggestions in zip(log_reads, suggestion_reads, strict=True)

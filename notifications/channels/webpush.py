@@ -25,7 +25,7 @@ from py_vapid import Vapid
 from py_vapid.utils import b64urldecode, b64urlencode
 from pywebpush import WebPushException, webpush
 
-from buildwatch import __version__
+from buildwatch import __version__, upstream
 from notifications.models import Notification, PushSubscription, UserSettings
 
 from .base import Channel, TransportError
@@ -33,9 +33,11 @@ from .base import Channel, TransportError
 logger = logging.getLogger(__name__)
 
 # pywebpush's defaults are "wait forever" and "drop the message unless the browser is online right now".
-# Connect and read each get WEBPUSH_TIMEOUT: at most MAX_SUBSCRIPTIONS_PER_USER × 10 s per notification,
-# inside the Celery soft time limit (120 s).
+# Each POST to a push service gets WEBPUSH_TIMEOUT in total (connect + headers + body, see
+# buildwatch.upstream): at most MAX_SUBSCRIPTIONS_PER_USER × 5 s per notification, inside the Celery soft
+# time limit (120 s).
 WEBPUSH_TIMEOUT = 5.0
+ANSWER_MAX_BYTES = 64_000  # a push service answers with an empty body or a short error
 WEBPUSH_TTL = 24 * 60 * 60
 # aes128gcm leaves 3993 bytes of a 4096-byte push message for our JSON (RFC 8291 §4); keep the body well
 # below that, and shorten it further when its characters take several bytes each.
@@ -291,6 +293,23 @@ def _topic(tag: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(tag.encode()).digest()).decode()[:32]
 
 
+class _DeadlineSession(requests.Session):
+    """What pywebpush posts through: each POST answered in full within WEBPUSH_TIMEOUT, or a
+    ReadTimeout (a temporary failure, retried later like any other)."""
+
+    def post(self, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        deadline = upstream.Deadline(WEBPUSH_TIMEOUT)
+        kwargs.update(timeout=deadline.timeouts(), stream=True)
+        response = super().post(url, *args, **kwargs)
+        try:
+            return upstream.load_body(response, deadline, ANSWER_MAX_BYTES)
+        except upstream.DeadlineExceeded as problem:
+            raise requests.ReadTimeout(str(problem)) from problem
+        except upstream.TooLarge:
+            response._content = b""
+            return response
+
+
 def _where(endpoint: str) -> str:
     # The endpoint is a bearer capability: name only its host in errors the user and admin can read.
     return urlsplit(endpoint).hostname or "push service"
@@ -320,7 +339,7 @@ def send_webpush(notification: Notification) -> None:
     removed = 0
     temporary: list[str] = []
     refused: list[str] = []
-    with requests.Session() as session:
+    with _DeadlineSession() as session:
         session.headers["User-Agent"] = f"BuildWatch/{__version__} (+{settings.SITE_URL})"
         for subscription in subscriptions:
             where = _where(subscription.endpoint)

@@ -310,6 +310,21 @@ def test_a_hanging_push_service_times_out_and_is_retryable(user, vapid, push_ser
 
 
 @pytest.mark.django_db
+def test_a_dripping_push_service_is_cut_at_the_total_deadline(user, vapid, monkeypatch):
+    """`200` and then one byte of body every 0.2 s: each read is quick, the answer never complete."""
+    from tests.faulty_upstream import FaultyServer, timed
+
+    monkeypatch.setattr(webpush, "WEBPUSH_TIMEOUT", 1.0)
+    with FaultyServer("drip", interval=0.2) as server:
+        subscribe(user, server.url + "/wpush/drip")
+        seconds, problem = timed(lambda: send_webpush(notification_for(user)))
+
+    assert isinstance(problem, TransportError) and not problem.permanent, problem
+    assert "ReadTimeout" in problem.message
+    assert seconds < 1.6
+
+
+@pytest.mark.django_db
 def test_one_failing_browser_does_not_fail_a_delivery_another_got(user, vapid, push_service):
     subscribe(user, push_service.url("/wpush/broken"))
     subscribe(user, push_service.url("/wpush/fine"))
