@@ -32,9 +32,11 @@ def user_from_unsubscribe_token(token: str) -> Any | None:
         data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
     except signing.BadSignature:
         return None
-    if not isinstance(data, dict):
+    # A correctly signed token can still carry anything JSON can (a string, a list, a huge number).
+    user_id = data.get("u") if isinstance(data, dict) else None
+    if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id < 2**63:
         return None
-    return get_user_model().objects.filter(pk=data.get("u")).first()
+    return get_user_model().objects.filter(pk=user_id).first()
 
 
 def unsubscribe_url(user: Any) -> str:
