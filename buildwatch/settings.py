@@ -173,6 +173,8 @@ STORAGES = {
 
 # --- Mail -------------------------------------------------------------------------------------------
 _EMAIL_SCHEMES = ("console", "locmem", "dummy", "smtp", "smtp+tls", "smtp+ssl")
+# Django's SMTP backend, telling "the answer after DATA was lost" apart from a failed send.
+SMTP_BACKEND = "notifications.channels.smtp.EmailBackend"
 
 
 @env.parser_for("email_url")
@@ -193,7 +195,7 @@ def _mailer(url: str, timeout: int) -> dict:
     except ValueError as exc:  # not a number, or out of range
         raise ValidationError(str(exc)) from exc
     return {
-        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "BACKEND": SMTP_BACKEND,
         "OPTIONS": {
             "host": parts.hostname or "localhost",
             "port": port or (465 if scheme == "smtp+ssl" else 25),
@@ -211,7 +213,7 @@ if env.str("EMAIL_HOST", "") and not env.str("EMAIL_URL", ""):
     # Django's classic EMAIL_HOST/EMAIL_PORT/… variables, when EMAIL_URL is not set.
     MAILERS = {
         "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "BACKEND": SMTP_BACKEND,
             "OPTIONS": {
                 "host": env.str("EMAIL_HOST"),
                 "port": env.int("EMAIL_PORT", 25, validate=validate.Range(min=1, max=65535)),

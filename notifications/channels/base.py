@@ -14,12 +14,15 @@ if TYPE_CHECKING:
 
 
 class TransportError(Exception):
-    """Sending failed; `permanent=True` means retrying cannot help (the row is marked failed at once)."""
+    """Sending failed; `permanent=True` means retrying cannot help (the row is marked failed at once).
+    `uncertain=True`: the message may have been delivered all the same (the answer to it was lost);
+    the outbox retries such a row at most once more, as the same message."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, uncertain: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
+        self.uncertain = uncertain
 
 
 class Channel:

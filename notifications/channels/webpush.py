@@ -293,6 +293,13 @@ def _topic(tag: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(tag.encode()).digest()).decode()[:32]
 
 
+def notification_topic(notification: Notification) -> str:
+    """One Topic per (user, push, kind of message): a retry of this row replaces its undelivered first
+    copy at the push service, and nothing else does (another user's, another kind)."""
+    kind = "finished"  # the one kind of notification there is (a ledger row per user, push, channel)
+    return _topic(f"{notification.user_id}:{notification.repo}:{notification.push_id}:{kind}")
+
+
 class _DeadlineSession(requests.Session):
     """What pywebpush posts through: each POST answered in full within WEBPUSH_TIMEOUT, or a
     ReadTimeout (a temporary failure, retried later like any other)."""
@@ -334,7 +341,7 @@ def send_webpush(notification: Notification) -> None:
         raise TransportError("no subscriptions", permanent=True)
 
     data = payload_bytes(push_payload(notification))
-    headers = {"Topic": _topic(notification_tag(notification)), "Urgency": "normal"}
+    headers = {"Topic": notification_topic(notification), "Urgency": "normal"}
     delivered = 0
     removed = 0
     temporary: list[str] = []

@@ -778,6 +778,16 @@ def test_a_long_body_is_shortened_to_fit_a_push_message(user, vapid, push_servic
     assert len(body) == webpush.MAX_BODY_CHARS and body.endswith("…")
 
 
+@pytest.mark.django_db
+def test_the_topic_is_one_per_user_push_and_kind(user, other_user):
+    """A retry replaces its own undelivered copy at the push service, never another user's message."""
+    mine, again = notification_for(user), Notification(user=user, repo="try", push_id=1234567, channel="webpush")
+    theirs = Notification.objects.create(user=other_user, repo="try", push_id=1234567, channel="webpush")
+    other_push = notification_for(user, push_id=42)
+    assert webpush.notification_topic(mine) == webpush.notification_topic(again)
+    assert len({webpush.notification_topic(n) for n in (mine, theirs, other_push)}) == 3
+
+
 def test_topic_is_a_short_base64url_token():
     topic = webpush._topic("buildwatch:try:1234567")
     assert len(topic) == 32
