@@ -258,6 +258,8 @@ WEBPUSH_ALLOW_LOOPBACK = env.bool("WEBPUSH_ALLOW_LOOPBACK", DEBUG)
 
 BUILDWATCH_POLL_SECONDS = env.int("BUILDWATCH_POLL_SECONDS", 60, validate=_AT_LEAST_ONE)
 BUILDWATCH_REFRESH_SECONDS = env.int("BUILDWATCH_REFRESH_SECONDS", 30, validate=_AT_LEAST_ONE)
+# Unfinished pushes one user may watch at once (auto-watch is not counted against it).
+BUILDWATCH_MAX_WATCHES_PER_USER = env.int("BUILDWATCH_MAX_WATCHES_PER_USER", 100, validate=_AT_LEAST_ONE)
 
 # --- Celery -------------------------------------------------------------------------------------------
 # Without REDIS_URL the broker is kombu's filesystem transport under var/broker: no server needed.
@@ -286,6 +288,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.poll_watched_pushes",
         "schedule": float(BUILDWATCH_POLL_SECONDS),
         "options": {"expires": max(BUILDWATCH_POLL_SECONDS - 1, 1)},
+    },
+    # PushStates no watch refers to any more (unwatch removes its own; this catches the rest).
+    "delete-orphan-push-states": {
+        "task": "notifications.tasks.delete_orphan_push_states",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
     },
 }
 

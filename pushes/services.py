@@ -149,9 +149,22 @@ def is_known_repo(repo: str) -> bool:
 
 def push_list(repo: str, *, count: int = 20, author: str | None = None, id_lt: int | None = None) -> Fetched[list[Push]]:
     key = f"pushes:{repo}:{count}:{quote(author or '')}:{id_lt or ''}"
-    return _cached(
-        key, lambda: list(get_client().pushes(repo, count=count, author=author or None, id_lt=id_lt)), short_ttl()
-    )
+
+    def fetch() -> list[Push]:
+        pushes = list(get_client().pushes(repo, count=count, author=author or None, id_lt=id_lt))
+        _remember_pushes(repo, pushes)
+        return pushes
+
+    return _cached(key, fetch, short_ttl())
+
+
+def _remember_pushes(repo: str, pushes: list[Push]) -> None:
+    """Each listed push is also cached as `push()` caches it: watching one from the list asks
+    Treeherder nothing more (a push's revisions never change)."""
+    now = time.time()
+    entries = {f"{KEY}:push:{repo}:{p.id}": (now, p) for p in pushes}
+    cache.set_many(entries, PUSH_TTL)
+    cache.set_many({f"{key}:last": entry for key, entry in entries.items()}, LAST_GOOD_TTL)
 
 
 def push(repo: str, push_id: int) -> Fetched[Push]:
@@ -239,6 +252,12 @@ def _derived[T](name: str, repo: str, push_id: int, compute: Callable[[list[Job]
 
 def jobs_summary(repo: str, push_id: int) -> Fetched[JobsSummary]:
     return _derived("summary", repo, push_id, summarize)
+
+
+def cached_jobs_summary(repo: str, push_id: int) -> JobsSummary | None:
+    """The jobs summary if a page computed one lately (fresh or last good); never asks Treeherder."""
+    entry = cache.get(f"{KEY}:summary:{repo}:{push_id}")
+    return entry[1] if entry is not None else None
 
 
 def group_jobs(repo: str, push_id: int, *, platform: str = "", option: str = "", tier: str = "1") -> Fetched[list[Job]]:
