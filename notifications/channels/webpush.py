@@ -203,11 +203,23 @@ def parse_subscription(data: object) -> SubscriptionData:
     return SubscriptionData(endpoint=endpoint, p256dh=keys["p256dh"], auth=keys["auth"])
 
 
+class EndpointTaken(Exception):
+    """The endpoint is another user's subscription: BuildWatch never moves it (see save_subscription)."""
+
+
 def save_subscription(
     user: object, data: SubscriptionData, user_agent: str = ""
 ) -> tuple[PushSubscription, bool]:
-    """Store (or refresh) a browser's subscription. One endpoint is one browser profile: when another
-    user subscribes from it, it becomes theirs, since that is who is signed in there now."""
+    """Store (or refresh) a browser's subscription.
+
+    An endpoint already subscribed by another user is never moved to the poster (EndpointTaken): the
+    endpoint is a bearer capability, and whoever posts a copy of it must not silently take over
+    another user's notifications. A browser profile now used by someone else makes a fresh
+    subscription instead (static/js/webpush.js does, on the 409): a new endpoint, the old one revoked
+    at the push service, so the previous owner's row is removed at its next send (404/410)."""
+    existing = PushSubscription.objects.filter(endpoint=data.endpoint).first()
+    if existing is not None and existing.user_id != getattr(user, "pk", None):
+        raise EndpointTaken(data.endpoint)
     subscription, created = PushSubscription.objects.update_or_create(
         endpoint=data.endpoint,
         defaults={"user": user, "p256dh": data.p256dh, "auth": data.auth, "user_agent": user_agent[:500]},

@@ -527,6 +527,18 @@ def test_subscribing_the_same_endpoint_again_updates_its_keys(ada, user, vapid):
 
 
 @pytest.mark.django_db
+def test_posting_another_users_endpoint_moves_nothing_and_asks_for_a_fresh_subscription(ada, other_user, vapid):
+    theirs = subscribe(other_user, "https://updates.push.services.mozilla.com/wpush/v2/theirs")
+    stolen = {"endpoint": theirs.endpoint, "keys": {"p256dh": BrowserKeys.new().p256dh, "auth": theirs.auth}}
+
+    response = post_json(ada, reverse("webpush_subscribe"), stolen)
+
+    assert response.status_code == 409 and response.json()["resubscribe"] is True
+    theirs.refresh_from_db()
+    assert theirs.user == other_user and PushSubscription.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_a_user_keeps_only_the_newest_subscriptions(ada, user, vapid):
     for n in range(webpush.MAX_SUBSCRIPTIONS_PER_USER + 2):
         post_json(ada, reverse("webpush_subscribe"), subscription_json(f"https://push.example.com/{n}"))
