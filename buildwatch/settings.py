@@ -9,10 +9,12 @@ becoming the default. An empty variable (`SECRET_KEY=` in .env, `${X:-}` in dock
 as unset. A new block of settings reads its own variables the same way.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from django.utils.csp import CSP
 from environs import Env, ValidationError, validate
 
 
@@ -64,21 +66,25 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "pushes",
     "notifications",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "buildwatch.compression.CompressionMiddleware",  # gzip, BREACH mitigations: see that module
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "buildwatch.middleware.SlashCommonMiddleware",  # CommonMiddleware; slash redirects for GET/HEAD only
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "buildwatch.middleware.PageBudgetMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out sign-in with its page (429)
 ]
 
 ROOT_URLCONF = "buildwatch.urls"
@@ -94,6 +100,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",  # csp_nonce, for django-htmx's script tag
                 "buildwatch.context_processors.buildwatch",
             ],
         },
@@ -149,6 +156,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling (django-axes): every password check goes through `authenticate()`, whichever page
+# asks, so the backend counts failures per account and per address alike; LOGIN_FAILURE_LIMIT failures
+# of either lock sign-in for LOGIN_COOLOFF_MINUTES (a success resets the account's count).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 5, validate=_AT_LEAST_ONE)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", 15, validate=_AT_LEAST_ONE))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one over the limit locks
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner on every manage.py command (a locked-out attempt is still logged)
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "buildwatch.login_throttle.client_ip"
+# Reverse proxies in front that append to X-Forwarded-For (0: the peer address is the client).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 0, validate=validate.Range(min=0))
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
@@ -235,6 +258,8 @@ STORAGES = {
 
 # --- Mail -------------------------------------------------------------------------------------------
 _EMAIL_SCHEMES = ("console", "locmem", "dummy", "smtp", "smtp+tls", "smtp+ssl")
+# Django's SMTP backend, telling "the answer after DATA was lost" apart from a failed send.
+SMTP_BACKEND = "notifications.channels.smtp.EmailBackend"
 
 
 @env.parser_for("email_url")
@@ -255,7 +280,7 @@ def _mailer(url: str, timeout: int) -> dict:
     except ValueError as exc:  # not a number, or out of range
         raise ValidationError(str(exc)) from exc
     return {
-        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "BACKEND": SMTP_BACKEND,
         "OPTIONS": {
             "host": parts.hostname or "localhost",
             "port": port or (465 if scheme == "smtp+ssl" else 25),
@@ -273,7 +298,7 @@ if env.str("EMAIL_HOST", "") and not env.str("EMAIL_URL", ""):
     # Django's classic EMAIL_HOST/EMAIL_PORT/… variables, when EMAIL_URL is not set.
     MAILERS = {
         "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "BACKEND": SMTP_BACKEND,
             "OPTIONS": {
                 "host": env.str("EMAIL_HOST"),
                 "port": env.int("EMAIL_PORT", 25, validate=validate.Range(min=1, max=65535)),
@@ -338,6 +363,8 @@ BUILDWATCH_POLL_CONCURRENCY = env.int(
     "BUILDWATCH_POLL_CONCURRENCY", 16, validate=validate.Range(min=1, max=64, error="must be 1 to 64")
 )
 BUILDWATCH_REFRESH_SECONDS = env.int("BUILDWATCH_REFRESH_SECONDS", 30, validate=_AT_LEAST_ONE)
+# Unfinished pushes one user may watch at once (auto-watch is not counted against it).
+BUILDWATCH_MAX_WATCHES_PER_USER = env.int("BUILDWATCH_MAX_WATCHES_PER_USER", 100, validate=_AT_LEAST_ONE)
 
 # --- Celery -------------------------------------------------------------------------------------------
 # Without REDIS_URL the broker is kombu's filesystem transport under var/broker: no server needed.
@@ -367,6 +394,28 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(BUILDWATCH_POLL_SECONDS),
         "options": {"expires": max(BUILDWATCH_POLL_SECONDS - 1, 1)},
     },
+    # PushStates no watch refers to any more (unwatch removes its own; this catches the rest).
+    "delete-orphan-push-states": {
+        "task": "notifications.tasks.delete_orphan_push_states",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
+}
+
+# --- Content-Security-Policy (Django's own, with a nonce per response) ---------------------------------
+# Scripts: our static files and the htmx tag carrying the nonce; no inline script, no eval (htmx runs with
+# allowEval=false), no inline style (includeIndicatorStyles=false; app.css has the indicator rules).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "worker-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
 }
 
 # --- Production hardening (manage.py check --deploy passes with DEBUG=0 and HTTPS) ---------------------
@@ -375,7 +424,8 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 3600, validate=validate.Range(min=0))
+    # A year by default: once a browser has seen the site over HTTPS it never tries plain HTTP again.
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 365 * 24 * 3600, validate=validate.Range(min=0))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", False)
     if not SECURE_HSTS_PRELOAD:

@@ -55,8 +55,9 @@ class WatchAdmin(admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["user", "repo", "push_id", "channel", "status", "attempts", "created_at", "sent_at"]
-    list_filter = ["channel", "status", "repo"]
+    list_display = ["user", "repo", "push_id", "channel", "status", "uncertain", "attempts", "created_at", "sent_at"]
+    # "uncertain": an attempt may have delivered without us knowing (see Notification.uncertain).
+    list_filter = ["channel", "status", "uncertain", "repo"]
     search_fields = ["user__username", "user__email", "=push_id", "title", "last_error"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]

@@ -168,6 +168,9 @@ class Notification(models.Model):
         SENT = "sent", "sent"
         FAILED = "failed", "failed"
         SKIPPED = "skipped", "skipped"
+        # Two attempts each lost the answer after the message went out: it may or may not have arrived,
+        # and BuildWatch sends it no third time.
+        UNCERTAIN = "uncertain", "delivery uncertain"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     repo = models.CharField(max_length=100)
@@ -180,6 +183,10 @@ class Notification(models.Model):
     title = models.CharField(max_length=255, blank=True)
     body = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # An attempt may have delivered although it was not known to succeed (an answer lost after the
+    # message was sent, or a worker that died mid-send): at most one more attempt is made, the same
+    # message (email Message-ID, web push Topic), so a second copy replaces or collapses into the first.
+    uncertain = models.BooleanField(default=False)
     last_error = models.TextField(blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     # Backoff after a failed attempt: nobody claims the row before this moment.

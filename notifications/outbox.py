@@ -115,30 +115,49 @@ def backoff_seconds(attempts: int) -> int:
 @dataclass
 class DeliveryOutcome:
     notification_id: int
-    status: str  # sent | failed | skipped | retry | not-claimed
+    status: str  # sent | failed | skipped | retry | uncertain | not-claimed
     retry_in: int | None = None
     error: str = ""
 
 
-def _claimable(now: datetime) -> Q:
+def _due(now: datetime) -> Q:
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    return (Q(status=Notification.Status.PENDING) & due) | Q(
-        status=Notification.Status.SENDING, claimed_at__lt=now - stale_claim_after()
-    )
+    return Q(status=Notification.Status.PENDING) & due
+
+
+def _abandoned(now: datetime) -> Q:
+    """A 'sending' claim older than the hard time limit: its worker died, maybe after sending."""
+    return Q(status=Notification.Status.SENDING, claimed_at__lt=now - stale_claim_after())
+
+
+def _claimable(now: datetime) -> Q:
+    return _due(now) | _abandoned(now)
+
+
+def _claim(notification_id: int, now: datetime) -> bool | None:
+    """Claim the row with a conditional UPDATE: None when another worker has it (or nothing is due),
+    else whether this is a dead worker's claim taken over (that attempt may have delivered)."""
+    rows = Notification.objects.filter(pk=notification_id)
+    claim = {"status": Notification.Status.SENDING, "claimed_at": now, "attempts": F("attempts") + 1}
+    if rows.filter(_due(now)).update(**claim) == 1:
+        return False
+    if rows.filter(_abandoned(now)).update(**claim) == 1:
+        return True
+    return None
 
 
 def deliver(notification_id: int) -> DeliveryOutcome:
     """Claim the ledger row and send it; safe to call any number of times, from any number of workers."""
     now = timezone.now()
-    claimed = (
-        Notification.objects.filter(pk=notification_id)
-        .filter(_claimable(now))
-        .update(status=Notification.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-    )
-    if claimed != 1:
+    taken_over = _claim(notification_id, now)
+    if taken_over is None:
         return DeliveryOutcome(notification_id, "not-claimed")
     notification = Notification.objects.select_related("user").get(pk=notification_id)
     mine = Notification.objects.filter(pk=notification_id, status=Notification.Status.SENDING, claimed_at=now)
+    if taken_over:
+        outcome = _after_uncertain(notification, mine, "the worker sending it stopped mid-send")
+        if outcome is not None:
+            return outcome
 
     channel = channels.CHANNELS.get(notification.channel)
     skip_reason = _skip_reason(notification, channel)
@@ -150,6 +169,8 @@ def deliver(notification_id: int) -> DeliveryOutcome:
             raise TransportError(f"unknown channel {notification.channel!r}", permanent=True)
         channel.send(notification)
     except TransportError as problem:
+        if problem.uncertain:
+            return _after_uncertain(notification, mine, problem.message) or _retry(notification, mine, problem.message)
         error, permanent = problem.message, problem.permanent
         if problem.retry_after is not None and not permanent:
             return _retry_after(mine, notification_id, error, problem.retry_after)
@@ -164,13 +185,30 @@ def deliver(notification_id: int) -> DeliveryOutcome:
     if permanent or notification.attempts >= MAX_ATTEMPTS:
         mine.update(status=Notification.Status.FAILED, last_error=error[:2000])
         return DeliveryOutcome(notification_id, "failed", error=error)
+    return _retry(notification, mine, error)
+
+
+def _retry(notification: Notification, mine: Any, error: str) -> DeliveryOutcome:
     delay = backoff_seconds(notification.attempts)
     mine.update(
         status=Notification.Status.PENDING,
         last_error=error[:2000],
         next_attempt_at=timezone.now() + timedelta(seconds=delay),
     )
-    return DeliveryOutcome(notification_id, "retry", retry_in=delay, error=error)
+    return DeliveryOutcome(notification.pk, "retry", retry_in=delay, error=error)
+
+
+def _after_uncertain(notification: Notification, mine: Any, why: str) -> DeliveryOutcome | None:
+    """An attempt may have delivered. The first time, note it and go on (the caller sends or retries
+    the same message once more); the second time, stop: the row is 'delivery uncertain'."""
+    if not notification.uncertain:
+        logger.warning("Notification %s: delivery uncertain (%s): one more attempt", notification.pk, why)
+        mine.update(uncertain=True, last_error=f"delivery uncertain: {why}"[:2000])
+        notification.uncertain = True
+        return None
+    logger.warning("Notification %s: delivery uncertain again (%s): not sent again", notification.pk, why)
+    mine.update(status=Notification.Status.UNCERTAIN, last_error=f"delivery uncertain: {why}"[:2000])
+    return DeliveryOutcome(notification.pk, "uncertain", error=why)
 
 
 def _retry_after(mine: Any, notification_id: int, error: str, seconds: float) -> DeliveryOutcome:

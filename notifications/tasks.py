@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import cycle, outbox, poller
+from . import cycle, outbox, poller, watches
 
 
 def _enqueue_delivery(notification_id: int) -> None:
@@ -45,3 +45,9 @@ def deliver_notification(self, notification_id: int) -> str:
         # so the beat's sweep also picks it up should this message be lost.
         raise self.retry(countdown=outcome.retry_in, max_retries=None)
     return outcome.status
+
+
+@shared_task(name="notifications.tasks.delete_orphan_push_states")
+def delete_orphan_push_states() -> int:
+    """Hourly (beat): PushStates no watch refers to any more are not kept (nor polled)."""
+    return watches.delete_orphan_push_states()

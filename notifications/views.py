@@ -11,9 +11,9 @@ from django.views.decorators.vary import vary_on_headers
 
 from buildwatch.htmx import back_url, login_required_htmx, wants_fragment
 
-from . import selectors
+from . import selectors, watches
 from .forms import SettingsForm
-from .models import PushState, UserSettings, Watch
+from .models import UserSettings
 
 # Sections of the settings page: web push and Matrix (this app), the Taskcluster credentials (pushes).
 SETTINGS_SECTIONS = (
@@ -50,9 +50,14 @@ def _watch_answer(
 @login_required_htmx
 def watch(request: HttpRequest, repo: str, push_id: str) -> HttpResponse:
     pid = _push_id(push_id)
-    # The poller fills the state in; the page must not wait for Treeherder here.
-    PushState.objects.get_or_create(repo=repo, push_id=pid)
-    Watch.objects.get_or_create(user=request.user, repo=repo, push_id=pid)
+    try:
+        push = watches.check_watchable(request.user, repo, pid)
+    except watches.NotWatchable as refused:
+        if wants_fragment(request):
+            return HttpResponse(refused.message, status=refused.status, content_type="text/plain")
+        messages.error(request, refused.message)
+        return redirect(back_url(request) or "watching")
+    watches.start_watching(request.user, repo, push)
     return _watch_answer(
         request,
         repo,
@@ -66,8 +71,7 @@ def watch(request: HttpRequest, repo: str, push_id: str) -> HttpResponse:
 @login_required_htmx
 def unwatch(request: HttpRequest, repo: str, push_id: str) -> HttpResponse:
     pid = _push_id(push_id)
-    deleted, _ = Watch.objects.filter(user=request.user, repo=repo, push_id=pid).delete()
-    if not deleted:
+    if not watches.stop_watching(request.user, repo, pid):
         raise Http404(f"You are not watching {repo} push {pid}.")
     return _watch_answer(request, repo, pid, watched=False, message=f"Stopped watching {repo} push {pid}.")
 

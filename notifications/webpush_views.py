@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from .channels.webpush import (
+    EndpointTaken,
     SubscriptionInvalid,
     browser_label,
     parse_subscription,
@@ -37,7 +38,12 @@ def subscribe(request: HttpRequest) -> JsonResponse:
     except (ValueError, UnicodeDecodeError) as exc:  # SubscriptionInvalid, JSONDecodeError
         message = str(exc) if isinstance(exc, SubscriptionInvalid) else "the body is not JSON"
         return JsonResponse({"error": f"Invalid subscription: {message}."}, status=400)
-    subscription, created = save_subscription(request.user, data, request.headers.get("User-Agent", ""))
+    try:
+        subscription, created = save_subscription(request.user, data, request.headers.get("User-Agent", ""))
+    except EndpointTaken:
+        # The browser drops this subscription and makes a fresh one (static/js/webpush.js).
+        message = "this browser's subscription belongs to another BuildWatch account"
+        return JsonResponse({"error": message, "resubscribe": True}, status=409)
     # Subscribing a browser is asking for web push: switch the channel on too.
     user_settings = UserSettings.for_user(request.user)
     if not user_settings.webpush_enabled:

@@ -8,6 +8,7 @@ upstream on each request.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -171,9 +172,22 @@ def is_known_repo(repo: str) -> bool:
 
 def push_list(repo: str, *, count: int = 20, author: str | None = None, id_lt: int | None = None) -> Fetched[list[Push]]:
     key = f"pushes:{repo}:{count}:{quote(author or '')}:{id_lt or ''}"
-    return _cached(
-        key, lambda: list(get_client().pushes(repo, count=count, author=author or None, id_lt=id_lt)), short_ttl()
-    )
+
+    def fetch() -> list[Push]:
+        pushes = list(get_client().pushes(repo, count=count, author=author or None, id_lt=id_lt))
+        _remember_pushes(repo, pushes)
+        return pushes
+
+    return _cached(key, fetch, short_ttl())
+
+
+def _remember_pushes(repo: str, pushes: list[Push]) -> None:
+    """Each listed push is also cached as `push()` caches it: watching one from the list asks
+    Treeherder nothing more (a push's revisions never change)."""
+    now = time.time()
+    entries = {f"{KEY}:push:{repo}:{p.id}": (now, p) for p in pushes}
+    cache.set_many(entries, PUSH_TTL)
+    cache.set_many({f"{key}:last": entry for key, entry in entries.items()}, LAST_GOOD_TTL)
 
 
 def push(repo: str, push_id: int) -> Fetched[Push]:
@@ -269,6 +283,12 @@ def jobs_summary(repo: str, push_id: int) -> Fetched[JobsSummary]:
     return _derived("summary", repo, push_id, summarize)
 
 
+def cached_jobs_summary(repo: str, push_id: int) -> JobsSummary | None:
+    """The jobs summary if a page computed one lately (fresh or last good); never asks Treeherder."""
+    entry = cache.get(f"{KEY}:summary:{repo}:{push_id}")
+    return entry[1] if entry is not None else None
+
+
 def group_jobs(repo: str, push_id: int, *, platform: str = "", option: str = "", tier: str = "1") -> Fetched[list[Job]]:
     """The jobs of one tier-1 platform group (`tier="1"`), or every tier-2/3 job (`tier="other"`)."""
 
@@ -339,8 +359,12 @@ def failure_summary(
     logs: list[rules.JobLog] = []
     if chosen:
         with ThreadPoolExecutor(max_workers=2 * len(chosen)) as pool:  # one round: at most 30 reads
-            log_reads = [pool.submit(_log_errors, repo, job) for job in chosen]
-            suggestion_reads = [pool.submit(_suggestions, repo, job, finished) for job in chosen]
+            # Each read runs in the caller's context: a page's reads keep to its Treeherder budget.
+            def submit(read: Callable[..., Any], *args: Any) -> Any:
+                return pool.submit(contextvars.copy_context().run, read, *args)
+
+            log_reads = [submit(_log_errors, repo, job) for job in chosen]
+            suggestion_reads = [submit(_suggestions, repo, job, finished) for job in chosen]
             logs = [
                 _with_suggestions(log.result(), suggestions.result())
                 for log, suggestions in zip(log_reads, suggestion_reads, strict=True)

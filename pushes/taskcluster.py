@@ -26,7 +26,12 @@ import requests
 from django.conf import settings
 from taskcluster.utils import scopeMatch
 
+from buildwatch import upstream
+
 from .treeherder import default_user_agent
+
+# actions.json of a real decision task is ~100 kB; API answers are small.
+MAX_BYTES = 4_000_000
 
 
 class TaskclusterError(Exception):
@@ -74,12 +79,19 @@ def root_url() -> str:
 
 
 def _send(method: str, url: str, **kwargs: Any) -> requests.Response:
+    """One request, answered in full (headers and body) within TASKCLUSTER_TIMEOUT in total."""
+    deadline = upstream.Deadline(settings.TASKCLUSTER_TIMEOUT)
     try:
-        return _session().request(method, url, timeout=settings.TASKCLUSTER_TIMEOUT, **kwargs)
+        response = _session().request(method, url, timeout=deadline.timeouts(), stream=True, **kwargs)
+        return upstream.load_body(response, deadline, MAX_BYTES)
     except requests.Timeout as exc:
         if isinstance(exc, requests.ConnectTimeout):
             raise Unreachable(str(exc), url=url) from exc
         raise NoAnswer(str(exc), url=url) from exc
+    except upstream.DeadlineExceeded as exc:
+        raise NoAnswer(f"read timed out: {exc}", url=url) from exc
+    except upstream.TooLarge as exc:
+        raise BadAnswer(f"Taskcluster sent more than {upstream.format_bytes(MAX_BYTES)}", url=url) from exc
     except requests.RequestException as exc:
         raise Unreachable(str(exc), url=url) from exc
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-from buildwatch import __version__
+from buildwatch import __version__, upstream
 from pushes.rules import Bug, BugSuggestion, Job, Push, Revision, TextLogError
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,13 @@ POOL_CONNECTIONS = 64  # per host and process; BUILDWATCH_POLL_CONCURRENCY stays
 MAX_JOB_PAGES = 100  # 200,000 jobs: far past any real push, but a bound on a looping `next`
 POOL_SIZE = 32  # connections kept per host
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Byte caps per endpoint (the decoded body; read in a stream and stopped there): a few times the largest
+# real answer. An upstream that ignores `count` or loops fills no worker's memory.
+MAX_BYTES = 2_000_000
+PUSH_LIST_MAX_BYTES = 8_000_000  # 1,000 pushes with their revisions
+JOBS_MAX_BYTES = 16_000_000  # one page of 2,000 jobs
+TEXT_MAX_BYTES = 4_000_000  # error lines, bug suggestions
+ERROR_BODY_BYTES = 64_000
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -366,6 +373,7 @@ class TreeherderClient:
         retry_after_max: float = 10.0,
         user_agent: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        within_page: bool = False,
     ) -> None:
         self.base_url = (base_url if base_url is not None else _setting("TREEHERDER_URL")).rstrip("/")
         self.timeout = timeout if timeout is not None else _setting("TREEHERDER_PAGE_TIMEOUT")
@@ -378,6 +386,8 @@ class TreeherderClient:
             "Accept": "application/json",
         }
         self._sleep = sleep
+        # A page's client also keeps to the page's total budget (buildwatch.upstream.page_budget).
+        self.within_page = within_page
 
     def __repr__(self) -> str:
         return f"TreeherderClient({self.base_url!r}, timeout={self.timeout})"
@@ -387,30 +397,37 @@ class TreeherderClient:
     def _url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
-    def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        """GET a JSON document, retrying what is worth retrying; raise TreeherderError for the rest."""
+    def _get(
+        self, path: str, params: Mapping[str, Any] | None = None, *, max_bytes: int = MAX_BYTES
+    ) -> Any:
+        """GET a JSON document within one total deadline (`timeout`, and the page's budget for page
+        clients: buildwatch.upstream), retrying what is worth retrying while the deadline leaves room;
+        raise TreeherderError for the rest. A body over `max_bytes` is an error, read no further."""
         url = self._url(path)
+        deadline = upstream.Deadline(self.timeout, within_page=self.within_page)
         attempt = 0
         while True:
             delay = self.backoff * (2**attempt)
             try:
-                response = self.session.get(url, params=params, headers=self.headers, timeout=self.timeout)
+                response = self._send(url, params, deadline, max_bytes)
             except requests.ConnectionError as problem:  # includes ConnectTimeout
-                if attempt < self.max_retries:
+                if attempt < self.max_retries and deadline.sleep(delay, self._sleep):
                     attempt += 1
                     logger.info("Treeherder connection failed (%s), retry %d", problem, attempt)
-                    self._sleep(delay)
                     continue
-                reason = (
-                    "timed out connecting" if isinstance(problem, requests.Timeout) else "connection failed"
-                )
+                reason = "timed out connecting" if isinstance(problem, requests.Timeout) else "connection failed"
                 raise TreeherderError(
-                    f"{reason} after {attempt + 1} attempts", _full_url(url, params)
+                    f"{reason} after {attempt + 1} attempt{'s' if attempt else ''}", _full_url(url, params)
                 ) from problem
-            except requests.Timeout as problem:
-                # A slow answer is not retried: the caller already waited the whole timeout.
+            except (requests.Timeout, upstream.DeadlineExceeded) as problem:
+                # A slow answer is not retried: the caller already waited the whole deadline.
                 raise TreeherderError(
-                    f"timed out after {self.timeout:g} s", _full_url(url, params)
+                    f"timed out after {deadline.seconds:g} s", _full_url(url, params)
+                ) from problem
+            except upstream.TooLarge as problem:
+                limit = upstream.format_bytes(problem.max_bytes)
+                raise TreeherderError(
+                    f"sent more than {limit}; BuildWatch stopped reading", _full_url(url, params)
                 ) from problem
             except requests.RequestException as problem:
                 raise TreeherderError(f"request failed: {problem}", _full_url(url, params)) from problem
@@ -418,10 +435,10 @@ class TreeherderClient:
             status = response.status_code
             if status in RETRY_STATUSES or status >= 500:
                 wait = _retry_after(response)
-                if attempt < self.max_retries and (wait is None or wait <= self.retry_after_max):
+                allowed = wait is None or wait <= self.retry_after_max
+                if attempt < self.max_retries and allowed and deadline.sleep(delay if wait is None else wait, self._sleep):
                     attempt += 1
                     logger.info("Treeherder answered %d for %s, retry %d", status, response.url, attempt)
-                    self._sleep(delay if wait is None else max(wait, 0.0))
                     continue
                 reason = _error_reason(response)
                 if wait is not None and wait > self.retry_after_max:
@@ -432,6 +449,23 @@ class TreeherderClient:
             if status >= 400:
                 raise TreeherderError(_error_reason(response), response.url, status)
             return self._json(response)
+
+    def _send(
+        self, url: str, params: Mapping[str, Any] | None, deadline: upstream.Deadline, max_bytes: int
+    ) -> requests.Response:
+        """One attempt: headers and body both before the deadline; an error's body is read only a little."""
+        if deadline.expired():
+            raise upstream.DeadlineExceeded(deadline.seconds)
+        response = self.session.get(
+            url, params=params, headers=self.headers, timeout=deadline.timeouts(), stream=True
+        )
+        if response.status_code < 400:
+            return upstream.load_body(response, deadline, max_bytes)
+        try:
+            return upstream.load_body(response, deadline, ERROR_BODY_BYTES)
+        except upstream.TooLarge:
+            response._content = b""
+            return response
 
     @staticmethod
     def _json(response: requests.Response) -> Any:
@@ -470,10 +504,13 @@ class TreeherderClient:
         if id_lt is not None:
             params["id__lt"] = int(id_lt)
         path = f"/api/project/{self._repo(repo)}/push/"
-        payload = self._get(path, params)
+        payload = self._get(path, params, max_bytes=PUSH_LIST_MAX_BYTES)
         if not isinstance(payload, Mapping):
             raise TreeherderError("push list is not an object", _full_url(self._url(path), params))
-        return _read_rows(payload.get("results"), parse_push, _full_url(self._url(path), params), "push")
+        rows = payload.get("results")
+        if isinstance(rows, list):
+            rows = rows[: params["count"]]  # an upstream ignoring `count` gets no more rows used
+        return _read_rows(rows, parse_push, _full_url(self._url(path), params), "push")
 
     def pushes_by_id(self, repo: str, push_ids: Sequence[int]) -> list[Push]:
         """The pushes of these ids that exist (the list's `id__in`), in one request; at most 1,000."""
@@ -523,7 +560,7 @@ class TreeherderClient:
         seen_pages: set[tuple[tuple[str, str], ...]] = set()
         for _ in range(MAX_JOB_PAGES):
             url = _full_url(self._url(path), params)
-            payload = self._get(path, params)
+            payload = self._get(path, params, max_bytes=JOBS_MAX_BYTES)
             for job in parse_jobs(payload, push_id=push_id, url=url):
                 jobs[job.id] = job
             next_url = payload.get("next")
@@ -563,7 +600,7 @@ class TreeherderClient:
             }
             if last_modified_gt is not None:
                 params["last_modified__gt"] = _iso_utc(last_modified_gt)
-            payload = self._get(path, params)
+            payload = self._get(path, params, max_bytes=JOBS_MAX_BYTES)
             for job in parse_jobs(payload, push_id=push_id, url=_full_url(self._url(path), params)):
                 jobs[job.id] = job
             if len(payload["results"]) < page_size:
@@ -584,7 +621,7 @@ class TreeherderClient:
         """The job's error lines (at most 40), ordered by id; empty until its log is parsed."""
         job_id = int(job_id)
         path = f"/api/project/{self._repo(repo)}/jobs/{job_id}/text_log_errors/"
-        payload = self._get(path)
+        payload = self._get(path, max_bytes=TEXT_MAX_BYTES)
         return _read_rows(
             payload,
             lambda row: text_log_error_from_dict(row, job_id=job_id),
@@ -620,7 +657,8 @@ class TreeherderClient:
 
     def bug_suggestions(self, repo: str, job_id: int) -> list[BugSuggestion]:
         path = f"/api/project/{self._repo(repo)}/jobs/{int(job_id)}/bug_suggestions/"
-        return _read_rows(self._get(path), bug_suggestion_from_dict, self._url(path), "bug suggestion")
+        payload = self._get(path, max_bytes=TEXT_MAX_BYTES)
+        return _read_rows(payload, bug_suggestion_from_dict, self._url(path), "bug suggestion")
 
     def failure_classifications(self) -> dict[int, str]:
         """{id: name} from /api/failureclassification/ (e.g. 4: "intermittent")."""
@@ -695,6 +733,7 @@ def get_client(*, background: bool = False) -> TreeherderClient:
         # A page must answer soon: one retry and short waits; background work can afford more patience.
         max_retries=2 if background else 1,
         retry_after_max=10.0 if background else 3.0,
+        within_page=not background,
     )
 
 

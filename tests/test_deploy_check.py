@@ -48,3 +48,9 @@ def test_a_fresh_clone_without_var_can_run_commands(tmp_path):
     result = manage("check", env={"BUILDWATCH_VAR_DIR": str(var)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert var.is_dir()
+
+
+def test_hsts_is_a_year_in_production_unless_configured():
+    show = "from django.conf import settings; print(settings.SECURE_HSTS_SECONDS)"
+    assert manage("shell", "-v0", "-c", show, env=PRODUCTION).stdout.strip() == str(365 * 24 * 3600)
+    assert manage("shell", "-v0", "-c", show, env={**PRODUCTION, "SECURE_HSTS_SECONDS": "600"}).stdout.strip() == "600"

@@ -167,7 +167,7 @@ def test_production_values_parse():
     }
     assert got["BROKER"] == "rediss://app:s3cret@redis.example.com:6380/2"
     assert got["MAILER"] == {
-        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "BACKEND": "notifications.channels.smtp.EmailBackend",
         "OPTIONS": {
             "host": "smtp.example.com",
             "port": 465,
@@ -207,7 +207,7 @@ def test_djangos_own_email_variables_still_work():
     mailer = settings_for(
         {"EMAIL_HOST": "smtp.example.com", "EMAIL_PORT": "587", "EMAIL_HOST_USER": "me", "EMAIL_USE_TLS": "1"}
     )["MAILER"]
-    assert mailer["BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert mailer["BACKEND"] == "notifications.channels.smtp.EmailBackend"
     assert mailer["OPTIONS"] == {
         "host": "smtp.example.com",
         "port": 587,

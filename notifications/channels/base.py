@@ -17,13 +17,18 @@ class TransportError(Exception):
     """Sending failed; `permanent=True` means retrying cannot help (the row is marked failed at once).
 
     `retry_after` (seconds): the upstream said when to ask again (a rate limit, HTTP 429 Retry-After).
-    The outbox then schedules the row for that time without counting the attempt as a failure."""
+    The outbox then schedules the row for that time without counting the attempt as a failure.
+    `uncertain=True`: the message may have been delivered all the same (the answer to it was lost);
+    the outbox retries such a row at most once more, as the same message."""
 
-    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: float | None = None, uncertain: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
         self.retry_after = retry_after
+        self.uncertain = uncertain
 
 
 class Channel:

@@ -6,6 +6,7 @@ import email.message
 import email.policy
 import smtplib
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -14,6 +15,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from notifications.channels.smtp import DeliveryUncertain
 from notifications.models import Notification, PushState, UserSettings
 from pushes import rules
 
@@ -32,9 +34,11 @@ def user_from_unsubscribe_token(token: str) -> Any | None:
         data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
     except signing.BadSignature:
         return None
-    if not isinstance(data, dict):
+    # A correctly signed token can still carry anything JSON can (a string, a list, a huge number).
+    user_id = data.get("u") if isinstance(data, dict) else None
+    if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id < 2**63:
         return None
-    return get_user_model().objects.filter(pk=data.get("u")).first()
+    return get_user_model().objects.filter(pk=user_id).first()
 
 
 def unsubscribe_url(user: Any) -> str:
@@ -118,6 +122,15 @@ class NotificationEmail(EmailMultiAlternatives):
         return msg
 
 
+def message_id(notification: Notification) -> str:
+    """The same Message-ID for every attempt at one ledger row: when a retry delivers a second copy,
+    mail clients (and Gmail) collapse it into the first. Unique across databases: the row's creation
+    time is in it, so a reset database reusing id 1 does not collide with old mail."""
+    domain = urlsplit(settings.SITE_URL).hostname or "buildwatch.localhost"
+    created = int(notification.created_at.timestamp() * 1_000_000) if notification.created_at else 0
+    return f"<buildwatch.{notification.pk}.{created}@{domain}>"
+
+
 def build_email(notification: Notification) -> EmailMultiAlternatives:
     context = email_context(notification)
     subject = " ".join(f"{notification.title}: {context['push_title']}".split())[:200]
@@ -132,6 +145,7 @@ def build_email(notification: Notification) -> EmailMultiAlternatives:
             "Auto-Submitted": "auto-generated",
             "X-BuildWatch-Push": f"{notification.repo}/{notification.push_id}",
             "X-BuildWatch-Kind": notification.kind,
+            "Message-ID": message_id(notification),
         },
     )
     message.attach_alternative(render_to_string(TEMPLATES[notification.kind] + ".html", context), "text/html")
@@ -167,5 +181,7 @@ def send_email(notification: Notification) -> None:
         codes = [code for code, _ in problem.recipients.values()]
         permanent = bool(codes) and all(code >= 500 for code in codes)  # 4xx: try again later
         raise TransportError(f"recipient refused: {problem.recipients}", permanent=permanent) from problem
+    except DeliveryUncertain as problem:
+        raise TransportError(f"delivery uncertain: {problem}", uncertain=True) from problem
     except (smtplib.SMTPException, OSError) as problem:
         raise TransportError(f"mail server: {type(problem).__name__}: {problem}") from problem

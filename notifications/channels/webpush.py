@@ -25,7 +25,7 @@ from py_vapid import Vapid
 from py_vapid.utils import b64urldecode, b64urlencode
 from pywebpush import WebPushException, webpush
 
-from buildwatch import __version__
+from buildwatch import __version__, upstream
 from notifications.models import Notification, PushSubscription, UserSettings
 
 from .base import Channel, TransportError
@@ -33,9 +33,11 @@ from .base import Channel, TransportError
 logger = logging.getLogger(__name__)
 
 # pywebpush's defaults are "wait forever" and "drop the message unless the browser is online right now".
-# Connect and read each get WEBPUSH_TIMEOUT: at most MAX_SUBSCRIPTIONS_PER_USER × 10 s per notification,
-# inside the Celery soft time limit (120 s).
+# Each POST to a push service gets WEBPUSH_TIMEOUT in total (connect + headers + body, see
+# buildwatch.upstream): at most MAX_SUBSCRIPTIONS_PER_USER × 5 s per notification, inside the Celery soft
+# time limit (120 s).
 WEBPUSH_TIMEOUT = 5.0
+ANSWER_MAX_BYTES = 64_000  # a push service answers with an empty body or a short error
 WEBPUSH_TTL = 24 * 60 * 60
 # aes128gcm leaves 3993 bytes of a 4096-byte push message for our JSON (RFC 8291 §4); keep the body well
 # below that, and shorten it further when its characters take several bytes each.
@@ -201,11 +203,23 @@ def parse_subscription(data: object) -> SubscriptionData:
     return SubscriptionData(endpoint=endpoint, p256dh=keys["p256dh"], auth=keys["auth"])
 
 
+class EndpointTaken(Exception):
+    """The endpoint is another user's subscription: BuildWatch never moves it (see save_subscription)."""
+
+
 def save_subscription(
     user: object, data: SubscriptionData, user_agent: str = ""
 ) -> tuple[PushSubscription, bool]:
-    """Store (or refresh) a browser's subscription. One endpoint is one browser profile: when another
-    user subscribes from it, it becomes theirs, since that is who is signed in there now."""
+    """Store (or refresh) a browser's subscription.
+
+    An endpoint already subscribed by another user is never moved to the poster (EndpointTaken): the
+    endpoint is a bearer capability, and whoever posts a copy of it must not silently take over
+    another user's notifications. A browser profile now used by someone else makes a fresh
+    subscription instead (static/js/webpush.js does, on the 409): a new endpoint, the old one revoked
+    at the push service, so the previous owner's row is removed at its next send (404/410)."""
+    existing = PushSubscription.objects.filter(endpoint=data.endpoint).first()
+    if existing is not None and existing.user_id != getattr(user, "pk", None):
+        raise EndpointTaken(data.endpoint)
     subscription, created = PushSubscription.objects.update_or_create(
         endpoint=data.endpoint,
         defaults={"user": user, "p256dh": data.p256dh, "auth": data.auth, "user_agent": user_agent[:500]},
@@ -291,6 +305,30 @@ def _topic(tag: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(tag.encode()).digest()).decode()[:32]
 
 
+def notification_topic(notification: Notification) -> str:
+    """One Topic per (user, push, kind of message): a retry of this row replaces its undelivered first
+    copy at the push service, and nothing else does (another user's, another kind)."""
+    kind = "finished"  # the one kind of notification there is (a ledger row per user, push, channel)
+    return _topic(f"{notification.user_id}:{notification.repo}:{notification.push_id}:{kind}")
+
+
+class _DeadlineSession(requests.Session):
+    """What pywebpush posts through: each POST answered in full within WEBPUSH_TIMEOUT, or a
+    ReadTimeout (a temporary failure, retried later like any other)."""
+
+    def post(self, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        deadline = upstream.Deadline(WEBPUSH_TIMEOUT)
+        kwargs.update(timeout=deadline.timeouts(), stream=True)
+        response = super().post(url, *args, **kwargs)
+        try:
+            return upstream.load_body(response, deadline, ANSWER_MAX_BYTES)
+        except upstream.DeadlineExceeded as problem:
+            raise requests.ReadTimeout(str(problem)) from problem
+        except upstream.TooLarge:
+            response._content = b""
+            return response
+
+
 def _where(endpoint: str) -> str:
     # The endpoint is a bearer capability: name only its host in errors the user and admin can read.
     return urlsplit(endpoint).hostname or "push service"
@@ -315,12 +353,12 @@ def send_webpush(notification: Notification) -> None:
         raise TransportError("no subscriptions", permanent=True)
 
     data = payload_bytes(push_payload(notification))
-    headers = {"Topic": _topic(notification_tag(notification)), "Urgency": "normal"}
+    headers = {"Topic": notification_topic(notification), "Urgency": "normal"}
     delivered = 0
     removed = 0
     temporary: list[str] = []
     refused: list[str] = []
-    with requests.Session() as session:
+    with _DeadlineSession() as session:
         session.headers["User-Agent"] = f"BuildWatch/{__version__} (+{settings.SITE_URL})"
         for subscription in subscriptions:
             where = _where(subscription.endpoint)

@@ -63,6 +63,22 @@
     }
   });
 
+  // A retrigger form says itself what went wrong (no retry: the job may already have been retriggered).
+  function retriggerError(event, text) {
+    var form = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest(".retrigger-form");
+    var slot = form && form.querySelector(".retrigger-error");
+    if (slot) slot.textContent = text;
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    retriggerError(event, "Not retriggered: BuildWatch answered HTTP " + (xhr ? xhr.status : 0) + ". Reload the page and try again.");
+  });
+
+  document.addEventListener("htmx:sendError", function (event) {
+    retriggerError(event, "BuildWatch did not answer, so the job may or may not have been retriggered: check the push before trying again.");
+  });
+
   document.addEventListener("htmx:afterRequest", function (event) {
     var detail = event.detail;
     if (!detail.successful) return;

@@ -64,6 +64,15 @@
     })
     .catch((error) => say(`Could not register the service worker: ${error.message}`));
 
+  function post(subscription) {
+    return fetch(root.dataset.subscribeUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": root.dataset.csrfToken },
+      body: JSON.stringify(subscription.toJSON()),
+    });
+  }
+
   async function subscribe() {
     const permission = await Notification.requestPermission();
     if (permission !== "granted") {
@@ -81,12 +90,14 @@
     if (!subscription) {
       subscription = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: serverKey });
     }
-    const response = await fetch(root.dataset.subscribeUrl, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": root.dataset.csrfToken },
-      body: JSON.stringify(subscription.toJSON()),
-    });
+    let response = await post(subscription);
+    if (response.status === 409 && (await response.clone().json().catch(() => ({}))).resubscribe) {
+      // Another account subscribed from this browser profile: the server never moves a subscription,
+      // so drop it (the push service revokes its endpoint) and subscribe afresh for this account.
+      await subscription.unsubscribe();
+      subscription = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: serverKey });
+      response = await post(subscription);
+    }
     if (!response.ok || response.redirected) {
       let detail = response.redirected ? "you are signed out; sign in again and retry" : `HTTP ${response.status}`;
       try {

@@ -56,11 +56,12 @@ def test_sign_in_set_author_see_mine_watch_and_find_it_on_watching(page, app, fa
     assert page.evaluate("window.__notReloaded") is True
     assert Watch.objects.filter(user__username="tess", repo="try", push_id=mine).count() == 1
 
-    # /watching/ lists it, not yet polled, and unwatches it.
+    # /watching/ lists it at once with its title and state (from the list's copy), and unwatches it.
     page.get_by_role("link", name="Watching").click()
     page.wait_for_url(app.url("/watching/"))
     watch_row = page.locator(f"#watch-try-{mine}")
-    assert "waiting for first poll" in watch_row.inner_text()
+    text = watch_row.inner_text()
+    assert "waiting for first poll" not in text and "Bug " in text and "running" in text
     assert watch_row.get_by_role("link").first.get_attribute("href") == f"/try/pushes/{mine}/"
     watch_row.get_by_role("button", name="Unwatch", exact=True).click()
     watch_row.get_by_role("button", name="Watch", exact=True).wait_for()

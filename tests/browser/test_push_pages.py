@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -64,7 +65,8 @@ def test_running_push_updates_without_reload_and_stops_when_finished(page, app, 
 
     fake_treeherder.advance(300)  # every job completes, green
 
-    page.wait_for_function("document.title.startsWith('✓ passed')")
+    # Not wait_for_function: Playwright evaluates its string with eval, which the page's CSP forbids.
+    expect(page).to_have_title(re.compile(r"^✓ passed"))
     assert page.locator("#push-poll").get_attribute("data-state") == "passing"
     assert page.locator("#favicon").get_attribute("href").endswith("favicon-passing.svg")
     assert page.evaluate("window.__notReloaded") is True

@@ -3,8 +3,11 @@ happening: a Watch click refused for a stale CSRF cookie, and a live refresh tha
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import User
+from playwright.sync_api import expect
 
 from notifications.models import Watch
 
@@ -53,6 +56,7 @@ def test_a_failed_live_refresh_is_said_and_cleared_by_the_next_one(page, app, fa
 
     page.unroute(refresh)
     fake_treeherder.advance(300)
-    page.wait_for_function("document.title.startsWith('✓ passed')")
+    # Not wait_for_function: Playwright evaluates its string with eval, which the page's CSP forbids.
+    expect(page).to_have_title(re.compile(r"^✓ passed"))
     status.wait_for(state="hidden")
     assert page.js_errors == []

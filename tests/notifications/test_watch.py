@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
+import responses
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
@@ -11,6 +15,31 @@ from django.utils import timezone
 from notifications.models import Notification, PushState, Watch
 
 pytestmark = pytest.mark.django_db
+
+TH = "https://treeherder.mozilla.org"
+KNOWN_REPOS = ("try", "autoland", "mozilla-central")
+UNKNOWN_PUSH = 9_000_000  # Treeherder answers 404 for this one
+
+
+@pytest.fixture(autouse=True)
+def treeherder() -> responses.RequestsMock:
+    """Treeherder (over `responses`) lists KNOWN_REPOS and knows every push id up to 10**9 on them but
+    UNKNOWN_PUSH."""
+    from fakeherder import push_payload, repositories_payload
+
+    def push(request):
+        push_id = int(request.url.rstrip("/").rsplit("/", 1)[1])
+        if push_id == UNKNOWN_PUSH or push_id > 10**9:
+            return 404, {}, json.dumps({"detail": "No push with id"})
+        body = push_payload(push_id, revision=f"{push_id:040x}", author="alice@mozilla.com", push_timestamp=1,
+                            revisions=[{"revision": "a" * 40, "author": "alice@mozilla.com",
+                                        "comments": f"Bug {push_id} - Push number {push_id}"}])  # fmt: skip
+        return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.get(f"{TH}/api/repository/", json=repositories_payload(KNOWN_REPOS))
+        rsps.add_callback(responses.GET, re.compile(rf"{TH}/api/project/[\w.-]+/push/\d+/"), callback=push)
+        yield rsps
 
 HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/try/"}
 
@@ -338,3 +367,78 @@ def test_watching_shows_each_finished_push_verdict(alice: User, alice_client: Cl
     assert '<span class="badge c-green" data-verdict="passed">passed</span>' in html
     assert '<span class="badge c-orange" data-verdict="known">known failures only</span>' in html
     assert '<span class="badge c-red" data-verdict="failed">3 new failures</span>' in html
+
+
+# --- Validation, cap, filling, orphans (issue 17, item 5) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/nosuch/pushes/5/watch/",
+        "/TRY/pushes/5/watch/",
+        "/try./pushes/5/watch/",
+        f"/{'a' * 100}/pushes/5/watch/",
+        f"/try/pushes/{UNKNOWN_PUSH}/watch/",
+        "/try/pushes/9223372036854775807/watch/",
+    ],
+)
+def test_only_a_push_treeherder_knows_on_a_repository_it_lists_can_be_watched(alice_client, path) -> None:
+    response = alice_client.post(path, headers=HTMX)
+    assert response.status_code == 404
+    assert not Watch.objects.exists() and not PushState.objects.exists()
+
+
+def test_watches_are_capped_per_user(alice_client, bob_client, settings) -> None:
+    settings.BUILDWATCH_MAX_WATCHES_PER_USER = 2
+    for push_id in (1, 2):
+        assert alice_client.post(watch_url(push_id=push_id), headers=HTMX).status_code == 200
+    refused = alice_client.post(watch_url(push_id=3), headers=HTMX)
+    assert refused.status_code == 409 and "already watch 2 unfinished pushes" in refused.content.decode()
+    assert alice_client.post(watch_url(push_id=2), headers=HTMX).status_code == 200  # already watched: fine
+    assert bob_client.post(watch_url(push_id=3), headers=HTMX).status_code == 200  # the cap is per user
+    assert Watch.objects.filter(user__username="alice").count() == 2
+
+
+def test_watching_from_the_list_fills_title_and_state_at_once_without_asking_treeherder_again(
+    alice_client, treeherder
+) -> None:
+    from fakeherder import job_properties, push_payload
+    from fakeherder.payloads import api_jobs_page
+
+    revisions = [{"revision": "b" * 40, "author": "alice@mozilla.com", "comments": "Bug 42 - Make it <b>fast</b>"}]
+    treeherder.get(f"{TH}/api/project/try/push/", json={"results": [
+        push_payload(4242, revision="b" * 40, author="alice@mozilla.com", push_timestamp=1, revisions=revisions)]})  # fmt: skip
+    rows = [job_properties(1, 4242, state="running"), job_properties(2, 4242, state="completed", result="success")]
+    treeherder.get(f"{TH}/api/jobs/", json=api_jobs_page(rows))
+    assert alice_client.get("/try/?author=").status_code == 200
+    assert alice_client.get("/try/pushes/4242/status/", headers=HTMX).status_code == 200  # the lazy cell
+    asked = len(treeherder.calls)
+
+    assert alice_client.post(watch_url(push_id=4242), headers=HTMX).status_code == 200
+
+    assert len(treeherder.calls) == asked  # the list's copy was enough
+    state = PushState.objects.get(push_id=4242)
+    assert (state.title, state.state, state.completed_count) == ("Bug 42 - Make it <b>fast</b>", "running", 1)
+    html = alice_client.get("/watching/").content.decode()
+    assert "Bug 42 - Make it &lt;b&gt;fast&lt;/b&gt;" in html and "waiting for first poll" not in html
+
+
+def test_unwatching_the_last_watch_removes_the_push_state(alice_client, bob_client) -> None:
+    alice_client.post(watch_url(push_id=7), headers=HTMX)
+    bob_client.post(watch_url(push_id=7), headers=HTMX)
+    alice_client.post(unwatch_url(push_id=7), headers=HTMX)
+    assert PushState.objects.filter(push_id=7).exists()  # bob still watches it
+    bob_client.post(unwatch_url(push_id=7), headers=HTMX)
+    assert not PushState.objects.filter(push_id=7).exists()
+
+
+def test_orphan_push_states_are_swept(alice: User) -> None:
+    from notifications.tasks import delete_orphan_push_states
+
+    PushState.objects.create(repo="try", push_id=1)
+    PushState.objects.create(repo="try", push_id=2)
+    PushState.objects.create(repo="autoland", push_id=1)
+    Watch.objects.create(user=alice, repo="try", push_id=2)
+    assert delete_orphan_push_states() == 2
+    assert list(PushState.objects.values_list("repo", "push_id")) == [("try", 2)]

@@ -310,6 +310,21 @@ def test_a_hanging_push_service_times_out_and_is_retryable(user, vapid, push_ser
 
 
 @pytest.mark.django_db
+def test_a_dripping_push_service_is_cut_at_the_total_deadline(user, vapid, monkeypatch):
+    """`200` and then one byte of body every 0.2 s: each read is quick, the answer never complete."""
+    from tests.faulty_upstream import FaultyServer, timed
+
+    monkeypatch.setattr(webpush, "WEBPUSH_TIMEOUT", 1.0)
+    with FaultyServer("drip", interval=0.2) as server:
+        subscribe(user, server.url + "/wpush/drip")
+        seconds, problem = timed(lambda: send_webpush(notification_for(user)))
+
+    assert isinstance(problem, TransportError) and not problem.permanent, problem
+    assert "ReadTimeout" in problem.message
+    assert seconds < 1.6
+
+
+@pytest.mark.django_db
 def test_one_failing_browser_does_not_fail_a_delivery_another_got(user, vapid, push_service):
     subscribe(user, push_service.url("/wpush/broken"))
     subscribe(user, push_service.url("/wpush/fine"))
@@ -509,6 +524,18 @@ def test_subscribing_the_same_endpoint_again_updates_its_keys(ada, user, vapid):
     subscription = PushSubscription.objects.get()
     assert subscription.p256dh == again["keys"]["p256dh"]
     assert subscription.auth == again["keys"]["auth"]
+
+
+@pytest.mark.django_db
+def test_posting_another_users_endpoint_moves_nothing_and_asks_for_a_fresh_subscription(ada, other_user, vapid):
+    theirs = subscribe(other_user, "https://updates.push.services.mozilla.com/wpush/v2/theirs")
+    stolen = {"endpoint": theirs.endpoint, "keys": {"p256dh": BrowserKeys.new().p256dh, "auth": theirs.auth}}
+
+    response = post_json(ada, reverse("webpush_subscribe"), stolen)
+
+    assert response.status_code == 409 and response.json()["resubscribe"] is True
+    theirs.refresh_from_db()
+    assert theirs.user == other_user and PushSubscription.objects.count() == 1
 
 
 @pytest.mark.django_db
@@ -761,6 +788,16 @@ def test_a_long_body_is_shortened_to_fit_a_push_message(user, vapid, push_servic
 
     body = keys.decrypt(push_service.received[0].body)["body"]
     assert len(body) == webpush.MAX_BODY_CHARS and body.endswith("…")
+
+
+@pytest.mark.django_db
+def test_the_topic_is_one_per_user_push_and_kind(user, other_user):
+    """A retry replaces its own undelivered copy at the push service, never another user's message."""
+    mine, again = notification_for(user), Notification(user=user, repo="try", push_id=1234567, channel="webpush")
+    theirs = Notification.objects.create(user=other_user, repo="try", push_id=1234567, channel="webpush")
+    other_push = notification_for(user, push_id=42)
+    assert webpush.notification_topic(mine) == webpush.notification_topic(again)
+    assert len({webpush.notification_topic(n) for n in (mine, theirs, other_push)}) == 3
 
 
 def test_topic_is_a_short_base64url_token():

@@ -45,7 +45,7 @@ def th_client(sleeps: SleepRecorder) -> TreeherderClient:
     """A client on BASE_URL with its own Session, fast backoff and recorded (not real) sleeps."""
     import requests
 
-    return TreeherderClient(BASE_URL, timeout=2, session=requests.Session(), backoff=0.25, sleep=sleeps)
+    return TreeherderClient(BASE_URL, timeout=12, session=requests.Session(), backoff=0.25, sleep=sleeps)
 
 
 # --- The push pages' Treeherder (TH), over `responses` -----------------------------------------------------
