@@ -232,7 +232,8 @@ if not BUILDWATCH_PASSWORD_LOGIN and not _OIDC_CONFIGURED:
 
 # ModelBackend is password sign-in (first: sessions made before SSO keep working); the SSO backend and
 # middleware do nothing until SSO is configured.
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"] if BUILDWATCH_PASSWORD_LOGIN else []
+if not BUILDWATCH_PASSWORD_LOGIN:  # SSO only: no password is checked anywhere (throttling stays first)
+    AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")
 AUTHENTICATION_BACKENDS.append("buildwatch.auth_oidc.SSOBackend")
 MIDDLEWARE.append("buildwatch.auth_oidc.SessionRefresh")
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("buildwatch.views_auth.sign_in_context")

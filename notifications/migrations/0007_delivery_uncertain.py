@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0003_channel_choices_from_registry'),
+        ('notifications', '0006_poller_job_rows'),
     ]
 
     operations = [
