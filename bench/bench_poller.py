@@ -63,7 +63,9 @@ def serve_fake(pushes: int, latency: float) -> None:
     t0 = fake.now()
     builder = Builder(t0, seed=99, first_push_id=900_001, first_job_id=800_000_000)
     # Slow, spread-out pushes: every one is mid-flight (jobs finishing every minute) for the whole run.
-    pace = Pace(decision=120.0, build=(300.0, 900.0), test=(300.0, 1500.0), queue=(10.0, 60.0), spread=30 * MINUTE)
+    pace = Pace(
+        decision=120.0, build=(300.0, 900.0), test=(300.0, 1500.0), queue=(10.0, 60.0), spread=30 * MINUTE
+    )
     for n, size in enumerate(push_sizes(pushes)):
         builder.push(author=f"dev{n % 300}@mozilla.com", messages=[f"Bug {2_000_000 + n} - Bench push {n}. r=dev"],
                      pushed_at=t0 - 10 * MINUTE - (n % 10) * 2 * MINUTE, size=size, plan="green", pace=pace)  # fmt: skip
@@ -77,7 +79,9 @@ def serve_fake(pushes: int, latency: float) -> None:
 
 def control(url: str, action: str, **params: object) -> dict:
     query = "&".join(f"{key}={value}" for key, value in params.items())
-    with urlopen(Request(f"{url}/__fake__/{action}?{query}", method="POST" if action != "state" else "GET")) as answer:
+    with urlopen(
+        Request(f"{url}/__fake__/{action}?{query}", method="POST" if action != "state" else "GET")
+    ) as answer:
         return json.load(answer)
 
 
@@ -165,7 +169,9 @@ def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C9
         [get_user_model()(username=f"user{n}", email=f"user{n}@example.com") for n in range(300)]
     )
     watches = [Watch(user=users[n % 300], repo="try", push_id=p) for n, p in enumerate(push_ids)]
-    watches += [Watch(user=users[(n + 7) % 300], repo="try", push_id=p) for n, p in enumerate(push_ids) if n % 3 == 0]
+    watches += [
+        Watch(user=users[(n + 7) % 300], repo="try", push_id=p) for n, p in enumerate(push_ids) if n % 3 == 0
+    ]
     Watch.objects.bulk_create(watches)
 
     meter = Meter()
@@ -183,7 +189,9 @@ def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C9
 
     def one_cycle() -> dict:
         started = time.perf_counter()
-        summary = poll_cycle_module.poll_cycle(dispatch_delivery=lambda nid: None, client=client, min_interval=0)
+        summary = poll_cycle_module.poll_cycle(
+            dispatch_delivery=lambda nid: None, client=client, min_interval=0
+        )
         results = summary.results
         wall = time.perf_counter() - started
         polled = [r.push_id for r in results if r.polled]
@@ -264,7 +272,9 @@ def report(count: int, result: dict) -> dict:
     first, cycles = result["first"], result["cycles"]
     incremental = [c for c in cycles if c["full"] * 2 < c["pushes"]]
     rereads = [c for c in cycles if c["full"] * 2 >= c["pushes"]]
-    med = {key: statistics.median(c[key] for c in incremental) for key in ("wall", "requests", "bytes", "pushes")}
+    med = {
+        key: statistics.median(c[key] for c in incremental) for key in ("wall", "requests", "bytes", "pushes")
+    }
     print(f"\nN = {count} watched pushes ({first['pushes']} unfinished at the first cycle):")
     print(f"  first cycle: {first['wall']:.2f} s, {first['requests']} requests "
           f"({first['requests'] / max(first['pushes'], 1):.2f} per push), {first['bytes'] / 1e6:.1f} MB, "
@@ -289,7 +299,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000", help="comma-separated numbers of watched pushes")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds the fake waits per request")
-    parser.add_argument("--steady", type=int, default=11, help="cycles after the first (11 reach the full re-read)")
+    parser.add_argument(
+        "--steady", type=int, default=11, help="cycles after the first (11 reach the full re-read)"
+    )
     parser.add_argument("--serve-fake", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--buildwatch", help=argparse.SUPPRESS)
     args = parser.parse_args()

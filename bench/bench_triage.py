@@ -97,16 +97,20 @@ def main() -> None:
         summary = with_triage[-1][2]
         base = statistics.median(t for t, _, _ in without)
         full = statistics.median(t for t, _, _ in with_triage)
-        print(f"cold failure summary of the {jobs}-job push, {summary.failed_total} failed jobs "
-              f"({len(summary.logs)} logs read), {args.runs} runs, {args.latency * 1000:.0f} ms upstream latency")
+        print(
+            f"cold failure summary of the {jobs}-job push, {summary.failed_total} failed jobs "
+            f"({len(summary.logs)} logs read), {args.runs} runs, {args.latency * 1000:.0f} ms upstream latency"
+        )
         print(f"  verdict: {summary.verdict_label} ({summary.triage_line})")
         for name, samples in (("without triage", without), ("with triage", with_triage)):
             median = statistics.median(t for t, _, _ in samples)
             requests = statistics.median(n for _, n, _ in samples)
             print(f"  {name:15} median {median * 1000:7.1f} ms  upstream requests {requests:g}")
         extra = statistics.median(n for _, n, _ in with_triage) - statistics.median(n for _, n, _ in without)
-        print(f"  triage adds x{full / base:.2f} time and {extra:g} upstream requests "
-              f"(goal: one concurrent round, one bug-suggestions read per failed job read)")
+        print(
+            f"  triage adds x{full / base:.2f} time and {extra:g} upstream requests "
+            f"(goal: one concurrent round, one bug-suggestions read per failed job read)"
+        )
     finally:
         process.terminate()
         process.wait(timeout=10)

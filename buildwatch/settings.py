@@ -148,7 +148,9 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "buildwatch"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "buildwatch"}
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -202,7 +204,9 @@ OIDC_USE_PKCE = env.bool("OIDC_USE_PKCE", True)
 OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", 10.0, validate=_POSITIVE)  # seconds per call to the provider
 # After this many seconds a page load re-checks the user with the provider (silently while their SSO
 # session lasts; signed out once it has ended).
-OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 15 * 60, validate=_AT_LEAST_ONE)
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int(
+    "OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 15 * 60, validate=_AT_LEAST_ONE
+)
 OIDC_STORE_ID_TOKEN = True  # the id_token_hint for logging out at the provider
 # Fetched by the browser on its own (service worker updates) or by probes: never sent to the provider.
 OIDC_EXEMPT_URLS = ["/sw.js", "/healthz"]
@@ -228,7 +232,9 @@ if OIDC_RP_CLIENT_ID and not OIDC_OP_DISCOVERY_URL:
 if _OIDC_CONFIGURED and not OIDC_RP_CLIENT_SECRET:
     raise RuntimeError("OIDC_RP_CLIENT_ID is set but OIDC_RP_CLIENT_SECRET is not")
 if not BUILDWATCH_PASSWORD_LOGIN and not _OIDC_CONFIGURED:
-    raise RuntimeError("BUILDWATCH_PASSWORD_LOGIN=0 needs sign-in with an OpenID provider (OIDC_RP_CLIENT_ID…)")
+    raise RuntimeError(
+        "BUILDWATCH_PASSWORD_LOGIN=0 needs sign-in with an OpenID provider (OIDC_RP_CLIENT_ID…)"
+    )
 
 # ModelBackend is password sign-in (first: sessions made before SSO keep working); the SSO backend and
 # middleware do nothing until SSO is configured.
@@ -337,8 +343,13 @@ VAPID_SUBJECT = env.str("VAPID_SUBJECT", "mailto:buildwatch@localhost")
 # Browsers' push services (Firefox, Chrome/Edge/Opera, Windows, Safari); subdomains match too.
 WEBPUSH_ENDPOINT_HOSTS = _csv(
     "WEBPUSH_ENDPOINT_HOSTS",
-    ["push.services.mozilla.com", "fcm.googleapis.com", "android.googleapis.com", "notify.windows.com",
-     "push.apple.com"],
+    [
+        "push.services.mozilla.com",
+        "fcm.googleapis.com",
+        "android.googleapis.com",
+        "notify.windows.com",
+        "push.apple.com",
+    ],
 )
 WEBPUSH_ALLOW_LOOPBACK = env.bool("WEBPUSH_ALLOW_LOOPBACK", DEBUG)
 

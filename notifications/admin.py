@@ -55,7 +55,17 @@ class WatchAdmin(admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["user", "repo", "push_id", "channel", "status", "uncertain", "attempts", "created_at", "sent_at"]
+    list_display = [
+        "user",
+        "repo",
+        "push_id",
+        "channel",
+        "status",
+        "uncertain",
+        "attempts",
+        "created_at",
+        "sent_at",
+    ]
     # "uncertain": an attempt may have delivered without us knowing (see Notification.uncertain).
     list_filter = ["channel", "status", "uncertain", "repo"]
     search_fields = ["user__username", "user__email", "=push_id", "title", "last_error"]

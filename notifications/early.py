@@ -50,7 +50,9 @@ def _waiting_watches(state: PushState) -> list[Watch]:
     ]
 
 
-def _detail(state: PushState, job: rules.Job, failure: str, reason: str, jobs: list[rules.Job]) -> dict[str, Any]:
+def _detail(
+    state: PushState, job: rules.Job, failure: str, reason: str, jobs: list[rules.Job]
+) -> dict[str, Any]:
     counts = rules.job_counts(jobs)
     base = settings.TREEHERDER_URL
     return {
@@ -84,7 +86,9 @@ def find_early_failure(state: PushState, jobs: list[rules.Job], now: datetime) -
     bound = (now - EVIDENCE_BOUND).timestamp()
     for log in summary.logs:
         if not log.parsed and _failed_since(state, log.job, now) <= bound:
-            reason = f"its log was not parsed {int(EVIDENCE_BOUND.total_seconds() // 60)} minutes after it ended"
+            reason = (
+                f"its log was not parsed {int(EVIDENCE_BOUND.total_seconds() // 60)} minutes after it ended"
+            )
             return _detail(state, log.job, f"{log.job.job_type_name} {log.job.result}", reason, jobs)
     return None
 
@@ -114,7 +118,9 @@ def early_body(state: PushState, detail: dict[str, Any]) -> str:
     )
 
 
-def record_early_alerts(state: PushState, jobs: list[rules.Job], now: datetime, enqueue: Enqueue | None) -> list[int]:
+def record_early_alerts(
+    state: PushState, jobs: list[rules.Job], now: datetime, enqueue: Enqueue | None
+) -> list[int]:
     """The early ledger rows due for this running push (idempotent); enqueue runs after commit."""
     # Every job done: the final notification follows at the next poll (settle rule), so no early one.
     if state.state == PushState.State.FINISHED or rules.looks_finished(jobs) or not _waiting_watches(state):
@@ -127,7 +133,9 @@ def record_early_alerts(state: PushState, jobs: list[rules.Job], now: datetime, 
         for watch in _waiting_watches(state):
             prefs = UserSettings.for_user(watch.user)
             for channel in _wanted_channels(watch.user, prefs):
-                row = Notification(user=watch.user, repo=state.repo, push_id=state.push_id, channel=channel.name)
+                row = Notification(
+                    user=watch.user, repo=state.repo, push_id=state.push_id, channel=channel.name
+                )
                 skip = channel.skip_reason(row, prefs)
                 notification, new = Notification.objects.get_or_create(
                     user=watch.user, repo=state.repo, push_id=state.push_id, channel=channel.name,

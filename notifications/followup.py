@@ -28,11 +28,15 @@ logger = logging.getLogger(__name__)
 WAIT_AT_MOST = timedelta(days=2)  # confirming runs that never finish are not watched forever
 
 
-def check_confirmations(*, client: TreeherderClient | None = None, enqueue: Enqueue | None = None) -> list[int]:
+def check_confirmations(
+    *, client: TreeherderClient | None = None, enqueue: Enqueue | None = None
+) -> list[int]:
     """Store the verdicts that are due and record the follow-up rows; returns the new row ids."""
     now = timezone.now()
     waiting = list(
-        ConfirmRequest.objects.filter(outcome="success", finished_at__isnull=True, requested_at__gte=now - WAIT_AT_MOST)
+        ConfirmRequest.objects.filter(
+            outcome="success", finished_at__isnull=True, requested_at__gte=now - WAIT_AT_MOST
+        )
     )
     pushes = {(request.repo, request.push_id) for request in waiting}
     for repo, push_id in sorted(pushes):
@@ -44,7 +48,9 @@ def check_confirmations(*, client: TreeherderClient | None = None, enqueue: Enqu
         for request in (r for r in waiting if (r.repo, r.push_id) == (repo, push_id)):
             verdict = verdict_of(request, jobs)
             if verdict is not None:
-                ConfirmRequest.objects.filter(pk=request.pk, finished_at__isnull=True).update(verdict=verdict, finished_at=now)
+                ConfirmRequest.objects.filter(pk=request.pk, finished_at__isnull=True).update(
+                    verdict=verdict, finished_at=now
+                )
     created: list[int] = []
     for user_id, repo, push_id in sorted({(r.user_id, r.repo, r.push_id) for r in waiting}):
         created += _record_followup(user_id, repo, push_id, enqueue)
@@ -52,10 +58,14 @@ def check_confirmations(*, client: TreeherderClient | None = None, enqueue: Enqu
 
 
 def _record_followup(user_id: int, repo: str, push_id: int, enqueue: Enqueue | None) -> list[int]:
-    requests = list(ConfirmRequest.objects.filter(user_id=user_id, repo=repo, push_id=push_id, outcome="success"))
+    requests = list(
+        ConfirmRequest.objects.filter(user_id=user_id, repo=repo, push_id=push_id, outcome="success")
+    )
     if not requests or any(request.finished_at is None for request in requests):
         return []
-    groups = [{"key": r.group_key, "verdict": r.verdict["verdict"], "label": r.verdict["label"]} for r in requests]
+    groups = [
+        {"key": r.group_key, "verdict": r.verdict["verdict"], "label": r.verdict["label"]} for r in requests
+    ]
     reproduced = sum(group["verdict"] == "reproduced" for group in groups)
     title = f"{rules.repo_label(repo)} push: {reproduced} of {len(groups)} confirmed failure{'s' if len(groups) != 1 else ''} reproduced"
     body = "\n".join(f"{group['label']}: {group['key']}" for group in groups)
@@ -64,7 +74,9 @@ def _record_followup(user_id: int, repo: str, push_id: int, enqueue: Enqueue | N
     created: list[int] = []
     with transaction.atomic():
         for channel in _wanted_channels(user, prefs):
-            skip = channel.skip_reason(Notification(user=user, repo=repo, push_id=push_id, channel=channel.name), prefs)
+            skip = channel.skip_reason(
+                Notification(user=user, repo=repo, push_id=push_id, channel=channel.name), prefs
+            )
             row, new = Notification.objects.get_or_create(
                 user=user, repo=repo, push_id=push_id, channel=channel.name, kind=Notification.Kind.FOLLOWUP,
                 defaults=_row(title, body, {"groups": groups}, skip),

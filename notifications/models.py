@@ -21,10 +21,14 @@ class UserSettings(models.Model):
         default=False, help_text="Watch every new push whose author is my Treeherder email."
     )
     early_alerts = models.BooleanField(
-        default=True, db_default=True, help_text="Tell me at a watched push's first new failure, before it finishes."
+        default=True,
+        db_default=True,
+        help_text="Tell me at a watched push's first new failure, before it finishes.",
     )
     confirm_times = models.PositiveSmallIntegerField(
-        default=3, db_default=3, help_text="How many times “confirm failures” re-runs each failing job (1 to 5)."
+        default=3,
+        db_default=3,
+        help_text="How many times “confirm failures” re-runs each failing job (1 to 5).",
     )
     # Matrix (notifications/channels/matrix.py): the user's ID, and the direct room the bot opened for them.
     matrix_id = models.CharField("Matrix ID", max_length=255, blank=True)
@@ -134,7 +138,9 @@ class Watch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     auto = models.BooleanField(default=False, help_text="Added by auto-watch, not by a click.")
     last_state = models.CharField(max_length=16, blank=True)
-    early_alert = models.BooleanField(default=True, db_default=True, help_text="An early alert at its first new failure.")
+    early_alert = models.BooleanField(
+        default=True, db_default=True, help_text="An early alert at its first new failure."
+    )
     notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -170,7 +170,9 @@ def deliver(notification_id: int) -> DeliveryOutcome:
         channel.send(notification)
     except TransportError as problem:
         if problem.uncertain:
-            return _after_uncertain(notification, mine, problem.message) or _retry(notification, mine, problem.message)
+            return _after_uncertain(notification, mine, problem.message) or _retry(
+                notification, mine, problem.message
+            )
         error, permanent = problem.message, problem.permanent
         if problem.retry_after is not None and not permanent:
             return _retry_after(mine, notification_id, error, problem.retry_after)

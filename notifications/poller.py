@@ -298,7 +298,9 @@ def finished_summary(repo: str, jobs: list[rules.Job], revision: str = "") -> di
         verdict=failures.verdict.value,
         verdict_label=failures.verdict_label,
         triage_line=failures.triage_line,
-        failure_groups=[_group_json(repo, revision, group, failures.jobs_by_id) for group in failures.top_groups],
+        failure_groups=[
+            _group_json(repo, revision, group, failures.jobs_by_id) for group in failures.top_groups
+        ],
         more_failure_groups=len(failures.more_groups),
         failed_total=failures.failed_total,
         examined_jobs=len(failures.logs),
@@ -308,7 +310,9 @@ def finished_summary(repo: str, jobs: list[rules.Job], revision: str = "") -> di
     return summary
 
 
-def _group_json(repo: str, revision: str, group: rules.FailureGroup, jobs: dict[int, rules.Job]) -> dict[str, Any]:
+def _group_json(
+    repo: str, revision: str, group: rules.FailureGroup, jobs: dict[int, rules.Job]
+) -> dict[str, Any]:
     """One failure group as the notification templates read it: class, evidence, job and log links."""
     base = settings.TREEHERDER_URL
     return {
@@ -331,4 +335,3 @@ def _group_json(repo: str, revision: str, group: rules.FailureGroup, jobs: dict[
             for job in (jobs[job_id] for job_id in group.job_ids[:5] if job_id in jobs)
         ],
     }
-

@@ -32,7 +32,9 @@ class WatchRow:
     def verdict(self) -> tuple[str, str] | None:
         """(label, colour) of a finished push's verdict: "passed", "known failures only", "3 new failures"."""
         summary = (self.state.summary if self.finished else None) or {}
-        verdict = summary.get("verdict") or ("failed" if summary.get("failed") else "passed" if summary else "")
+        verdict = summary.get("verdict") or (
+            "failed" if summary.get("failed") else "passed" if summary else ""
+        )
         if not verdict:
             return None
         label = summary.get("verdict_label") or verdict

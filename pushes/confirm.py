@@ -75,13 +75,18 @@ def _render(action: dict, decision: str, task_id: str | None, action_input: Any,
     try:
         return jsone.render(action.get("hookPayload") or {}, context)
     except jsone.JSONTemplateError as exc:
-        raise _Failure("misconfigured", f"The {action.get('name')} action's hookPayload does not render.", str(exc)) from exc
+        raise _Failure(
+            "misconfigured", f"The {action.get('name')} action's hookPayload does not render.", str(exc)
+        ) from exc
 
 
 def _fire(creds: TaskclusterCredentials, token: str, decision: str, actions_json: dict, action: dict,
           task_id: str | None, action_input: Any, checked: set[str]) -> str:  # fmt: skip
     if action.get("kind") != "hook":
-        raise _Failure(NO_ACTION, f"The {action.get('name')} action is of kind {action.get('kind')!r}; BuildWatch can only trigger hooks.")
+        raise _Failure(
+            NO_ACTION,
+            f"The {action.get('name')} action is of kind {action.get('kind')!r}; BuildWatch can only trigger hooks.",
+        )
     if action["name"] not in checked:
         _check_hook_allowed(decision, action)
         checked.add(action["name"])
@@ -102,7 +107,9 @@ def _confirm_group(creds: TaskclusterCredentials, token: str, decision: str, act
         offered = {a["name"]: a for a in applicable_actions(actions_json, {"tags": tags})}
         if "confirm-failures" in offered:
             action = offered["confirm-failures"]
-            task_ids.append(_fire(creds, token, decision, actions_json, action, job.task_id, {"times": times}, checked))
+            task_ids.append(
+                _fire(creds, token, decision, actions_json, action, job.task_id, {"times": times}, checked)
+            )
         else:
             leftover.append(job)
     if not leftover:
@@ -113,21 +120,43 @@ def _confirm_group(creds: TaskclusterCredentials, token: str, decision: str, act
                        "actions: " + ", ".join(sorted(push_level)))  # fmt: skip
     labels = sorted({job.job_type_name for job in leftover})
     action_input = {"requests": [{"tasks": labels, "times": times}]}
-    task_ids.append(_fire(creds, token, decision, actions_json, push_level["retrigger-multiple"], None, action_input, checked))
-    return ("confirm-failures+retrigger-multiple" if len(leftover) < len(jobs) else "retrigger-multiple"), task_ids
+    task_ids.append(
+        _fire(
+            creds,
+            token,
+            decision,
+            actions_json,
+            push_level["retrigger-multiple"],
+            None,
+            action_input,
+            checked,
+        )
+    )
+    return (
+        "confirm-failures+retrigger-multiple" if len(leftover) < len(jobs) else "retrigger-multiple"
+    ), task_ids
 
 
 def _credentials(user: Any) -> tuple[TaskclusterCredentials, str]:
     creds = TaskclusterCredentials.objects.filter(user=user).first()
     if creds is None:
-        raise _Failure(NO_CREDENTIALS, "Add your Taskcluster client id and access token in Settings to confirm failures from BuildWatch.")
+        raise _Failure(
+            NO_CREDENTIALS,
+            "Add your Taskcluster client id and access token in Settings to confirm failures from BuildWatch.",
+        )
     try:
         return creds, creds.access_token
     except CredentialsUnreadable as exc:
-        raise _Failure(NO_CREDENTIALS, "Your stored Taskcluster access token can no longer be read; enter it again in Settings.", str(exc)) from exc
+        raise _Failure(
+            NO_CREDENTIALS,
+            "Your stored Taskcluster access token can no longer be read; enter it again in Settings.",
+            str(exc),
+        ) from exc
 
 
-def confirm_failures(user: Any, repo: str, push_id: int, times: int, *, client: TreeherderClient | None = None) -> ConfirmOutcome:
+def confirm_failures(
+    user: Any, repo: str, push_id: int, times: int, *, client: TreeherderClient | None = None
+) -> ConfirmOutcome:
     """Run every new failure group's failing jobs again with `user`'s credentials; one outcome per group."""
     times = max(1, min(5, int(times)))
     try:
@@ -138,9 +167,15 @@ def confirm_failures(user: Any, repo: str, push_id: int, times: int, *, client: 
         try:
             decision = (client or get_client()).decision_task(repo, push_id)
         except TreeherderError as exc:
-            raise _Failure(TREEHERDER_DOWN, "Treeherder did not answer while looking up the push's decision task.", str(exc)) from exc
+            raise _Failure(
+                TREEHERDER_DOWN,
+                "Treeherder did not answer while looking up the push's decision task.",
+                str(exc),
+            ) from exc
         if not decision:
-            raise _Failure(NO_DECISION_TASK, "Treeherder knows no decision task for this push yet, so it has no actions.")
+            raise _Failure(
+                NO_DECISION_TASK, "Treeherder knows no decision task for this push yet, so it has no actions."
+            )
         actions_json = _fetch_actions(decision)
     except _Failure as failure:
         return ConfirmOutcome(failure.kind, failure.message, failure.detail)
@@ -149,8 +184,12 @@ def confirm_failures(user: Any, repo: str, push_id: int, times: int, *, client: 
                for group in groups]  # fmt: skip
     failed = [result for result in results if result.kind != SUCCESS]
     if not failed:
-        return ConfirmOutcome(SUCCESS, f"Taskcluster accepted the runs for {len(results)} new failure group(s).", groups=results)
-    return ConfirmOutcome(failed[0].kind, f"{len(failed)} of {len(results)} group(s) could not be confirmed.", groups=results)
+        return ConfirmOutcome(
+            SUCCESS, f"Taskcluster accepted the runs for {len(results)} new failure group(s).", groups=results
+        )
+    return ConfirmOutcome(
+        failed[0].kind, f"{len(failed)} of {len(results)} group(s) could not be confirmed.", groups=results
+    )
 
 
 def _confirm_one(user: Any, repo: str, push_id: int, group: rules.FailureGroup, jobs_by_id: dict[int, rules.Job],
@@ -160,11 +199,23 @@ def _confirm_one(user: Any, repo: str, push_id: int, group: rules.FailureGroup, 
     names = sorted({job.job_type_name for job in jobs})
     outcome = GroupOutcome(group.key, names)
     try:
-        outcome.action, outcome.task_ids = _confirm_group(creds, token, decision, actions_json, jobs, times, checked)
-        outcome.message = f"Taskcluster started {', '.join(outcome.task_ids)} ({outcome.action}, {times}× each job)."
+        outcome.action, outcome.task_ids = _confirm_group(
+            creds, token, decision, actions_json, jobs, times, checked
+        )
+        outcome.message = (
+            f"Taskcluster started {', '.join(outcome.task_ids)} ({outcome.action}, {times}× each job)."
+        )
     except _Failure as failure:
         outcome.kind, outcome.message, outcome.detail = failure.kind, failure.message, failure.detail
-    log.info("confirm %s/%s %r by %s: %s %s", repo, push_id, group.key, creds.client_id, outcome.kind, outcome.task_ids)
+    log.info(
+        "confirm %s/%s %r by %s: %s %s",
+        repo,
+        push_id,
+        group.key,
+        creds.client_id,
+        outcome.kind,
+        outcome.task_ids,
+    )
     ConfirmRequest.objects.create(
         user=user, repo=repo, push_id=push_id, group_key=group.key, job_ids=[job.id for job in jobs],
         job_type_names=names, action=outcome.action, times=times, task_ids=outcome.task_ids,
@@ -196,6 +247,16 @@ def verdict_of(request: ConfirmRequest, jobs: list[rules.Job]) -> dict[str, Any]
     failed = sum(rules.is_failure(job) for job in finished)
     total = len(finished)
     if failed == total:
-        return {"runs": total, "failed": failed, "verdict": "reproduced", "label": f"reproduced {failed}/{total} — likely yours"}
+        return {
+            "runs": total,
+            "failed": failed,
+            "verdict": "reproduced",
+            "label": f"reproduced {failed}/{total} — likely yours",
+        }
     passed = total - failed
-    return {"runs": total, "failed": failed, "verdict": "intermittent", "label": f"passed {passed}/{total} — intermittent"}
+    return {
+        "runs": total,
+        "failed": failed,
+        "verdict": "intermittent",
+        "label": f"passed {passed}/{total} — intermittent",
+    }

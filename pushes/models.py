@@ -57,7 +57,9 @@ def decrypt_with_key_age(token: str) -> tuple[str, bool]:
                 continue
     except ValueError:
         pass
-    raise CredentialsUnreadable("the stored access token cannot be decrypted with the current or fallback keys")
+    raise CredentialsUnreadable(
+        "the stored access token cannot be decrypted with the current or fallback keys"
+    )
 
 
 class TaskclusterCredentials(models.Model):
@@ -67,7 +69,9 @@ class TaskclusterCredentials(models.Model):
     client_id = models.CharField(max_length=256)
     # Fernet token of the access token; never the token itself.
     access_token_encrypted = models.TextField()
-    token_hint = models.CharField(max_length=8, blank=True, help_text="Last characters of the token, for display.")
+    token_hint = models.CharField(
+        max_length=8, blank=True, help_text="Last characters of the token, for display."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -113,7 +117,9 @@ class ConfirmRequest(models.Model):
     """A user asked Taskcluster to run one new failure group's failing jobs again ("confirm failures");
     the poller counts the new runs of those job types and stores the follow-up verdict."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="confirm_requests")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="confirm_requests"
+    )
     repo = models.CharField(max_length=100)
     push_id = models.PositiveBigIntegerField()
     group_key = models.TextField()

@@ -54,7 +54,12 @@ class State(StrEnum):
         return _STATE_COLOURS[self]
 
 
-_STATE_LABELS = {State.PENDING: "pending", State.RUNNING: "running", State.FAILING: "failing", State.PASSING: "passed"}
+_STATE_LABELS = {
+    State.PENDING: "pending",
+    State.RUNNING: "running",
+    State.FAILING: "failing",
+    State.PASSING: "passed",
+}
 _STATE_TITLES = {state: f"{sign} {_STATE_LABELS[state]}" for state, sign in zip(State, "……✗✓", strict=True)}
 _STATE_COLOURS = {State.PENDING: "gray", State.RUNNING: "blue", State.FAILING: "red", State.PASSING: "green"}
 
@@ -495,11 +500,17 @@ def triage_group(group: FailureGroup, logs_by_job: Mapping[int, JobLog]) -> Fail
     So sheriffs' "this is real" beats a bug match, a bug match beats a classification split, and a
     split (some jobs intermittent, others new) is not enough to call the group known."""
     jobs = [logs_by_job[job_id].job for job_id in group.job_ids if job_id in logs_by_job]
-    classes = [job.failure_classification_id for job in jobs if job.failure_classification_id not in (None, 1)]
+    classes = [
+        job.failure_classification_id for job in jobs if job.failure_classification_id not in (None, 1)
+    ]
     intermittent_jobs = sum(cls in INTERMITTENT_CLASSIFICATIONS for cls in classes)
     matches = _matching_suggestions(group, logs_by_job)
-    fetched = any(logs_by_job[job_id].suggestions is not None for job_id in group.job_ids if job_id in logs_by_job)
-    bugs = list({bug.id or -(bug.internal_id or 0): bug for s in matches for bug in s.intermittent_bugs}.values())
+    fetched = any(
+        logs_by_job[job_id].suggestions is not None for job_id in group.job_ids if job_id in logs_by_job
+    )
+    bugs = list(
+        {bug.id or -(bug.internal_id or 0): bug for s in matches for bug in s.intermittent_bugs}.values()
+    )
     seen = _seen_count(group, matches)
 
     tier1 = any(effective_tier(job) == 1 for job in jobs) or not jobs
@@ -628,8 +639,8 @@ class FailureSummary:
             return Verdict.PASSED
         known = (Triage.PREEXISTING, Triage.INTERMITTENT)
         tier1_logs = [log for log in self.logs if effective_tier(log.job) == 1]
-        every_job_explained = (
-            len(tier1_logs) == self.tier1_failed and all(log.parsed and log.errors for log in tier1_logs)
+        every_job_explained = len(tier1_logs) == self.tier1_failed and all(
+            log.parsed and log.errors for log in tier1_logs
         )
         tier1_groups = [group for group in self.groups if group.tier1]
         if tier1_groups and every_job_explained and all(group.triage in known for group in tier1_groups):
@@ -642,17 +653,21 @@ class FailureSummary:
 
     @property
     def verdict_label(self) -> str:
-        """"passed" / "known failures only" / "3 new failures" / "failed" (nothing new found yet)."""
+        """ "passed" / "known failures only" / "3 new failures" / "failed" (nothing new found yet)."""
         verdict = self.verdict
         if verdict == Verdict.PASSED:
             return "passed"
         if verdict == Verdict.KNOWN:
             return "known failures only"
-        return f"{self.new_count} new failure{'s' if self.new_count != 1 else ''}" if self.new_count else "failed"
+        return (
+            f"{self.new_count} new failure{'s' if self.new_count != 1 else ''}"
+            if self.new_count
+            else "failed"
+        )
 
     @property
     def triage_line(self) -> str:
-        """"2 new failures · 3 known intermittent · 1 also failing on mozilla-central"."""
+        """ "2 new failures · 3 known intermittent · 1 also failing on mozilla-central"."""
         counts = self.counts
         parts = []
         if counts[Triage.NEW]:
@@ -700,7 +715,9 @@ def summarize_failures(logs: Sequence[JobLog], failed_total: int, tier1_failed: 
     """The failure summary from what was read of the failed jobs' logs (see `logs_to_read`)."""
     errors = [error for log in logs if log.parsed for error in log.errors]
     groups = triage_groups(failure_groups(errors), logs)
-    return FailureSummary(groups=groups, logs=list(logs), failed_total=failed_total, tier1_failed=tier1_failed)
+    return FailureSummary(
+        groups=groups, logs=list(logs), failed_total=failed_total, tier1_failed=tier1_failed
+    )
 
 
 # --- Finished and notifications ----------------------------------------------------------------------
@@ -713,7 +730,11 @@ def is_finished(jobs: Iterable[Job]) -> bool:
 
 def is_decision_or_action(job: Job) -> bool:
     name = job.job_type_name or ""
-    return "Decision Task" in name or name.startswith(("Action", "action-callback")) or job.job_type_symbol == "D"
+    return (
+        "Decision Task" in name
+        or name.startswith(("Action", "action-callback"))
+        or job.job_type_symbol == "D"
+    )
 
 
 def looks_finished(jobs: Sequence[Job]) -> bool:
@@ -737,7 +758,7 @@ def repo_label(repo: str) -> str:
 
 
 def notification_title(repo: str, verdict: Verdict | str) -> str:
-    """"Try push failed" / "Try push: known failures only" / "Try push passed" (other repos by name)."""
+    """ "Try push failed" / "Try push: known failures only" / "Try push passed" (other repos by name)."""
     label = repo_label(repo)
     if verdict == Verdict.KNOWN:
         return f"{label} push: known failures only"
@@ -753,7 +774,11 @@ def treeherder_push_url(base: str, repo: str, revision: str) -> str:
 
 def treeherder_job_url(base: str, repo: str, revision: str, job: Job) -> str:
     url = treeherder_push_url(base, repo, revision)
-    return f"{url}&selectedTaskRun={job.task_id}.{job.retry_id}" if job.task_id else f"{url}&selectedJob={job.id}"
+    return (
+        f"{url}&selectedTaskRun={job.task_id}.{job.retry_id}"
+        if job.task_id
+        else f"{url}&selectedJob={job.id}"
+    )
 
 
 def treeherder_log_url(base: str, repo: str, job_id: int) -> str:

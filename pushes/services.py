@@ -118,7 +118,9 @@ def _cached[T](key: str, fetch: Callable[[], T], ttl: Callable[[T], float] | flo
         time.sleep(LOCK_POLL_SECONDS)
 
 
-def _fetch_locked[T](full: str, lock: str, fetch: Callable[[], T], ttl: Callable[[T], float] | float) -> Fetched[T]:
+def _fetch_locked[T](
+    full: str, lock: str, fetch: Callable[[], T], ttl: Callable[[T], float] | float
+) -> Fetched[T]:
     try:
         entry = cache.get(full)  # the previous holder may have finished between our read and our lock
         if entry is not None:
@@ -170,7 +172,9 @@ def is_known_repo(repo: str) -> bool:
 # --- Pushes and jobs ----------------------------------------------------------------------------------
 
 
-def push_list(repo: str, *, count: int = 20, author: str | None = None, id_lt: int | None = None) -> Fetched[list[Push]]:
+def push_list(
+    repo: str, *, count: int = 20, author: str | None = None, id_lt: int | None = None
+) -> Fetched[list[Push]]:
     key = f"pushes:{repo}:{count}:{quote(author or '')}:{id_lt or ''}"
 
     def fetch() -> list[Push]:
@@ -289,7 +293,9 @@ def cached_jobs_summary(repo: str, push_id: int) -> JobsSummary | None:
     return entry[1] if entry is not None else None
 
 
-def group_jobs(repo: str, push_id: int, *, platform: str = "", option: str = "", tier: str = "1") -> Fetched[list[Job]]:
+def group_jobs(
+    repo: str, push_id: int, *, platform: str = "", option: str = "", tier: str = "1"
+) -> Fetched[list[Job]]:
     """The jobs of one tier-1 platform group (`tier="1"`), or every tier-2/3 job (`tier="other"`)."""
 
     def select(jobs: list[Job]) -> list[Job]:
@@ -334,8 +340,10 @@ def _suggestions(repo: str, job: Job, push_finished: bool) -> list[rules.BugSugg
         fetched = _cached(
             f"suggestions:{repo}:{job.id}",
             lambda: list(get_client().bug_suggestions(repo, job.id)),
-            lambda value: LOGS_PARSED_TTL if value and push_finished else (
-                SUGGESTIONS_RUNNING_TTL if value else short_ttl()
+            lambda value: (
+                LOGS_PARSED_TTL
+                if value and push_finished
+                else (SUGGESTIONS_RUNNING_TTL if value else short_ttl())
             ),
         )
     except (Unavailable, TreeherderNotFound):
@@ -380,7 +388,9 @@ def push_failed_jobs(repo: str, push_id: int) -> Fetched[list[Job]]:
 def failure_classifications() -> dict[int, str]:
     """Treeherder's names of failure classifications ({4: "intermittent", ...}); {} when unknown."""
     try:
-        return _cached("classifications", lambda: get_client().failure_classifications(), CLASSIFICATIONS_TTL).value
+        return _cached(
+            "classifications", lambda: get_client().failure_classifications(), CLASSIFICATIONS_TTL
+        ).value
     except (Unavailable, TreeherderNotFound):
         return {}
 

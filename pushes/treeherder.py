@@ -264,7 +264,9 @@ def bug_suggestion_from_dict(data: Any) -> BugSuggestion:
         all_others=[_bug(bug) for bug in all_others],
         # Older Treeherders send neither: missing is "unknown", never 0 / False.
         counter=_opt_int(data.get("counter"), "counter"),
-        failure_new_in_rev=data["failure_new_in_rev"] if isinstance(data.get("failure_new_in_rev"), bool) else None,
+        failure_new_in_rev=data["failure_new_in_rev"]
+        if isinstance(data.get("failure_new_in_rev"), bool)
+        else None,
     )
 
 
@@ -397,9 +399,7 @@ class TreeherderClient:
     def _url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
-    def _get(
-        self, path: str, params: Mapping[str, Any] | None = None, *, max_bytes: int = MAX_BYTES
-    ) -> Any:
+    def _get(self, path: str, params: Mapping[str, Any] | None = None, *, max_bytes: int = MAX_BYTES) -> Any:
         """GET a JSON document within one total deadline (`timeout`, and the page's budget for page
         clients: buildwatch.upstream), retrying what is worth retrying while the deadline leaves room;
         raise TreeherderError for the rest. A body over `max_bytes` is an error, read no further."""
@@ -415,7 +415,9 @@ class TreeherderClient:
                     attempt += 1
                     logger.info("Treeherder connection failed (%s), retry %d", problem, attempt)
                     continue
-                reason = "timed out connecting" if isinstance(problem, requests.Timeout) else "connection failed"
+                reason = (
+                    "timed out connecting" if isinstance(problem, requests.Timeout) else "connection failed"
+                )
                 raise TreeherderError(
                     f"{reason} after {attempt + 1} attempt{'s' if attempt else ''}", _full_url(url, params)
                 ) from problem
@@ -436,7 +438,11 @@ class TreeherderClient:
             if status in RETRY_STATUSES or status >= 500:
                 wait = _retry_after(response)
                 allowed = wait is None or wait <= self.retry_after_max
-                if attempt < self.max_retries and allowed and deadline.sleep(delay if wait is None else wait, self._sleep):
+                if (
+                    attempt < self.max_retries
+                    and allowed
+                    and deadline.sleep(delay if wait is None else wait, self._sleep)
+                ):
                     attempt += 1
                     logger.info("Treeherder answered %d for %s, retry %d", status, response.url, attempt)
                     continue
@@ -668,7 +674,11 @@ class TreeherderClient:
             raise TreeherderError("failure classification answer is not a list", self._url(path))
         names = {}
         for row in rows:
-            if isinstance(row, Mapping) and isinstance(row.get("id"), int) and isinstance(row.get("name"), str):
+            if (
+                isinstance(row, Mapping)
+                and isinstance(row.get("id"), int)
+                and isinstance(row.get("name"), str)
+            ):
                 names[row["id"]] = row["name"]
         return names
 

@@ -32,7 +32,9 @@ from .rules import Push
 from .treeherder import TreeherderNotFound
 
 
-def _page(request: HttpRequest, template: str, partial: str, context: dict, status: int = 200) -> HttpResponse:
+def _page(
+    request: HttpRequest, template: str, partial: str, context: dict, status: int = 200
+) -> HttpResponse:
     if _wants_fragment(request):
         # htmx does not swap error answers by default: a fragment always answers 200 and says what is wrong.
         return render(request, f"{template}#{partial}", context)
@@ -93,7 +95,9 @@ def _push_header(repo: str, push: Push, decision_task: str | None = None) -> dic
         "bug": bug,
         "bug_url": rules.bugzilla_url(bug) if bug else "",
         "treeherder_url": rules.treeherder_push_url(settings.TREEHERDER_URL, repo, push.revision),
-        "taskcluster_url": f"{settings.TASKCLUSTER_ROOT_URL}/tasks/groups/{decision_task}" if decision_task else "",
+        "taskcluster_url": f"{settings.TASKCLUSTER_ROOT_URL}/tasks/groups/{decision_task}"
+        if decision_task
+        else "",
     }
 
 
@@ -139,7 +143,9 @@ def push_list(request: HttpRequest, repo: str) -> HttpResponse:
         context["older_url"] = f"?{urlencode(params)}"
     ids = [push.id for push in pushes]
     first_page = query["id_lt"] is None
-    context.update(list_poll(repo, author, query["count"], ids, max(ids, default=0) if first_page else None, load=True))
+    context.update(
+        list_poll(repo, author, query["count"], ids, max(ids, default=0) if first_page else None, load=True)
+    )
     return render(request, "pushes/push_list.html", context)
 
 
@@ -158,15 +164,22 @@ def push_rows(request: HttpRequest, repo: str, pushes: list[Push]) -> list[dict[
     ]
 
 
-def list_poll(repo: str, author: str, count: int, ids: list[int], top: int | None, *, load: bool) -> dict[str, str]:
+def list_poll(
+    repo: str, author: str, count: int, ids: list[int], top: int | None, *, load: bool
+) -> dict[str, str]:
     """The push list's one poller: it reads the status of every row still running (`ids`) and, on the
     first page (`top`: the newest push shown), the pushes newer than the top one."""
     params: dict[str, Any] = {"author": author, "count": count, "ids": ",".join(map(str, ids))}
     if top is not None:
         params["top"] = top
     every = f"every {settings.BUILDWATCH_REFRESH_SECONDS}s"
-    trigger = ", ".join(part for part in ("load" if load and ids else "", every if ids or top is not None else "") if part)
-    return {"poll_url": f"{reverse('push_list_live', args=[repo])}?{urlencode(params)}", "poll_trigger": trigger}
+    trigger = ", ".join(
+        part for part in ("load" if load and ids else "", every if ids or top is not None else "") if part
+    )
+    return {
+        "poll_url": f"{reverse('push_list_live', args=[repo])}?{urlencode(params)}",
+        "poll_trigger": trigger,
+    }
 
 
 @require_GET
@@ -186,9 +199,14 @@ def push_detail(request: HttpRequest, repo: str, push_id: int, push: services.Fe
     state = presenters.live_state(repo, push_id)
     # The Taskcluster link is in the header only: fragments skip that lookup.
     decision = None if _wants_fragment(request) else services.decision_task(repo, push_id)
-    context = {**_push_header(repo, push.value, decision), **presenters.live_context(repo, push.value, state, jfilter)}
+    context = {
+        **_push_header(repo, push.value, decision),
+        **presenters.live_context(repo, push.value, state, jfilter),
+    }
     context["groups"] = [
-        replace(group, html=section_html(request, repo, push_id, jfilter, group.section)) if group.section else group
+        replace(group, html=section_html(request, repo, push_id, jfilter, group.section))
+        if group.section
+        else group
         for group in context["groups"]
     ]
     context.update(push_fetched=push, show_choices=SHOW_CHOICES, view_choices=VIEW_CHOICES)
@@ -202,9 +220,16 @@ def push_jobs(request: HttpRequest, repo: str, push_id: int, push: services.Fetc
     form = JobsQuery(request.GET)
     if not form.is_valid():
         raise Http404("No such group of jobs.")
-    platform, option, tier = form.cleaned_data["platform"], form.cleaned_data["option"], form.cleaned_data["tier"]
+    platform, option, tier = (
+        form.cleaned_data["platform"],
+        form.cleaned_data["option"],
+        form.cleaned_data["tier"],
+    )
     try:
-        jobs_fetched, error = services.group_jobs(repo, push_id, platform=platform, option=option, tier=tier), ""
+        jobs_fetched, error = (
+            services.group_jobs(repo, push_id, platform=platform, option=option, tier=tier),
+            "",
+        )
     except (services.Unavailable, TreeherderNotFound) as exc:
         jobs_fetched, error = None, exc.reason
     anchor = jobview.OTHER_ANCHOR if tier == "other" else jobview.group_anchor(platform, option)
@@ -212,7 +237,9 @@ def push_jobs(request: HttpRequest, repo: str, push_id: int, push: services.Fetc
     if jobs_fetched and _wants_fragment(request):  # the same for everyone until the next fetch
         key = _section_key(request, repo, push_id, anchor, jfilter, jobs_fetched.fetched_at)
         jobs = jobs_fetched.value
-        html = _cached_html(key, lambda: _render_section(request, repo, push.value, jobs, anchor, jfilter, jobs_fetched))
+        html = _cached_html(
+            key, lambda: _render_section(request, repo, push.value, jobs, anchor, jfilter, jobs_fetched)
+        )
         return HttpResponse(html)
     jobs = jobs_fetched.value if jobs_fetched else []
     fetched_at = jobs_fetched.fetched_at if jobs_fetched else 0.0
@@ -228,7 +255,9 @@ def push_jobs(request: HttpRequest, repo: str, push_id: int, push: services.Fetc
 SECTION_TTL = 300
 
 
-def _section_key(request: HttpRequest, repo: str, push_id: int, anchor: str, jfilter: JobFilter, at: float) -> str:
+def _section_key(
+    request: HttpRequest, repo: str, push_id: int, anchor: str, jfilter: JobFilter, at: float
+) -> str:
     # Nothing per user in a section but whether Retrigger buttons show (the CSRF token is in the page's form).
     signed_in = int(request.user.is_authenticated)
     return f"bw:section:v1:{repo}:{push_id}:{anchor}:{quote(jfilter.query())}:{signed_in}:{at:.3f}"
@@ -242,22 +271,36 @@ def _cached_html(key: str, render: Callable[[], str]) -> str:
     return mark_safe(html)  # noqa: S308 - our own template's output
 
 
-def _render_section(request: HttpRequest, repo: str, push: Push, jobs: list, anchor: str, jfilter: JobFilter,
-                    fetched: services.Fetched) -> str:
+def _render_section(
+    request: HttpRequest,
+    repo: str,
+    push: Push,
+    jobs: list,
+    anchor: str,
+    jfilter: JobFilter,
+    fetched: services.Fetched,
+) -> str:
     section = presenters.job_section(repo, push.revision, jobs, fetched.fetched_at, jfilter, anchor=anchor)
     context = {"repo": repo, "section": section, "jobs_fetched": fetched}
     return render_to_string("pushes/push_jobs.html#jobs", context, request=request)
 
 
-def section_html(request: HttpRequest, repo: str, push_id: int, jfilter: JobFilter, section: presenters.JobSection) -> str:
+def section_html(
+    request: HttpRequest, repo: str, push_id: int, jfilter: JobFilter, section: presenters.JobSection
+) -> str:
     key = _section_key(request, repo, push_id, section.anchor, jfilter, section.fetched_at)
-    return _cached_html(key, lambda: render_to_string(
-        "pushes/push_jobs.html#section", {"repo": repo, "section": section}, request=request
-    ))
+    return _cached_html(
+        key,
+        lambda: render_to_string(
+            "pushes/push_jobs.html#section", {"repo": repo, "section": section}, request=request
+        ),
+    )
 
 
 @push_page
-def push_failures(request: HttpRequest, repo: str, push_id: int, push: services.Fetched[Push]) -> HttpResponse:
+def push_failures(
+    request: HttpRequest, repo: str, push_id: int, push: services.Fetched[Push]
+) -> HttpResponse:
     try:
         jobs_fetched, error = services.push_failed_jobs(repo, push_id), ""
     except (services.Unavailable, TreeherderNotFound) as exc:

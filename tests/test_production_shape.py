@@ -34,7 +34,7 @@ def compose_web_command(port: int) -> list[str]:
     """docker-compose.yml's web command, bound to loopback: the test runs what production runs."""
     text = (BASE_DIR / "docker-compose.yml").read_text()
     match = re.search(r'^  web:\n(?:    .*\n|\n)*?    command: \["sh", "-c", "(?P<cmd>[^"]+)"\]', text, re.M)
-    assert match, "docker-compose.yml: the web service's command is not `sh -c \"...\"` any more"
+    assert match, 'docker-compose.yml: the web service\'s command is not `sh -c "..."` any more'
     command = match.group("cmd")
     assert "0.0.0.0:8000" in command and "gunicorn" in command, command
     return ["sh", "-c", command.replace("0.0.0.0:8000", f"127.0.0.1:{port}")]
@@ -93,7 +93,9 @@ def _serve(tmp: Path, dsn: str, redis_url: str, fake) -> Iterator[Web]:
             except (requests.ConnectionError, requests.Timeout):
                 pass  # not listening yet, or a worker still importing the app on a busy machine
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"web did not come up ({shlex.join(compose_web_command(port))}):\n{log.read_text()}")
+                pytest.fail(
+                    f"web did not come up ({shlex.join(compose_web_command(port))}):\n{log.read_text()}"
+                )
             time.sleep(0.3)
         push_id = fake.push_id("failed")
         yield Web(url=url, push_id=push_id, title="Bug 1800003 - Rewrite IndexedDB transaction lifetimes.")

@@ -22,7 +22,12 @@ class TransportError(Exception):
     the outbox retries such a row at most once more, as the same message."""
 
     def __init__(
-        self, message: str, *, permanent: bool = False, retry_after: float | None = None, uncertain: bool = False
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        uncertain: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message

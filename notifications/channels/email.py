@@ -52,7 +52,9 @@ def push_page_url(repo: str, push_id: int) -> str:
 def email_context(notification: Notification) -> dict[str, Any]:
     state = PushState.objects.filter(repo=notification.repo, push_id=notification.push_id).first()
     summary = (state.summary if state else None) or {}
-    title = (state.title if state else "") or notification.body.split("\n")[-1] or f"push {notification.push_id}"
+    title = (
+        (state.title if state else "") or notification.body.split("\n")[-1] or f"push {notification.push_id}"
+    )
     revision = state.revision if state else ""
     return {
         "notification": notification,
@@ -67,7 +69,9 @@ def email_context(notification: Notification) -> dict[str, Any]:
         "summary": summary,
         "known_only": summary.get("verdict") == rules.Verdict.KNOWN,
         "new_groups": [group for group in summary.get("failure_groups", []) if group.get("triage") == "new"],
-        "other_groups": [group for group in summary.get("failure_groups", []) if group.get("triage") != "new"],
+        "other_groups": [
+            group for group in summary.get("failure_groups", []) if group.get("triage") != "new"
+        ],
         # Every failed job the failure summary considered (summaries stored before it: tier 1 only).
         "failed_total": summary.get("failed_total", summary.get("failed_jobs", 0)),
         "push_url": push_page_url(notification.repo, notification.push_id),
@@ -76,7 +80,8 @@ def email_context(notification: Notification) -> dict[str, Any]:
         "unsubscribe_url": unsubscribe_url(notification.user),
         "site_url": settings.SITE_URL,
         "detail": notification.detail,
-        "confirm_url": settings.SITE_URL + reverse("confirm_failures", args=[notification.repo, notification.push_id]),
+        "confirm_url": settings.SITE_URL
+        + reverse("confirm_failures", args=[notification.repo, notification.push_id]),
         "early": _early_alert(notification),
     }
 

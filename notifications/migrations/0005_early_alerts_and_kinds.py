@@ -5,9 +5,8 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0004_matrix'),
+        ("notifications", "0004_matrix"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -16,36 +15,53 @@ class Migration(migrations.Migration):
     # so the ledger is never without one (existing rows satisfy it: it is the old one plus kind).
     operations = [
         migrations.AddField(
-            model_name='notification',
-            name='detail',
+            model_name="notification",
+            name="detail",
             field=models.JSONField(blank=True, db_default={}, default=dict),
         ),
         migrations.AddField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('final', 'finished'), ('early', 'early alert'), ('followup', 'follow-up verdict')], db_default='final', default='final', max_length=16),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[("final", "finished"), ("early", "early alert"), ("followup", "follow-up verdict")],
+                db_default="final",
+                default="final",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='usersettings',
-            name='confirm_times',
-            field=models.PositiveSmallIntegerField(db_default=3, default=3, help_text='How many times “confirm failures” re-runs each failing job (1 to 5).'),
+            model_name="usersettings",
+            name="confirm_times",
+            field=models.PositiveSmallIntegerField(
+                db_default=3,
+                default=3,
+                help_text="How many times “confirm failures” re-runs each failing job (1 to 5).",
+            ),
         ),
         migrations.AddField(
-            model_name='usersettings',
-            name='early_alerts',
-            field=models.BooleanField(db_default=True, default=True, help_text="Tell me at a watched push's first new failure, before it finishes."),
+            model_name="usersettings",
+            name="early_alerts",
+            field=models.BooleanField(
+                db_default=True,
+                default=True,
+                help_text="Tell me at a watched push's first new failure, before it finishes.",
+            ),
         ),
         migrations.AddField(
-            model_name='watch',
-            name='early_alert',
-            field=models.BooleanField(db_default=True, default=True, help_text='An early alert at its first new failure.'),
+            model_name="watch",
+            name="early_alert",
+            field=models.BooleanField(
+                db_default=True, default=True, help_text="An early alert at its first new failure."
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notification',
-            constraint=models.UniqueConstraint(fields=('user', 'repo', 'push_id', 'channel', 'kind'), name='unique_notification_kind'),
+            model_name="notification",
+            constraint=models.UniqueConstraint(
+                fields=("user", "repo", "push_id", "channel", "kind"), name="unique_notification_kind"
+            ),
         ),
         migrations.RemoveConstraint(
-            model_name='notification',
-            name='unique_notification',
+            model_name="notification",
+            name="unique_notification",
         ),
     ]

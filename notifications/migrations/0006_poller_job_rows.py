@@ -12,47 +12,58 @@ def reread_in_full(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0005_early_alerts_and_kinds'),
+        ("notifications", "0005_early_alerts_and_kinds"),
     ]
 
     operations = [
         migrations.RunPython(reread_in_full, migrations.RunPython.noop),
         migrations.RemoveField(
-            model_name='pushstate',
-            name='jobs_snapshot',
+            model_name="pushstate",
+            name="jobs_snapshot",
         ),
         migrations.AddField(
-            model_name='pushstate',
-            name='confirm_at',
+            model_name="pushstate",
+            name="confirm_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='pushstate',
-            name='running_count',
+            model_name="pushstate",
+            name="running_count",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='pushstate',
-            name='unfinished_count',
+            model_name="pushstate",
+            name="unfinished_count",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='pushstate',
-            name='work_count',
+            model_name="pushstate",
+            name="work_count",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.CreateModel(
-            name='PushJob',
+            name="PushJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('job_id', models.PositiveBigIntegerField()),
-                ('data', models.JSONField()),
-                ('push', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='jobs', to='notifications.pushstate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("job_id", models.PositiveBigIntegerField()),
+                ("data", models.JSONField()),
+                (
+                    "push",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="jobs",
+                        to="notifications.pushstate",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('push', 'job_id'), name='unique_push_job')],
+                "constraints": [models.UniqueConstraint(fields=("push", "job_id"), name="unique_push_job")],
             },
         ),
     ]

@@ -4,20 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0006_poller_job_rows'),
+        ("notifications", "0006_poller_job_rows"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='notification',
-            name='uncertain',
+            model_name="notification",
+            name="uncertain",
             field=models.BooleanField(default=False),
         ),
         migrations.AlterField(
-            model_name='notification',
-            name='status',
-            field=models.CharField(choices=[('pending', 'pending'), ('sending', 'sending'), ('sent', 'sent'), ('failed', 'failed'), ('skipped', 'skipped'), ('uncertain', 'delivery uncertain')], default='pending', max_length=16),
+            model_name="notification",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "pending"),
+                    ("sending", "sending"),
+                    ("sent", "sent"),
+                    ("failed", "failed"),
+                    ("skipped", "skipped"),
+                    ("uncertain", "delivery uncertain"),
+                ],
+                default="pending",
+                max_length=16,
+            ),
         ),
     ]

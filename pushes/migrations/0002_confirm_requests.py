@@ -6,35 +6,46 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('pushes', '0001_initial'),
+        ("pushes", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ConfirmRequest',
+            name="ConfirmRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('repo', models.CharField(max_length=100)),
-                ('push_id', models.PositiveBigIntegerField()),
-                ('group_key', models.TextField()),
-                ('job_ids', models.JSONField(default=list)),
-                ('job_type_names', models.JSONField(default=list)),
-                ('action', models.CharField(max_length=40)),
-                ('times', models.PositiveSmallIntegerField(default=1)),
-                ('requested_at', models.DateTimeField(auto_now_add=True)),
-                ('task_ids', models.JSONField(default=list)),
-                ('outcome', models.CharField(max_length=32)),
-                ('message', models.TextField(blank=True)),
-                ('verdict', models.JSONField(blank=True, default=dict)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='confirm_requests', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("repo", models.CharField(max_length=100)),
+                ("push_id", models.PositiveBigIntegerField()),
+                ("group_key", models.TextField()),
+                ("job_ids", models.JSONField(default=list)),
+                ("job_type_names", models.JSONField(default=list)),
+                ("action", models.CharField(max_length=40)),
+                ("times", models.PositiveSmallIntegerField(default=1)),
+                ("requested_at", models.DateTimeField(auto_now_add=True)),
+                ("task_ids", models.JSONField(default=list)),
+                ("outcome", models.CharField(max_length=32)),
+                ("message", models.TextField(blank=True)),
+                ("verdict", models.JSONField(blank=True, default=dict)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="confirm_requests",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['requested_at', 'pk'],
-                'indexes': [models.Index(fields=['repo', 'push_id'], name='pushes_conf_repo_460812_idx')],
+                "ordering": ["requested_at", "pk"],
+                "indexes": [models.Index(fields=["repo", "push_id"], name="pushes_conf_repo_460812_idx")],
             },
         ),
     ]

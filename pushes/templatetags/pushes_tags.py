@@ -46,7 +46,7 @@ def minutes(value: float | int | None) -> str:
 
 @register.filter
 def age(seconds: int | float | None) -> str:
-    """"12 s" / "3 min" / "2 h": how old cached data is."""
+    """ "12 s" / "3 min" / "2 h": how old cached data is."""
     seconds = int(seconds or 0)
     if seconds < 60:
         return f"{seconds} s"
@@ -82,6 +82,10 @@ def confirmations(repo: str, push_id: int, revision: str) -> dict[str, dict]:
     found: dict[str, dict] = {}
     for request in ConfirmRequest.objects.filter(repo=repo, push_id=push_id, outcome="success"):
         search = " ".join(request.job_type_names[:1])
-        url = rules.treeherder_push_url(settings.TREEHERDER_URL, repo, revision) + "&" + urlencode({"searchStr": search})
+        url = (
+            rules.treeherder_push_url(settings.TREEHERDER_URL, repo, revision)
+            + "&"
+            + urlencode({"searchStr": search})
+        )
         found[request.group_key] = {"request": request, "runs_url": url}
     return found

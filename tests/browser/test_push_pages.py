@@ -39,7 +39,9 @@ def test_list_then_push_with_groups_and_failure_summary(page, app, fake_treeherd
     # Triage: new failures first, then those already failing on mozilla-central, then intermittents.
     sections = summary.locator(".triage-section")
     assert [sections.nth(i).get_attribute("data-section") for i in range(sections.count())] == [
-        "new", "preexisting", "intermittent"
+        "new",
+        "preexisting",
+        "intermittent",
     ]
     first = summary.locator(".failure-group").first
     assert first.get_attribute("data-triage") == "new"

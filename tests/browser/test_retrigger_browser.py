@@ -64,7 +64,9 @@ def test_retrigger_a_failed_job_and_follow_the_new_runs(page, app, fake_treeherd
     ],
     ids=["csrf-403", "no-answer"],
 )
-def test_a_failed_post_is_said_next_to_the_button(page, app, fake_treeherder, signed_in, alice, route, expected) -> None:
+def test_a_failed_post_is_said_next_to_the_button(
+    page, app, fake_treeherder, signed_in, alice, route, expected
+) -> None:
     signed_in(alice)
     row, _, _ = _failed_row(page, app, fake_treeherder)
     page.route("**/retrigger/", route)

@@ -46,13 +46,18 @@ def test_one_early_alert_at_the_first_new_failure_then_the_final_says_what_happe
 
     upstream.add_job(push_id, "completed", result="testfailed", platform="linux1804-64", errors=[MINE])
     poll(push_id, django_capture_on_commit_callbacks, times=3)
-    upstream.add_job(push_id, "completed", result="testfailed", platform="windows11-64", errors=[MINE + " again"])
+    upstream.add_job(
+        push_id, "completed", result="testfailed", platform="windows11-64", errors=[MINE + " again"]
+    )
     poll(push_id, django_capture_on_commit_callbacks, times=2)
 
     [message] = early_mails()
     assert message.subject.startswith("Try push: early alert, new test failure: ")
     text = message.body
-    assert "is still running" in text and "A new test failure on linux1804-64 opt:\n  test-linux1804-64/opt-mochitest-added-" in text
+    assert (
+        "is still running" in text
+        and "A new test failure on linux1804-64 opt:\n  test-linux1804-64/opt-mochitest-added-" in text
+    )
     assert "dom/base/test/test_mine.html" in text
     assert "/logviewer?job_id=" in text
     assert " jobs done (" in text and f"/try/pushes/{push_id}/confirm/" in text
@@ -76,7 +81,9 @@ def test_no_early_alert_for_a_failure_that_is_known(upstream, django_capture_on_
     assert mail.outbox == [] and not Notification.objects.exists()
 
 
-def test_no_early_alert_before_the_log_is_parsed_then_after_the_bound(upstream, django_capture_on_commit_callbacks, clock):
+def test_no_early_alert_before_the_log_is_parsed_then_after_the_bound(
+    upstream, django_capture_on_commit_callbacks, clock
+):
     push_id = running_push(upstream, jobs=3)
     watch(make_user("alice"), push_id)
     job_id = upstream.add_job(push_id, "completed", result="busted", name="build-linux64/opt", errors=[MINE])
@@ -88,7 +95,10 @@ def test_no_early_alert_before_the_log_is_parsed_then_after_the_bound(upstream, 
     poll(push_id, django_capture_on_commit_callbacks)
     [message] = early_mails()
     assert message.subject.startswith("Try push: early alert, build busted")
-    assert "A build busted on" in message.body and "its log was not parsed 15 minutes after it ended" in message.body
+    assert (
+        "A build busted on" in message.body
+        and "its log was not parsed 15 minutes after it ended" in message.body
+    )
 
 
 @pytest.mark.parametrize("switch", ["user", "watch"])
@@ -136,7 +146,9 @@ def test_settings_and_watching_show_early_alerts(upstream, django_capture_on_com
     upstream.add_job(push_id, "completed", result="testfailed", errors=[MINE])
     poll(push_id, django_capture_on_commit_callbacks)
     html = client.get("/watching/").content.decode()
-    assert 'data-kind="early"' in html and "early alert</span> Try push: early alert, new test failure" in html
+    assert (
+        'data-kind="early"' in html and "early alert</span> Try push: early alert, new test failure" in html
+    )
     assert "Early alert: on" in html
 
 

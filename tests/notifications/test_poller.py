@@ -72,9 +72,13 @@ def watch(user, push_id: int, repo: str = "try") -> Watch:
     return Watch.objects.create(user=user, repo=repo, push_id=push_id)
 
 
-def running_push(upstream: FakeTreeherder, jobs: int = 3, *, author: str = AUTHOR, pushed_ago: float = 0) -> int:
+def running_push(
+    upstream: FakeTreeherder, jobs: int = 3, *, author: str = AUTHOR, pushed_ago: float = 0
+) -> int:
     """A push whose decision task is done and whose `jobs` other jobs run until a test moves them."""
-    return upstream.add_push(author=author, messages=[TITLE], size=jobs + 1, hold="running", pushed_ago=pushed_ago)
+    return upstream.add_push(
+        author=author, messages=[TITLE], size=jobs + 1, hold="running", pushed_ago=pushed_ago
+    )
 
 
 def running_jobs(upstream: FakeTreeherder, push_id: int) -> list[int]:
@@ -268,7 +272,10 @@ def test_later_polls_fetch_only_changed_jobs_and_merge_them(upstream, run_cycle,
     run_cycle()
     query = jobs_queries(upstream)[-1]
     # The newest last_modified seen, less a small overlap for writes committed out of order.
-    assert datetime.fromisoformat(query["last_modified__gt"]) == datetime(2026, 3, 2, 9, 0) - poller.CURSOR_OVERLAP
+    assert (
+        datetime.fromisoformat(query["last_modified__gt"])
+        == datetime(2026, 3, 2, 9, 0) - poller.CURSOR_OVERLAP
+    )
     state = PushState.objects.get()
     assert (state.job_count, state.completed_count, state.failed_count) == (6, 2, 1)
     assert stored_job(push_id, changed)[:2] == ["completed", "testfailed"]
@@ -456,7 +463,9 @@ def test_the_beat_task_polls_each_distinct_push_once_in_its_worker_and_requeues_
     for user in (alice, bob):
         watch(user, shared)
     watch(alice, own)
-    lost = Notification.objects.create(user=bob, repo="try", push_id=400, channel="email", title="Try push passed")
+    lost = Notification.objects.create(
+        user=bob, repo="try", push_id=400, channel="email", title="Try push passed"
+    )
     clock.shift(timedelta(minutes=5))
     polls, deliveries = [], []
     monkeypatch.setattr(tasks.poll_push, "apply_async", lambda *args, **kw: polls.append((args, kw)))

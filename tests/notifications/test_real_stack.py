@@ -110,7 +110,9 @@ class Stack:
         self.processes.clear()
 
     def logs(self) -> str:
-        return "\n".join(f"== {log.name}\n{log.read_text(errors='replace')[-3000:]}" for _, log in self.processes)
+        return "\n".join(
+            f"== {log.name}\n{log.read_text(errors='replace')[-3000:]}" for _, log in self.processes
+        )
 
     # database, through psycopg: the test process's own Django database is SQLite
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
@@ -259,7 +261,9 @@ def test_a_worker_killed_between_claim_and_send_still_delivers_once(stack):
         stack.kill(first)  # SIGKILL: no cleanup, no ack
         stack.worker("rescuer")
         # The beat's sweep re-queues the dead worker's claim once it is older than the hard time limit.
-        [mail] = stack.wait_for("the rescued mail", lambda: stack.mailbox.to("dave@example.com"), TIME_LIMIT + 40)
+        [mail] = stack.wait_for(
+            "the rescued mail", lambda: stack.mailbox.to("dave@example.com"), TIME_LIMIT + 40
+        )
         assert mail["Subject"].startswith("Try push passed: ")
         time.sleep(3)
         assert len(stack.mailbox.to("dave@example.com")) == 1
@@ -269,7 +273,9 @@ def test_a_worker_killed_between_claim_and_send_still_delivers_once(stack):
 
 
 def test_two_beats_send_one_early_alert_then_the_final_mail(stack):
-    push_id = stack.fake.add_push(messages=["Bug 1800101 - Early alert on the real stack. r=dev"], size=6, hold="running")
+    push_id = stack.fake.add_push(
+        messages=["Bug 1800101 - Early alert on the real stack. r=dev"], size=6, hold="running"
+    )
     stack.watch("erin", push_id)
     for n in (1, 2):
         stack.beat(f"beat{n}")
@@ -289,7 +295,8 @@ def test_two_beats_send_one_early_alert_then_the_final_mail(stack):
         _, final = stack.mailbox.to("erin@example.com")
         assert final["X-BuildWatch-Kind"] == "final" and final["Subject"].startswith("Try push failed: ")
         kinds = stack.query(
-            "SELECT kind, status, attempts FROM notifications_notification WHERE push_id = %s ORDER BY kind", (push_id,)
+            "SELECT kind, status, attempts FROM notifications_notification WHERE push_id = %s ORDER BY kind",
+            (push_id,),
         )
         assert kinds == [("early", "sent", 1), ("final", "sent", 1)]
     finally:

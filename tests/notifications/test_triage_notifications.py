@@ -20,6 +20,7 @@ def upstream(fake_treeherder: FakeTreeherder, settings) -> FakeTreeherder:
     settings.TREEHERDER_URL = fake_treeherder.url
     return fake_treeherder
 
+
 INTERMITTENT = (
     "TEST-UNEXPECTED-FAIL | devtools/client/netmonitor/src/har/test/browser_net_har_copy_all_as_har.js"
     " | There must be some page title -"
@@ -33,7 +34,9 @@ def push_with(upstream: FakeTreeherder, *failures: tuple[str, int]) -> int:
     push_id = upstream.add_push(messages=["Bug 42 - Triage me"], size=1, hold="completed")
     upstream.add_job(push_id, "completed", platform="windows11-64")
     for n, (line, seen) in enumerate(failures):
-        upstream.add_job(push_id, "completed", result="testfailed", platform=f"linux{n}", errors=[line], seen=seen)
+        upstream.add_job(
+            push_id, "completed", result="testfailed", platform=f"linux{n}", errors=[line], seen=seen
+        )
     return push_id
 
 
@@ -66,14 +69,18 @@ def test_known_failures_only(upstream, django_capture_on_commit_callbacks):
     )
 
 
-def test_a_new_failure_among_known_ones_fails_the_push_and_comes_first(upstream, django_capture_on_commit_callbacks):
+def test_a_new_failure_among_known_ones_fails_the_push_and_comes_first(
+    upstream, django_capture_on_commit_callbacks
+):
     push_id = push_with(upstream, (INTERMITTENT, 9), (MINE, 0), (OLD, 37))
     message = notify(upstream, push_id, django_capture_on_commit_callbacks)
 
     assert message.subject == "Try push failed: Bug 42 - Triage me"
     text = message.body
     assert text.startswith("1 new failure · 1 known intermittent · 1 also failing on mozilla-central\n")
-    assert text.index("New failures (most likely caused by this push):") < text.index("Also failing, not new:")
+    assert text.index("New failures (most likely caused by this push):") < text.index(
+        "Also failing, not new:"
+    )
     new = text.split("New failures (most likely caused by this push):")[1].split("Also failing")[0]
     assert "dom/base/test/test_mine.html (1 job)" in new
     assert "/logviewer?job_id=" in new and "&selectedTaskRun=" in new

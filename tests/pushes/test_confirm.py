@@ -219,4 +219,7 @@ def test_the_fake_plays_the_whole_flow_early_bust_confirm_and_follow_up(
         followup.check_confirmations(enqueue=outbox.deliver)
     followup_mail = mail.outbox[-1]
     assert followup_mail.extra_headers["X-BuildWatch-Kind"] == "followup"
-    assert "reproduced 3/3 — likely yours" in followup_mail.body and "passed 3/3 — intermittent" in followup_mail.body
+    assert (
+        "reproduced 3/3 — likely yours" in followup_mail.body
+        and "passed 3/3 — intermittent" in followup_mail.body
+    )

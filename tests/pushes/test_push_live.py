@@ -58,7 +58,11 @@ def test_a_refresh_of_the_5200_job_push_sends_only_what_changed(client, fake):
     unchanged = client.get(url, **HX, **GZIP)
     assert len(unchanged.content) <= 1024
     # Gzipped unless it is too small to gain from it (Django leaves answers under 200 bytes alone).
-    body = gzip.decompress(unchanged.content) if unchanged.get("Content-Encoding") == "gzip" else unchanged.content
+    body = (
+        gzip.decompress(unchanged.content)
+        if unchanged.get("Content-Encoding") == "gzip"
+        else unchanged.content
+    )
     assert unchanged.get("Content-Encoding") == "gzip" or len(body) < 200
     assert "hx-swap-oob" not in body.decode()  # the poller alone
 

@@ -79,7 +79,11 @@ def test_a_log_not_parsed_yet_says_so_and_the_push_is_not_called_known(upstream)
     ("failures", "badge", "favicon"),
     [
         ([(INTERMITTENT, 9), (OLD, 37)], "⚠ known failures only", "favicon-known.svg"),
-        ([(INTERMITTENT, 9), (MINE, 0), (MINE.replace("mine", "mine2"), 0)], "✗ 2 new failures", "favicon-failing.svg"),
+        (
+            [(INTERMITTENT, 9), (MINE, 0), (MINE.replace("mine", "mine2"), 0)],
+            "✗ 2 new failures",
+            "favicon-failing.svg",
+        ),
         ([], "✓ passed", "favicon-passing.svg"),
     ],
 )

@@ -53,7 +53,9 @@ class Command(BaseCommand):
         )
         for outcome in deliveries:
             if outcome.error:
-                self.stdout.write(f"  notification {outcome.notification_id}: {outcome.status}: {outcome.error}")
+                self.stdout.write(
+                    f"  notification {outcome.notification_id}: {outcome.status}: {outcome.error}"
+                )
 
     @staticmethod
     def _line(result: poller.PollResult) -> str:
