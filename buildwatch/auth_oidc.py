@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 from django.conf import settings
@@ -247,3 +248,38 @@ def provider_logout_url(request: HttpRequest) -> str:
         "client_id": settings.OIDC_RP_CLIENT_ID,
     }
     return f"{end_session}{'&' if '?' in end_session else '?'}{urlencode(query)}"
+
+
+class SSOFormAction:
+    """Sign-in and sign-out leave through a form whose answer redirects to the provider, and browsers
+    hold that redirect to the page's CSP `form-action`: with SSO configured, it also allows the
+    provider's origin (of its authorization endpoint, else of its discovery document: the same host at
+    Mozilla's and at every provider we know). Listed after Django's CSP middleware, so that it sets
+    the policy that middleware then writes."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        origins = provider_origins()
+        if origins and settings.SECURE_CSP:
+            policy = dict(getattr(response, "_csp_config", None) or settings.SECURE_CSP)
+            policy["form-action"] = [*policy.get("form-action", []), *origins]
+            response._csp_config = policy
+        return response
+
+
+def provider_origins() -> list[str]:
+    """scheme://host[:port] of the provider's sign-in and sign-out pages, as configured (no discovery)."""
+    if not oidc.enabled():
+        return []
+    urls = (
+        settings.OIDC_OP_AUTHORIZATION_ENDPOINT or settings.OIDC_OP_DISCOVERY_URL,
+        settings.OIDC_OP_END_SESSION_ENDPOINT,
+    )
+    return list(
+        dict.fromkeys(
+            f"{part.scheme}://{part.netloc}" for url in urls if url and (part := urlsplit(url)).netloc
+        )
+    )

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "buildwatch.auth_oidc.SSOFormAction",  # form-action allows the SSO provider (after the CSP middleware)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "buildwatch.compression.CompressionMiddleware",  # gzip, BREACH mitigations: see that module
     "django.contrib.sessions.middleware.SessionMiddleware",
