@@ -280,6 +280,8 @@ WEBPUSH_ALLOW_LOOPBACK = env.bool("WEBPUSH_ALLOW_LOOPBACK", DEBUG)
 
 BUILDWATCH_POLL_SECONDS = env.int("BUILDWATCH_POLL_SECONDS", 60, validate=_AT_LEAST_ONE)
 BUILDWATCH_REFRESH_SECONDS = env.int("BUILDWATCH_REFRESH_SECONDS", 30, validate=_AT_LEAST_ONE)
+# First wait before a failed send is retried (doubling after each attempt, at most 15 minutes).
+BUILDWATCH_RETRY_SECONDS = env.int("BUILDWATCH_RETRY_SECONDS", 30, validate=_AT_LEAST_ONE)
 # Unfinished pushes one user may watch at once (auto-watch is not counted against it).
 BUILDWATCH_MAX_WATCHES_PER_USER = env.int("BUILDWATCH_MAX_WATCHES_PER_USER", 100, validate=_AT_LEAST_ONE)
 
