@@ -13,7 +13,10 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
 	echo $$p; break; fi; done)
 
-.PHONY: run test demo lint install migrate bench clean check-python
+SYNAPSE_VENV ?= var/synapse-venv
+SYNAPSE_VERSION ?= 1.163.2
+
+.PHONY: run test demo lint install migrate bench clean check-python synapse matrix-dev
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -54,7 +57,25 @@ demo: migrate
 	$(POLLER) \
 	$(PY) manage.py runserver $(HOST):$(PORT) & wait
 
-test: install
+# Synapse for the Matrix tests and a local bot, in its own virtualenv: its pins never touch the app's.
+$(SYNAPSE_VENV)/.installed: Makefile | check-python
+	@test -x $(SYNAPSE_VENV)/bin/python || $(PYTHON) -m venv $(SYNAPSE_VENV)
+	$(SYNAPSE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SYNAPSE_VENV)/bin/python -m pip install --quiet 'matrix-synapse==$(SYNAPSE_VERSION)'
+	@touch $@
+
+synapse: $(SYNAPSE_VENV)/.installed
+
+# A local homeserver on :8008 with a bot and a user; prints the MATRIX_* variables for `make demo`.
+matrix-dev: install synapse
+	BUILDWATCH_SYNAPSE_VENV=$(SYNAPSE_VENV) $(PY) -m tests.synapse --port 8008 --data var/synapse-dev
+
+# The sign-in tests' real OpenID provider (npm oidc-provider, run by Node); without npm those tests skip.
+tests/oidc/node_modules/.installed: tests/oidc/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/oidc --no-audit --no-fund --silent && touch $@; \
+	else echo "npm not found: the sign-in tests against a real OpenID provider will skip"; fi
+
+test: install tests/oidc/node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)

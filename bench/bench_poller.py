@@ -1,188 +1,331 @@
-"""Benchmark: one poll cycle over 1,000 watched pushes of 300 users, against the fake Treeherder over HTTP.
+"""Benchmark: the poll cycle at team scale, against the fake Treeherder in its own process over HTTP.
 
-    .venv/bin/python bench/bench_poller.py [--pushes 1000] [--users 300] [--jobs 40] [--latency 0.01] [--cycles 3]
+    .venv/bin/python bench/bench_poller.py [--sizes 10,100,1000] [--latency 0.05] [--steady 11]
 
-The fake answers every API request after `--latency` seconds. Between cycles simulated time moves one
-poll interval (60 s), so jobs change state and incremental reads have something to return. Measured:
-- upstream requests per cycle against the number of distinct unfinished pushes (the contract: equal
-  or fewer; the first cycle also reads each push's title once);
-- bytes per cycle, incremental (`last_modified__gt`) against re-fetching every job of every push;
-- cycle wall time with 1 and 2 workers. A "worker" is a thread running poller.poll_push for the
-  fanned-out pushes, as one Celery worker process of concurrency 1 would (the work is I/O-bound).
-Runs on a throwaway SQLite database (or PostgreSQL with BENCH_DATABASE_URL=postgres://…). Prints
-medians and ratios only.
+For each N in --sizes: a fake Treeherder process serving N watched pushes of several sizes (40, 300,
+1,000 and 2,500 jobs, plus one 5,202-job push; pushes past 2,000 jobs take several pages) that stay
+mid-flight for the whole run, each request answered after --latency seconds; and a fresh BuildWatch
+process on PostgreSQL + Redis when they answer on 127.0.0.1 (a throwaway SQLite database and the
+local-memory cache otherwise: the output says which). That process runs the cycle as one worker does
+(the beat task's `cycle.poll_cycle`), the first cycle, then --steady cycles each one simulated poll
+interval later: the fake's clock and BuildWatch's (time-machine) move together, so the periodic full
+re-read (every FULL_READ_EVERY_POLLS polls) falls due on the simulated clock inside the run.
+
+Reported per N: first-cycle and steady-cycle wall time (median; the cycle with the periodic full
+re-read separately), requests per push, bytes; the byte ratio incremental / full taken same-set and
+same-time (right after a steady cycle, before the clock moves, every job of the pushes that cycle
+polled is read again), by push size; and the database time of one incremental poll of the 5,202-job
+push. Medians and ratios, no assertions on time. (The numbers before issue 16, serial polls, came from this script at commit
+aeabd32, which also drove the old fan-out.)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+from urllib.request import Request, urlopen
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fakeherder import FakeTreeherder  # noqa: E402
-from fakeherder.builder import DEMO, Builder  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 POLL_SECONDS = 60
+BIG = 5202
+SIZE_PATTERN = [40] * 40 + [300] * 7 + [1000] * 2 + [2500]  # per 50 pushes
+MINUTE = 60.0
+REDIS_DB = 13
 
 
-def build_fake(pushes: int, jobs: int, latency: float) -> FakeTreeherder:
-    fake = FakeTreeherder(scenario="quick", speed=0)
+def push_sizes(count: int) -> list[int]:
+    sizes = [SIZE_PATTERN[n % len(SIZE_PATTERN)] for n in range(count - 1)]
+    return [BIG, *sizes]
+
+
+# --- The fake's process -------------------------------------------------------------------------------
+
+
+def serve_fake(pushes: int, latency: float) -> None:
+    from fakeherder import FakeTreeherder
+    from fakeherder.builder import Builder, Pace
+
+    fake = FakeTreeherder(scenario="quick", speed=0, latency=latency)
     t0 = fake.now()
     builder = Builder(t0, seed=99, first_push_id=900_001, first_job_id=800_000_000)
-    for n in range(pushes):
-        # Pushed over the last 20 minutes at the demo pace: every push is somewhere mid-flight.
+    # Slow, spread-out pushes: every one is mid-flight (jobs finishing every minute) for the whole run.
+    pace = Pace(
+        decision=120.0, build=(300.0, 900.0), test=(300.0, 1500.0), queue=(10.0, 60.0), spread=30 * MINUTE
+    )
+    for n, size in enumerate(push_sizes(pushes)):
         builder.push(author=f"dev{n % 300}@mozilla.com", messages=[f"Bug {2_000_000 + n} - Bench push {n}. r=dev"],
-                     pushed_at=t0 - (n % 20) * 60 - 30, size=jobs, plan="green", pace=DEMO)  # fmt: skip
+                     pushed_at=t0 - 10 * MINUTE - (n % 10) * 2 * MINUTE, size=size, plan="green", pace=pace)  # fmt: skip
     with fake._lock:
         fake.pushes.update(builder.pushes)
         fake._index()
-    fake.start()
-    fake.set_latency(latency)
-    return fake
+    url = fake.listen("127.0.0.1", 0)
+    print(json.dumps({"url": url, "now": fake.now(), "push_ids": sorted(builder.pushes)}), flush=True)
+    fake.serve_forever()
+
+
+def control(url: str, action: str, **params: object) -> dict:
+    query = "&".join(f"{key}={value}" for key, value in params.items())
+    with urlopen(
+        Request(f"{url}/__fake__/{action}?{query}", method="POST" if action != "state" else "GET")
+    ) as answer:
+        return json.load(answer)
+
+
+# --- The BuildWatch process ---------------------------------------------------------------------------
 
 
 class Meter:
-    """A requests response hook: counts requests and body bytes, thread-safe."""
+    """A requests response hook: requests and body bytes, by push id, thread-safe."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.requests = 0
         self.bytes = 0
+        self.by_push: dict[int, int] = defaultdict(int)
 
     def hook(self, response, *args, **kwargs):
+        push = parse_qs(urlsplit(response.url).query).get("push_id", ["0"])[0]
         with self.lock:
             self.requests += 1
             self.bytes += len(response.content)
+            self.by_push[int(push) if push.isdigit() else 0] += len(response.content)
         return response
 
-    def take(self) -> tuple[int, int]:
+    def take(self) -> dict:
         with self.lock:
-            taken = (self.requests, self.bytes)
+            taken = {"requests": self.requests, "bytes": self.bytes, "by_push": dict(self.by_push)}
             self.requests = self.bytes = 0
+            self.by_push = defaultdict(int)
             return taken
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pushes", type=int, default=1000)
-    parser.add_argument("--users", type=int, default=300)
-    parser.add_argument("--jobs", type=int, default=40, help="jobs per push")
-    parser.add_argument("--latency", type=float, default=0.01, help="seconds the fake waits per request")
-    parser.add_argument("--cycles", type=int, default=3, help="measured steady-state cycles per worker count")
-    args = parser.parse_args()
+def database_env() -> tuple[dict[str, str], str, object]:
+    """PostgreSQL + Redis on 127.0.0.1 when both answer (a scratch database), else SQLite + locmem."""
+    import socket
 
-    print(f"building {args.pushes} pushes x {args.jobs} jobs in the fake Treeherder…", flush=True)
-    fake = build_fake(args.pushes, args.jobs, args.latency)
-    tmp = tempfile.mkdtemp(prefix="bench-poller-")
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "buildwatch.settings",
-        "BUILDWATCH_VAR_DIR": tmp,
-        "TREEHERDER_URL": fake.url,
-        "BUILDWATCH_POLL_SECONDS": str(POLL_SECONDS),
-        "EMAIL_URL": "dummy://",
-        "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", ""),
-        "LOG_LEVEL": "ERROR",
-    })  # fmt: skip
+    def answers(port: int) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
 
+    if os.environ.get("BENCH_SQLITE") or not (answers(5432) and answers(6379)):
+        return {"DATABASE_URL": ""}, "SQLite (PostgreSQL or Redis not answering on 127.0.0.1)", lambda: None
+    import psycopg
+
+    name = f"bench_poller_{uuid.uuid4().hex[:8]}"
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    env = {"DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}",
+           "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}"}  # fmt: skip
+    return env, "PostgreSQL + Redis", drop
+
+
+def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C901, PLR0915 - one script
+    import time_machine
+
+    traveller = time_machine.travel(fake["now"], tick=True).start()
     import django
 
     django.setup()
     import requests
     from django.contrib.auth import get_user_model
+    from django.core.cache import cache
     from django.core.management import call_command
     from django.db import connection
 
+    from notifications import cycle as poll_cycle_module
     from notifications import poller
-    from notifications.models import PushState, Watch
+    from notifications.models import Watch
     from pushes import services as pushes_services
     from pushes.treeherder import TreeherderClient
 
     call_command("migrate", verbosity=0)
-    if connection.vendor == "postgresql":  # BENCH_DATABASE_URL: start from empty tables
-        call_command("flush", "--noinput", verbosity=0)
+    cache.clear()
+    push_ids = fake["push_ids"]
+    sizes = dict(zip(push_ids, push_sizes(len(push_ids)), strict=True))
     users = get_user_model().objects.bulk_create(
-        [get_user_model()(username=f"user{n}", email=f"user{n}@example.com") for n in range(args.users)]
+        [get_user_model()(username=f"user{n}", email=f"user{n}@example.com") for n in range(300)]
     )
-    push_ids = sorted(fake.pushes)[-args.pushes:] if len(fake.pushes) > args.pushes else sorted(fake.pushes)
-    push_ids = [p for p in push_ids if p >= 900_001]
-    # 1,000 pushes across 300 users: each push has its author's watcher, every third a second watcher.
-    watches = [Watch(user=users[n % args.users], repo="try", push_id=p) for n, p in enumerate(push_ids)]
-    watches += [Watch(user=users[(n + 7) % args.users], repo="try", push_id=p)
-                for n, p in enumerate(push_ids) if n % 3 == 0]  # fmt: skip
+    watches = [Watch(user=users[n % 300], repo="try", push_id=p) for n, p in enumerate(push_ids)]
+    watches += [
+        Watch(user=users[(n + 7) % 300], repo="try", push_id=p) for n, p in enumerate(push_ids) if n % 3 == 0
+    ]
     Watch.objects.bulk_create(watches)
 
     meter = Meter()
     session = requests.Session()
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64))
     session.hooks["response"].append(meter.hook)
-    client = TreeherderClient(fake.url, timeout=30, session=session)
-    # Every poll in this process goes through the meter, and so do the failure summary's log reads.
+    client = TreeherderClient(fake["url"], timeout=60, session=session)
     poller.get_client = lambda **kwargs: client
     pushes_services.get_client = lambda **kwargs: client
+    refetch_session = requests.Session()
+    refetch_session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
+    refetch_meter = Meter()
+    refetch_session.hooks["response"].append(refetch_meter.hook)
+    refetch = TreeherderClient(fake["url"], timeout=60, session=refetch_session)
 
-    def cycle(workers: int) -> dict:
-        fanned: list[tuple[str, int]] = []
+    def one_cycle() -> dict:
         started = time.perf_counter()
-        summary = poller.poll_cycle(dispatch_poll=lambda repo, p: fanned.append((repo, p)),
-                                      dispatch_delivery=lambda nid: None)  # fmt: skip
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda rp: poller.poll_push(*rp, min_interval=0), fanned))
+        summary = poll_cycle_module.poll_cycle(
+            dispatch_delivery=lambda nid: None, client=client, min_interval=0
+        )
+        results = summary.results
         wall = time.perf_counter() - started
-        requests_made, body_bytes = meter.take()
-        fake.advance(POLL_SECONDS)
-        return {
-            "wall": wall, "requests": requests_made, "bytes": body_bytes, "pushes": len(summary.pushes),
-            "full": sum(r.full_read for r in results), "errors": sum(bool(r.error) for r in results),
-        }  # fmt: skip
+        polled = [r.push_id for r in results if r.polled]
+        return {"wall": wall, **meter.take(), "pushes": len(summary.pushes), "polled": polled,
+                "full": sum(r.full_read for r in results), "errors": sum(bool(r.error) for r in results)}  # fmt: skip
 
-    def full_refetch_bytes() -> int:
-        """What one cycle would cost re-reading every job of every unfinished push."""
-        meter.take()
-        for p in PushState.objects.exclude(state="finished").values_list("push_id", flat=True):
-            client.jobs("try", p)
-        return meter.take()[1]
+    def same_time_full_bytes(polled: list[int]) -> dict[int, int]:
+        refetch_meter.take()
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            list(pool.map(lambda p: refetch.jobs("try", p), polled))
+        return refetch_meter.take()["by_push"]
 
-    print(f"{len(Watch.objects.all())} watches of {args.users} users on {len(push_ids)} pushes; "
-          f"fake latency {args.latency * 1000:g} ms per request", flush=True)  # fmt: skip
-    first = cycle(2)
-    print(f"first cycle (full reads + one title read per push): {first['requests']} requests for "
-          f"{first['pushes']} pushes, {first['bytes'] / 1e6:.1f} MB, {first['wall']:.1f} s with 2 workers")  # fmt: skip
+    def tick() -> None:
+        control(fake["url"], "advance", seconds=POLL_SECONDS)
+        traveller.shift(POLL_SECONDS)
 
-    # Interleaved, so both worker counts see pushes at the same stages.
-    by_workers: dict[int, list[dict]] = {1: [], 2: []}
-    for _ in range(args.cycles):
-        for workers in (1, 2):
-            by_workers[workers].append(cycle(workers))
-    rows = list(by_workers.items())
-    unfinished = PushState.objects.exclude(state="finished").count()
-    refetch = full_refetch_bytes()
+    first = one_cycle()
+    cycles = []
+    ratios: dict[int, list[float]] = defaultdict(list)
+    for n in range(steady):
+        tick()
+        cycle = one_cycle()
+        if cycle["full"] * 2 < cycle["pushes"] and n % 3 == 1:  # an incremental cycle: compare bytes
+            full = same_time_full_bytes(cycle["polled"])
+            for push_id, incremental in cycle["by_push"].items():
+                if push_id in full:
+                    ratios[sizes[push_id]].append(incremental / full[push_id])
+        cycles.append({k: v for k, v in cycle.items() if k not in ("by_push", "polled")})
+    first = {k: v for k, v in first.items() if k not in ("by_push", "polled")}
 
-    print("\nsteady-state cycles (incremental reads; a full re-read every 10 polls or when a push looks finished):")
-    for workers, measured in rows:
-        med = {key: statistics.median(m[key] for m in measured) for key in ("wall", "requests", "bytes", "pushes", "full")}
-        ratio = med["requests"] / med["pushes"] if med["pushes"] else 0
-        print(f"  {workers} worker(s): median {med['wall']:.2f} s/cycle; {med['requests']:.0f} requests for "
-              f"{med['pushes']:.0f} distinct unfinished pushes ({ratio:.2f} per push); "
-              f"{med['bytes'] / 1e3:.0f} kB/cycle; {med['full']:.0f} full reads")  # fmt: skip
-    one = statistics.median(m["wall"] / max(m["pushes"], 1) for m in rows[0][1])
-    two = statistics.median(m["wall"] / max(m["pushes"], 1) for m in rows[1][1])
-    steady_bytes = statistics.median(m["bytes"] for w, ms in rows for m in ms)
-    print(f"\nre-fetching every job of the {unfinished} unfinished pushes: {refetch / 1e6:.1f} MB per cycle; "
-          f"incremental: {steady_bytes / 1e3:.0f} kB (ratio {refetch / max(steady_bytes, 1):.1f}x fewer bytes)")  # fmt: skip
-    print(f"wall time per push, 1 worker: {one * 1000:.1f} ms, 2 workers: {two * 1000:.1f} ms "
-          f"(2 workers {one / two:.2f}x faster); {unfinished} pushes still unfinished")
-    worst = max(m["requests"] - m["pushes"] for _, ms in rows for m in ms)
-    print("contract (requests per steady cycle <= distinct unfinished pushes):", "OK" if worst <= 0 else f"VIOLATED by {worst}")
-    fake.stop()
-    if worst > 0:
-        sys.exit(1)
+    # One incremental poll of the 5,202-job push: database time only (execute_wrapper on this thread).
+    big = push_ids[0]
+    db_times = []
+    for _ in range(5):
+        tick()
+        spent = [0.0]
+
+        def timed(execute, sql, params, many, context, spent=spent):
+            began = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                spent[0] += time.perf_counter() - began
+
+        with connection.execute_wrapper(timed):
+            result = poller.poll_push("try", big, min_interval=0)
+        if result.polled and not result.full_read:
+            db_times.append(spent[0])
+    meter.take()
+    return {"first": first, "cycles": cycles, "ratios": dict(ratios), "big_db": db_times, "latency": latency}
+
+
+# --- The driver -----------------------------------------------------------------------------------------
+
+
+def measure(count: int, latency: float, steady: int) -> tuple[dict, str]:
+    fake_process = subprocess.Popen([sys.executable, __file__, "--serve-fake", str(count), "--latency", str(latency)],
+                                    stdout=subprocess.PIPE, text=True)  # fmt: skip
+    env_extra, backend, drop = database_env()
+    try:
+        fake = json.loads(fake_process.stdout.readline())
+        tmp = tempfile.mkdtemp(prefix="bench-poller-")
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "buildwatch.settings", "BUILDWATCH_VAR_DIR": tmp,
+               "TREEHERDER_URL": fake["url"], "BUILDWATCH_POLL_SECONDS": str(POLL_SECONDS), "EMAIL_URL": "dummy://",
+               "LOG_LEVEL": "ERROR", "REDIS_URL": "", **env_extra}  # fmt: skip
+        child = subprocess.run([sys.executable, __file__, "--buildwatch", json.dumps(fake), "--steady", str(steady),
+                                "--latency", str(latency)], env=env, capture_output=True, text=True, check=False)  # fmt: skip
+        if child.returncode:
+            sys.exit(f"the BuildWatch process failed:\n{child.stderr[-4000:]}")
+        return json.loads(child.stdout.strip().splitlines()[-1]), backend
+    finally:
+        fake_process.terminate()
+        fake_process.wait(timeout=10)
+        drop()
+
+
+def report(count: int, result: dict) -> dict:
+    first, cycles = result["first"], result["cycles"]
+    incremental = [c for c in cycles if c["full"] * 2 < c["pushes"]]
+    rereads = [c for c in cycles if c["full"] * 2 >= c["pushes"]]
+    med = {
+        key: statistics.median(c[key] for c in incremental) for key in ("wall", "requests", "bytes", "pushes")
+    }
+    print(f"\nN = {count} watched pushes ({first['pushes']} unfinished at the first cycle):")
+    print(f"  first cycle: {first['wall']:.2f} s, {first['requests']} requests "
+          f"({first['requests'] / max(first['pushes'], 1):.2f} per push), {first['bytes'] / 1e6:.1f} MB, "
+          f"{first['errors']} errors")  # fmt: skip
+    print(f"  steady cycles (incremental, median of {len(incremental)}): {med['wall']:.2f} s, "
+          f"{med['requests'] / max(med['pushes'], 1):.2f} requests per push, {med['bytes'] / 1e3:.0f} kB; "
+          f"per push {1000 * med['wall'] / max(med['pushes'], 1):.1f} ms")  # fmt: skip
+    for cycle in rereads:
+        print(f"  cycle with the periodic full re-read: {cycle['wall']:.2f} s, {cycle['full']} full reads, "
+              f"{cycle['bytes'] / 1e6:.1f} MB")  # fmt: skip
+    for size, values in sorted(result["ratios"].items(), key=lambda kv: int(kv[0])):
+        print(f"  bytes incremental / full, same pushes same moment, {size}-job pushes: "
+              f"median {statistics.median(values):.3f} ({len(values)} polls)")  # fmt: skip
+    if result["big_db"]:
+        print(f"  database time of one incremental poll of the {BIG}-job push: median "
+              f"{1000 * statistics.median(result['big_db']):.1f} ms ({len(result['big_db'])} polls)")  # fmt: skip
+    reread_wall = max((c["wall"] for c in rereads), default=float("nan"))
+    return {"n": count, "first": first["wall"], "steady": med["wall"], "reread": reread_wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,1000", help="comma-separated numbers of watched pushes")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds the fake waits per request")
+    parser.add_argument(
+        "--steady", type=int, default=11, help="cycles after the first (11 reach the full re-read)"
+    )
+    parser.add_argument("--serve-fake", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--buildwatch", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_fake:
+        return serve_fake(args.serve_fake, args.latency)
+    if args.buildwatch:
+        print(json.dumps(run_buildwatch(json.loads(args.buildwatch), args.steady, args.latency)))
+        return None
+
+    rows = []
+    for count in (int(n) for n in args.sizes.split(",")):
+        started = time.perf_counter()
+        result, backend = measure(count, args.latency, args.steady)
+        if not rows:
+            mode = f"BUILDWATCH_POLL_CONCURRENCY={os.environ.get('BUILDWATCH_POLL_CONCURRENCY') or 16}"
+            print(f"BuildWatch on {backend}; fake Treeherder in its own process, {args.latency * 1000:g} ms per "
+                  f"request; {mode}; poll interval {POLL_SECONDS} s (simulated)")  # fmt: skip
+        rows.append(report(count, result))
+        print(f"  (measured in {time.perf_counter() - started:.0f} s)", flush=True)
+    print("\ngrowth:   N   first (s)  steady (s)  full re-read cycle (s)  steady per push (ms)")
+    for row in rows:
+        print(f"  {row['n']:>6}  {row['first']:>9.2f}  {row['steady']:>10.2f}  {row['reread']:>22.2f}  "
+              f"{1000 * row['steady'] / row['n']:>20.1f}")  # fmt: skip
+    return None
 
 
 if __name__ == "__main__":

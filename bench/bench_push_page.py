@@ -1,123 +1,375 @@
-"""Benchmark: the detail page of a 5,000-job push, against the floor of just decoding its JSON.
+"""Benchmark: what a browser costs on the push page of the 5,200-job push, over real HTTP.
 
-    .venv/bin/python bench/bench_push_page.py [--runs 15] [--jobs 5000]
+    .venv/bin/python bench/bench_push_page.py [--runs 5] [--viewers 20] [--no-redis]
 
-Treeherder is simulated with `responses` (no network): 5,000 jobs over three `/api/jobs/` pages, as
-the real server pages them. "cold" renders start from an empty cache (every Treeherder read happens);
-"warm" renders are what viewers of a cached push get, and what each live refresh costs. Prints medians
-and ratios only.
+The fake Treeherder runs in its own process (`manage.py fake_treeherder`, default scenario, clock
+stopped); BuildWatch is served by a multi-threaded WSGI server in this process, with Redis as the cache
+when it answers on 127.0.0.1:6379 (its own key prefix; nothing else is flushed), signed in. A "page" is
+what a browser fetches: the HTML plus every fragment it loads (elements with `hx-trigger="load"`). Then
+a reader opens the two largest groups, and a "refresh" is one round of the page's poller (with what its
+answer loads) after the push moved on 30 simulated seconds, those two groups open. Each iteration runs cold (empty cache), warm and refresh,
+and times `json.loads` of the push's raw job pages (the floor) in between. Prints medians, ratios, bytes
+to the browser (gzip and not), upstream requests and peak memory, with the goals beside them.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
+import re
+import resource
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
+import threading
 import time
+import tracemalloc
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from html import unescape
 from pathlib import Path
+from urllib.parse import quote, unquote
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "buildwatch.settings")
-os.environ["TREEHERDER_URL"] = "https://treeherder.example"
-
-import django  # noqa: E402
-
-django.setup()
-
-import responses  # noqa: E402
-from django.core.cache import cache  # noqa: E402
-from django.test import Client  # noqa: E402
-
-TH = "https://treeherder.example"
-PUSH_ID = 777
-NAMES = [
-    "duration", "failure_classification_id", "id", "job_group_name", "job_group_symbol", "job_type_name",
-    "job_type_symbol", "last_modified", "option_collection_hash", "platform", "platform_option", "push_id",
-    "result", "signature", "state", "tier", "task_id", "retry_id",
-]  # fmt: skip
-PLATFORMS = [(f"platform-{p}", option) for p in range(24) for option in ("opt", "debug")]
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+REDIS = ("127.0.0.1", 6379)
+REDIS_DB = 11
+OPEN_GROUPS = 2
+ADVANCE = 30
 
 
-def job_row(i: int) -> list:
-    platform, option = PLATFORMS[i % len(PLATFORMS)]
-    state = "running" if i % 7 == 0 else "completed"
-    result = "testfailed" if i % 97 == 0 else "success"
-    values = {
-        "duration": 10 + i % 50, "failure_classification_id": 1, "id": 1_000_000 + i,
-        "job_group_name": "Mochitests", "job_group_symbol": f"M{i % 5}",
-        "job_type_name": f"test-{platform}/{option}-mochitest-{i}", "job_type_symbol": str(i % 40),
-        "last_modified": "2026-11-24T10:00:00.000000", "option_collection_hash": "x", "platform": platform,
-        "platform_option": option, "push_id": PUSH_ID, "result": result if state == "completed" else "unknown",
-        "signature": "s", "state": state, "tier": 1 if i % 10 else 2, "task_id": f"T{i:021d}", "retry_id": 0,
-    }  # fmt: skip
-    return [values[name] for name in NAMES]
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
-def pages(total: int, size: int = 2000) -> list[str]:
-    bodies = []
-    for number, start in enumerate(range(0, total, size), start=1):
-        rows = [job_row(i) for i in range(start, min(total, start + size))]
-        more = start + size < total
-        next_url = f"{TH}/api/jobs/?push_id={PUSH_ID}&count={size}&page={number + 1}" if more else None
-        bodies.append(json.dumps({"count": total, "next": next_url, "previous": None, "results": rows,
-                                  "job_property_names": NAMES}))
-    return bodies
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Cost:
+    seconds: float = 0.0
+    wire: int = 0  # bytes as sent (gzip when the server compressed)
+    html: int = 0  # bytes once decompressed
+    requests: int = 0
+    upstream: int = 0
+
+
+@dataclass
+class Samples:
+    costs: dict[str, list[Cost]] = field(default_factory=dict)
+
+    def add(self, name: str, cost: Cost) -> None:
+        self.costs.setdefault(name, []).append(cost)
+
+    def median(self, name: str, attribute: str) -> float:
+        return statistics.median(getattr(cost, attribute) for cost in self.costs[name])
+
+
+class Browser:
+    """Fetches like htmx would: HTML, then the `load` fragments; a refresh fetches the poller's URL."""
+
+    def __init__(self, base: str, cookie: tuple[str, str], fake: str) -> None:
+        import urllib3
+
+        self.base, self.fake = base, fake
+        self.http = urllib3.PoolManager(maxsize=64)
+        self.headers = {"Accept-Encoding": "gzip", "Cookie": f"{cookie[0]}={cookie[1]}"}
+
+    def get(self, path: str, cost: Cost, *, fragment: bool = False) -> str:
+        headers = dict(self.headers, **({"HX-Request": "true"} if fragment else {}))
+        response = self.http.request(
+            "GET", self.base + path, headers=headers, decode_content=False, retries=False
+        )
+        assert response.status == 200, (path, response.status)
+        body = response.data
+        cost.wire += len(body)
+        text = gzip.decompress(body) if response.headers.get("Content-Encoding") == "gzip" else body
+        cost.html += len(text)
+        cost.requests += 1
+        return text.decode()
+
+    def upstream_count(self) -> int:
+        return json.loads(self.http.request("GET", f"{self.fake}/__fake__/requests").data)["count"]
+
+    def advance(self, seconds: float) -> None:
+        self.http.request("POST", f"{self.fake}/__fake__/advance?seconds={seconds}")
+
+    def loads(self, html: str, cost: Cost) -> list[str]:
+        """Fetch every fragment with hx-trigger containing "load", recursively (two levels)."""
+        bodies = []
+        for url in _hx_gets(html, "load"):
+            body = self.get(url, cost, fragment=True)
+            bodies.append(body)
+            for inner in _hx_gets(body, "load"):
+                bodies.append(self.get(inner, cost, fragment=True))
+        return bodies
+
+
+def _hx_gets(html: str, trigger: str) -> list[str]:
+    found = []
+    for tag in re.findall(r"<[a-z]+\s[^>]*hx-get=\"[^\"]+\"[^>]*>", html):
+        when = re.search(r'hx-trigger="([^"]+)"', tag)
+        if when and re.search(rf"\b{trigger}\b", when.group(1)) and "toggle" not in when.group(1):
+            found.append(unescape(re.search(r'hx-get="([^"]+)"', tag).group(1)))
+    return found
+
+
+def _groups_to_open(html: str, count: int) -> list[tuple[str, str]]:
+    """(id, url) of the largest closed groups: what a reader opens."""
+    groups = re.findall(
+        r'<details class="group" id="([^"]+)" hx-get="([^"]+)" hx-trigger="toggle once"[^>]*>.*?(\d+)/(\d+)',
+        html,
+        re.S,
+    )
+    groups.sort(key=lambda g: -int(g[3]))
+    return [(gid, unescape(url)) for gid, url, _, _ in groups[:count]]
+
+
+def page_and_fragments(browser: Browser, path: str, opened: list[tuple[str, str]]) -> tuple[Cost, str]:
+    cost = Cost()
+    before = browser.upstream_count()
+    start = time.perf_counter()
+    html = browser.get(path, cost)
+    html += "".join(browser.loads(html, cost))  # what polls: the page's poller and the fragments' own
+    for _, url in opened:
+        browser.get(url, cost, fragment=True)
+    cost.seconds = time.perf_counter() - start
+    cost.upstream = browser.upstream_count() - before
+    return cost, html
+
+
+def open_groups(browser: Browser, opened: list[tuple[str, str]]) -> Cost:
+    """A reader opens groups: each loads its jobs (a fragment)."""
+    cost = Cost()
+    before = browser.upstream_count()
+    start = time.perf_counter()
+    for _, url in opened:
+        browser.get(url, cost, fragment=True)
+    cost.seconds = time.perf_counter() - start
+    cost.upstream = browser.upstream_count() - before
+    return cost
+
+
+def refresh_round(browser: Browser, html: str, opened: list[tuple[str, str]]) -> Cost:
+    """Every poller's request (as htmx sends it, with the open groups), then what the answers load."""
+    cost = Cost()
+    before = browser.upstream_count()
+    start = time.perf_counter()
+    for url in _hx_gets(html, "every"):
+        if "/live/?" in url:  # push.js sends the open groups with the poller's request
+            shown = re.search(r"open=([^&]*)", url)
+            ids = [part for part in unquote(shown.group(1)).split(",") if part] if shown else []
+            ids += [group_id for group_id, _ in opened]
+            url = re.sub(r"open=[^&]*", "open=" + quote(",".join(ids)), url)
+        body = browser.get(url, cost, fragment=True)
+        browser.loads(body, cost)
+        for group_id, group_url in opened:  # a group swapped in whole reloads when reopened
+            if f'id="{group_id}"' in body and "<details" in body:
+                browser.get(group_url, cost, fragment=True)
+    cost.seconds = time.perf_counter() - start
+    cost.upstream = browser.upstream_count() - before
+    return cost
+
+
+def concurrent_cold(browser: Browser, path: str, viewers: int, clear) -> tuple[int, int]:
+    """(upstream requests, job pages of one fetch) when `viewers` open the page at once on an empty cache."""
+    clear()
+    barrier = threading.Barrier(viewers)
+
+    def one(_: int) -> None:
+        barrier.wait()
+        browser.get(path, Cost())
+
+    before = browser.upstream_count()
+    with ThreadPoolExecutor(viewers) as pool:
+        list(pool.map(one, range(viewers)))
+    return browser.upstream_count() - before
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--jobs", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--viewers", type=int, default=20)
+    parser.add_argument("--no-redis", action="store_true")
     args = parser.parse_args()
-    bodies = pages(args.jobs)
-    push = {"id": PUSH_ID, "revision": "a" * 40, "author": "dev@mozilla.com", "push_timestamp": 1764000000,
-            "revisions": [{"revision": "a" * 40, "author": "dev", "comments": "Bug 1 - Benchmark. r=me"}]}
+
+    work = Path(tempfile.mkdtemp(prefix="bw-bench-"))
+    fake_port = _free_port()
+    fake_url = f"http://127.0.0.1:{fake_port}"
+    redis = not args.no_redis and _port_open(*REDIS)
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="buildwatch.settings",
+        DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}",
+        TREEHERDER_URL=fake_url,
+        TASKCLUSTER_ROOT_URL=fake_url,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        BUILDWATCH_REFRESH_SECONDS="2",  # cached copies of a running push last 1 s: a refresh round waits that long
+        DEBUG="1",
+    )
+    if redis:
+        os.environ["REDIS_URL"] = f"redis://{REDIS[0]}:{REDIS[1]}/{REDIS_DB}"
+    fake = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "fake_treeherder",
+            "--port",
+            str(fake_port),
+            "--speed",
+            "0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            if _port_open("127.0.0.1", fake_port):
+                break
+            time.sleep(0.1)
+        run(args, fake_url, redis, prefix)
+    finally:
+        fake.terminate()
+        fake.wait(10)
+
+
+def run(args: argparse.Namespace, fake_url: str, redis: bool, prefix: str) -> None:
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    settings.CACHES["default"]["KEY_PREFIX"] = prefix
+    from django.contrib.auth import get_user_model
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.cache import cache
+    from django.core.management import call_command
+    from django.core.wsgi import get_wsgi_application
+    from django.test import Client
+
+    call_command("migrate", verbosity=0)
+    user = get_user_model().objects.create_user("bench", "tester@mozilla.com", "pw")
     client = Client()
-    url = f"/try/pushes/{PUSH_ID}/"
+    client.force_login(user)
+    cookie = (settings.SESSION_COOKIE_NAME, client.cookies[settings.SESSION_COOKIE_NAME].value)
 
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        rsps.get(f"{TH}/api/repository/", json=[{"name": "try"}])
-        rsps.get(f"{TH}/api/project/try/push/{PUSH_ID}/", json=push)
-        rsps.get(f"{TH}/api/project/try/push/decisiontask/", json={str(PUSH_ID): {"id": "D", "run": "0"}})
-        for number, body in enumerate(bodies, start=1):
-            params = {"push_id": str(PUSH_ID), "count": "2000"} | ({"page": str(number)} if number > 1 else {})
-            rsps.get(f"{TH}/api/jobs/", body=body, content_type="application/json",
-                     match=[responses.matchers.query_param_matcher(params)])
+    def clear() -> None:
+        if redis:
+            import redis as redis_client
 
-        def timed(warm: bool, headers: dict) -> tuple[float, int]:
-            if not warm:
-                cache.clear()
-            calls = len(rsps.calls)
-            start = time.perf_counter()
-            response = client.get(url, **headers)
-            elapsed = time.perf_counter() - start
-            assert response.status_code == 200, response.status_code
-            return elapsed, len(rsps.calls) - calls
+            conn = redis_client.Redis(host=REDIS[0], port=REDIS[1], db=REDIS_DB)
+            keys = list(conn.scan_iter(f"{prefix}:*"))
+            if keys:
+                conn.delete(*keys)
+        else:
+            cache.clear()
 
-        cold = [timed(False, {}) for _ in range(args.runs)]
-        timed(False, {})
-        warm = [timed(True, {}) for _ in range(args.runs)]
-        refresh = [timed(True, {"HTTP_HX_REQUEST": "true"}) for _ in range(args.runs)]
-        size = len(client.get(url).content)
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-    decode = []
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *_: object) -> None:
+            pass
+
+    class Threaded(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    server = make_server("127.0.0.1", 0, StaticFilesHandler(get_wsgi_application()), Threaded, Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    browser = Browser(f"http://127.0.0.1:{server.server_port}", cookie, fake_url)
+
+    roles = json.loads(browser.http.request("GET", f"{fake_url}/__fake__/state").data)["pushes"]
+    big = next(p for p in roles if p["role"] == "big")
+    path = f"/try/pushes/{big['id']}/"
+    raw_pages = _raw_job_pages(browser, big["id"])
+
+    samples = Samples()
+    opened: list[tuple[str, str]] = []
     for _ in range(args.runs):
+        clear()
+        cold, html = page_and_fragments(browser, path, [])
+        samples.add("cold", cold)
+        warm, html = page_and_fragments(browser, path, [])
+        samples.add("warm", warm)
+        opened = opened or _groups_to_open(html, OPEN_GROUPS)
+        samples.add(f"open {len(opened)} large groups, first viewer", open_groups(browser, opened))
+        samples.add(f"open {len(opened)} large groups, next viewers", open_groups(browser, opened))
+        browser.advance(ADVANCE)
+        time.sleep(1.1)
+        samples.add("refresh", refresh_round(browser, html, opened))
+        unchanged = refresh_round(browser, _next_page(browser, path), opened)
+        samples.add("refresh, nothing changed", unchanged)
         start = time.perf_counter()
-        for body in bodies:
+        for body in raw_pages:
             json.loads(body)
-        decode.append(time.perf_counter() - start)
+        samples.add("floor", Cost(seconds=time.perf_counter() - start))
 
-    floor = statistics.median(decode)
-    print(f"push of {args.jobs} jobs, {len(bodies)} pages of /api/jobs/, {args.runs} runs, page {size // 1024} KiB")
-    print(f"  json-decode only (floor)   median {floor * 1000:7.1f} ms")
-    for name, samples in (("cold page (empty cache)", cold), ("warm page (cached)", warm),
-                          ("live refresh (htmx)", refresh)):
-        median = statistics.median(t for t, _ in samples)
-        upstream = statistics.median(n for _, n in samples)
-        print(f"  {name:26} median {median * 1000:7.1f} ms  x{median / floor:5.1f} floor"
-              f"  upstream requests {upstream:g}")
+    tracemalloc.start()
+    page_and_fragments(browser, path, [])
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    upstream_cold = concurrent_cold(browser, path, args.viewers, clear)
+    report(samples, big, raw_pages, redis, args, opened, peak, upstream_cold)
+
+
+def _raw_job_pages(browser: Browser, push_id: int) -> list[bytes]:
+    pages, url = [], f"{browser.fake}/api/jobs/?push_id={push_id}&count=2000"
+    while url:
+        body = browser.http.request("GET", url).data
+        pages.append(body)
+        url = json.loads(body)["next"]
+    return pages
+
+
+def _next_page(browser: Browser, path: str) -> str:
+    """The page as it stands after a refresh (its poller carries the newest token)."""
+    return page_and_fragments(browser, path, [])[1]
+
+
+def report(samples, big, raw_pages, redis, args, opened, peak, upstream_cold) -> None:
+    floor = samples.median("floor", "seconds")
+    print(
+        f"push {big['id']}: {big['jobs']} jobs, {len(raw_pages)} pages of /api/jobs/ "
+        f"({sum(map(len, raw_pages)) // 1024} KiB); cache {'Redis' if redis else 'local memory'}; "
+        f"signed in; {len(opened)} groups open; {args.runs} runs"
+    )
+    print(f"  json.loads floor          median {floor * 1000:7.1f} ms")
+    goals = {
+        "warm": "goal <= 3x floor",
+        "refresh": "goal <= 10 KiB",
+        "refresh, nothing changed": "goal <= 1 KiB",
+    }
+    for name in samples.costs:
+        if name == "floor":
+            continue
+        seconds = samples.median(name, "seconds")
+        print(
+            f"  {name:25} median {seconds * 1000:7.1f} ms  x{seconds / floor:5.1f} floor  "
+            f"{samples.median(name, 'wire') / 1024:7.1f} KiB sent ({samples.median(name, 'html') / 1024:7.1f} KiB html)  "
+            f"{samples.median(name, 'requests'):g} requests  upstream {samples.median(name, 'upstream'):g}  "
+            f"{goals.get(name, '')}"
+        )
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"  peak memory: one warm page+fragments {peak / 2**20:.1f} MiB allocated; process max RSS {rss:.0f} MiB"
+    )
+    print(
+        f"  {args.viewers} viewers at once on an empty cache: {upstream_cold} upstream requests "
+        f"(one fetch of the push: its {len(raw_pages)} job pages, the push, decision task, failed logs) "
+        f"goal: one fetch per push"
+    )
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "buildwatch.compression.CompressionMiddleware",  # gzip, BREACH mitigations: see that module
     "django.contrib.sessions.middleware.SessionMiddleware",
     "buildwatch.middleware.SlashCommonMiddleware",  # CommonMiddleware; slash redirects for GET/HEAD only
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -147,7 +148,9 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "buildwatch"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "buildwatch"}
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -174,6 +177,73 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 0, validate=validate.Range(
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
+
+# --- Sign-in (OpenID Connect) ---------------------------------------------------------------------------
+# Sign in with Mozilla SSO (or any OpenID provider) through mozilla-django-oidc; README "Signing in".
+# Configured = a client id and a provider (discovery URL, or the endpoints one by one). Without it,
+# sign-in is with a password only, as before. Code: buildwatch/oidc.py, auth_oidc.py, views_auth.py.
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", "")
+# The issuer (https://auth.mozilla.auth0.com/) or its .well-known/openid-configuration; read once per
+# process, when first needed. Endpoints set below win over discovered ones.
+OIDC_OP_DISCOVERY_URL = env.str("OIDC_OP_DISCOVERY_URL", "", validate=_HTTP_URL)
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", "", validate=_HTTP_URL)
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", "", validate=_HTTP_URL)
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", "", validate=_HTTP_URL)
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", "", validate=_HTTP_URL)
+# Where to log out at the provider too (discovered when it offers one).
+OIDC_OP_END_SESSION_ENDPOINT = env.str("OIDC_OP_END_SESSION_ENDPOINT", "", validate=_HTTP_URL)
+OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER", "")  # checked against the ID token's iss when known
+OIDC_RP_SIGN_ALGO = env.str(
+    "OIDC_RP_SIGN_ALGO",
+    "RS256",
+    validate=validate.OneOf([f"{family}{bits}" for family in ("RS", "ES", "HS") for bits in (256, 384, 512)]),
+)
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", "openid email profile")
+OIDC_USE_PKCE = env.bool("OIDC_USE_PKCE", True)
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", 10.0, validate=_POSITIVE)  # seconds per call to the provider
+# After this many seconds a page load re-checks the user with the provider (silently while their SSO
+# session lasts; signed out once it has ended).
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int(
+    "OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 15 * 60, validate=_AT_LEAST_ONE
+)
+OIDC_STORE_ID_TOKEN = True  # the id_token_hint for logging out at the provider
+# Fetched by the browser on its own (service worker updates) or by probes: never sent to the provider.
+OIDC_EXEMPT_URLS = ["/sw.js", "/healthz"]
+OIDC_OP_LOGOUT_URL_METHOD = "buildwatch.auth_oidc.provider_logout_url"
+BUILDWATCH_SSO_NAME = env.str("BUILDWATCH_SSO_NAME", "Mozilla SSO")  # "Sign in with …"
+# New accounts are made on first sign-in only for a verified email at one of these domains (exactly, no
+# subdomains) or on this list; existing accounts with the same verified email are signed in.
+BUILDWATCH_ALLOWED_EMAIL_DOMAINS = _csv("BUILDWATCH_ALLOWED_EMAIL_DOMAINS", [])
+BUILDWATCH_ALLOWED_EMAILS = _csv("BUILDWATCH_ALLOWED_EMAILS", [])
+# 0: nobody signs in with a password (administrators included) once SSO is configured.
+BUILDWATCH_PASSWORD_LOGIN = env.bool("BUILDWATCH_PASSWORD_LOGIN", True)
+
+_OIDC_CONFIGURED = bool(OIDC_RP_CLIENT_ID and (OIDC_OP_DISCOVERY_URL or OIDC_OP_AUTHORIZATION_ENDPOINT))
+if OIDC_RP_CLIENT_ID and not OIDC_OP_DISCOVERY_URL:
+    _missing = [
+        name
+        for name in ("OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT", "OIDC_OP_USER_ENDPOINT")
+        + (() if OIDC_RP_SIGN_ALGO.startswith("HS") else ("OIDC_OP_JWKS_ENDPOINT",))
+        if not globals()[name]
+    ]
+    if _missing:
+        raise RuntimeError(f"OIDC_RP_CLIENT_ID is set: set OIDC_OP_DISCOVERY_URL or {', '.join(_missing)}")
+if _OIDC_CONFIGURED and not OIDC_RP_CLIENT_SECRET:
+    raise RuntimeError("OIDC_RP_CLIENT_ID is set but OIDC_RP_CLIENT_SECRET is not")
+if not BUILDWATCH_PASSWORD_LOGIN and not _OIDC_CONFIGURED:
+    raise RuntimeError(
+        "BUILDWATCH_PASSWORD_LOGIN=0 needs sign-in with an OpenID provider (OIDC_RP_CLIENT_ID…)"
+    )
+
+# ModelBackend is password sign-in (first: sessions made before SSO keep working); the SSO backend and
+# middleware do nothing until SSO is configured.
+if not BUILDWATCH_PASSWORD_LOGIN:  # SSO only: no password is checked anywhere (throttling stays first)
+    AUTHENTICATION_BACKENDS.remove("django.contrib.auth.backends.ModelBackend")
+AUTHENTICATION_BACKENDS.append("buildwatch.auth_oidc.SSOBackend")
+MIDDLEWARE.append("buildwatch.auth_oidc.SessionRefresh")
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("buildwatch.views_auth.sign_in_context")
+# --- end of Sign-in (OpenID Connect) -------------------------------------------------------------------
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -273,12 +343,37 @@ VAPID_SUBJECT = env.str("VAPID_SUBJECT", "mailto:buildwatch@localhost")
 # Browsers' push services (Firefox, Chrome/Edge/Opera, Windows, Safari); subdomains match too.
 WEBPUSH_ENDPOINT_HOSTS = _csv(
     "WEBPUSH_ENDPOINT_HOSTS",
-    ["push.services.mozilla.com", "fcm.googleapis.com", "android.googleapis.com", "notify.windows.com",
-     "push.apple.com"],
+    [
+        "push.services.mozilla.com",
+        "fcm.googleapis.com",
+        "android.googleapis.com",
+        "notify.windows.com",
+        "push.apple.com",
+    ],
 )
 WEBPUSH_ALLOW_LOOPBACK = env.bool("WEBPUSH_ALLOW_LOOPBACK", DEBUG)
 
+# --- Matrix (notifications/channels/matrix.py) ----------------------------------------------------
+# The bot that sends direct messages. Unset MATRIX_HOMESERVER: Matrix is unavailable, /settings/ says so.
+MATRIX_HOMESERVER = env.str("MATRIX_HOMESERVER", "", validate=_HTTP_URL).rstrip("/")
+# Either the bot's access token, or its user and password (BuildWatch logs in once, keeps the token).
+MATRIX_ACCESS_TOKEN = env.str("MATRIX_ACCESS_TOKEN", "")
+MATRIX_USER = env.str("MATRIX_USER", "")
+MATRIX_PASSWORD = env.str("MATRIX_PASSWORD", "")
+# Names the direct rooms the bot opens ("<prefix> notifications"); empty: unnamed direct chats.
+MATRIX_ROOM_NAME = env.str("MATRIX_ROOM_NAME", "")
+# Seconds: to connect, and for a whole call (connect, send, answer).
+MATRIX_CONNECT_TIMEOUT = env.float("MATRIX_CONNECT_TIMEOUT", 5.0, validate=_POSITIVE)
+MATRIX_TIMEOUT = env.float("MATRIX_TIMEOUT", 15.0, validate=_POSITIVE)
+# --- end Matrix -----------------------------------------------------------------------------------
+
 BUILDWATCH_POLL_SECONDS = env.int("BUILDWATCH_POLL_SECONDS", 60, validate=_AT_LEAST_ONE)
+# The settle rule's confirming read, this long after a push first looks finished.
+BUILDWATCH_SETTLE_SECONDS = env.int("BUILDWATCH_SETTLE_SECONDS", 15, validate=_AT_LEAST_ONE)
+# Treeherder reads one worker makes at once within a cycle.
+BUILDWATCH_POLL_CONCURRENCY = env.int(
+    "BUILDWATCH_POLL_CONCURRENCY", 16, validate=validate.Range(min=1, max=64, error="must be 1 to 64")
+)
 BUILDWATCH_REFRESH_SECONDS = env.int("BUILDWATCH_REFRESH_SECONDS", 30, validate=_AT_LEAST_ONE)
 # First wait before a failed send is retried (doubling after each attempt, at most 15 minutes).
 BUILDWATCH_RETRY_SECONDS = env.int("BUILDWATCH_RETRY_SECONDS", 30, validate=_AT_LEAST_ONE)

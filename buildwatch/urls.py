@@ -7,6 +7,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("oidc/", include("buildwatch.views_auth")),  # sign-in with the OpenID provider (SSO)
     # Each app routes its own views. notifications first: its fixed paths (/, /watching/, /settings/, …)
     # must win over pushes' /<repo>/.
     path("", include("notifications.urls")),

@@ -275,12 +275,15 @@ class Builder:
         lines: list[tuple[int, str]],
         *,
         result: str = "testfailed",
-        new_failure: bool = False,
+        seen: int = 0,
         classification: int = 1,
     ) -> None:
+        """`job` fails with these log lines. `seen`: times Treeherder saw them on autoland/mozilla-central
+        in its 21-day window (0: a new failure, `new_failure` true on its lines)."""
         job.result = result
-        job.errors = self.error_rows(lines, new_failure)
+        job.errors = self.error_rows(lines, seen == 0)
         job.failure_classification_id = classification
+        job.seen_on_central = seen
 
 
 def _commit_author(email: str) -> str:
@@ -330,15 +333,14 @@ def plan_failures(builder: Builder, push: FakePush) -> None:
     build, an exception, a tier-2 failure, superseded and user-cancelled jobs and a retry."""
     shared = shared_failure_lines()
     for job in _distinct_platforms(_tests(push, "mochitest-plain"), 3):
-        builder.fail(job, shared, new_failure=True)
-    for index, job in enumerate(_distinct_platforms(_tests(push, "mochitest-browser-chrome"), 2)):
-        builder.fail(job, [(4210 + index, INTERMITTENT_LINE)], classification=4 if index else 1)
+        builder.fail(job, shared)  # new: this push broke it
+    _fail_intermittently(builder, push)
     for job in _tests(push, "web-platform-tests")[:1]:
         builder.fail(job, logview("wpt-multiple.logview.json"))
     for job in _tests(push, "xpcshell")[:1]:
-        builder.fail(job, logview("xpcshell-crash.logview.json"))
+        builder.fail(job, logview("xpcshell-crash.logview.json"), seen=37)  # already failing on central
     for job in (_tests(push, "mochitest-devtools-chrome") or _tests(push)[-3:])[:1]:
-        builder.fail(job, logview("taskcluster-timeout.logview.json"), result="exception")
+        builder.fail(job, logview("taskcluster-timeout.logview.json"), result="exception", seen=12)
     for job in _tests(push, tier=2)[:1]:
         builder.fail(job, logview("leak.logview.json"))
     builds = [job for job in push.jobs if job.kind == "build"]
@@ -359,6 +361,28 @@ def plan_failures(builder: Builder, push: FakePush) -> None:
         builder.retry(push, _earliest(remaining[:-2]))
 
 
+def _fail_intermittently(builder: Builder, push: FakePush) -> None:
+    """A known intermittent (its open bug is in the recorded bug suggestions) in two jobs, one of them
+    classified intermittent by a sheriff."""
+    jobs = _tests(push, "mochitest-browser-chrome") or _tests(push)
+    for index, job in enumerate(_distinct_platforms(jobs, 2)):
+        builder.fail(job, [(4210 + index, INTERMITTENT_LINE)], classification=4 if index else 1, seen=9)
+
+
+def plan_known_only(builder: Builder, push: FakePush) -> None:
+    """Failures that are none of this push's doing: a known intermittent and a test already failing on
+    mozilla-central."""
+    _fail_intermittently(builder, push)
+    for job in _tests(push, "xpcshell")[:1] or _tests(push)[-1:]:
+        builder.fail(job, logview("xpcshell-crash.logview.json"), seen=37)
+    plan_green(builder, push)
+
+
+def plan_intermittent_only(builder: Builder, push: FakePush) -> None:
+    _fail_intermittently(builder, push)
+    plan_green(builder, push)
+
+
 def plan_tier2_only(builder: Builder, push: FakePush) -> None:
     for job in _tests(push, tier=2)[:2]:
         builder.fail(job, logview("reftest-fail.logview.json"))
@@ -373,10 +397,27 @@ def plan_many_errors(builder: Builder, push: FakePush) -> None:
         builder.fail(job, logview("crashtest-timeout.logview.json"))
 
 
+def plan_confirm(builder: Builder, push: FakePush) -> None:
+    """For early alerts and "confirm failures": the first build to finish busts (new), a new test
+    failure that reproduces when run again, and another new one that passes when run again."""
+    builds = [job for job in push.jobs if job.kind == "build"]
+    if builds:
+        builder.fail(_earliest(builds), logview("build-fail.logview.json"), result="busted")
+    tests = _distinct_platforms(_tests(push, "mochitest-plain") or _tests(push), 2)
+    if tests:
+        builder.fail(tests[0], shared_failure_lines())
+        tests[0].reproduces = True
+    if len(tests) > 1:
+        builder.fail(tests[1], logview("wpt-multiple.logview.json"))
+
+
 PLANS: dict[str, Callable[[Builder, FakePush], None]] = {
     "green": plan_green,
     "failures": plan_failures,
     "tier2_only": plan_tier2_only,
     "many_errors": plan_many_errors,
+    "known_only": plan_known_only,
+    "intermittent_only": plan_intermittent_only,
+    "confirm": plan_confirm,
     "none": lambda builder, push: None,
 }

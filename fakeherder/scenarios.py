@@ -58,7 +58,7 @@ def _recorded_jobs(builder: Builder, push: FakePush, rows: list[dict], pace: Pac
             lines = logview(
                 "build-fail.logview.json" if result == "busted" else "mochitest-fail.logview.json"
             )
-            job.errors = builder.error_rows(lines, new_failure=False)
+            job.errors = builder.error_rows(lines, new_failure=True)
         push.jobs.append(job)
 
 
@@ -105,7 +105,9 @@ MINUTE, HOUR = 60.0, 3600.0
 
 def scenario_default(t0: float) -> dict[int, FakePush]:
     """A realistic mix for `make demo`: the recorded pushes (finished, a day old), the demo author's
-    finished green and failed pushes, an XSS-bait message, a running 5,200-job push, a running push
+    finished green and failed pushes (new, pre-existing and intermittent failures), one whose failures
+    are all known (an intermittent and one already failing on mozilla-central), one with only a known
+    intermittent, an XSS-bait message, a running 5,200-job push, a running push
     that will fail, a push that shows only its decision task, and one that arrives 4 minutes in."""
     b = Builder(t0, seed=20260821, first_push_id=511139, first_job_id=300_000_000)
     add_recorded_pushes(b, t0 - 26 * HOUR)
@@ -131,6 +133,22 @@ def scenario_default(t0: float) -> dict[int, FakePush]:
             "Bug 1900002 - Part 2: Test transaction lifetimes. r=asuth",
             "Bug 1900002 - Part 1: Rewrite IndexedDB transaction lifetimes. r=asuth",
         ],
+    )
+    b.push(
+        author=DEMO_AUTHOR,
+        pushed_at=t0 - 170 * MINUTE,
+        size=300,
+        plan="known_only",
+        role="known-failures",
+        messages=["Bug 1900003 - Tidy the preferences pane. r=reviewer"],
+    )
+    b.push(
+        author=DEMO_AUTHOR,
+        pushed_at=t0 - 150 * MINUTE,
+        size=200,
+        plan="intermittent_only",
+        role="intermittent",
+        messages=["Bug 1900004 - Log less during startup. r=reviewer"],
     )
     b.push(
         author=NON_MOZILLA_AUTHOR,
@@ -186,6 +204,14 @@ def scenario_default(t0: float) -> dict[int, FakePush]:
             "Fuzzy query='mochitest-plain&query='mochitest-browser-chrome 'linux",
             "Bug 1900007 - Fix the flaky transaction test. r=asuth",
         ],
+    )
+    b.push(
+        author=DEMO_AUTHOR,
+        pushed_at=t0 - 4 * MINUTE,
+        size=200,
+        plan="confirm",
+        role="busts-early",
+        messages=["Bug 1900010 - Rework the frobnicator's build flags. r=reviewer"],
     )
     b.push(
         author=DEMO_AUTHOR,

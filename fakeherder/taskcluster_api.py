@@ -164,7 +164,11 @@ def trigger(fake: FakeTreeherder, group: str, hook: str, authorization: str | No
             requests.append((list(request.get("tasks", [])), int(request.get("times", 1))))
     elif action == "add-new-jobs":
         requests.append((list(user_input.get("tasks", [])), int(user_input.get("times", 1))))
-    elif user.get("taskId") and user["taskId"] in fake.tasks and action in ("retrigger", "rerun"):
+    elif (
+        user.get("taskId")
+        and user["taskId"] in fake.tasks
+        and action in ("retrigger", "rerun", "confirm-failures")
+    ):
         requests.append(([fake.tasks[user["taskId"]][0].job_type_name], int(user_input.get("times", 1))))
     new_ids = []
     now = fake.now()

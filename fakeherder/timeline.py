@@ -75,10 +75,15 @@ class FakeJob:
     kind: str = "test"  # decision | build | test | retrigger
     suite: str = ""
     failure_classification_id: int = 1
+    # How often Treeherder "saw" this job's failure lines on autoland/mozilla-central lately: the
+    # bug_suggestions `counter` (0: a new failure).
+    seen_on_central: int = 0
     # (error id, line number, line, new_failure); empty until parsed, see parsed_at
     errors: list[tuple[int, int, str, bool]] = field(default_factory=list)
     touched_at: float = 0.0  # last change outside the timeline (finish_push, reclassification)
     parse_delay: float = PARSE_DELAY
+    # A retrigger (or confirm-failures) run of this job fails the same way; else reruns pass.
+    reproduces: bool = False
     job_guid: str = ""
     signature: str = ""
 

@@ -104,6 +104,12 @@ def push_list(fake: FakeTreeherder, repo: str, query: dict[str, str]) -> dict:
         pushes = [p for p in pushes if query["author_contains"].lower() in p.author.lower()]
     if query.get("revision"):
         pushes = [p for p in pushes if any(r["revision"].startswith(query["revision"]) for r in p.revisions)]
+    if query.get("id__in"):
+        try:
+            wanted = {int(value) for value in query["id__in"].split(",")}
+        except ValueError:
+            raise HttpError(400, {"detail": "Invalid id__in specification"}) from None
+        pushes = [p for p in pushes if p.id in wanted]
     for key, test in _PUSH_FILTERS:
         if key in query:
             try:
@@ -342,19 +348,17 @@ def bug_suggestions(fake: FakeTreeherder, repo: str, job_id: str) -> list[dict]:
     check_repo(repo)
     found = visible_job(fake, repo, job_id)
     suggestions = []
-    counters: dict[str, int] = {}
     for _, number, line, new in _errors_now(fake, found):
         clean = PREFIX_RE.sub("", line).strip()
         path = _path_end(clean)
         bugs = fake.known_bugs.get(path or "", {"open_recent": [], "all_others": []})
-        counters[clean] = counters.get(clean, 0) + 1
         suggestions.append({
             "search": clean,
             "search_terms": [path.rsplit("/", 1)[-1]] if path else [clean[:100]],
             "path_end": path,
             "bugs": copy.deepcopy(bugs),
             "line_number": number,
-            "counter": counters[clean],
+            "counter": 0 if new else found.seen_on_central,
             "failure_new_in_rev": new,
         })  # fmt: skip
     return suggestions

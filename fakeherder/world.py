@@ -266,9 +266,12 @@ class World:
 
     def add_job(self, push_id: int, state: str = "pending", *, result: str = "success", tier: int = 1,
                 platform: str = "linux1804-64", option: str = "opt", name: str | None = None,
-                errors: list[str] | None = None, at: float | None = None) -> int:  # fmt: skip
+                errors: list[str] | None = None, at: float | None = None, seen: int = 0,
+                classification: int = 1) -> int:  # fmt: skip
         """A new job on the push (as a retrigger or a late-scheduled task would add it), held in `state`
-        from `at` (default now) on; returns its id. `errors`: its log's error lines, parsed at once."""
+        from `at` (default now) on; returns its id. `errors`: its log's error lines, parsed at once;
+        `seen`: times Treeherder saw them on mozilla-central (0: new); `classification`: its
+        failure_classification_id."""
         now = self.now() if at is None else at
         with self._lock:
             self._pristine = False
@@ -280,8 +283,9 @@ class World:
                            "Mochitests", "M", platform, option, tier, "test", "mochitest-plain")  # fmt: skip
             job = builder.make_job(push, spec, now, now, now, now, QUICK, result=result)
             if errors is not None:
-                job.errors = builder.error_rows([(10 + n, line) for n, line in enumerate(errors)], False)
+                job.errors = builder.error_rows([(10 + n, line) for n, line in enumerate(errors)], seen == 0)
                 job.parse_delay = 0.0
+            job.seen_on_central, job.failure_classification_id = seen, classification
             job.hold(state, now)
             push.version += 1
             self._index_job(push, job)
@@ -328,7 +332,7 @@ class World:
                     if job.kind != "decision":
                         job.result, job.errors, job.failure_classification_id = "success", [], 1
                 for job in tests[:failures]:
-                    builder.fail(job, shared_failure_lines(), new_failure=True)
+                    builder.fail(job, shared_failure_lines())
             push.version += 1
             self._index()
 
@@ -356,6 +360,8 @@ class World:
                 id=self._next_job_id, task_id=slug(f"retrigger:{self._next_job_id}"), retry_id=0, appear_at=now, start_at=now + 20,
                 end_at=now + 20 + duration, kind="retrigger",
             )  # fmt: skip
+            if template.reproduces:
+                job.result, job.errors, job.parse_delay = template.result, list(template.errors), 5.0
             push.jobs.append(job)
             push.version += 1
             self._index_job(push, job)

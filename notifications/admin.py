@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
 from . import channels
-from .models import Notification, PushState, PushSubscription, UserSettings, Watch
+from .models import MatrixLogin, Notification, PushState, PushSubscription, UserSettings, Watch
 
 CHANNEL_SWITCHES = [channels.enabled_field(channel) for channel in channels.all()]
 
@@ -55,7 +55,17 @@ class WatchAdmin(admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["user", "repo", "push_id", "channel", "status", "uncertain", "attempts", "created_at", "sent_at"]
+    list_display = [
+        "user",
+        "repo",
+        "push_id",
+        "channel",
+        "status",
+        "uncertain",
+        "attempts",
+        "created_at",
+        "sent_at",
+    ]
     # "uncertain": an attempt may have delivered without us knowing (see Notification.uncertain).
     list_filter = ["channel", "status", "uncertain", "repo"]
     search_fields = ["user__username", "user__email", "=push_id", "title", "last_error"]
@@ -94,3 +104,15 @@ class PushSubscriptionAdmin(admin.ModelAdmin):
     @admin.display(description="endpoint")
     def short_endpoint(self, obj: PushSubscription) -> str:
         return obj.endpoint if len(obj.endpoint) <= 60 else obj.endpoint[:57] + "…"
+
+
+@admin.register(MatrixLogin)
+class MatrixLoginAdmin(admin.ModelAdmin):
+    """The bot's stored login (MATRIX_USER/MATRIX_PASSWORD): delete it to make the bot log in again."""
+
+    list_display = ["user", "homeserver", "device_id", "created_at"]
+    readonly_fields = ["homeserver", "user", "device_id", "created_at"]
+    exclude = ["access_token"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False

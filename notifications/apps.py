@@ -10,8 +10,13 @@ class NotificationsConfig(AppConfig):
         # imports notifications (the dependency goes one way, notifications -> pushes).
         from pushes import hooks
 
+        from .models import UserSettings
         from .selectors import treeherder_author_email, watched_push_ids
 
         hooks.register(
-            hooks.UserHooks(author_email=treeherder_author_email, watched_push_ids=watched_push_ids)
+            hooks.UserHooks(
+                author_email=treeherder_author_email,
+                watched_push_ids=watched_push_ids,
+                confirm_times=lambda user: UserSettings.for_user(user).confirm_times,
+            )
         )

@@ -20,6 +20,24 @@ class UserSettings(models.Model):
     auto_watch = models.BooleanField(
         default=False, help_text="Watch every new push whose author is my Treeherder email."
     )
+    early_alerts = models.BooleanField(
+        default=True,
+        db_default=True,
+        help_text="Tell me at a watched push's first new failure, before it finishes.",
+    )
+    confirm_times = models.PositiveSmallIntegerField(
+        default=3,
+        db_default=3,
+        help_text="How many times “confirm failures” re-runs each failing job (1 to 5).",
+    )
+    # Matrix (notifications/channels/matrix.py): the user's ID, and the direct room the bot opened for them.
+    matrix_id = models.CharField("Matrix ID", max_length=255, blank=True)
+    matrix_enabled = models.BooleanField(default=False)
+    matrix_room_id = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The direct room the bot opened; empty: opened with the next message.",
+    )
     # When auto-watch was last switched on: only pushes newer than this are watched automatically.
     auto_watch_since = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -72,11 +90,17 @@ class PushState(models.Model):
     job_count = models.PositiveIntegerField(null=True, blank=True)
     completed_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
-    # Incremental polling: the newest `last_modified` seen, and the compact jobs snapshot it extends.
+    # The rest of the tally an incremental poll keeps up to date from the jobs that changed alone
+    # (notifications/jobstore.py): jobs still unscheduled/pending/running, running, and not decision/action.
+    unfinished_count = models.PositiveIntegerField(default=0)
+    running_count = models.PositiveIntegerField(default=0)
+    work_count = models.PositiveIntegerField(default=0)
+    # Incremental polling: the newest `last_modified` seen; the jobs themselves are PushJob rows.
     jobs_cursor = models.CharField(max_length=40, blank=True)
-    jobs_snapshot = models.JSONField(default=dict, blank=True)
     last_full_read_at = models.DateTimeField(null=True, blank=True)
     last_polled_at = models.DateTimeField(null=True, blank=True)
+    # Set when a poll found the push looking finished: the confirming read is due then (settle rule).
+    confirm_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Computed once when the push finishes, rendered into every watcher's email: counts, failing
@@ -90,6 +114,21 @@ class PushState(models.Model):
         return f"{self.repo} push {self.push_id} ({self.state})"
 
 
+class PushJob(models.Model):
+    """One job of a watched push as the poller last saw it: the compact fields of
+    notifications.snapshot.SNAPSHOT_FIELDS. A row per job, so a poll writes only the jobs that changed."""
+
+    push = models.ForeignKey(PushState, on_delete=models.CASCADE, related_name="jobs")
+    job_id = models.PositiveBigIntegerField()
+    data = models.JSONField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["push", "job_id"], name="unique_push_job")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} of {self.push}"
+
+
 class Watch(models.Model):
     """A user asked to be told when (repo, push_id) finishes."""
 
@@ -99,6 +138,9 @@ class Watch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     auto = models.BooleanField(default=False, help_text="Added by auto-watch, not by a click.")
     last_state = models.CharField(max_length=16, blank=True)
+    early_alert = models.BooleanField(
+        default=True, db_default=True, help_text="An early alert at its first new failure."
+    )
     notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -119,7 +161,12 @@ def channel_choices() -> list[tuple[str, str]]:
 
 
 class Notification(models.Model):
-    """The exactly-once ledger: one row per (user, push, channel), claimed before sending."""
+    """The exactly-once ledger: one row per (user, push, channel, kind), claimed before sending."""
+
+    class Kind(models.TextChoices):
+        FINAL = "final", "finished"
+        EARLY = "early", "early alert"
+        FOLLOWUP = "followup", "follow-up verdict"
 
     class Status(models.TextChoices):
         PENDING = "pending", "pending"
@@ -135,6 +182,9 @@ class Notification(models.Model):
     repo = models.CharField(max_length=100)
     push_id = models.PositiveBigIntegerField()
     channel = models.CharField(max_length=16, choices=channel_choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FINAL, db_default=Kind.FINAL)
+    # What an early alert or a follow-up says (the final one reads PushState.summary instead).
+    detail = models.JSONField(default=dict, db_default={}, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     title = models.CharField(max_length=255, blank=True)
     body = models.TextField(blank=True)
@@ -152,13 +202,32 @@ class Notification(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "repo", "push_id", "channel"], name="unique_notification")
+            models.UniqueConstraint(
+                fields=["user", "repo", "push_id", "channel", "kind"], name="unique_notification_kind"
+            )
         ]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="notification_due")]
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.channel} to {self.user} for {self.repo} push {self.push_id}: {self.status}"
+        return f"{self.kind} {self.channel} to {self.user} for {self.repo} push {self.push_id}: {self.status}"
+
+
+class MatrixLogin(models.Model):
+    """The access token the Matrix bot got by logging in with MATRIX_USER/MATRIX_PASSWORD, shared by every
+    process so that it logs in once, not once per worker (homeservers rate-limit logins)."""
+
+    homeserver = models.CharField(max_length=255)
+    user = models.CharField(max_length=255)
+    access_token = models.TextField(help_text="Encrypted like Taskcluster tokens.")
+    device_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["homeserver", "user"], name="unique_matrix_login")]
+
+    def __str__(self) -> str:
+        return f"Matrix login of {self.user} on {self.homeserver}"
 
 
 class PushSubscription(models.Model):
@@ -177,4 +246,4 @@ class PushSubscription(models.Model):
         return f"push subscription of {self.user}"
 
 
-__all__ = ["UserSettings", "PushState", "Watch", "Notification", "PushSubscription"]
+__all__ = ["UserSettings", "PushState", "PushJob", "Watch", "Notification", "PushSubscription", "MatrixLogin"]

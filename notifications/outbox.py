@@ -4,7 +4,9 @@
    push — unique constraint + get_or_create — in the transaction that marks the watches notified;
 2. `deliver` claims its row with a conditional UPDATE (pending and due → sending, or a 'sending' claim
    older than the task hard time limit, i.e. a dead worker's) and sends only when it updated one row;
-3. a failed send goes back to pending with backoff, or to failed (permanent, or out of attempts);
+3. a failed send goes back to pending with backoff, or to failed (permanent, or out of attempts); a
+   channel told when to ask again (TransportError.retry_after, e.g. a rate limit) is scheduled for then,
+   and that attempt is not counted;
 4. `due_deliveries` is the beat's sweep for rows whose task was lost.
 Channels (notifications/channels/) decide who wants what, what to skip, and how to send.
 """
@@ -12,6 +14,8 @@ Channels (notifications/channels/) decide who wants what, what to skip, and how 
 from __future__ import annotations
 
 import logging
+import math
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,8 +52,11 @@ def record_due_notifications(state: PushState, now: datetime, enqueue: Enqueue |
     created_ids: list[int] = []
     summary = state.summary or {}
     failed = bool(summary.get("failed", state.failed_count > 0))
-    title = rules.notification_title(state.repo, rules.Verdict.FAILED if failed else rules.Verdict.PASSED)
-    body = state.title or f"push {state.push_id}"
+    verdict = summary.get("verdict") or (rules.Verdict.FAILED if failed else rules.Verdict.PASSED)
+    title = rules.notification_title(state.repo, verdict)
+    # Every channel's message starts with the triage ("2 new failures · 1 known intermittent"), then
+    # the push's title.
+    body = "\n".join(filter(None, [summary.get("triage_line", ""), state.title or f"push {state.push_id}"]))
     with transaction.atomic():
         watches = list(
             Watch.objects.select_for_update()
@@ -68,6 +75,7 @@ def record_due_notifications(state: PushState, now: datetime, enqueue: Enqueue |
                     repo=state.repo,
                     push_id=state.push_id,
                     channel=channel.name,
+                    kind=Notification.Kind.FINAL,
                     defaults={
                         "title": title[:255],
                         "body": body,
@@ -163,8 +171,12 @@ def deliver(notification_id: int) -> DeliveryOutcome:
         channel.send(notification)
     except TransportError as problem:
         if problem.uncertain:
-            return _after_uncertain(notification, mine, problem.message) or _retry(notification, mine, problem.message)
+            return _after_uncertain(notification, mine, problem.message) or _retry(
+                notification, mine, problem.message
+            )
         error, permanent = problem.message, problem.permanent
+        if problem.retry_after is not None and not permanent:
+            return _retry_after(mine, notification_id, error, problem.retry_after)
     except Exception as problem:  # a bug or a soft time limit: retry like a transient failure
         logger.exception("Delivering notification %s crashed", notification_id)
         error, permanent = f"{type(problem).__name__}: {problem}", False
@@ -200,6 +212,22 @@ def _after_uncertain(notification: Notification, mine: Any, why: str) -> Deliver
     logger.warning("Notification %s: delivery uncertain again (%s): not sent again", notification.pk, why)
     mine.update(status=Notification.Status.UNCERTAIN, last_error=f"delivery uncertain: {why}"[:2000])
     return DeliveryOutcome(notification.pk, "uncertain", error=why)
+
+
+def _retry_after(mine: Any, notification_id: int, error: str, seconds: float) -> DeliveryOutcome:
+    """The upstream said when to ask again (a rate limit): not a failed attempt, so it does not count
+    towards MAX_ATTEMPTS; a little jitter keeps a backlog from coming back all at once."""
+    delay = min(max(math.ceil(seconds * (1 + random.random() / 4)), 1), BACKOFF_MAX_SECONDS)
+    logger.info(
+        "Notification %s: retry after %s s as the channel was told (%s)", notification_id, delay, error
+    )
+    mine.update(
+        status=Notification.Status.PENDING,
+        attempts=F("attempts") - 1,
+        last_error=error[:2000],
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+    )
+    return DeliveryOutcome(notification_id, "retry", retry_in=delay, error=error)
 
 
 def _skip_reason(notification: Notification, channel: channels.Channel | None) -> str:

@@ -29,6 +29,18 @@ class WatchRow:
         return self.state is not None and self.state.state == PushState.State.FINISHED
 
     @property
+    def verdict(self) -> tuple[str, str] | None:
+        """(label, colour) of a finished push's verdict: "passed", "known failures only", "3 new failures"."""
+        summary = (self.state.summary if self.finished else None) or {}
+        verdict = summary.get("verdict") or (
+            "failed" if summary.get("failed") else "passed" if summary else ""
+        )
+        if not verdict:
+            return None
+        label = summary.get("verdict_label") or verdict
+        return label, {"passed": "green", "known": "orange"}.get(verdict, "red")
+
+    @property
     def percent(self) -> int | None:
         if not self.polled or not self.state.job_count:
             return None

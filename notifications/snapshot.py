@@ -1,7 +1,7 @@
-"""What a PushState keeps of Treeherder's push: the compact jobs snapshot, its cursor, the push fields.
+"""What a PushState keeps of Treeherder's push: the compact job codec, the cursor, the push fields.
 
-PushState.jobs_snapshot is {"<job id>": [SNAPSHOT_FIELDS values]}: enough to rebuild rules.Job for every
-rule the poller and the email apply, small enough to rewrite on every poll.
+A job is stored (PushJob.data, notifications/jobstore.py) as its [SNAPSHOT_FIELDS values]: enough to
+rebuild rules.Job for every rule the poller applies.
 """
 
 from __future__ import annotations
@@ -34,31 +34,26 @@ def encode_job(job: rules.Job) -> list[Any]:
     return [getattr(job, name) for name in SNAPSHOT_FIELDS]
 
 
-def decode_jobs(snapshot: dict[str, list[Any]], push_id: int) -> list[rules.Job]:
-    jobs = []
-    for job_id, values in snapshot.items():
-        data = dict(zip(SNAPSHOT_FIELDS, values, strict=False))
-        jobs.append(
-            rules.Job(
-                id=int(job_id),
-                push_id=push_id,
-                task_id=data.get("task_id"),
-                platform=data.get("platform") or "",
-                platform_option=data.get("platform_option") or "",
-                job_type_name=data.get("job_type_name") or "",
-                job_type_symbol=data.get("job_type_symbol") or "",
-                job_group_name=data.get("job_group_name") or "",
-                job_group_symbol=data.get("job_group_symbol") or "",
-                state=data.get("state") or "unknown",
-                result=data.get("result") or "unknown",
-                start_timestamp=None,
-                end_timestamp=None,
-                tier=data.get("tier"),
-                retry_id=data.get("retry_id") or 0,
-                failure_classification_id=data.get("failure_classification_id"),
-            )
-        )
-    return jobs
+def decode_job(job_id: int, values: list[Any], push_id: int) -> rules.Job:
+    data = dict(zip(SNAPSHOT_FIELDS, values, strict=False))
+    return rules.Job(
+        id=int(job_id),
+        push_id=push_id,
+        task_id=data.get("task_id"),
+        platform=data.get("platform") or "",
+        platform_option=data.get("platform_option") or "",
+        job_type_name=data.get("job_type_name") or "",
+        job_type_symbol=data.get("job_type_symbol") or "",
+        job_group_name=data.get("job_group_name") or "",
+        job_group_symbol=data.get("job_group_symbol") or "",
+        state=data.get("state") or "unknown",
+        result=data.get("result") or "unknown",
+        start_timestamp=None,
+        end_timestamp=None,
+        tier=data.get("tier"),
+        retry_id=data.get("retry_id") or 0,
+        failure_classification_id=data.get("failure_classification_id"),
+    )
 
 
 def parse_last_modified(value: str | None) -> datetime | None:

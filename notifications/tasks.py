@@ -1,4 +1,4 @@
-"""Celery tasks: thin shells over notifications.poller and .outbox (the logic is testable without a broker).
+"""Celery tasks: thin shells over notifications.cycle, .poller and .outbox (the logic is testable without a broker).
 
 Settings give every task acks_late + reject_on_worker_lost + soft/hard time limits; each task is
 idempotent, so a redelivered or duplicated message (two beats, a killed worker) does no harm.
@@ -8,29 +8,32 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import outbox, poller, watches
+from . import cycle, outbox, poller, watches
 
 
 def _enqueue_delivery(notification_id: int) -> None:
     deliver_notification.delay(notification_id)
 
 
+def _schedule_confirm(repo: str, push_id: int, seconds: int) -> None:
+    # The settle rule's second read, due `seconds` from now; expires if it waited a whole interval more.
+    poll_push.apply_async((repo, push_id), {"confirm": True}, countdown=seconds,
+                          expires=seconds + poller.poll_seconds())  # fmt: skip
+
+
 @shared_task(name="notifications.tasks.poll_watched_pushes")
 def poll_watched_pushes() -> dict:
-    """The beat task: fan out one poll_push per distinct watched push, re-queue lost deliveries."""
-    expires = poller.poll_seconds() * 2
-
-    def dispatch_poll(repo: str, push_id: int) -> None:
-        # A poll that waited longer than two intervals in the queue is superseded by a newer one.
-        poll_push.apply_async((repo, push_id), expires=expires)
-
-    summary = poller.poll_cycle(dispatch_poll=dispatch_poll, dispatch_delivery=_enqueue_delivery)
-    return {"pushes": len(summary.pushes), "auto_watched": summary.auto_watched, "requeued": len(summary.requeued)}
+    """The beat task: one concurrent poll cycle over every distinct watched push, in this worker."""
+    summary = cycle.poll_cycle(dispatch_delivery=_enqueue_delivery, schedule_confirm=_schedule_confirm)
+    return summary.as_dict()
 
 
 @shared_task(name="notifications.tasks.poll_push")
-def poll_push(repo: str, push_id: int) -> dict:
-    result = poller.poll_push(repo, int(push_id), enqueue=_enqueue_delivery)
+def poll_push(repo: str, push_id: int, confirm: bool = False) -> dict:
+    """One push now: the settle rule's confirming read (confirm=True), which may schedule another."""
+    result = poller.poll_push(repo, int(push_id), enqueue=_enqueue_delivery, confirm=confirm)
+    if result.confirm_in is not None:
+        _schedule_confirm(repo, int(push_id), result.confirm_in)
     return {"state": result.state, "polled": result.polled, "error": result.error}
 
 

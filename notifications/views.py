@@ -15,8 +15,12 @@ from . import selectors, watches
 from .forms import SettingsForm
 from .models import UserSettings
 
-# Sections of the settings page: web push (this app) and the Taskcluster credentials (the pushes app).
-SETTINGS_SECTIONS = ("notifications/_webpush_section.html", "pushes/_taskcluster_section.html")
+# Sections of the settings page: web push and Matrix (this app), the Taskcluster credentials (pushes).
+SETTINGS_SECTIONS = (
+    "notifications/_webpush_section.html",
+    "notifications/_matrix_section.html",
+    "pushes/_taskcluster_section.html",
+)
 
 
 def _push_url(repo: str, push_id: int) -> str:

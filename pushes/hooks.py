@@ -23,6 +23,8 @@ class UserHooks:
     author_email: Callable[[Any], str]
     # (user, repo, push ids) -> the ids among them the user watches; the user is signed in
     watched_push_ids: Callable[[Any, str, Iterable[int]], set[int]]
+    # (user) -> how many runs "confirm failures" asks for by default (their setting)
+    confirm_times: Callable[[Any], int] = lambda user: 3
 
 
 _registered: dict[str, UserHooks] = {}
@@ -44,6 +46,10 @@ def _hooks() -> UserHooks:
 
 def author_email(user: Any) -> str:
     return _hooks().author_email(user)
+
+
+def confirm_times(user: Any) -> int:
+    return _hooks().confirm_times(user)
 
 
 def watched_push_ids(user: Any, repo: str, push_ids: Iterable[int]) -> set[int]:

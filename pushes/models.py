@@ -57,7 +57,9 @@ def decrypt_with_key_age(token: str) -> tuple[str, bool]:
                 continue
     except ValueError:
         pass
-    raise CredentialsUnreadable("the stored access token cannot be decrypted with the current or fallback keys")
+    raise CredentialsUnreadable(
+        "the stored access token cannot be decrypted with the current or fallback keys"
+    )
 
 
 class TaskclusterCredentials(models.Model):
@@ -67,7 +69,9 @@ class TaskclusterCredentials(models.Model):
     client_id = models.CharField(max_length=256)
     # Fernet token of the access token; never the token itself.
     access_token_encrypted = models.TextField()
-    token_hint = models.CharField(max_length=8, blank=True, help_text="Last characters of the token, for display.")
+    token_hint = models.CharField(
+        max_length=8, blank=True, help_text="Last characters of the token, for display."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -107,3 +111,33 @@ class TaskclusterCredentials(models.Model):
     @property
     def masked_token(self) -> str:
         return f"••••{self.token_hint}" if self.token_hint else "••••"
+
+
+class ConfirmRequest(models.Model):
+    """A user asked Taskcluster to run one new failure group's failing jobs again ("confirm failures");
+    the poller counts the new runs of those job types and stores the follow-up verdict."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="confirm_requests"
+    )
+    repo = models.CharField(max_length=100)
+    push_id = models.PositiveBigIntegerField()
+    group_key = models.TextField()
+    job_ids = models.JSONField(default=list)  # the failing jobs that were confirmed
+    job_type_names = models.JSONField(default=list)
+    action = models.CharField(max_length=40)  # confirm-failures | retrigger-multiple | add-new-jobs
+    times = models.PositiveSmallIntegerField(default=1)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    task_ids = models.JSONField(default=list)  # the action tasks Taskcluster created
+    outcome = models.CharField(max_length=32)  # pushes.retrigger outcome kind
+    message = models.TextField(blank=True)
+    # Filled in when every confirming run finished: {"runs": n, "failed": k, "label": "..."}.
+    verdict = models.JSONField(default=dict, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["repo", "push_id"])]
+        ordering = ["requested_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.user} confirms {self.group_key[:40]} on {self.repo} push {self.push_id}"

@@ -80,7 +80,9 @@ def _trim(text: Any) -> str:
 
 def task_in_context(context: Sequence[Mapping[str, str]], tags: Mapping[str, str]) -> bool:
     """Treeherder's `taskInContext`: some tag set whose every tag the task carries with the same value."""
-    return any(all(tags.get(tag) and tags.get(tag) == value for tag, value in tag_set.items()) for tag_set in context)
+    return any(
+        all(tags.get(tag) and tags.get(tag) == value for tag, value in tag_set.items()) for tag_set in context
+    )
 
 
 def applicable_actions(actions_json: Mapping[str, Any], task: Mapping[str, Any] | None = None) -> list[dict]:
@@ -112,7 +114,9 @@ def pick_retrigger_action(
     raise _Failure(
         NO_ACTION,
         "This push's decision task offers no retrigger action (neither retrigger-multiple nor add-new-jobs).",
-        "actions: " + ", ".join(sorted(str(name) for name in by_name)) if by_name else "no push-level actions",
+        "actions: " + ", ".join(sorted(str(name) for name in by_name))
+        if by_name
+        else "no push-level actions",
     )
 
 
@@ -133,14 +137,20 @@ def _fetch_actions(decision_task_id: str) -> dict:
     except tc.ErrorAnswer as exc:
         if exc.status == 404:
             raise _Failure(
-                NO_ACTION, "The decision task published no actions.json, so there is no retrigger action.", f"404 from {exc.url}"
+                NO_ACTION,
+                "The decision task published no actions.json, so there is no retrigger action.",
+                f"404 from {exc.url}",
             ) from exc
-        raise _Failure(TASKCLUSTER_DOWN, f"Taskcluster answered {exc.status} while {doing}.", exc.detail) from exc
+        raise _Failure(
+            TASKCLUSTER_DOWN, f"Taskcluster answered {exc.status} while {doing}.", exc.detail
+        ) from exc
     except tc.BadAnswer as exc:
         raise _Failure(TASKCLUSTER_DOWN, "Taskcluster's actions.json was not JSON.", exc.detail) from exc
     if not isinstance(data, dict) or data.get("version") != 1:
         version = data.get("version") if isinstance(data, dict) else None
-        raise _Failure(NO_ACTION, f"actions.json has version {version!r}; BuildWatch understands version 1 only.")
+        raise _Failure(
+            NO_ACTION, f"actions.json has version {version!r}; BuildWatch understands version 1 only."
+        )
     return data
 
 
@@ -205,7 +215,9 @@ def _tc_failure(exc: tc.TaskclusterError, doing: str, *, may_have_acted: bool = 
 
 def _trigger(credentials: TaskclusterCredentials, token: str, action: Mapping[str, Any], payload: Any) -> str:
     try:
-        answer = tc.trigger_hook(credentials.client_id, token, action["hookGroupId"], action["hookId"], payload)
+        answer = tc.trigger_hook(
+            credentials.client_id, token, action["hookGroupId"], action["hookId"], payload
+        )
     except tc.TaskclusterError as exc:
         raise _tc_failure(exc, "triggering the retrigger hook", may_have_acted=True) from exc
     status = answer.get("status")
@@ -243,9 +255,21 @@ def retrigger_job(
     try:
         job = client.job(repo, job_id)
     except TreeherderNotFound as exc:
-        return RetriggerOutcome(JOB_NOT_FOUND, f"Treeherder does not know job {job_id} in {repo}.", _trim(exc.reason), treeherder_url=fallback, **base)
+        return RetriggerOutcome(
+            JOB_NOT_FOUND,
+            f"Treeherder does not know job {job_id} in {repo}.",
+            _trim(exc.reason),
+            treeherder_url=fallback,
+            **base,
+        )
     except TreeherderError as exc:
-        return RetriggerOutcome(TREEHERDER_DOWN, "Treeherder did not answer while loading the job.", _trim(exc), treeherder_url=fallback, **base)
+        return RetriggerOutcome(
+            TREEHERDER_DOWN,
+            "Treeherder did not answer while loading the job.",
+            _trim(exc),
+            treeherder_url=fallback,
+            **base,
+        )
     link = _job_link(client, repo, job)
     base.update(job=job, treeherder_url=link)
 
@@ -261,25 +285,43 @@ def retrigger_job(
         token = credentials.access_token
     except CredentialsUnreadable as exc:
         return RetriggerOutcome(
-            NO_CREDENTIALS, "Your stored Taskcluster access token can no longer be read; enter it again in Settings.", str(exc), **base
+            NO_CREDENTIALS,
+            "Your stored Taskcluster access token can no longer be read; enter it again in Settings.",
+            str(exc),
+            **base,
         )
 
     try:
         try:
             decision_task_id = client.decision_task(repo, job.push_id)
         except TreeherderError as exc:
-            raise _Failure(TREEHERDER_DOWN, "Treeherder did not answer while looking up the push's decision task.", str(exc)) from exc
+            raise _Failure(
+                TREEHERDER_DOWN,
+                "Treeherder did not answer while looking up the push's decision task.",
+                str(exc),
+            ) from exc
         if not decision_task_id:
-            raise _Failure(NO_DECISION_TASK, "Treeherder knows no decision task for this push yet, so it has no actions.")
+            raise _Failure(
+                NO_DECISION_TASK, "Treeherder knows no decision task for this push yet, so it has no actions."
+            )
         actions_json = _fetch_actions(decision_task_id)
-        action, action_input, runs = pick_retrigger_action(applicable_actions(actions_json), job.job_type_name, times)
+        action, action_input, runs = pick_retrigger_action(
+            applicable_actions(actions_json), job.job_type_name, times
+        )
         if action.get("kind") != "hook":
-            raise _Failure(NO_ACTION, f"The {action.get('name')} action is of kind {action.get('kind')!r}; BuildWatch can only trigger hooks.")
+            raise _Failure(
+                NO_ACTION,
+                f"The {action.get('name')} action is of kind {action.get('kind')!r}; BuildWatch can only trigger hooks.",
+            )
         _check_hook_allowed(decision_task_id, action)
         try:
-            payload = render_hook_payload(action, decision_task_id, action_input, actions_json.get("variables"))
+            payload = render_hook_payload(
+                action, decision_task_id, action_input, actions_json.get("variables")
+            )
         except jsone.JSONTemplateError as exc:
-            raise _Failure(MISCONFIGURED, f"The {action.get('name')} action's hookPayload does not render.", str(exc)) from exc
+            raise _Failure(
+                MISCONFIGURED, f"The {action.get('name')} action's hookPayload does not render.", str(exc)
+            ) from exc
         task_id = _trigger(credentials, token, action, payload)
     except _Failure as failure:
         log.info("retrigger of %s/%s failed: %s (%s)", repo, job_id, failure.kind, failure.detail)

@@ -1,4 +1,4 @@
-"""BuildWatch's domain rules (SPEC §3), as pure functions over plain dataclasses.
+"""BuildWatch's domain rules, as pure functions over plain dataclasses (docs/ARCHITECTURE.md names them).
 
 No Django, no HTTP, no clock: everything here is a function of its arguments, so it can be tested
 exhaustively and shared by the pages, the poller and the emails.
@@ -33,7 +33,7 @@ RESULT_COLOURS = {
 
 class State(StrEnum):
     """The one word for a push or a platform group, everywhere it shows (pages, tab title, favicon,
-    emails). Values are SPEC §3's group statuses; `label` is what a person reads."""
+    emails). Values are the group statuses pending, running, failing, passing; `label` is what a person reads."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -54,7 +54,12 @@ class State(StrEnum):
         return _STATE_COLOURS[self]
 
 
-_STATE_LABELS = {State.PENDING: "pending", State.RUNNING: "running", State.FAILING: "failing", State.PASSING: "passed"}
+_STATE_LABELS = {
+    State.PENDING: "pending",
+    State.RUNNING: "running",
+    State.FAILING: "failing",
+    State.PASSING: "passed",
+}
 _STATE_TITLES = {state: f"{sign} {_STATE_LABELS[state]}" for state, sign in zip(State, "……✗✓", strict=True)}
 _STATE_COLOURS = {State.PENDING: "gray", State.RUNNING: "blue", State.FAILING: "red", State.PASSING: "green"}
 
@@ -417,6 +422,7 @@ class FailureGroup:
     seen_count: int | None = None  # times seen on autoland/mozilla-central in Treeherder's window
     classified_intermittent: int = 0  # jobs Treeherder classified as intermittent
     reason: str = ""  # one sentence: why this class
+    tier1: bool = True  # a tier-1 job has it: only those make a push fail
 
     @property
     def sample(self) -> TextLogError | None:
@@ -437,7 +443,7 @@ def _is_test_line(cleaned: str) -> bool:
 
 
 def group_key(line: str) -> str:
-    """SPEC §3: a TEST-UNEXPECTED / PROCESS-CRASH line groups by its second `|` part (the test); any
+    """A TEST-UNEXPECTED / PROCESS-CRASH line groups by its second `|` part (the test); any
     other line by its first 100 characters — taken from the cleaned line with varying numbers
     normalised, so the same build error in two jobs (or at two time stamps) is one group."""
     cleaned = clean_line(line)
@@ -494,19 +500,28 @@ def triage_group(group: FailureGroup, logs_by_job: Mapping[int, JobLog]) -> Fail
     So sheriffs' "this is real" beats a bug match, a bug match beats a classification split, and a
     split (some jobs intermittent, others new) is not enough to call the group known."""
     jobs = [logs_by_job[job_id].job for job_id in group.job_ids if job_id in logs_by_job]
-    classes = [job.failure_classification_id for job in jobs if job.failure_classification_id not in (None, 1)]
+    classes = [
+        job.failure_classification_id for job in jobs if job.failure_classification_id not in (None, 1)
+    ]
     intermittent_jobs = sum(cls in INTERMITTENT_CLASSIFICATIONS for cls in classes)
     matches = _matching_suggestions(group, logs_by_job)
-    fetched = any(logs_by_job[job_id].suggestions is not None for job_id in group.job_ids if job_id in logs_by_job)
-    bugs = list({bug.id or -(bug.internal_id or 0): bug for s in matches for bug in s.intermittent_bugs}.values())
+    fetched = any(
+        logs_by_job[job_id].suggestions is not None for job_id in group.job_ids if job_id in logs_by_job
+    )
+    bugs = list(
+        {bug.id or -(bug.internal_id or 0): bug for s in matches for bug in s.intermittent_bugs}.values()
+    )
     seen = _seen_count(group, matches)
+
+    tier1 = any(effective_tier(job) == 1 for job in jobs) or not jobs
 
     def classified(triage: Triage, reason: str, **extra: object) -> FailureGroup:
         from dataclasses import replace
 
         return replace(
-            group, triage=triage, reason=reason, classified_intermittent=intermittent_jobs, seen_count=seen, **extra
-        )
+            group, triage=triage, reason=reason, classified_intermittent=intermittent_jobs, seen_count=seen,
+            tier1=tier1, **extra,
+        )  # fmt: skip
 
     if any(cls in REAL_FAILURE_CLASSIFICATIONS for cls in classes):
         return classified(Triage.NEW, "Treeherder classified it as a real failure")
@@ -551,8 +566,8 @@ def _new_failure_flags(group: FailureGroup) -> set[bool]:
 
 
 def triage_groups(groups: Sequence[FailureGroup], logs: Sequence[JobLog]) -> list[FailureGroup]:
-    """Every group triaged, new first (then not yet triaged, pre-existing, known intermittent); SPEC §3
-    order (most affected jobs, then key) within each class."""
+    """Every group triaged, new first (then not yet triaged, pre-existing, known intermittent);
+    within each class most affected jobs first, then by key."""
     logs_by_job = {log.job.id: log for log in logs}
     triaged = [triage_group(group, logs_by_job) for group in groups]
     rank = {triage: index for index, triage in enumerate(TRIAGE_ORDER)}
@@ -601,6 +616,9 @@ class FailureSummary:
     def by_triage(self, triage: Triage) -> list[FailureGroup]:
         return [group for group in self.groups if group.triage == triage]
 
+    def _tier1_by_triage(self, triage: Triage) -> list[FailureGroup]:
+        return [group for group in self.by_triage(triage) if group.tier1]
+
     @property
     def sections(self) -> list[tuple[Triage, list[FailureGroup]]]:
         """(class, groups) for each class that has groups, in display order."""
@@ -608,7 +626,9 @@ class FailureSummary:
 
     @property
     def counts(self) -> dict[Triage, int]:
-        return {triage: len(self.by_triage(triage)) for triage in TRIAGE_ORDER}
+        """Tier-1 failure groups by class: what the verdict is made of (tier-2/3 groups are shown but do
+        not make a push fail)."""
+        return {triage: len(self._tier1_by_triage(triage)) for triage in TRIAGE_ORDER}
 
     @property
     def verdict(self) -> Verdict:
@@ -618,28 +638,36 @@ class FailureSummary:
         if not self.tier1_failed:
             return Verdict.PASSED
         known = (Triage.PREEXISTING, Triage.INTERMITTENT)
-        every_job_explained = not self.not_shown and not self.unparsed and not self.parsed_without_errors
-        if self.groups and every_job_explained and all(group.triage in known for group in self.groups):
+        tier1_logs = [log for log in self.logs if effective_tier(log.job) == 1]
+        every_job_explained = len(tier1_logs) == self.tier1_failed and all(
+            log.parsed and log.errors for log in tier1_logs
+        )
+        tier1_groups = [group for group in self.groups if group.tier1]
+        if tier1_groups and every_job_explained and all(group.triage in known for group in tier1_groups):
             return Verdict.KNOWN
         return Verdict.FAILED
 
     @property
     def new_count(self) -> int:
-        return len(self.by_triage(Triage.NEW))
+        return self.counts[Triage.NEW]
 
     @property
     def verdict_label(self) -> str:
-        """"passed" / "known failures only" / "3 new failures" / "failed" (nothing new found yet)."""
+        """ "passed" / "known failures only" / "3 new failures" / "failed" (nothing new found yet)."""
         verdict = self.verdict
         if verdict == Verdict.PASSED:
             return "passed"
         if verdict == Verdict.KNOWN:
             return "known failures only"
-        return f"{self.new_count} new failure{'s' if self.new_count != 1 else ''}" if self.new_count else "failed"
+        return (
+            f"{self.new_count} new failure{'s' if self.new_count != 1 else ''}"
+            if self.new_count
+            else "failed"
+        )
 
     @property
     def triage_line(self) -> str:
-        """"2 new failures · 3 known intermittent · 1 also failing on mozilla-central"."""
+        """ "2 new failures · 3 known intermittent · 1 also failing on mozilla-central"."""
         counts = self.counts
         parts = []
         if counts[Triage.NEW]:
@@ -687,7 +715,9 @@ def summarize_failures(logs: Sequence[JobLog], failed_total: int, tier1_failed: 
     """The failure summary from what was read of the failed jobs' logs (see `logs_to_read`)."""
     errors = [error for log in logs if log.parsed for error in log.errors]
     groups = triage_groups(failure_groups(errors), logs)
-    return FailureSummary(groups=groups, logs=list(logs), failed_total=failed_total, tier1_failed=tier1_failed)
+    return FailureSummary(
+        groups=groups, logs=list(logs), failed_total=failed_total, tier1_failed=tier1_failed
+    )
 
 
 # --- Finished and notifications ----------------------------------------------------------------------
@@ -700,7 +730,11 @@ def is_finished(jobs: Iterable[Job]) -> bool:
 
 def is_decision_or_action(job: Job) -> bool:
     name = job.job_type_name or ""
-    return "Decision Task" in name or name.startswith(("Action", "action-callback")) or job.job_type_symbol == "D"
+    return (
+        "Decision Task" in name
+        or name.startswith(("Action", "action-callback"))
+        or job.job_type_symbol == "D"
+    )
 
 
 def looks_finished(jobs: Sequence[Job]) -> bool:
@@ -724,7 +758,7 @@ def repo_label(repo: str) -> str:
 
 
 def notification_title(repo: str, verdict: Verdict | str) -> str:
-    """"Try push failed" / "Try push: known failures only" / "Try push passed" (other repos by name)."""
+    """ "Try push failed" / "Try push: known failures only" / "Try push passed" (other repos by name)."""
     label = repo_label(repo)
     if verdict == Verdict.KNOWN:
         return f"{label} push: known failures only"
@@ -740,7 +774,16 @@ def treeherder_push_url(base: str, repo: str, revision: str) -> str:
 
 def treeherder_job_url(base: str, repo: str, revision: str, job: Job) -> str:
     url = treeherder_push_url(base, repo, revision)
-    return f"{url}&selectedTaskRun={job.task_id}.{job.retry_id}" if job.task_id else f"{url}&selectedJob={job.id}"
+    return (
+        f"{url}&selectedTaskRun={job.task_id}.{job.retry_id}"
+        if job.task_id
+        else f"{url}&selectedJob={job.id}"
+    )
+
+
+def treeherder_log_url(base: str, repo: str, job_id: int) -> str:
+    """Treeherder's log viewer for a job (its parsed log, error lines highlighted)."""
+    return f"{base}/logviewer?job_id={job_id}&repo={repo}"
 
 
 def taskcluster_task_url(root: str, task_id: str) -> str:

@@ -20,9 +20,9 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.cache import cache
 
-from . import rules
+from . import live, rules
 from .rules import Job, Push
-from .treeherder import TreeherderError, TreeherderNotFound, get_client
+from .treeherder import JobLogUrl, TreeherderError, TreeherderNotFound, get_client
 
 logger = logging.getLogger(__name__)
 
@@ -37,17 +37,9 @@ REPOSITORIES_TTL = 3600
 FAILED_MARKER_TTL = 10
 # Used when Treeherder cannot tell us its repositories (down, or nothing cached yet).
 FALLBACK_REPOSITORIES = (
-    "try",
-    "autoland",
-    "mozilla-central",
-    "mozilla-beta",
-    "mozilla-release",
-    "mozilla-esr115",
-    "mozilla-esr128",
-    "mozilla-esr140",
-    "comm-central",
-    "try-comm-central",
-)
+    "try", "autoland", "mozilla-central", "mozilla-beta", "mozilla-release", "mozilla-esr115", "mozilla-esr128",
+    "mozilla-esr140", "comm-central", "try-comm-central",
+)  # fmt: skip
 # Names our own routes use: never a repository, whatever Treeherder says.
 RESERVED_NAMES = frozenset(
     {"admin", "accounts", "static", "media", "watching", "settings", "healthz", "sw.js", "favicon.ico", "api"}
@@ -84,38 +76,71 @@ def short_ttl() -> float:
     return max(1, refresh - 1) if refresh > 2 else refresh * 0.8
 
 
+LOCK_POLL_SECONDS = 0.05
+
+
+def _lock_seconds() -> float:
+    # Long enough for a fetch with its retry; a lock left by a killed process expires after this.
+    return settings.TREEHERDER_PAGE_TIMEOUT * 3 + 2
+
+
 def _cached[T](key: str, fetch: Callable[[], T], ttl: Callable[[T], float] | float) -> Fetched[T]:
+    """Single-flight: of all the viewers (threads, processes) asking at once, the one that takes the
+    lock (`cache.add`, atomic on local memory and on Redis) fetches; the others get the last good copy
+    if there is one, or wait for the fetch to land in the cache. Treeherder sees one fetch per interval."""
     full = f"{KEY}:{key}"
-    entry = cache.get(full)
-    if entry is not None:
-        return Fetched(entry[1], entry[0])
-    last = cache.get(f"{full}:last")
-    failed = cache.get(f"{full}:failed")
-    if failed is not None:
-        if last is None:
-            raise Unavailable(failed)
-        return Fetched(last[1], last[0], stale=True, error=failed)
-    # One viewer refreshes; the others meanwhile get the last good copy (if there is one).
-    locked = cache.add(f"{full}:lock", 1, settings.TREEHERDER_PAGE_TIMEOUT * 3 + 2)
-    if not locked and last is not None:
-        return Fetched(last[1], last[0])
+    lock = f"{full}:lock"
+    deadline: float | None = None
+    while True:
+        entry = cache.get(full)
+        if entry is not None:
+            return Fetched(entry[1], entry[0])
+        failed = cache.get(f"{full}:failed")
+        if failed is not None:
+            last = cache.get(f"{full}:last")
+            if last is None:
+                raise Unavailable(failed)
+            return Fetched(last[1], last[0], stale=True, error=failed)
+        if cache.add(lock, 1, _lock_seconds()):
+            return _fetch_locked(full, lock, fetch, ttl)
+        last = cache.get(f"{full}:last")
+        if last is not None:  # someone is refreshing: meanwhile everyone gets the last good copy
+            return Fetched(last[1], last[0])
+        # Cold cache: wait for the one fetch rather than making our own.
+        now = time.monotonic()
+        if deadline is None:
+            deadline = now + _lock_seconds()
+        elif now > deadline or cache.get(lock) is None and cache.get(full) is None:
+            # The fetcher died, or gave up without an answer (a 404 is not cached): try ourselves.
+            if cache.add(lock, 1, _lock_seconds()):
+                return _fetch_locked(full, lock, fetch, ttl)
+            deadline = now + _lock_seconds()
+        time.sleep(LOCK_POLL_SECONDS)
+
+
+def _fetch_locked[T](
+    full: str, lock: str, fetch: Callable[[], T], ttl: Callable[[T], float] | float
+) -> Fetched[T]:
     try:
+        entry = cache.get(full)  # the previous holder may have finished between our read and our lock
+        if entry is not None:
+            return Fetched(entry[1], entry[0])
         value = fetch()
     except TreeherderNotFound:
         raise
     except TreeherderError as exc:
-        return _failed(full, last, exc.reason or str(exc))
+        return _failed(full, cache.get(f"{full}:last"), exc.reason or str(exc))
     except Exception as exc:  # a client bug or garbage it did not catch: still never a 500
-        logger.exception("Treeherder read %s failed", key)
-        return _failed(full, last, f"unexpected error: {type(exc).__name__}")
+        logger.exception("Treeherder read %s failed", full)
+        return _failed(full, cache.get(f"{full}:last"), f"unexpected error: {type(exc).__name__}")
+    else:
+        now = time.time()
+        timeout = ttl(value) if callable(ttl) else ttl
+        cache.set(full, (now, value), timeout)
+        cache.set(f"{full}:last", (now, value), LAST_GOOD_TTL)
+        return Fetched(value, now)
     finally:
-        if locked:
-            cache.delete(f"{full}:lock")
-    now = time.time()
-    timeout = ttl(value) if callable(ttl) else ttl
-    cache.set(full, (now, value), timeout)
-    cache.set(f"{full}:last", (now, value), LAST_GOOD_TTL)
-    return Fetched(value, now)
+        cache.delete(lock)
 
 
 def _failed(full: str, last: Any, reason: str) -> Fetched:
@@ -147,7 +172,9 @@ def is_known_repo(repo: str) -> bool:
 # --- Pushes and jobs ----------------------------------------------------------------------------------
 
 
-def push_list(repo: str, *, count: int = 20, author: str | None = None, id_lt: int | None = None) -> Fetched[list[Push]]:
+def push_list(
+    repo: str, *, count: int = 20, author: str | None = None, id_lt: int | None = None
+) -> Fetched[list[Push]]:
     key = f"pushes:{repo}:{count}:{quote(author or '')}:{id_lt or ''}"
 
     def fetch() -> list[Push]:
@@ -189,10 +216,16 @@ def _jobs_ttl(jobs: Sequence[Job], repo: str, push_id: int) -> float:
     return short_ttl()
 
 
+def _fetch_jobs(repo: str, push_id: int) -> list[Job]:
+    fetched = list(get_client().jobs(repo, push_id))
+    live.record(repo, push_id, fetched)  # once per fetch: what live refreshes send
+    return fetched
+
+
 def jobs(repo: str, push_id: int) -> Fetched[list[Job]]:
     return _cached(
         f"jobs:{repo}:{push_id}",
-        lambda: list(get_client().jobs(repo, push_id)),
+        lambda: _fetch_jobs(repo, push_id),
         lambda value: _jobs_ttl(value, repo, push_id),
     )
 
@@ -260,7 +293,9 @@ def cached_jobs_summary(repo: str, push_id: int) -> JobsSummary | None:
     return entry[1] if entry is not None else None
 
 
-def group_jobs(repo: str, push_id: int, *, platform: str = "", option: str = "", tier: str = "1") -> Fetched[list[Job]]:
+def group_jobs(
+    repo: str, push_id: int, *, platform: str = "", option: str = "", tier: str = "1"
+) -> Fetched[list[Job]]:
     """The jobs of one tier-1 platform group (`tier="1"`), or every tier-2/3 job (`tier="other"`)."""
 
     def select(jobs: list[Job]) -> list[Job]:
@@ -305,8 +340,10 @@ def _suggestions(repo: str, job: Job, push_finished: bool) -> list[rules.BugSugg
         fetched = _cached(
             f"suggestions:{repo}:{job.id}",
             lambda: list(get_client().bug_suggestions(repo, job.id)),
-            lambda value: LOGS_PARSED_TTL if value and push_finished else (
-                SUGGESTIONS_RUNNING_TTL if value else short_ttl()
+            lambda value: (
+                LOGS_PARSED_TTL
+                if value and push_finished
+                else (SUGGESTIONS_RUNNING_TTL if value else short_ttl())
             ),
         )
     except (Unavailable, TreeherderNotFound):
@@ -329,7 +366,7 @@ def failure_summary(
     chosen, failed_total = rules.logs_to_read(jobs, limit)
     logs: list[rules.JobLog] = []
     if chosen:
-        with ThreadPoolExecutor(max_workers=min(16, 2 * len(chosen))) as pool:
+        with ThreadPoolExecutor(max_workers=2 * len(chosen)) as pool:  # one round: at most 30 reads
             # Each read runs in the caller's context: a page's reads keep to its Treeherder budget.
             def submit(read: Callable[..., Any], *args: Any) -> Any:
                 return pool.submit(contextvars.copy_context().run, read, *args)
@@ -351,7 +388,9 @@ def push_failed_jobs(repo: str, push_id: int) -> Fetched[list[Job]]:
 def failure_classifications() -> dict[int, str]:
     """Treeherder's names of failure classifications ({4: "intermittent", ...}); {} when unknown."""
     try:
-        return _cached("classifications", lambda: get_client().failure_classifications(), CLASSIFICATIONS_TTL).value
+        return _cached(
+            "classifications", lambda: get_client().failure_classifications(), CLASSIFICATIONS_TTL
+        ).value
     except (Unavailable, TreeherderNotFound):
         return {}
 
@@ -367,3 +406,31 @@ def decision_task(repo: str, push_id: int) -> str | None:
     except (Unavailable, TreeherderNotFound):
         return None
     return fetched.value
+
+
+# --- Job view -----------------------------------------------------------------------------------------
+
+LOG_URLS_TTL = FINISHED_TTL * 24  # a completed job's logs stay where they are
+
+
+def job_log_urls(repo: str, job_id: int) -> list[JobLogUrl]:
+    """The job's logs from job-log-url, cached (one upstream read per job, not per click or viewer)."""
+    return _cached(
+        f"logurls:{repo}:{job_id}",
+        lambda: get_client().job_log_urls(repo, job_id),
+        lambda value: LOG_URLS_TTL if value else short_ttl(),
+    ).value
+
+
+def failing_groups_jobs(repo: str, push_id: int) -> Fetched[dict[tuple[str, str], list[Job]]]:
+    """The jobs of every failing tier-1 platform group, by (platform, option): a push page shows them
+    at once, from one small cache entry."""
+
+    def select(jobs: list[Job]) -> dict[tuple[str, str], list[Job]]:
+        return {
+            (group.platform, group.platform_option): group.jobs
+            for group in rules.platform_groups(jobs)
+            if group.status == rules.State.FAILING
+        }
+
+    return _derived("failing-groups", repo, push_id, select)

@@ -166,6 +166,12 @@ def task_scopes(task_id: str) -> list[str]:
     return list(_api("GET", "queue", f"task/{quote(task_id, safe='')}").get("scopes") or [])
 
 
+def task_tags(task_id: str) -> dict[str, str]:
+    """The tags of a task's definition (what an action's `context` is matched against)."""
+    tags = _api("GET", "queue", f"task/{quote(task_id, safe='')}").get("tags")
+    return tags if isinstance(tags, dict) else {}
+
+
 def expand_scopes(scopes: list[str]) -> list[str]:
     """Every scope the given ones grant through roles."""
     return list(_api("POST", "auth", "scopes/expand", {"scopes": scopes}).get("scopes") or [])

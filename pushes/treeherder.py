@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +27,9 @@ logger = logging.getLogger(__name__)
 
 MAX_PUSH_COUNT = 1000
 JOBS_PAGE_SIZE = 2000  # the server's MAX_JOBS_COUNT; 2001 is a 400
+POOL_CONNECTIONS = 64  # per host and process; BUILDWATCH_POLL_CONCURRENCY stays at or below it
 MAX_JOB_PAGES = 100  # 200,000 jobs: far past any real push, but a bound on a looping `next`
+POOL_SIZE = 32  # connections kept per host
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Byte caps per endpoint (the decoded body; read in a stream and stopped there): a few times the largest
 # real answer. An upstream that ignores `count` or loops fills no worker's memory.
@@ -66,6 +68,15 @@ class LogErrors:
     @property
     def parsed(self) -> bool:
         return self.parse_status == "parsed"
+
+
+@dataclass(frozen=True, slots=True)
+class JobLogUrl:
+    """One log of a job, from /api/project/{repo}/job-log-url/."""
+
+    name: str
+    url: str
+    parse_status: str
 
 
 class _BadRow(ValueError):
@@ -253,7 +264,9 @@ def bug_suggestion_from_dict(data: Any) -> BugSuggestion:
         all_others=[_bug(bug) for bug in all_others],
         # Older Treeherders send neither: missing is "unknown", never 0 / False.
         counter=_opt_int(data.get("counter"), "counter"),
-        failure_new_in_rev=data["failure_new_in_rev"] if isinstance(data.get("failure_new_in_rev"), bool) else None,
+        failure_new_in_rev=data["failure_new_in_rev"]
+        if isinstance(data.get("failure_new_in_rev"), bool)
+        else None,
     )
 
 
@@ -386,9 +399,7 @@ class TreeherderClient:
     def _url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
-    def _get(
-        self, path: str, params: Mapping[str, Any] | None = None, *, max_bytes: int = MAX_BYTES
-    ) -> Any:
+    def _get(self, path: str, params: Mapping[str, Any] | None = None, *, max_bytes: int = MAX_BYTES) -> Any:
         """GET a JSON document within one total deadline (`timeout`, and the page's budget for page
         clients: buildwatch.upstream), retrying what is worth retrying while the deadline leaves room;
         raise TreeherderError for the rest. A body over `max_bytes` is an error, read no further."""
@@ -404,7 +415,9 @@ class TreeherderClient:
                     attempt += 1
                     logger.info("Treeherder connection failed (%s), retry %d", problem, attempt)
                     continue
-                reason = "timed out connecting" if isinstance(problem, requests.Timeout) else "connection failed"
+                reason = (
+                    "timed out connecting" if isinstance(problem, requests.Timeout) else "connection failed"
+                )
                 raise TreeherderError(
                     f"{reason} after {attempt + 1} attempt{'s' if attempt else ''}", _full_url(url, params)
                 ) from problem
@@ -425,7 +438,11 @@ class TreeherderClient:
             if status in RETRY_STATUSES or status >= 500:
                 wait = _retry_after(response)
                 allowed = wait is None or wait <= self.retry_after_max
-                if attempt < self.max_retries and allowed and deadline.sleep(delay if wait is None else wait, self._sleep):
+                if (
+                    attempt < self.max_retries
+                    and allowed
+                    and deadline.sleep(delay if wait is None else wait, self._sleep)
+                ):
                     attempt += 1
                     logger.info("Treeherder answered %d for %s, retry %d", status, response.url, attempt)
                     continue
@@ -500,6 +517,18 @@ class TreeherderClient:
         if isinstance(rows, list):
             rows = rows[: params["count"]]  # an upstream ignoring `count` gets no more rows used
         return _read_rows(rows, parse_push, _full_url(self._url(path), params), "push")
+
+    def pushes_by_id(self, repo: str, push_ids: Sequence[int]) -> list[Push]:
+        """The pushes of these ids that exist (the list's `id__in`), in one request; at most 1,000."""
+        ids = sorted({int(push_id) for push_id in push_ids})[:MAX_PUSH_COUNT]
+        if not ids:
+            return []
+        params = {"id__in": ",".join(map(str, ids)), "count": len(ids)}
+        path = f"/api/project/{self._repo(repo)}/push/"
+        payload = self._get(path, params)
+        if not isinstance(payload, Mapping):
+            raise TreeherderError("push list is not an object", _full_url(self._url(path), params))
+        return _read_rows(payload.get("results"), parse_push, _full_url(self._url(path), params), "push")
 
     def push(self, repo: str, push_id: int) -> Push:
         path = f"/api/project/{self._repo(repo)}/push/{int(push_id)}/"
@@ -618,6 +647,20 @@ class TreeherderClient:
             )
         return LogErrors(errors=[], parse_status=overall_parse_status(payload))
 
+    def job_log_urls(self, repo: str, job_id: int) -> list[JobLogUrl]:
+        """The job's logs (empty until it has completed); only http(s) URLs are kept."""
+        path = f"/api/project/{self._repo(repo)}/job-log-url/"
+        payload = self._get(path, {"job_id": int(job_id)})
+        if not isinstance(payload, list):
+            raise TreeherderError("job log urls answer is not a list", self._url(path))
+        return [
+            JobLogUrl(_str(row.get("name")), row["url"], _str(row.get("parse_status")) or "unknown")
+            for row in payload
+            if isinstance(row, Mapping)
+            and isinstance(row.get("url"), str)
+            and row["url"].startswith(("https://", "http://"))
+        ]
+
     def bug_suggestions(self, repo: str, job_id: int) -> list[BugSuggestion]:
         path = f"/api/project/{self._repo(repo)}/jobs/{int(job_id)}/bug_suggestions/"
         payload = self._get(path, max_bytes=TEXT_MAX_BYTES)
@@ -631,7 +674,11 @@ class TreeherderClient:
             raise TreeherderError("failure classification answer is not a list", self._url(path))
         names = {}
         for row in rows:
-            if isinstance(row, Mapping) and isinstance(row.get("id"), int) and isinstance(row.get("name"), str):
+            if (
+                isinstance(row, Mapping)
+                and isinstance(row.get("id"), int)
+                and isinstance(row.get("name"), str)
+            ):
                 names[row["id"]] = row["name"]
         return names
 
@@ -668,7 +715,16 @@ def _session() -> requests.Session:
     """The process's one Session (connection pool); a forked worker builds its own."""
     if _session_state["pid"] != os.getpid() or _session_state["session"] is None:
         session = requests.Session()
+        # One worker polls many pushes at once (notifications/cycle.py): keep that many connections.
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL_CONNECTIONS)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
         session.headers.update({"Accept": "application/json"})
+        # Room for one concurrent round of a failure summary (logs + bug suggestions of 15 jobs) and
+        # for the page threads beside it, without urllib3 dropping connections it then reopens.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
         _session_state.update(pid=os.getpid(), session=session)
     return _session_state["session"]
 
@@ -694,6 +750,7 @@ def get_client(*, background: bool = False) -> TreeherderClient:
 __all__ = [
     "Bug",
     "BugSuggestion",
+    "JobLogUrl",
     "LogErrors",
     "TreeherderClient",
     "TreeherderError",

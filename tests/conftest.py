@@ -58,7 +58,9 @@ def _guarded_getaddrinfo(host: object, *args: object, **kwargs: object):
 
 
 @pytest.fixture(scope="session")
-def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory) -> None:
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory
+) -> None:
     """The test database is a file, not SQLite's in-memory default. With an in-memory database every
     thread of the live server (browser tests: a page and its htmx requests arrive together) shares the
     test's one connection, which Django warns "may sometimes randomly cause the tests to fail" — seen

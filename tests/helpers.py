@@ -65,3 +65,12 @@ def scratch_postgres_and_redis(prefix: str, redis_db: int) -> Iterator[tuple[str
         redis.Redis.from_url(redis_url).flushdb()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+# The least a production deployment sets (DEBUG=0 needs a real key, hosts and an https site URL).
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "a-long-random-production-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+    "ALLOWED_HOSTS": "buildwatch.example.com",
+    "SITE_URL": "https://buildwatch.example.com",
+}

@@ -5,15 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers import PRODUCTION_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 
-PRODUCTION = {
-    "DEBUG": "0",
-    "SECRET_KEY": "a-long-random-production-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-    "ALLOWED_HOSTS": "buildwatch.example.com",
-    "SITE_URL": "https://buildwatch.example.com",
-    "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587",
-}
+PRODUCTION = {**PRODUCTION_ENV, "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587"}
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -21,7 +17,12 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     drop = {"DEBUG", "SECRET_KEY", "EMAIL_URL", "EMAIL_HOST", "DATABASE_URL"}
     clean = {k: v for k, v in os.environ.items() if k not in drop}
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -57,4 +58,7 @@ def test_a_fresh_clone_without_var_can_run_commands(tmp_path):
 def test_hsts_is_a_year_in_production_unless_configured():
     show = "from django.conf import settings; print(settings.SECURE_HSTS_SECONDS)"
     assert manage("shell", "-v0", "-c", show, env=PRODUCTION).stdout.strip() == str(365 * 24 * 3600)
-    assert manage("shell", "-v0", "-c", show, env={**PRODUCTION, "SECURE_HSTS_SECONDS": "600"}).stdout.strip() == "600"
+    assert (
+        manage("shell", "-v0", "-c", show, env={**PRODUCTION, "SECURE_HSTS_SECONDS": "600"}).stdout.strip()
+        == "600"
+    )

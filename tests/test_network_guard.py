@@ -12,4 +12,6 @@ def test_it_refuses_unmocked_http_to_treeherder():
 
 def test_it_allows_mocked_http(mocked_responses):
     mocked_responses.get("https://treeherder.mozilla.org/api/repository/", json=[{"name": "try"}])
-    assert requests.get("https://treeherder.mozilla.org/api/repository/", timeout=2).json() == [{"name": "try"}]
+    assert requests.get("https://treeherder.mozilla.org/api/repository/", timeout=2).json() == [
+        {"name": "try"}
+    ]

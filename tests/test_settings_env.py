@@ -9,14 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import PRODUCTION_ENV as PRODUCTION
+
 ROOT = Path(__file__).resolve().parent.parent
 
-PRODUCTION = {
-    "DEBUG": "0",
-    "SECRET_KEY": "a-long-random-production-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-    "ALLOWED_HOSTS": "buildwatch.example.com",
-    "SITE_URL": "https://buildwatch.example.com",
-}
 
 SHOW = """
 import json, django
@@ -83,6 +79,9 @@ def settings_for(env: dict[str, str]) -> dict:
         ("EMAIL_URL", "smtp://mail.example.com:25x", "Port"),
         ("EMAIL_TIMEOUT", "twenty", "Not a valid integer"),
         ("LOG_LEVEL", "LOUD", "Not a valid log level"),
+        ("MATRIX_HOMESERVER", "mozilla.modular.im", "Not a valid URL"),
+        ("MATRIX_TIMEOUT", "15s", "Not a valid number"),
+        ("MATRIX_CONNECT_TIMEOUT", "0", "greater than 0"),
     ],
 )
 def test_a_value_that_does_not_parse_stops_startup_naming_the_variable(name, value, why):

@@ -1,17 +1,20 @@
 """The channel registry: every way BuildWatch can tell a user that a push finished.
 
 Adding a channel is one module here (a `Channel` subclass, see base.py), its fields on UserSettings
-(at least `<name>_enabled`) and one line in CHANNELS. The order is the order of the settings page and
-of the ledger rows made for a finished push.
+(at least `<name>_enabled`; any others it needs are named in `Channel.settings_fields`) and one line in
+CHANNELS. The order is the order of the settings page and of the ledger rows made for a finished push.
 """
 
 from __future__ import annotations
 
 from .base import Channel, TransportError
 from .email import EmailChannel
+from .matrix import MatrixChannel
 from .webpush import WebPushChannel
 
-CHANNELS: dict[str, Channel] = {channel.name: channel for channel in (EmailChannel(), WebPushChannel())}
+CHANNELS: dict[str, Channel] = {
+    channel.name: channel for channel in (EmailChannel(), WebPushChannel(), MatrixChannel())
+}
 
 
 def all() -> tuple[Channel, ...]:
@@ -29,9 +32,23 @@ def enabled_field(channel: Channel) -> str:
     return f"{channel.name}_enabled"
 
 
+def settings_fields(channel: Channel) -> tuple[str, ...]:
+    """Every UserSettings field of a channel on the settings form: its switch, then its own fields."""
+    return (enabled_field(channel), *channel.settings_fields)
+
+
 def choices() -> list[tuple[str, str]]:
     """Notification.channel's choices (the model reads them through a callable: no migration per channel)."""
     return [(channel.name, channel.label) for channel in CHANNELS.values()]
 
 
-__all__ = ["CHANNELS", "Channel", "TransportError", "all", "choices", "enabled_field", "get"]
+__all__ = [
+    "CHANNELS",
+    "Channel",
+    "TransportError",
+    "all",
+    "choices",
+    "enabled_field",
+    "get",
+    "settings_fields",
+]

@@ -15,19 +15,33 @@ if TYPE_CHECKING:
 
 class TransportError(Exception):
     """Sending failed; `permanent=True` means retrying cannot help (the row is marked failed at once).
+
+    `retry_after` (seconds): the upstream said when to ask again (a rate limit, HTTP 429 Retry-After).
+    The outbox then schedules the row for that time without counting the attempt as a failure.
     `uncertain=True`: the message may have been delivered all the same (the answer to it was lost);
     the outbox retries such a row at most once more, as the same message."""
 
-    def __init__(self, message: str, *, permanent: bool = False, uncertain: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        uncertain: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
+        self.retry_after = retry_after
         self.uncertain = uncertain
 
 
 class Channel:
     name: ClassVar[str]  # the value stored in Notification.channel, e.g. "email"
     label: ClassVar[str]  # human word, e.g. "Email", "Web push"
+    # UserSettings fields the user fills in for this channel beside its `<name>_enabled` switch (e.g. an
+    # address); the settings form shows them after the switch and disables them with it.
+    settings_fields: ClassVar[tuple[str, ...]] = ()
 
     def unavailable_reason(self) -> str:
         """Empty when the operator configured this channel; else why not (shown on /settings/)."""
@@ -40,6 +54,13 @@ class Channel:
     def skip_reason(self, notification: Notification, user_settings: UserSettings) -> str:
         """Empty: send it. Else why the row is skipped (turned off since queueing, no address, unavailable)."""
         return self.unavailable_reason()
+
+    def clean_settings(self, cleaned_data: dict[str, Any]) -> dict[str, str]:
+        """The settings form's check of this channel's fields: {field name: error message}, empty if fine."""
+        return {}
+
+    def settings_changed(self, user_settings: UserSettings, changed: list[str]) -> None:
+        """The settings form is about to save `changed` fields: forget what depended on the old values."""
 
     def send(self, notification: Notification) -> None:
         """Deliver one ledger row; raises TransportError(message, permanent=bool)."""

@@ -52,7 +52,9 @@ def push_page_url(repo: str, push_id: int) -> str:
 def email_context(notification: Notification) -> dict[str, Any]:
     state = PushState.objects.filter(repo=notification.repo, push_id=notification.push_id).first()
     summary = (state.summary if state else None) or {}
-    title = notification.body or (state.title if state else "") or f"push {notification.push_id}"
+    title = (
+        (state.title if state else "") or notification.body.split("\n")[-1] or f"push {notification.push_id}"
+    )
     revision = state.revision if state else ""
     return {
         "notification": notification,
@@ -65,6 +67,11 @@ def email_context(notification: Notification) -> dict[str, Any]:
         "revision": revision[:12],
         "failed": bool(summary.get("failed", notification.title.endswith("failed"))),
         "summary": summary,
+        "known_only": summary.get("verdict") == rules.Verdict.KNOWN,
+        "new_groups": [group for group in summary.get("failure_groups", []) if group.get("triage") == "new"],
+        "other_groups": [
+            group for group in summary.get("failure_groups", []) if group.get("triage") != "new"
+        ],
         # Every failed job the failure summary considered (summaries stored before it: tier 1 only).
         "failed_total": summary.get("failed_total", summary.get("failed_jobs", 0)),
         "push_url": push_page_url(notification.repo, notification.push_id),
@@ -72,7 +79,24 @@ def email_context(notification: Notification) -> dict[str, Any]:
         "settings_url": settings.SITE_URL + "/settings/",
         "unsubscribe_url": unsubscribe_url(notification.user),
         "site_url": settings.SITE_URL,
+        "detail": notification.detail,
+        "confirm_url": settings.SITE_URL
+        + reverse("confirm_failures", args=[notification.repo, notification.push_id]),
+        "early": _early_alert(notification),
     }
+
+
+TEMPLATES = {"final": "emails/push_finished", "early": "emails/early_alert", "followup": "emails/followup"}
+
+
+def _early_alert(notification: Notification) -> Notification | None:
+    """For the final email: the early alert this user got for the push, to say what happened since."""
+    if notification.kind != Notification.Kind.FINAL:
+        return None
+    return Notification.objects.filter(
+        user=notification.user, repo=notification.repo, push_id=notification.push_id,
+        kind=Notification.Kind.EARLY, status=Notification.Status.SENT,
+    ).first()  # fmt: skip
 
 
 class _VerbatimHeader(str):
@@ -117,7 +141,7 @@ def build_email(notification: Notification) -> EmailMultiAlternatives:
     subject = " ".join(f"{notification.title}: {context['push_title']}".split())[:200]
     message = NotificationEmail(
         subject=subject,
-        body=render_to_string("emails/push_finished.txt", context),
+        body=render_to_string(TEMPLATES[notification.kind] + ".txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[notification.user.email],
         headers={
@@ -125,10 +149,11 @@ def build_email(notification: Notification) -> EmailMultiAlternatives:
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "Auto-Submitted": "auto-generated",
             "X-BuildWatch-Push": f"{notification.repo}/{notification.push_id}",
+            "X-BuildWatch-Kind": notification.kind,
             "Message-ID": message_id(notification),
         },
     )
-    message.attach_alternative(render_to_string("emails/push_finished.html", context), "text/html")
+    message.attach_alternative(render_to_string(TEMPLATES[notification.kind] + ".html", context), "text/html")
     return message
 
 

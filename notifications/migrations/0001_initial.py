@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,98 +14,202 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='PushState',
+            name="PushState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('repo', models.CharField(max_length=100)),
-                ('push_id', models.PositiveBigIntegerField()),
-                ('revision', models.CharField(blank=True, max_length=40)),
-                ('author', models.CharField(blank=True, max_length=255)),
-                ('title', models.TextField(blank=True)),
-                ('push_timestamp', models.BigIntegerField(blank=True, null=True)),
-                ('state', models.CharField(choices=[('unknown', 'not polled yet'), ('pending', 'pending'), ('running', 'running'), ('finished', 'finished')], default='unknown', max_length=16)),
-                ('job_count', models.PositiveIntegerField(blank=True, null=True)),
-                ('completed_count', models.PositiveIntegerField(default=0)),
-                ('failed_count', models.PositiveIntegerField(default=0)),
-                ('jobs_cursor', models.CharField(blank=True, max_length=40)),
-                ('jobs_snapshot', models.JSONField(blank=True, default=dict)),
-                ('last_full_read_at', models.DateTimeField(blank=True, null=True)),
-                ('last_polled_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("repo", models.CharField(max_length=100)),
+                ("push_id", models.PositiveBigIntegerField()),
+                ("revision", models.CharField(blank=True, max_length=40)),
+                ("author", models.CharField(blank=True, max_length=255)),
+                ("title", models.TextField(blank=True)),
+                ("push_timestamp", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("unknown", "not polled yet"),
+                            ("pending", "pending"),
+                            ("running", "running"),
+                            ("finished", "finished"),
+                        ],
+                        default="unknown",
+                        max_length=16,
+                    ),
+                ),
+                ("job_count", models.PositiveIntegerField(blank=True, null=True)),
+                ("completed_count", models.PositiveIntegerField(default=0)),
+                ("failed_count", models.PositiveIntegerField(default=0)),
+                ("jobs_cursor", models.CharField(blank=True, max_length=40)),
+                ("jobs_snapshot", models.JSONField(blank=True, default=dict)),
+                ("last_full_read_at", models.DateTimeField(blank=True, null=True)),
+                ("last_polled_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('repo', 'push_id'), name='unique_push_state')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("repo", "push_id"), name="unique_push_state")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PushSubscription',
+            name="PushSubscription",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('endpoint', models.URLField(max_length=2000, unique=True)),
-                ('p256dh', models.CharField(max_length=255)),
-                ('auth', models.CharField(max_length=255)),
-                ('user_agent', models.CharField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='push_subscriptions', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("endpoint", models.URLField(max_length=2000, unique=True)),
+                ("p256dh", models.CharField(max_length=255)),
+                ("auth", models.CharField(max_length=255)),
+                ("user_agent", models.CharField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="push_subscriptions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='UserSettings',
+            name="UserSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('author_email', models.EmailField(blank=True, help_text='Your Treeherder author email; empty means your account email.', max_length=254)),
-                ('notifications_enabled', models.BooleanField(default=True)),
-                ('email_enabled', models.BooleanField(default=True)),
-                ('webpush_enabled', models.BooleanField(default=False)),
-                ('default_repo', models.CharField(default='try', max_length=100)),
-                ('auto_watch', models.BooleanField(default=False, help_text='Watch every new push whose author is my Treeherder email.')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='buildwatch', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "author_email",
+                    models.EmailField(
+                        blank=True,
+                        help_text="Your Treeherder author email; empty means your account email.",
+                        max_length=254,
+                    ),
+                ),
+                ("notifications_enabled", models.BooleanField(default=True)),
+                ("email_enabled", models.BooleanField(default=True)),
+                ("webpush_enabled", models.BooleanField(default=False)),
+                ("default_repo", models.CharField(default="try", max_length=100)),
+                (
+                    "auto_watch",
+                    models.BooleanField(
+                        default=False, help_text="Watch every new push whose author is my Treeherder email."
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="buildwatch",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'user settings',
-                'verbose_name_plural': 'user settings',
+                "verbose_name": "user settings",
+                "verbose_name_plural": "user settings",
             },
         ),
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('repo', models.CharField(max_length=100)),
-                ('push_id', models.PositiveBigIntegerField()),
-                ('channel', models.CharField(choices=[('email', 'email'), ('webpush', 'web push')], max_length=16)),
-                ('status', models.CharField(choices=[('pending', 'pending'), ('sending', 'sending'), ('sent', 'sent'), ('failed', 'failed'), ('skipped', 'skipped')], default='pending', max_length=16)),
-                ('title', models.CharField(blank=True, max_length=255)),
-                ('body', models.TextField(blank=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("repo", models.CharField(max_length=100)),
+                ("push_id", models.PositiveBigIntegerField()),
+                (
+                    "channel",
+                    models.CharField(choices=[("email", "email"), ("webpush", "web push")], max_length=16),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "pending"),
+                            ("sending", "sending"),
+                            ("sent", "sent"),
+                            ("failed", "failed"),
+                            ("skipped", "skipped"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("title", models.CharField(blank=True, max_length=255)),
+                ("body", models.TextField(blank=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notifications",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'constraints': [models.UniqueConstraint(fields=('user', 'repo', 'push_id', 'channel'), name='unique_notification')],
+                "ordering": ["-created_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "repo", "push_id", "channel"), name="unique_notification"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Watch',
+            name="Watch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('repo', models.CharField(max_length=100)),
-                ('push_id', models.PositiveBigIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('auto', models.BooleanField(default=False, help_text='Added by auto-watch, not by a click.')),
-                ('last_state', models.CharField(blank=True, max_length=16)),
-                ('notified_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='watches', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("repo", models.CharField(max_length=100)),
+                ("push_id", models.PositiveBigIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "auto",
+                    models.BooleanField(default=False, help_text="Added by auto-watch, not by a click."),
+                ),
+                ("last_state", models.CharField(blank=True, max_length=16)),
+                ("notified_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="watches",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['repo', 'push_id'], name='notificatio_repo_9161bc_idx')],
-                'constraints': [models.UniqueConstraint(fields=('user', 'repo', 'push_id'), name='unique_watch')],
+                "ordering": ["-created_at"],
+                "indexes": [models.Index(fields=["repo", "push_id"], name="notificatio_repo_9161bc_idx")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("user", "repo", "push_id"), name="unique_watch")
+                ],
             },
         ),
     ]

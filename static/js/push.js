@@ -1,26 +1,74 @@
-// Push page: keep opened platform groups open across live refreshes, and keep the tab's title and
-// favicon in step with the push's state (the refreshed #push-live carries them as data attributes).
+// Push page. The poller (#push-poll) asks every few seconds for what changed since its token and tells
+// the server which groups are open (their changed jobs come back, swapped in place: nothing moves, focus
+// stays). A group that becomes failing opens once; if the user closes it, it stays closed. The tab's
+// title and favicon follow the poller's data attributes; running jobs' elapsed times tick here.
 (function () {
   "use strict";
-  var openState = null;
+  var seenFailing = {}; // group id -> true once it has been failing (opened for the user, or left alone)
+  var openState = null; // open groups, kept across a whole reload of #push-live by the poller
+  var focusedId = null;
+
+  function groups() {
+    return document.querySelectorAll("#push-live details.group[id]");
+  }
+
+  // Open the groups failing for the first time (unless `justNote`): once, so a group the user closed
+  // stays closed.
+  function openNewFailures(justNote) {
+    groups().forEach(function (details) {
+      var summary = details.querySelector("summary");
+      if (!summary || summary.dataset.status !== "failing" || seenFailing[details.id]) return;
+      seenFailing[details.id] = true;
+      if (!justNote && !details.open) details.open = true; // "toggle" loads its jobs
+    });
+  }
 
   function syncTab() {
-    var live = document.getElementById("push-live");
-    if (!live) return;
-    if (live.dataset.title) document.title = live.dataset.title;
+    var poll = document.getElementById("push-poll");
+    if (!poll) return;
+    if (poll.dataset.title) document.title = poll.dataset.title;
     var icon = document.getElementById("favicon");
-    if (icon && live.dataset.favicon && icon.getAttribute("href") !== live.dataset.favicon) {
-      icon.setAttribute("href", live.dataset.favicon);
+    if (icon && poll.dataset.favicon && icon.getAttribute("href") !== poll.dataset.favicon) {
+      icon.setAttribute("href", poll.dataset.favicon);
     }
   }
 
+  function minutes(value) {
+    var total = Math.round(value);
+    if (total < 1) return "< 1 min";
+    var hours = Math.floor(total / 60), mins = total % 60;
+    return hours ? hours + " h " + (mins < 10 ? "0" : "") + mins + " min" : mins + " min";
+  }
+
+  function tick() {
+    var now = Date.now() / 1000;
+    document.querySelectorAll(".elapsed[data-since]").forEach(function (span) {
+      span.textContent = minutes((now - Number(span.dataset.since)) / 60);
+    });
+  }
+
+  function fromPoller(detail) {
+    var elt = detail.requestConfig ? detail.requestConfig.elt : detail.elt;
+    return Boolean(elt && elt.id === "push-poll");
+  }
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (!event.detail.elt || event.detail.elt.id !== "push-poll") return;
+    var open = [];
+    groups().forEach(function (details) {
+      if (details.open && details.querySelector(".job-list")) open.push(details.id);
+    });
+    event.detail.parameters.open = open.join(",");
+  });
+
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
-    if (!target || target.id !== "push-live") return;
-    openState = {};
-    target.querySelectorAll("details[id]").forEach(function (details) {
-      openState[details.id] = details.open;
-    });
+    if (target && target.id === "push-live" && fromPoller(event.detail)) {
+      openState = {};
+      groups().forEach(function (details) { openState[details.id] = details.open; });
+    }
+    var active = document.activeElement;
+    focusedId = active && active.id && active !== document.body ? active.id : null;
   });
 
   document.addEventListener("htmx:afterSettle", function () {
@@ -29,12 +77,47 @@
       openState = null;
       Object.keys(state).forEach(function (id) {
         var details = document.getElementById(id);
-        // Reopening fires "toggle", which lazily reloads the group's jobs.
         if (details && details.open !== state[id]) details.open = state[id];
       });
     }
+    if (focusedId && document.activeElement === document.body) {
+      var again = document.getElementById(focusedId);
+      if (again) again.focus({ preventScroll: true });
+    }
+    focusedId = null;
+    openNewFailures(false);
     syncTab();
+    tick();
   });
 
-  document.addEventListener("DOMContentLoaded", syncTab);
+  // Retrigger buttons say themselves what went wrong (app.js leaves data-own-errors to them).
+  function retriggerError(event, text) {
+    var button = event.detail.elt;
+    if (!button || !button.classList || !button.classList.contains("retrigger-button")) return;
+    var cell = button.parentElement;
+    var message = cell.querySelector(".retrigger-error");
+    if (!message) {
+      message = document.createElement("span");
+      message.className = "retrigger-error";
+      message.setAttribute("role", "alert");
+      cell.appendChild(message);
+    }
+    message.textContent = typeof text === "function" ? text(event.detail.xhr) : text;
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    retriggerError(event, function (xhr) {
+      return "Not retriggered: BuildWatch answered HTTP " + xhr.status + ". Reload the page and try again.";
+    });
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    retriggerError(event, "BuildWatch did not answer, so the job may or may not have been retriggered: check the push before trying again.");
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    openNewFailures(true);
+    syncTab();
+    tick();
+    window.setInterval(tick, 30000);
+  });
 })();

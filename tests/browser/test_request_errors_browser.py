@@ -14,7 +14,9 @@ from notifications.models import Watch
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_refused_watch_click_says_so_and_works_after_a_reload(page, app, fake_treeherder, signed_in, settings):
+def test_a_refused_watch_click_says_so_and_works_after_a_reload(
+    page, app, fake_treeherder, signed_in, settings
+):
     settings.BUILDWATCH_REFRESH_SECONDS = 60
     user = User.objects.create_user("wes", "wes@example.com", "a long test passphrase")
     signed_in(user)
@@ -28,7 +30,9 @@ def test_a_refused_watch_click_says_so_and_works_after_a_reload(page, app, fake_
     # The CSRF cookie is gone (cleared by the browser, or a new one set in another tab): Django refuses.
     page.context.clear_cookies(name="csrftoken")
     row.get_by_role("button", name="Watch", exact=True).click()
-    status.get_by_text("Not saved: this page is out of date (HTTP 403). Reload the page and try again.").wait_for()
+    status.get_by_text(
+        "Not saved: this page is out of date (HTTP 403). Reload the page and try again."
+    ).wait_for()
     assert row.get_by_role("button", name="Watch", exact=True).is_visible()
     assert not Watch.objects.filter(user=user).exists()
 
@@ -45,15 +49,18 @@ def test_a_failed_live_refresh_is_said_and_cleared_by_the_next_one(page, app, fa
     push_id = fake_treeherder.push_id("watched")
     page.goto(app.url(f"/try/pushes/{push_id}/"))
     live = page.locator("#push-live")
-    assert live.get_attribute("hx-trigger") == "every 1s"
+    assert page.locator("#push-poll").get_attribute("hx-trigger") == "every 1s"
     status = page.locator("#request-status")
 
     # BuildWatch's own server answers the refresh with a gateway error: the last data stays.
-    page.route(f"**/try/pushes/{push_id}/", lambda route: route.fulfill(status=502, body="Bad gateway"))
-    status.get_by_text("Could not refresh (BuildWatch answered HTTP 502); showing what was last loaded.").wait_for()
+    refresh = f"**/try/pushes/{push_id}/live/?*"
+    page.route(refresh, lambda route: route.fulfill(status=502, body="Bad gateway"))
+    status.get_by_text(
+        "Could not refresh (BuildWatch answered HTTP 502); showing what was last loaded."
+    ).wait_for()
     assert live.locator("details.group").count() > 0
 
-    page.unroute(f"**/try/pushes/{push_id}/")
+    page.unroute(refresh)
     fake_treeherder.advance(300)
     # Not wait_for_function: Playwright evaluates its string with eval, which the page's CSP forbids.
     expect(page).to_have_title(re.compile(r"^✓ passed"))

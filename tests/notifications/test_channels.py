@@ -98,3 +98,23 @@ def test_a_row_of_a_channel_no_longer_registered_fails_with_the_reason(finish):
     assert outbox.deliver(row.pk).status == "failed"
     row.refresh_from_db()
     assert row.last_error == "unknown channel 'telegraph'"
+
+
+def test_a_transport_error_with_retry_after_waits_that_long_without_counting_the_attempt(pigeon, finish):
+    """A rate limit (Matrix's M_LIMIT_EXCEEDED, an HTTP 429 Retry-After) is not a failure: the row waits
+    the time the upstream named (a little jitter on top) and keeps all its attempts."""
+    pigeon.error = TransportError("slow down", retry_after=120)
+    watch(make_user("alice"), 500)
+    row = finish()["pigeon"]
+    assert (row.status, row.attempts, row.last_error) == ("pending", 0, "slow down")
+    outcome = outbox.deliver(row.pk)
+    assert outcome.status == "not-claimed"  # not before then
+    Notification.objects.filter(pk=row.pk).update(next_attempt_at=None)
+    outcome = outbox.deliver(row.pk)
+    assert outcome.status == "retry" and 120 <= outcome.retry_in <= 150
+    row.refresh_from_db()
+    assert row.attempts == 0
+
+    pigeon.error = TransportError("slow down, but this can never work", permanent=True, retry_after=5)
+    Notification.objects.filter(pk=row.pk).update(next_attempt_at=None)
+    assert outbox.deliver(row.pk).status == "failed"  # permanent wins over retry_after

@@ -42,7 +42,9 @@ def failing_push(upstream: FakeTreeherder, *, failed_jobs: int = 3, unreadable_l
         job_id = upstream.add_job(push_id, "completed", result="testfailed", platform=platform, errors=errors)
         if unreadable_log and n == 0:
             upstream.fail_path(f"/api/project/try/jobs/{job_id}/", 400)
-    upstream.add_job(push_id, "completed", result="busted", tier=2, platform="android")  # tier 2: not a failure
+    upstream.add_job(
+        push_id, "completed", result="busted", tier=2, platform="android"
+    )  # tier 2: not a failure
     return push_id
 
 
@@ -53,10 +55,16 @@ def poll_until_sent(push_id: int, django_capture_on_commit_callbacks) -> None:
 
 
 def log_reads(upstream: FakeTreeherder) -> list[str]:
-    return [path for path in upstream.request_paths("/api/project/try/jobs/") if path.endswith("/text_log_errors/")]
+    return [
+        path
+        for path in upstream.request_paths("/api/project/try/jobs/")
+        if path.endswith("/text_log_errors/")
+    ]
 
 
-def test_the_email_has_counts_failing_platforms_top_failures_and_links(upstream, django_capture_on_commit_callbacks):
+def test_the_email_has_counts_failing_platforms_top_failures_and_links(
+    upstream, django_capture_on_commit_callbacks
+):
     push_id = failing_push(upstream)
     watch(make_user("alice"), push_id)
     poll_until_sent(push_id, django_capture_on_commit_callbacks)
@@ -67,9 +75,12 @@ def test_the_email_has_counts_failing_platforms_top_failures_and_links(upstream,
     assert "6 of 6 jobs completed, 3 failed (tier 1)" in text
     assert "linux64 opt (2 failed jobs)" in text
     assert "macosx1015-64 opt (1 failed job)" in text
-    assert "windows11-64" not in text.split("Failing platforms:")[1].split("Top failures:")[0]
-    top = text.split("Top failures:")[1]
+    assert "windows11-64" not in text.split("Failing platforms:")[1].split("New failures")[0]
+    # The body opens with the triage, then lists the new failures with links to their jobs and logs.
+    assert text.startswith("4 new failures · 1 log not parsed yet\n\nTry push failed: ")
+    top = text.split("New failures (most likely caused by this push):")[1]
     assert top.index("dom/tests/test_focus.html (3 jobs)") < top.index("job10 (1 job)")
+    assert f"{settings.TREEHERDER_URL}/logviewer?job_id=" in top
     push_url = f"{settings.SITE_URL}/try/pushes/{push_id}/"
     assert push_url in text
     assert f"{settings.TREEHERDER_URL}/jobs?repo=try&revision={upstream.push(push_id).revision}" in text
@@ -80,6 +91,7 @@ def test_the_email_has_counts_failing_platforms_top_failures_and_links(upstream,
     assert "<b>it</b>" not in html
     assert f'href="{push_url}"' in html
     assert "dom/tests/test_focus.html</code> — 3 jobs" in html
+    assert '<li data-triage="new"' in html
 
     unsubscribe = message.extra_headers["List-Unsubscribe"]
     assert unsubscribe.startswith(f"<{settings.SITE_URL}/unsubscribe/") and unsubscribe.endswith("/>")
@@ -134,7 +146,9 @@ def test_one_click_unsubscribe_turns_notifications_off_without_sign_in_or_csrf()
     assert UserSettings.for_user(user).notifications_enabled  # a GET (link scanner) changes nothing
 
     # What a mail client sends for RFC 8058 one-click.
-    done = browser.post(path, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
+    done = browser.post(
+        path, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
     assert done.status_code == 200
     assert b"Notifications are off" in done.content
     assert not UserSettings.for_user(user).notifications_enabled
@@ -148,10 +162,15 @@ def test_a_tampered_unsubscribe_token_is_refused():
     response = Client().post(f"/unsubscribe/{tampered}/")
     assert response.status_code == 404
     assert b"not valid" in response.content
-    assert UserSettings.for_user(user).notifications_enabled and UserSettings.for_user(other).notifications_enabled
+    assert (
+        UserSettings.for_user(user).notifications_enabled
+        and UserSettings.for_user(other).notifications_enabled
+    )
 
 
-def test_the_link_in_a_sent_email_unsubscribes_and_stops_later_emails(upstream, django_capture_on_commit_callbacks):
+def test_the_link_in_a_sent_email_unsubscribes_and_stops_later_emails(
+    upstream, django_capture_on_commit_callbacks
+):
     alice = make_user("alice")
     push_id = failing_push(upstream)
     watch(alice, push_id)
@@ -159,7 +178,9 @@ def test_the_link_in_a_sent_email_unsubscribes_and_stops_later_emails(upstream, 
     link = mail.outbox[0].extra_headers["List-Unsubscribe"][1:-1]
     Client().post(urlsplit(link).path)
 
-    later = Notification.objects.create(user=alice, repo="try", push_id=push_id + 1, channel="email", title="Try push passed")
+    later = Notification.objects.create(
+        user=alice, repo="try", push_id=push_id + 1, channel="email", title="Try push passed"
+    )
     assert outbox.deliver(later.pk).status == "skipped"
     assert len(mail.outbox) == 1
 

@@ -21,7 +21,7 @@ from django.core.management import call_command
 
 from fakeherder import FakeTreeherder
 from notifications import outbox, poller, tasks
-from notifications.models import Notification, PushState, PushSubscription, UserSettings, Watch
+from notifications.models import Notification, PushJob, PushState, PushSubscription, UserSettings, Watch
 
 pytestmark = pytest.mark.django_db
 
@@ -72,9 +72,13 @@ def watch(user, push_id: int, repo: str = "try") -> Watch:
     return Watch.objects.create(user=user, repo=repo, push_id=push_id)
 
 
-def running_push(upstream: FakeTreeherder, jobs: int = 3, *, author: str = AUTHOR, pushed_ago: float = 0) -> int:
+def running_push(
+    upstream: FakeTreeherder, jobs: int = 3, *, author: str = AUTHOR, pushed_ago: float = 0
+) -> int:
     """A push whose decision task is done and whose `jobs` other jobs run until a test moves them."""
-    return upstream.add_push(author=author, messages=[TITLE], size=jobs + 1, hold="running", pushed_ago=pushed_ago)
+    return upstream.add_push(
+        author=author, messages=[TITLE], size=jobs + 1, hold="running", pushed_ago=pushed_ago
+    )
 
 
 def running_jobs(upstream: FakeTreeherder, push_id: int) -> list[int]:
@@ -88,6 +92,11 @@ def complete_all(upstream: FakeTreeherder, push_id: int, result: str = "success"
 
 def jobs_queries(upstream: FakeTreeherder) -> list[dict[str, str]]:
     return upstream.queries("/api/jobs/")
+
+
+def stored_job(push_id: int, job_id: int) -> list:
+    """What the poller keeps of one job ([state, result, ...], notifications.snapshot.SNAPSHOT_FIELDS)."""
+    return PushJob.objects.get(push__push_id=push_id, job_id=job_id).data
 
 
 # --- The cycle ---------------------------------------------------------------------------------------
@@ -204,13 +213,31 @@ def test_two_watchers_cost_one_fetch_per_cycle_and_get_one_email_each(upstream, 
 
     run_cycle()
     assert len(jobs_queries(upstream)) == 1
-    assert len(upstream.queries(f"/api/project/try/push/{push_id}/")) == 1  # title, author, revision: once
     complete_all(upstream, push_id)
     run_cycle()
     run_cycle()
     assert len(jobs_queries(upstream)) == 3
-    assert len(upstream.queries(f"/api/project/try/push/{push_id}/")) == 1
     assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.com", "bob@example.com"]
+
+
+def test_new_watches_cost_one_request_each_from_the_first_cycle_and_titles_come_from_one_list_read(
+    upstream, run_cycle
+):
+    alice = make_user("alice")
+    push_ids = [running_push(upstream) for _ in range(3)]
+    for push_id in push_ids:
+        watch(alice, push_id)
+
+    run_cycle()
+    assert len(jobs_queries(upstream)) == 3
+    [titles] = upstream.queries("/api/project/try/push/")
+    assert sorted(map(int, titles["id__in"].split(","))) == sorted(push_ids)
+    assert upstream.request_paths(f"/api/project/try/push/{push_ids[0]}/") == []
+    assert upstream.request_count == 4  # three jobs reads, one push-list read
+    assert set(PushState.objects.values_list("title", flat=True)) == {TITLE}
+
+    run_cycle()
+    assert upstream.request_count == 7  # then one jobs read per push: the titles are known
 
 
 def test_a_watcher_who_arrives_after_the_push_finished_is_told_without_asking_treeherder(upstream, run_cycle):
@@ -245,10 +272,13 @@ def test_later_polls_fetch_only_changed_jobs_and_merge_them(upstream, run_cycle,
     run_cycle()
     query = jobs_queries(upstream)[-1]
     # The newest last_modified seen, less a small overlap for writes committed out of order.
-    assert datetime.fromisoformat(query["last_modified__gt"]) == datetime(2026, 3, 2, 9, 0) - poller.CURSOR_OVERLAP
+    assert (
+        datetime.fromisoformat(query["last_modified__gt"])
+        == datetime(2026, 3, 2, 9, 0) - poller.CURSOR_OVERLAP
+    )
     state = PushState.objects.get()
     assert (state.job_count, state.completed_count, state.failed_count) == (6, 2, 1)
-    assert state.jobs_snapshot[str(changed)][:2] == ["completed", "testfailed"]
+    assert stored_job(push_id, changed)[:2] == ["completed", "testfailed"]
     assert state.jobs_cursor.startswith("2026-03-02T09:01:00")
 
 
@@ -425,25 +455,28 @@ def test_web_push_rows_are_skipped_when_the_server_has_no_vapid_keys(upstream, r
 # --- Beat task and auto-watch --------------------------------------------------------------------------
 
 
-def test_the_beat_task_fans_out_one_poll_per_distinct_push_and_requeues_lost_deliveries(
+def test_the_beat_task_polls_each_distinct_push_once_in_its_worker_and_requeues_lost_deliveries(
     upstream, clock, monkeypatch
 ):
     alice, bob = make_user("alice"), make_user("bob")
+    shared, own = running_push(upstream), running_push(upstream)
     for user in (alice, bob):
-        watch(user, 500)
-    watch(alice, 501)
-    lost = Notification.objects.create(user=bob, repo="try", push_id=400, channel="email", title="Try push passed")
+        watch(user, shared)
+    watch(alice, own)
+    lost = Notification.objects.create(
+        user=bob, repo="try", push_id=400, channel="email", title="Try push passed"
+    )
     clock.shift(timedelta(minutes=5))
     polls, deliveries = [], []
-    monkeypatch.setattr(tasks.poll_push, "apply_async", lambda args, **kw: polls.append((args, kw)))
+    monkeypatch.setattr(tasks.poll_push, "apply_async", lambda *args, **kw: polls.append((args, kw)))
     monkeypatch.setattr(tasks.deliver_notification, "delay", deliveries.append)
 
     summary = tasks.poll_watched_pushes.apply().get()
-    assert sorted(args for args, _ in polls) == [("try", 500), ("try", 501)]
-    assert all(kw["expires"] > 0 for _, kw in polls)
+    assert sorted(int(q["push_id"]) for q in jobs_queries(upstream)) == sorted([shared, own])
+    assert polls == []  # nothing looks finished: no confirming poll is scheduled
     assert deliveries == [lost.pk]
-    assert summary == {"pushes": 2, "auto_watched": 0, "requeued": 1}
-    assert upstream.request_count == 0  # the beat itself asks Treeherder nothing
+    assert summary == {"pushes": 2, "polled": 2, "deferred": 0, "auto_watched": 0, "requeued": 1}
+    assert set(PushState.objects.values_list("state", flat=True)) == {"running"}
 
 
 def test_auto_watch_watches_new_pushes_of_the_users_author_email(upstream, run_cycle):
@@ -492,7 +525,7 @@ def test_a_change_committed_out_of_order_just_before_the_cursor_is_still_seen(up
     upstream.set_job(jobs[2], "completed", "testfailed", at=upstream.now() - 62)
     run_cycle()  # 09:02 incremental
     assert "last_modified__gt" in jobs_queries(upstream)[-1]
-    assert PushState.objects.get().jobs_snapshot[str(jobs[2])][:2] == ["completed", "testfailed"]
+    assert stored_job(push_id, jobs[2])[:2] == ["completed", "testfailed"]
 
 
 def test_one_push_that_crashes_its_poll_does_not_starve_the_others(upstream, run_cycle, monkeypatch):
@@ -500,14 +533,14 @@ def test_one_push_that_crashes_its_poll_does_not_starve_the_others(upstream, run
     broken, fine = running_push(upstream), running_push(upstream)
     watch(alice, broken)
     watch(alice, fine)
-    real_decode = poller.decode_jobs
+    real_write = poller.write_jobs
 
-    def decode(snapshot, push_id):
-        if push_id == broken:  # e.g. an upstream row no rule expected
+    def write(state, jobs, *, full):
+        if state.push_id == broken:  # e.g. an upstream row no rule expected
             raise ValueError("unexpected job data")
-        return real_decode(snapshot, push_id)
+        return real_write(state, jobs, full=full)
 
-    monkeypatch.setattr(poller, "decode_jobs", decode)
+    monkeypatch.setattr(poller, "write_jobs", write)
     output = run_cycle()
     assert f"try push {fine}: running" in output
     assert f"try push {broken}" in output and "unexpected job data" in output

@@ -41,6 +41,7 @@ def treeherder() -> responses.RequestsMock:
         rsps.add_callback(responses.GET, re.compile(rf"{TH}/api/project/[\w.-]+/push/\d+/"), callback=push)
         yield rsps
 
+
 HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/try/"}
 
 
@@ -352,6 +353,25 @@ def test_watching_refreshes_itself_only_while_a_push_runs(
     assert "hx-trigger" not in html.split(">", 1)[0]  # finished: the refreshed list stops polling
 
 
+def test_watching_shows_each_finished_push_verdict(alice: User, alice_client: Client) -> None:
+    verdicts = [
+        ({"failed": False, "verdict": "passed", "verdict_label": "passed"}, "passed"),
+        ({"failed": True, "verdict": "known", "verdict_label": "known failures only"}, "known failures only"),
+        ({"failed": True, "verdict": "failed", "verdict_label": "3 new failures"}, "3 new failures"),
+    ]
+    for push_id, (summary, _) in enumerate(verdicts, start=1):
+        Watch.objects.create(user=alice, repo="try", push_id=push_id, notified_at=timezone.now())
+        PushState.objects.create(
+            repo="try", push_id=push_id, state="finished", title=f"Bug {push_id}", summary=summary
+        )
+
+    html = alice_client.get("/watching/").content.decode()
+
+    assert '<span class="badge c-green" data-verdict="passed">passed</span>' in html
+    assert '<span class="badge c-orange" data-verdict="known">known failures only</span>' in html
+    assert '<span class="badge c-red" data-verdict="failed">3 new failures</span>' in html
+
+
 # --- Validation, cap, filling, orphans (issue 17, item 5) ----------------------------------------------
 
 
@@ -389,10 +409,15 @@ def test_watching_from_the_list_fills_title_and_state_at_once_without_asking_tre
     from fakeherder import job_properties, push_payload
     from fakeherder.payloads import api_jobs_page
 
-    revisions = [{"revision": "b" * 40, "author": "alice@mozilla.com", "comments": "Bug 42 - Make it <b>fast</b>"}]
+    revisions = [
+        {"revision": "b" * 40, "author": "alice@mozilla.com", "comments": "Bug 42 - Make it <b>fast</b>"}
+    ]
     treeherder.get(f"{TH}/api/project/try/push/", json={"results": [
         push_payload(4242, revision="b" * 40, author="alice@mozilla.com", push_timestamp=1, revisions=revisions)]})  # fmt: skip
-    rows = [job_properties(1, 4242, state="running"), job_properties(2, 4242, state="completed", result="success")]
+    rows = [
+        job_properties(1, 4242, state="running"),
+        job_properties(2, 4242, state="completed", result="success"),
+    ]
     treeherder.get(f"{TH}/api/jobs/", json=api_jobs_page(rows))
     assert alice_client.get("/try/?author=").status_code == 200
     assert alice_client.get("/try/pushes/4242/status/", headers=HTMX).status_code == 200  # the lazy cell

@@ -37,6 +37,8 @@ def push_service_hosts(settings) -> None:
     """The tests' push services: a made-up https host and loopback servers."""
     settings.WEBPUSH_ENDPOINT_HOSTS = [*settings.WEBPUSH_ENDPOINT_HOSTS, "push.example.com"]
     settings.WEBPUSH_ALLOW_LOOPBACK = True
+
+
 FIREFOX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
 CHROME_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36"
 
@@ -527,7 +529,9 @@ def test_subscribing_the_same_endpoint_again_updates_its_keys(ada, user, vapid):
 
 
 @pytest.mark.django_db
-def test_posting_another_users_endpoint_moves_nothing_and_asks_for_a_fresh_subscription(ada, other_user, vapid):
+def test_posting_another_users_endpoint_moves_nothing_and_asks_for_a_fresh_subscription(
+    ada, other_user, vapid
+):
     theirs = subscribe(other_user, "https://updates.push.services.mozilla.com/wpush/v2/theirs")
     stolen = {"endpoint": theirs.endpoint, "keys": {"p256dh": BrowserKeys.new().p256dh, "auth": theirs.auth}}
 
@@ -793,11 +797,15 @@ def test_a_long_body_is_shortened_to_fit_a_push_message(user, vapid, push_servic
 @pytest.mark.django_db
 def test_the_topic_is_one_per_user_push_and_kind(user, other_user):
     """A retry replaces its own undelivered copy at the push service, never another user's message."""
-    mine, again = notification_for(user), Notification(user=user, repo="try", push_id=1234567, channel="webpush")
+    mine, again = (
+        notification_for(user),
+        Notification(user=user, repo="try", push_id=1234567, channel="webpush"),
+    )
     theirs = Notification.objects.create(user=other_user, repo="try", push_id=1234567, channel="webpush")
     other_push = notification_for(user, push_id=42)
+    early = Notification(user=user, repo="try", push_id=1234567, channel="webpush", kind="early")
     assert webpush.notification_topic(mine) == webpush.notification_topic(again)
-    assert len({webpush.notification_topic(n) for n in (mine, theirs, other_push)}) == 3
+    assert len({webpush.notification_topic(n) for n in (mine, theirs, other_push, early)}) == 4
 
 
 def test_topic_is_a_short_base64url_token():

@@ -85,10 +85,14 @@ def push(
         {"revision": "f" * 40, "author": author, "comments": "try: -b o -p linux64"},
         {"revision": revision, "author": author, "comments": comments},
     ]
-    return push_payload(push_id, revision=revision, author=author, push_timestamp=timestamp, revisions=revisions)
+    return push_payload(
+        push_id, revision=revision, author=author, push_timestamp=timestamp, revisions=revisions
+    )
 
 
-def mock_repositories(rsps: responses.RequestsMock, names: tuple[str, ...] = ("try", "autoland", "mozilla-central")) -> None:  # noqa: E501
+def mock_repositories(
+    rsps: responses.RequestsMock, names: tuple[str, ...] = ("try", "autoland", "mozilla-central")
+) -> None:  # noqa: E501
     rsps.get(f"{TH}/api/repository/", json=repositories_payload(names))
 
 
@@ -101,10 +105,19 @@ def mock_jobs(rsps: responses.RequestsMock, rows: list[dict[str, Any]]) -> respo
 
 
 def mock_decision(rsps: responses.RequestsMock, push_id: int = 100, repo: str = "try") -> None:
-    rsps.get(f"{TH}/api/project/{repo}/push/decisiontask/", json=decision_tasks_payload({push_id: ("DecisionTaskId", 0)}))
+    rsps.get(
+        f"{TH}/api/project/{repo}/push/decisiontask/",
+        json=decision_tasks_payload({push_id: ("DecisionTaskId", 0)}),
+    )
 
 
-def mock_log_errors(rsps: responses.RequestsMock, job_id: int, lines: list[str], repo: str = "try", parse_status: str = "parsed") -> None:  # noqa: E501
+def mock_log_errors(
+    rsps: responses.RequestsMock,
+    job_id: int,
+    lines: list[str],
+    repo: str = "try",
+    parse_status: str = "parsed",
+) -> None:  # noqa: E501
     errors = [text_log_error(job_id * 100 + i, job_id, line, 10 + i) for i, line in enumerate(lines)]
     rsps.get(f"{TH}/api/project/{repo}/jobs/{job_id}/text_log_errors/", json=errors)
     if not lines:

@@ -142,7 +142,10 @@ def test_one_push_and_its_404s(http, default_fake):
     future = get(http, default_fake, f"/api/project/try/push/{default_fake.push_id('future')}/")
     assert future.status_code == 404
     unknown_repo = get(http, default_fake, "/api/project/no-such-repo/push/")
-    assert (unknown_repo.status_code, unknown_repo.json()) == (404, {"detail": "No project with name no-such-repo"})
+    assert (unknown_repo.status_code, unknown_repo.json()) == (
+        404,
+        {"detail": "No project with name no-such-repo"},
+    )
 
 
 @pytest.mark.parametrize(
@@ -172,7 +175,9 @@ def test_decision_task_lookup(http, default_fake):
     push_id = default_fake.push_id("failed")
     other = default_fake.push_id("xss")
 
-    body = get(http, default_fake, "/api/project/try/push/decisiontask/", push_ids=f"{push_id},{other}").json()
+    body = get(
+        http, default_fake, "/api/project/try/push/decisiontask/", push_ids=f"{push_id},{other}"
+    ).json()
     assert body[str(push_id)] == {"id": default_fake.decision_task_id(push_id), "run": "0"}
     assert set(body) == {str(push_id), str(other)}
     missing = get(http, default_fake, "/api/project/try/push/decisiontask/", push_ids="5")
@@ -211,7 +216,13 @@ def test_project_jobs_offset_paging_meta_and_todays_property_order(http, default
     rows, offset = [], 0
     while True:
         body = get(
-            http, default_fake, "/api/project/try/jobs/", push_id=push_id, count=2000, offset=offset, return_type="list"
+            http,
+            default_fake,
+            "/api/project/try/jobs/",
+            push_id=push_id,
+            count=2000,
+            offset=offset,
+            return_type="list",
         ).json()
         assert body["meta"] == {"repository": "try", "offset": offset, "count": 2000}
         rows += body["results"]
@@ -275,7 +286,9 @@ def test_last_modified_gt_returns_only_jobs_changed_since(http, quick):
 
     assert changed and len(changed) < len(everything)
     assert all(row["last_modified"] > cursor for row in changed)
-    expected = {row["id"] for row in everything if row["id"] not in by_id or row["state"] != by_id[row["id"]]["state"]}
+    expected = {
+        row["id"] for row in everything if row["id"] not in by_id or row["state"] != by_id[row["id"]]["state"]
+    }
     assert {row["id"] for row in changed} == expected
     project = get(
         http, quick, "/api/project/try/jobs/", push_id=push_id, last_modified__gt=cursor, count=2000,
@@ -338,7 +351,9 @@ def test_the_same_test_fails_in_several_jobs_and_bug_suggestions_know_intermitte
     errors = []
     for job_id in default_fake.job_ids(push_id, result="testfailed", tier=1):
         rows = get(http, default_fake, f"/api/project/try/jobs/{job_id}/text_log_errors/").json()
-        errors += [TextLogError(r["id"], r["line"], r["line_number"], r["job"], r["new_failure"]) for r in rows]
+        errors += [
+            TextLogError(r["id"], r["line"], r["line_number"], r["job"], r["new_failure"]) for r in rows
+        ]
 
     groups = failure_groups(errors)
     assert groups[0].key == "dom/indexedDB/test/test_transaction_lifetimes.html"
@@ -348,7 +363,8 @@ def test_the_same_test_fails_in_several_jobs_and_bug_suggestions_know_intermitte
     intermittent = next(
         job_id
         for job_id in default_fake.job_ids(push_id, result="testfailed")
-        if "browser_net_har" in json.dumps(get(http, default_fake, f"/api/project/try/jobs/{job_id}/text_log_errors/").json())
+        if "browser_net_har"
+        in json.dumps(get(http, default_fake, f"/api/project/try/jobs/{job_id}/text_log_errors/").json())
     )
     suggestions = get(http, default_fake, f"/api/project/try/jobs/{intermittent}/bug_suggestions/").json()
     assert set(suggestions[0]) >= {"search", "search_terms", "path_end", "bugs", "line_number", "counter",
@@ -370,7 +386,9 @@ def test_scenario_has_the_cases_the_pages_must_handle(default_fake):
     assert any(job["tier"] == 2 and job["result"] == "testfailed" for job in failed)
     assert len(default_fake.jobs(pushes["big"].id)) > 5000
     assert XSS_TEXT in titles["xss"]
-    assert any(c.startswith("Fuzzy query=") for c in comments) and any(c.startswith("try: -b do -p") for c in comments)
+    assert any(c.startswith("Fuzzy query=") for c in comments) and any(
+        c.startswith("try: -b do -p") for c in comments
+    )
     assert any(c.startswith("Bug ") for c in comments)
     authors = {push.author for push in pushes.values()}
     assert DEMO_AUTHOR in authors and NON_MOZILLA_AUTHOR in authors and len(authors) >= 5
@@ -380,7 +398,9 @@ def test_scenarios_are_deterministic(http, default_fake):
     again = FakeTreeherder("default", speed=0, start_time=T0)
 
     assert again.state() == default_fake.state() | {"request_count": 0}
-    assert again.jobs(again.push_id("running"))[:50] == default_fake.jobs(default_fake.push_id("running"))[:50]
+    assert (
+        again.jobs(again.push_id("running"))[:50] == default_fake.jobs(default_fake.push_id("running"))[:50]
+    )
 
 
 def test_default_scenario_keeps_pushes_coming_and_moving(http, default_fake):
@@ -408,7 +428,10 @@ def test_actions_json_and_task_definitions_for_retrigger(http, default_fake):
 
     assert actions["version"] == 1
     retrigger = next(a for a in actions["actions"] if a["name"] == "retrigger-multiple")
-    assert retrigger["kind"] == "hook" and retrigger["hookPayload"]["decision"]["action"]["taskGroupId"] == decision
+    assert (
+        retrigger["kind"] == "hook"
+        and retrigger["hookPayload"]["decision"]["action"]["taskGroupId"] == decision
+    )
     assert retrigger["hookPayload"]["decision"]["push"]["pushlog_id"] == str(push_id)
     assert task["taskGroupId"] == decision
     assert task["tags"]["kind"] == "test" and task["tags"]["label"] == task["metadata"]["name"]
@@ -419,7 +442,9 @@ def test_actions_json_and_task_definitions_for_retrigger(http, default_fake):
 def test_hook_trigger_needs_hawk_auth_and_adds_the_retriggered_job(http, quick):
     push_id = quick.push_id("failed")
     decision = quick.decision_task_id(push_id)
-    failed_job = get(http, quick, f"/api/project/try/jobs/{quick.job_ids(push_id, result='testfailed')[0]}/").json()
+    failed_job = get(
+        http, quick, f"/api/project/try/jobs/{quick.job_ids(push_id, result='testfailed')[0]}/"
+    ).json()
     actions = get(http, quick, f"/api/queue/v1/task/{decision}/artifacts/public/actions.json").json()
     action = next(a for a in actions["actions"] if a["name"] == "retrigger-multiple")
     context = {"taskGroupId": decision, "taskId": None, **actions["variables"],
@@ -431,7 +456,9 @@ def test_hook_trigger_needs_hawk_auth_and_adds_the_retriggered_job(http, quick):
     unsigned = http.post(trigger_url, json=payload, timeout=10)
     assert unsigned.status_code == 401 and quick.job_ids(push_id) == before
 
-    hooks = taskcluster.Hooks({"rootUrl": quick.url, "credentials": {"clientId": "me", "accessToken": "t0ken"}})
+    hooks = taskcluster.Hooks(
+        {"rootUrl": quick.url, "credentials": {"clientId": "me", "accessToken": "t0ken"}}
+    )
     answer = hooks.triggerHook(action["hookGroupId"], action["hookId"], payload)
 
     assert answer["status"]["taskId"] and answer["status"]["state"] == "pending"
@@ -500,7 +527,17 @@ def test_add_push_helper(http, quick):
 def test_cli_serves_and_prints_its_url():
     manage = Path(__file__).resolve().parents[2] / "manage.py"
     process = subprocess.Popen(
-        [sys.executable, str(manage), "fake_treeherder", "--port", "0", "--scenario", "quick", "--speed", "0"],
+        [
+            sys.executable,
+            str(manage),
+            "fake_treeherder",
+            "--port",
+            "0",
+            "--scenario",
+            "quick",
+            "--speed",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -544,9 +581,11 @@ def test_the_client_reads_everything_it_needs_from_the_fake(default_fake):
     log = client.log_errors("try", job_id)
     assert log.parsed and log.errors and log.errors[0].job == job_id
     green = fake.job_ids(failed, result="success")[1]
-    assert client.log_errors("try", green).parse_status == "parsed" and not client.log_errors("try", green).errors
+    assert (
+        client.log_errors("try", green).parse_status == "parsed"
+        and not client.log_errors("try", green).errors
+    )
     suggestions = client.bug_suggestions("try", job_id)
     assert suggestions and suggestions[0].search in log.errors[0].line
     assert client.decision_task("try", failed) == fake.decision_task_id(failed)
     assert client.decision_task("try", 5) is None
-

@@ -90,13 +90,21 @@ def actions_json(*names: str, variables: dict | None = None) -> dict:
     return data
 
 
-def treeherder(rsps: responses.RequestsMock, *, job: dict | None = None, decision: bool | None = True) -> None:
+def treeherder(
+    rsps: responses.RequestsMock, *, job: dict | None = None, decision: bool | None = True
+) -> None:
     """The job and its push; the decision task found (True), unknown (False) or never asked for (None)."""
     props = job or job_properties(JOB_ID, PUSH_ID, job_type_name=LABEL, result="testfailed")
     rsps.get(f"{BASE_URL}/api/project/{REPO}/jobs/{JOB_ID}/", json=props)
     rsps.get(
         f"{BASE_URL}/api/project/{REPO}/push/{PUSH_ID}/",
-        json={"id": PUSH_ID, "revision": REVISION, "author": "a@mozilla.com", "push_timestamp": 1, "revisions": []},
+        json={
+            "id": PUSH_ID,
+            "revision": REVISION,
+            "author": "a@mozilla.com",
+            "push_timestamp": 1,
+            "revisions": [],
+        },
     )
     if decision:
         rsps.get(
@@ -122,15 +130,24 @@ def taskcluster(
     rsps.get(ACTIONS_URL, json=actions if actions is not None else actions_json())
     rsps.get(
         DECISION_TASK_URL,
-        json={"taskGroupId": DECISION, "scopes": scopes if scopes is not None else ["assume:repo:hg.mozilla.org/try:branch:default"]},
+        json={
+            "taskGroupId": DECISION,
+            "scopes": scopes if scopes is not None else ["assume:repo:hg.mozilla.org/try:branch:default"],
+        },
     )
     if expands:
         rsps.post(
             EXPAND_URL,
-            json={"scopes": expanded if expanded is not None else ["in-tree:hook-action:project-gecko/in-tree-action-*"]},
+            json={
+                "scopes": expanded
+                if expanded is not None
+                else ["in-tree:hook-action:project-gecko/in-tree-action-*"]
+            },
         )
     if triggers:
-        rsps.post(TRIGGER_URL, **(trigger or {"json": {"status": {"taskId": ACTION_TASK, "state": "pending"}}}))
+        rsps.post(
+            TRIGGER_URL, **(trigger or {"json": {"status": {"taskId": ACTION_TASK, "state": "pending"}}})
+        )
 
 
 def calls_to(rsps: responses.RequestsMock, url_prefix: str) -> list:
@@ -174,7 +191,9 @@ def test_retrigger_sends_the_hook_exactly_what_treeherder_would(
 
     assert response.status_code == 200
     (trigger,) = calls_to(mocked_responses, TRIGGER_URL)
-    assert json.loads(trigger.request.body) == hand_rendered_payload({"requests": [{"tasks": [LABEL], "times": 3}]})
+    assert json.loads(trigger.request.body) == hand_rendered_payload(
+        {"requests": [{"tasks": [LABEL], "times": 3}]}
+    )
     assert_signed_by(trigger.request, "mozilla-auth0/ad|Mozilla-LDAP|alice/buildwatch", TOKEN)
     # Every call's (connect, read) timeouts are what is left of its total deadline (TASKCLUSTER_TIMEOUT).
     timeouts = [call.request.req_kwargs["timeout"] for call in calls_to(mocked_responses, TC)]
@@ -222,7 +241,11 @@ def test_the_files_variables_reach_json_e_but_never_override_the_action_context(
         "context": [],
         "hookGroupId": "g",
         "hookId": "h",
-        "hookPayload": {"v": {"$eval": "someVar"}, "group": {"$eval": "taskGroupId"}, "task": {"$eval": "taskId"}},
+        "hookPayload": {
+            "v": {"$eval": "someVar"},
+            "group": {"$eval": "taskGroupId"},
+            "task": {"$eval": "taskId"},
+        },
     }
     variables = {"someVar": [1, 2], "taskGroupId": "from-variables", "taskId": "from-variables"}
 
@@ -239,11 +262,20 @@ def test_actions_are_filtered_by_context_the_way_treeherder_does() -> None:
     for_task = {a["name"]: a["context"] for a in service.applicable_actions(actions, task)}
 
     # Treeherder retriggers without loading the task: only context [] (push-level) actions apply.
-    assert push_level == ["add-new-jobs", "run-all-talos", "run-missing-tests", "cancel-all", "openh264", "retrigger-multiple"]
+    assert push_level == [
+        "add-new-jobs",
+        "run-all-talos",
+        "run-missing-tests",
+        "cancel-all",
+        "openh264",
+        "retrigger-multiple",
+    ]
     # With a task: its tags pick actions; [{}] applies to any task; the first *matching* "retrigger" wins.
     assert for_task["retrigger"] == [{"retrigger": "true"}]
     assert {"backfill", "rerun", "cancel", "geckoprofile", "confirm-failures"} <= set(for_task)
-    assert not {"retrigger-custom", "create-interactive", "retrigger-multiple", "add-new-jobs"} & set(for_task)
+    assert not {"retrigger-custom", "create-interactive", "retrigger-multiple", "add-new-jobs"} & set(
+        for_task
+    )
     assert service.applicable_actions(actions, {"tags": {}}) == [
         a for a in service.applicable_actions(actions, {"tags": {}}) if a["context"] == [{}]
     ]
@@ -263,7 +295,9 @@ def test_a_task_level_retrigger_multiple_is_not_used_for_a_push_level_retrigger(
 # --- failures: each says what happened and offers Treeherder ------------------------------------------
 
 
-def test_without_credentials_nothing_is_sent_to_taskcluster(alice: User, mocked_responses: responses.RequestsMock) -> None:
+def test_without_credentials_nothing_is_sent_to_taskcluster(
+    alice: User, mocked_responses: responses.RequestsMock
+) -> None:
     treeherder(mocked_responses, decision=None)
 
     html = signed_in(alice).post(RETRIGGER_URL).content.decode()
@@ -285,17 +319,37 @@ def test_without_credentials_nothing_is_sent_to_taskcluster(alice: User, mocked_
                     "message": "Client ID alice/buildwatch does not have sufficient scopes: hooks:trigger-hook:project-gecko/in-tree-action-3-generic/9353e8f146",
                 },
             },
-            ["lacks the scopes", "HTTP 403: InsufficientScopes: Client ID alice/buildwatch does not have sufficient scopes"],
+            [
+                "lacks the scopes",
+                "HTTP 403: InsufficientScopes: Client ID alice/buildwatch does not have sufficient scopes",
+            ],
         ),
         (
-            {"status": 401, "json": {"code": "AuthenticationFailed", "message": "ext.certificate expiry in the past"}},
-            ["did not accept your credentials", "ext.certificate expiry in the past", 'href="/settings/#taskcluster"'],
+            {
+                "status": 401,
+                "json": {"code": "AuthenticationFailed", "message": "ext.certificate expiry in the past"},
+            },
+            [
+                "did not accept your credentials",
+                "ext.certificate expiry in the past",
+                'href="/settings/#taskcluster"',
+            ],
         ),
-        ({"status": 500, "json": {"code": "InternalServerError", "message": "boom"}}, ["Taskcluster answered 500", "boom"]),
-        ({"body": requests.ConnectionError("Connection refused")}, ["Taskcluster did not answer", "Connection refused"]),
+        (
+            {"status": 500, "json": {"code": "InternalServerError", "message": "boom"}},
+            ["Taskcluster answered 500", "boom"],
+        ),
+        (
+            {"body": requests.ConnectionError("Connection refused")},
+            ["Taskcluster did not answer", "Connection refused"],
+        ),
         (  # the request never arrived, so nothing can have been triggered
             {"body": requests.ConnectTimeout("connect timed out")},
-            ['data-outcome="taskcluster_down"', "Taskcluster did not answer while triggering", "connect timed out"],
+            [
+                'data-outcome="taskcluster_down"',
+                "Taskcluster did not answer while triggering",
+                "connect timed out",
+            ],
         ),
         (
             {"body": requests.ReadTimeout("read timed out")},
@@ -303,7 +357,15 @@ def test_without_credentials_nothing_is_sent_to_taskcluster(alice: User, mocked_
         ),
         ({"json": {}}, ["without creating a task, so nothing was retriggered"]),
     ],
-    ids=["scopes", "bad-credentials", "taskcluster-500", "taskcluster-down", "connect-timeout", "timeout", "no-task"],
+    ids=[
+        "scopes",
+        "bad-credentials",
+        "taskcluster-500",
+        "taskcluster-down",
+        "connect-timeout",
+        "timeout",
+        "no-task",
+    ],
 )
 def test_a_failed_trigger_is_reported_once_and_never_retried(
     alice: User,
@@ -324,7 +386,9 @@ def test_a_failed_trigger_is_reported_once_and_never_retried(
     assert f"selectedTaskRun={TASK_ID}.0" in html
 
 
-def test_no_decision_task(alice: User, alice_creds: TaskclusterCredentials, mocked_responses: responses.RequestsMock) -> None:
+def test_no_decision_task(
+    alice: User, alice_creds: TaskclusterCredentials, mocked_responses: responses.RequestsMock
+) -> None:
     treeherder(mocked_responses, decision=False)
 
     html = signed_in(alice).post(RETRIGGER_URL).content.decode()
@@ -338,7 +402,11 @@ def test_no_decision_task(alice: User, alice_creds: TaskclusterCredentials, mock
     ("actions", "status", "expected"),
     [
         (actions_json("cancel", "backfill", "retrigger"), 200, "offers no retrigger action"),
-        ({"version": 2, "actions": [], "variables": {}}, 200, "version 2; BuildWatch understands version 1 only"),
+        (
+            {"version": 2, "actions": [], "variables": {}},
+            200,
+            "version 2; BuildWatch understands version 1 only",
+        ),
         ({"message": "Artifact not found"}, 404, "published no actions.json"),
     ],
     ids=["no-action", "wrong-version", "no-artifact"],
@@ -365,11 +433,16 @@ def test_a_hook_the_decision_task_may_not_use_is_never_triggered(
     alice: User, alice_creds: TaskclusterCredentials, mocked_responses: responses.RequestsMock
 ) -> None:
     treeherder(mocked_responses)
-    taskcluster(mocked_responses, expanded=["in-tree:hook-action:project-gecko/in-tree-action-1-*"], triggers=False)
+    taskcluster(
+        mocked_responses, expanded=["in-tree:hook-action:project-gecko/in-tree-action-1-*"], triggers=False
+    )
 
     html = signed_in(alice).post(RETRIGGER_URL).content.decode()
 
-    assert "misconfigured" in html and "in-tree:hook-action:project-gecko/in-tree-action-3-generic/9353e8f146" in html
+    assert (
+        "misconfigured" in html
+        and "in-tree:hook-action:project-gecko/in-tree-action-3-generic/9353e8f146" in html
+    )
     assert calls_to(mocked_responses, TRIGGER_URL) == []
 
 
@@ -377,7 +450,11 @@ def test_decision_task_scopes_that_name_the_hook_need_no_expansion(
     alice: User, alice_creds: TaskclusterCredentials, mocked_responses: responses.RequestsMock
 ) -> None:
     treeherder(mocked_responses)
-    taskcluster(mocked_responses, scopes=["in-tree:hook-action:project-gecko/in-tree-action-3-generic/*"], expands=False)
+    taskcluster(
+        mocked_responses,
+        scopes=["in-tree:hook-action:project-gecko/in-tree-action-3-generic/*"],
+        expands=False,
+    )
 
     html = signed_in(alice).post(RETRIGGER_URL).content.decode()
 
@@ -412,7 +489,10 @@ def test_taskcluster_down_while_reading_actions(
 
 
 def test_treeherder_down(
-    alice: User, alice_creds: TaskclusterCredentials, mocked_responses: responses.RequestsMock, sleeps: SleepRecorder
+    alice: User,
+    alice_creds: TaskclusterCredentials,
+    mocked_responses: responses.RequestsMock,
+    sleeps: SleepRecorder,
 ) -> None:
     mocked_responses.get(f"{BASE_URL}/api/project/{REPO}/jobs/{JOB_ID}/", status=503, body="down")
 
@@ -423,8 +503,12 @@ def test_treeherder_down(
     assert calls_to(mocked_responses, TC) == []
 
 
-def test_an_unknown_job(alice: User, alice_creds: TaskclusterCredentials, mocked_responses: responses.RequestsMock) -> None:
-    mocked_responses.get(f"{BASE_URL}/api/project/{REPO}/jobs/{JOB_ID}/", status=404, json="No job with id: 4242")
+def test_an_unknown_job(
+    alice: User, alice_creds: TaskclusterCredentials, mocked_responses: responses.RequestsMock
+) -> None:
+    mocked_responses.get(
+        f"{BASE_URL}/api/project/{REPO}/jobs/{JOB_ID}/", status=404, json="No job with id: 4242"
+    )
 
     html = signed_in(alice).post(RETRIGGER_URL).content.decode()
 
@@ -434,14 +518,18 @@ def test_an_unknown_job(alice: User, alice_creds: TaskclusterCredentials, mocked
 # --- no request at all without sign-in, CSRF or a valid form -----------------------------------------
 
 
-def test_anonymous_users_are_sent_to_sign_in_and_nothing_is_requested(mocked_responses: responses.RequestsMock) -> None:
+def test_anonymous_users_are_sent_to_sign_in_and_nothing_is_requested(
+    mocked_responses: responses.RequestsMock,
+) -> None:
     response = Client().post(RETRIGGER_URL, {"times": "1"})
 
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     assert len(mocked_responses.calls) == 0
 
 
-def test_a_signed_out_button_sends_the_page_to_sign_in_and_back(mocked_responses: responses.RequestsMock) -> None:
+def test_a_signed_out_button_sends_the_page_to_sign_in_and_back(
+    mocked_responses: responses.RequestsMock,
+) -> None:
     """htmx follows redirects: a plain login redirect would swap the whole sign-in page into the job row,
     and `next` would name the POST-only retrigger URL (405 after signing in)."""
     page = "http://testserver/try/pushes/1000/"
@@ -449,7 +537,10 @@ def test_a_signed_out_button_sends_the_page_to_sign_in_and_back(mocked_responses
     fragment = Client().post(RETRIGGER_URL, {"times": "1"}, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=page)
     plain = Client().post(RETRIGGER_URL, {"times": "1"}, HTTP_REFERER=page)
 
-    assert fragment.status_code == 401 and fragment["HX-Redirect"] == "/accounts/login/?next=%2Ftry%2Fpushes%2F1000%2F"
+    assert (
+        fragment.status_code == 401
+        and fragment["HX-Redirect"] == "/accounts/login/?next=%2Ftry%2Fpushes%2F1000%2F"
+    )
     assert plain.status_code == 302 and "retrigger" not in plain["Location"]
     assert Client().post("/settings/taskcluster/", HTTP_HX_REQUEST="true").status_code == 401
     assert Client().post("/settings/taskcluster/delete/", HTTP_HX_REQUEST="true").status_code == 401
@@ -479,7 +570,10 @@ def test_a_count_outside_1_to_5_is_refused(
     fragment = signed_in(alice).post(RETRIGGER_URL, {"times": times}, HTTP_HX_REQUEST="true")
 
     assert response.status_code == 400 and "Not retriggered." in response.content.decode()
-    assert "Ensure this value" in fragment.content.decode() or "Enter a whole number" in fragment.content.decode()
+    assert (
+        "Ensure this value" in fragment.content.decode()
+        or "Enter a whole number" in fragment.content.decode()
+    )
     assert len(mocked_responses.calls) == 0
 
 
@@ -496,19 +590,32 @@ def _job(**overrides: Any) -> Job:
     return Job(**fields)
 
 
-def test_the_button_is_a_csrf_post_form_for_signed_in_users_only(alice: User) -> None:
+def test_the_button_submits_the_pages_one_csrf_post_form_for_signed_in_users_only(alice: User) -> None:
     request = RequestFactory().get("/try/pushes/1000/")
     request.user = alice
     html = render_to_string("pushes/_retrigger_button.html", {"repo": REPO, "job": _job()}, request=request)
 
-    assert f'action="{RETRIGGER_URL}"' in html and f'hx-post="{RETRIGGER_URL}"' in html
-    assert 'method="post"' in html and 'name="csrfmiddlewaretoken"' in html
-    assert html.count("<option") == 5 and ">Retrigger</button>" in html
+    assert f'formaction="{RETRIGGER_URL}"' in html and f'hx-post="{RETRIGGER_URL}"' in html
+    assert 'form="retrigger"' in html and ">Retrigger</button>" in html
+    assert "<form" not in html and "<option" not in html  # one form per page, not one per row
+    control = render_to_string("pushes/_retrigger_control.html", {}, request=request)
+    assert (
+        'id="retrigger"' in control and 'method="post"' in control and 'name="csrfmiddlewaretoken"' in control
+    )
+    assert control.count("<option") == 5
+    # Pending and running jobs cannot be retriggered from BuildWatch.
+    running = render_to_string(
+        "pushes/_retrigger_button.html", {"repo": REPO, "job": _job(state="running")}, request=request
+    )
+    assert "Retrigger" not in running
 
     from django.contrib.auth.models import AnonymousUser
 
     request.user = AnonymousUser()
-    assert "<form" not in render_to_string("pushes/_retrigger_button.html", {"repo": REPO, "job": _job()}, request=request)
+    assert "<button" not in render_to_string(
+        "pushes/_retrigger_button.html", {"repo": REPO, "job": _job()}, request=request
+    )
+    assert "<form" not in render_to_string("pushes/_retrigger_control.html", {}, request=request)
 
 
 # --- credentials -------------------------------------------------------------------------------------
@@ -517,7 +624,9 @@ def test_the_button_is_a_csrf_post_form_for_signed_in_users_only(alice: User) ->
 def test_saved_credentials_are_encrypted_at_rest_and_shown_masked(alice: User) -> None:
     client = signed_in(alice)
 
-    response = client.post("/settings/taskcluster/", {"client_id": "alice/buildwatch", "access_token": TOKEN}, follow=True)
+    response = client.post(
+        "/settings/taskcluster/", {"client_id": "alice/buildwatch", "access_token": TOKEN}, follow=True
+    )
 
     html = response.content.decode()
     assert response.redirect_chain == [("/settings/", 302)]
@@ -525,7 +634,11 @@ def test_saved_credentials_are_encrypted_at_rest_and_shown_masked(alice: User) -
     assert "alice/buildwatch" in html and "••••Wxyz" in html
     assert TOKEN not in html and TOKEN[:20] not in html
     creds = TaskclusterCredentials.objects.get(user=alice)
-    raw = TaskclusterCredentials.objects.filter(pk=creds.pk).values_list("access_token_encrypted", flat=True).get()
+    raw = (
+        TaskclusterCredentials.objects.filter(pk=creds.pk)
+        .values_list("access_token_encrypted", flat=True)
+        .get()
+    )
     assert TOKEN not in raw and TOKEN[:12] not in raw
     assert creds.access_token == TOKEN
 
@@ -567,7 +680,9 @@ def test_credentials_can_be_removed(alice: User, alice_creds: TaskclusterCredent
     assert not TaskclusterCredentials.objects.filter(user=alice).exists()
 
 
-def test_users_see_and_remove_only_their_own_credentials(alice: User, bob: User, alice_creds: TaskclusterCredentials) -> None:
+def test_users_see_and_remove_only_their_own_credentials(
+    alice: User, bob: User, alice_creds: TaskclusterCredentials
+) -> None:
     bob_client = signed_in(bob)
 
     page = bob_client.get("/settings/").content.decode()
@@ -577,7 +692,9 @@ def test_users_see_and_remove_only_their_own_credentials(alice: User, bob: User,
     assert TaskclusterCredentials.objects.filter(user=alice).exists()
 
 
-def test_credential_forms_need_sign_in_post_and_csrf(alice: User, alice_creds: TaskclusterCredentials) -> None:
+def test_credential_forms_need_sign_in_post_and_csrf(
+    alice: User, alice_creds: TaskclusterCredentials
+) -> None:
     data = {"client_id": "mallory/x", "access_token": "M" * 44}
     assert Client().post("/settings/taskcluster/", data).status_code == 302
     assert Client().post("/settings/taskcluster/delete/").status_code == 302
@@ -680,7 +797,12 @@ def test_the_fallback_keys_come_from_the_environment() -> None:
     }
     code = "from django.conf import settings as s; print(s.SECRET_KEY_FALLBACKS, s.BUILDWATCH_ENCRYPTION_KEY_FALLBACKS)"
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     assert result.stdout.strip() == "['old-secret-1', 'old-secret-2'] ['old-dedicated']", result.stderr
@@ -720,14 +842,18 @@ def test_end_to_end_a_retriggered_job_appears_on_the_push(
         "taskId": None,
     }
     assert trigger["task_id"] in html
-    new_ids = [j.id for j in th.jobs("try", push_id) if j.job_type_name == job.job_type_name and j.id not in runs_before]
+    new_ids = [
+        j.id
+        for j in th.jobs("try", push_id)
+        if j.job_type_name == job.job_type_name and j.id not in runs_before
+    ]
     assert sorted(new_ids) == sorted(trigger["new_job_ids"]) and len(new_ids) == 2
 
     group = signed_in(alice).get(
         f"/try/pushes/{push_id}/jobs/", {"platform": job.platform, "option": job.platform_option, "tier": "1"}
     )
     for new_id in new_ids:
-        assert f'data-job-id="{new_id}"' in group.content.decode()
+        assert f'id="job-{new_id}"' in group.content.decode()
 
 
 def test_a_finished_push_already_seen_shows_the_new_runs_after_a_retrigger(
@@ -743,11 +869,13 @@ def test_a_finished_push_already_seen_shows_the_new_runs_after_a_retrigger(
     assert 'hx-trigger="every' not in viewer.get(f"/try/pushes/{push_id}/").content.decode()  # finished
     assert viewer.get(group_url, group_query).status_code == 200  # the jobs and the group are now cached
 
-    html = viewer.post(f"/try/jobs/{job.id}/retrigger/", {"times": "1"}, HTTP_HX_REQUEST="true").content.decode()
+    html = viewer.post(
+        f"/try/jobs/{job.id}/retrigger/", {"times": "1"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
 
     assert "Retriggered." in html, html
     (new_id,) = fake.triggers[0]["new_job_ids"]
-    assert f'data-job-id="{new_id}"' in viewer.get(group_url, group_query).content.decode()
+    assert f'id="job-{new_id}"' in viewer.get(group_url, group_query).content.decode()
     assert 'hx-trigger="every' in viewer.get(f"/try/pushes/{push_id}/").content.decode()  # live again
 
 

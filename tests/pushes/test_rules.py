@@ -244,7 +244,9 @@ def test_display_title_no_revisions():
 def test_display_title_from_recorded_push_list():
     """Real try pushes: the tip's message unless it is try syntax, then the next commit's first line."""
     titles = {
-        push["id"]: display_title([Revision(r["revision"], r["author"], r["comments"]) for r in push["revisions"]])
+        push["id"]: display_title(
+            [Revision(r["revision"], r["author"], r["comments"]) for r in push["revisions"]]
+        )
         for push in recording("push_list.json")["results"]
     }
     assert titles == {

@@ -111,7 +111,12 @@ def test_push_state():
 def test_summaries_and_groups_are_derived_from_one_fetch(mocked_responses):
     upstream = mock_jobs(
         mocked_responses,
-        [job(1, platform="mac", symbol="b"), job(2, platform="mac", symbol="a"), job(3, tier=2), job(4, state="running")],
+        [
+            job(1, platform="mac", symbol="b"),
+            job(2, platform="mac", symbol="a"),
+            job(3, tier=2),
+            job(4, state="running"),
+        ],
     )
     summary = services.jobs_summary("try", 100).value
     assert [g.display_name for g in summary.groups] == ["linux64 opt", "mac opt"]

@@ -25,16 +25,24 @@ def job(job_id: int, *, classification: int | None = 1, tier: int = 1, result: s
 
 
 def error(job_id: int, line: str, line_number: int = 0, new_failure: bool | None = None) -> TextLogError:
-    return TextLogError(id=next(_ids), line=line, line_number=line_number, job=job_id, new_failure=new_failure)
+    return TextLogError(
+        id=next(_ids), line=line, line_number=line_number, job=job_id, new_failure=new_failure
+    )
 
 
 INTERMITTENT_BUG = Bug(
-    id=1622925, summary="Intermittent dom/a.js | x", status="NEW", resolution="", keywords="intermittent-failure"
+    id=1622925,
+    summary="Intermittent dom/a.js | x",
+    status="NEW",
+    resolution="",
+    keywords="intermittent-failure",
 )
 
 
 def suggestion(line_number: int, *, bugs: tuple[Bug, ...] = (), counter: int | None = None) -> BugSuggestion:
-    return BugSuggestion(search="", path_end=None, line_number=line_number, open_recent=list(bugs), counter=counter)
+    return BugSuggestion(
+        search="", path_end=None, line_number=line_number, open_recent=list(bugs), counter=counter
+    )
 
 
 def summarize(*logs: JobLog) -> rules.FailureSummary:
@@ -97,7 +105,9 @@ def test_clean_line_strips_harness_prefixes(line, cleaned):
 
 
 def test_spec_rule_for_test_lines_still_keys_by_the_test():
-    line = "[task 2026-01-01T00:00:00Z] 05:35:49     INFO -  2018 INFO TEST-UNEXPECTED-FAIL | dom/t.html | a 1"
+    line = (
+        "[task 2026-01-01T00:00:00Z] 05:35:49     INFO -  2018 INFO TEST-UNEXPECTED-FAIL | dom/t.html | a 1"
+    )
     assert rules.group_key(line) == "dom/t.html"
 
 
@@ -194,7 +204,9 @@ def test_a_bug_match_beats_a_classification_split():
 
 def test_half_the_jobs_classified_intermittent_and_the_rest_unclassified_is_intermittent():
     a, b = job(1, classification=4), job(2, classification=1)
-    summary = summarize(log(a, [error(1, FAIL_A, 5)], [suggestion(5)]), log(b, [error(2, FAIL_A, 5)], [suggestion(5)]))
+    summary = summarize(
+        log(a, [error(1, FAIL_A, 5)], [suggestion(5)]), log(b, [error(2, FAIL_A, 5)], [suggestion(5)])
+    )
     assert summary.groups[0].triage == Triage.INTERMITTENT
 
 
@@ -292,3 +304,17 @@ def test_current_shape_parses_counter_and_new_in_rev():
          "failure_new_in_rev": False}
     )  # fmt: skip
     assert (row.counter, row.failure_new_in_rev, row.line_number) == (37, False, 3)
+
+
+def test_a_new_tier2_failure_does_not_make_known_tier1_failures_a_failed_push():
+    known = log(job(1), [error(1, FAIL_A, 5)], [suggestion(5, bugs=(INTERMITTENT_BUG,))])
+    tier2 = log(
+        job(2, tier=2), [error(2, "TEST-UNEXPECTED-FAIL | gfx/t2.html | x", 5)], [suggestion(5, counter=0)]
+    )
+    summary = rules.summarize_failures([known, tier2], failed_total=2, tier1_failed=1)
+    assert [(g.key, g.triage, g.tier1) for g in summary.groups] == [
+        ("gfx/t2.html", Triage.NEW, False),
+        ("dom/a.js", Triage.INTERMITTENT, True),
+    ]
+    assert summary.verdict == Verdict.KNOWN
+    assert summary.new_count == 0

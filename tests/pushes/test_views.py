@@ -48,16 +48,24 @@ def calls_to(rsps, path):
 
 @pytest.mark.django_db
 def test_it_lists_pushes_with_title_author_time_and_lazy_status(client, th):
-    th.get(f"{TH}/api/project/try/push/", json=push_list_json(push(100), push(99, comments="Fuzzy query='mochitest")))
+    th.get(
+        f"{TH}/api/project/try/push/",
+        json=push_list_json(push(100), push(99, comments="Fuzzy query='mochitest")),
+    )
     response = client.get("/try/")
     assert response.status_code == 200
     html = response.content.decode()
     assert "Bug 1234567 - Make the thing faster r?reviewer" in html
     assert ">dev<" in html  # author handle: @mozilla.com dropped
     assert 'title="2025-11-24 16:00:00 UTC"' in html  # exact time on hover
-    assert "abcdef123456" in html and "abcdef1234567890abcdef" not in html.replace('title="abcdef1234567890abcdef1234567890abcdef12"', "")
-    assert 'hx-get="/try/pushes/100/status/"' in html and 'hx-trigger="load"' in html
-    assert 'href="/try/pushes/100/"' in html  # the no-JS fallback link
+    assert "abcdef123456" in html and "abcdef1234567890abcdef" not in html.replace(
+        'title="abcdef1234567890abcdef1234567890abcdef12"', ""
+    )
+    # One poller fills every row's status cell (one request, not one per row) and looks for new pushes.
+    assert html.count("hx-get=") == 1
+    assert 'hx-get="/try/live/?author=&amp;count=20&amp;ids=100%2C99&amp;top=100"' in html
+    assert 'hx-trigger="load, every 30s"' in html
+    assert 'id="status-100"' in html and 'href="/try/pushes/100/"' in html  # the no-JS fallback link
     # One Treeherder request for the list itself (plus the hourly list of repositories).
     assert len(calls_to(th, "/push/")) == 1
 
@@ -120,14 +128,14 @@ def test_status_cell_fragment_shows_counts_progress_and_worst_result(client, th)
     assert "✗ failing" in html and "c-red" in html
     assert "2/3 done" in html and "1 failed" in html
     assert '<progress max="3" value="2"' in html
-    assert 'hx-trigger="every 30s"' in html  # still running: refresh itself
+    assert "hx-trigger" not in html  # the list's one poller refreshes it
 
 
 @pytest.mark.django_db
-def test_status_cell_stops_refreshing_once_finished(client, th):
+def test_status_cell_of_a_passed_push(client, th):
     mock_jobs(th, [job(1), job(2)])
     html = client.get("/try/pushes/100/status/", **HX).content.decode()
-    assert "✓ passed" in html and "hx-trigger" not in html
+    assert "✓ passed" in html and "2/2 done" in html
 
 
 @pytest.mark.django_db
@@ -164,10 +172,15 @@ def test_detail_shows_header_totals_and_sorted_platform_groups(client, th):
     assert f'href="{TH}/jobs?repo=try&amp;revision=abcdef1234567890abcdef1234567890abcdef12"' in html
     assert 'href="https://tc.example/tasks/groups/DecisionTaskId"' in html
     assert "<strong>4</strong> of <strong>5</strong> jobs done" in html
-    assert html.index("android-em") < html.index("linux64 opt") < html.index("windows11-64 debug")
-    # The failing group is open and loads its jobs at once; the others load when opened.
-    assert 'open hx-get="/try/pushes/100/jobs/?platform=linux64&amp;option=opt" hx-trigger="load"' in html
-    assert 'hx-get="/try/pushes/100/jobs/?platform=windows11-64&amp;option=debug" hx-trigger="toggle once"' in html
+    # Failing groups first, then by name; the failing one is open with its jobs in the page (no more
+    # requests), the others load theirs when opened.
+    assert html.index("linux64 opt") < html.index("android-em") < html.index("windows11-64 debug")
+    assert '<details class="group" id="g-linux64-opt" open>' in html
+    assert 'id="job-2" class="chip c-red"' in html and 'id="jr-2"' in html  # a chip, and a row: it failed
+    assert (
+        'hx-get="/try/pushes/100/jobs/?platform=windows11-64&amp;option=debug" hx-trigger="toggle once"'
+        in html
+    )
     assert "Tier 2 and 3 jobs" in html
     assert 'hx-get="/try/pushes/100/failures/" hx-trigger="load"' in html
     # Still running: the live part polls; tab title and favicon say so.
@@ -175,8 +188,8 @@ def test_detail_shows_header_totals_and_sorted_platform_groups(client, th):
     assert "<title>✗ failing · Bug 1234567" in html
     assert "favicon-failing.svg" in html
     assert "updated 0 s ago" in html
-    # No job rows rendered eagerly.
-    assert "test-linux64/opt-mochitest-2" not in html
+    # Only the failing group's jobs are rendered eagerly.
+    assert "test-windows11-64/debug-mochitest-1" not in html
 
 
 @pytest.mark.django_db
@@ -202,7 +215,7 @@ def test_history_restore_request_gets_the_whole_page(client, th):
 def test_finished_push_stops_refreshing(client, th):
     mock_detail(th, [job(1), job(2, result="busted")], decision=False)
     html = client.get("/try/pushes/100/", **HX).content.decode()
-    assert "hx-trigger=\"every" not in html.split('<div class="groups">')[0]
+    assert 'hx-trigger="every' not in html.split('<div class="groups">')[0]
     assert 'data-title="✗ failing' in html
 
 
@@ -217,7 +230,9 @@ def test_passed_push_title_and_favicon(client, th):
 @pytest.mark.django_db
 def test_group_jobs_fragment_lists_jobs_with_links_and_status(client, th):
     mock_push(th, push(100))
-    mock_jobs(th, [job(1, result="testfailed", symbol="bc3", group="M"), job(2, platform="mac", option="opt")])
+    mock_jobs(
+        th, [job(1, result="testfailed", symbol="bc3", group="M"), job(2, platform="mac", option="opt")]
+    )
     response = client.get("/try/pushes/100/jobs/?platform=linux64&option=opt", **HX)
     html = response.content.decode()
     assert "<html" not in html
@@ -348,7 +363,9 @@ def test_untrusted_text_is_escaped(client, th):
     for url in ("/try/", "/try/pushes/100/", "/try/pushes/100/jobs/?platform=linux64&option=opt"):
         html = client.get(url).content.decode()
         assert "<script>alert" not in html and "<img src=x" not in html and "<b>@x" not in html
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in client.get("/try/pushes/100/").content.decode()
+    assert (
+        "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in client.get("/try/pushes/100/").content.decode()
+    )
 
 
 @pytest.mark.django_db

@@ -2,49 +2,72 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
-from notifications import outbox, poller
+from notifications import cycle, outbox, poller
 
 
 class Command(BaseCommand):
-    help = "Poll every watched unfinished push once, record due notifications and deliver them now."
+    help = (
+        "Poll every watched unfinished push once (the beat task's concurrent cycle), record due "
+        "notifications and deliver them now."
+    )
 
-    def handle(self, *args: object, **options: object) -> None:
-        polls: list[poller.PollResult] = []
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--wait-to-confirm",
+            action="store_true",
+            help="pushes that look finished: wait BUILDWATCH_SETTLE_SECONDS and run the confirming read "
+            "now (without it the next run confirms them)",
+        )
+
+    def handle(self, *args: object, **options: Any) -> None:
         deliveries: list[outbox.DeliveryOutcome] = []
+        confirms: list[tuple[str, int, int]] = []
 
         def deliver(notification_id: int) -> None:
             deliveries.append(outbox.deliver(notification_id))
 
-        def poll(repo: str, push_id: int) -> None:
-            # min_interval=0: run by hand, the user wants a poll now even if the beat just did one.
-            try:
-                result = poller.poll_push(repo, push_id, enqueue=deliver, min_interval=0)
-            except Exception as problem:
-                self.stdout.write(f"{repo} push {push_id}: crashed — {type(problem).__name__}: {problem}")
-                raise
-            polls.append(result)
-            line = f"{repo} push {push_id}: {result.state}"
-            if result.job_count is not None:
-                line += f", {result.job_count} jobs"
-            if result.finished_now:
-                line += ", finished now"
-            if result.notifications:
-                line += f", {len(result.notifications)} notification(s) due"
-            if result.error:
-                line += f" — error: {result.error}"
-            self.stdout.write(line)
-
-        summary = poller.poll_cycle(dispatch_poll=poll, dispatch_delivery=deliver)
+        # min_interval=0: run by hand, the user wants a poll now even if the beat just did one.
+        summary = cycle.poll_cycle(
+            dispatch_delivery=deliver, schedule_confirm=lambda *due: confirms.append(due), min_interval=0
+        )
+        results = summary.results
+        for result in results:
+            self.stdout.write(self._line(result))
+        if confirms and options["wait_to_confirm"]:
+            time.sleep(max(seconds for _, _, seconds in confirms))
+            for repo, push_id, _ in confirms:
+                result = poller.poll_push(repo, push_id, enqueue=deliver, confirm=True)
+                results.append(result)
+                self.stdout.write(self._line(result) + " (confirming read)")
         outcomes = Counter(outcome.status for outcome in deliveries)
         self.stdout.write(
-            f"Polled {sum(p.polled for p in polls)} of {len(summary.pushes)} watched push(es); "
-            f"{sum(p.finished_now for p in polls)} finished; {summary.auto_watched} auto-watched; "
+            f"Polled {sum(p.polled for p in results)} of {len(summary.pushes)} watched push(es); "
+            f"{sum(p.finished_now for p in results)} finished; {summary.auto_watched} auto-watched; "
             f"deliveries: " + (", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())) or "none")
         )
         for outcome in deliveries:
             if outcome.error:
-                self.stdout.write(f"  notification {outcome.notification_id}: {outcome.status}: {outcome.error}")
+                self.stdout.write(
+                    f"  notification {outcome.notification_id}: {outcome.status}: {outcome.error}"
+                )
+
+    @staticmethod
+    def _line(result: poller.PollResult) -> str:
+        line = f"{result.repo} push {result.push_id}: {result.state}"
+        if result.job_count is not None:
+            line += f", {result.job_count} jobs"
+        if result.finished_now:
+            line += ", finished now"
+        if result.confirm_in is not None:
+            line += f", looks finished: confirming in {result.confirm_in} s"
+        if result.notifications:
+            line += f", {len(result.notifications)} notification(s) due"
+        if result.error:
+            line += f" — error: {result.error}"
+        return line

@@ -1,0 +1,155 @@
+"""Early alerts: one notification per (user, push) at a still-running push's first new failure.
+
+Called by the poller (`poll_push`) for every push it reads that is not finished yet. The decision waits
+for evidence, never for a fixed delay: a failure is alerted when its failure group is triaged **new**
+(its log parsed and its bug suggestions read: `pushes.rules.triage_group` says "new" only then), so a
+failure that turns out to be a known intermittent or already failing on mozilla-central never causes
+one. A failed job whose log Treeherder has not parsed EVIDENCE_BOUND after the job ended is alerted
+anyway ("log not parsed yet"): a busted build without a parsed log blocks the whole push, and waiting
+forever for evidence would make the alert useless.
+
+The rows go on the same ledger as the final notification (`Notification.kind = early`, unique per
+user, push, channel and kind), so two beats or a killed worker still send one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+from pushes import rules
+from pushes.services import failure_summary
+
+from .models import Notification, PushState, UserSettings, Watch
+from .outbox import Enqueue, _wanted_channels
+
+EVIDENCE_BOUND = timedelta(minutes=15)
+FAILED_SINCE_TTL = 2 * 24 * 3600
+
+
+def _is_build(job: rules.Job) -> bool:
+    return job.job_type_name.startswith("build-") or job.job_type_symbol.startswith("B")
+
+
+def _waiting_watches(state: PushState) -> list[Watch]:
+    """Watchers who still want an early alert for this push (none yet, switched on everywhere)."""
+    alerted = Notification.objects.filter(
+        repo=state.repo, push_id=state.push_id, kind=Notification.Kind.EARLY
+    ).values("user_id")
+    watches = Watch.objects.filter(
+        repo=state.repo, push_id=state.push_id, notified_at__isnull=True, early_alert=True
+    ).exclude(user_id__in=alerted)
+    return [
+        watch
+        for watch in watches.select_related("user")
+        if (prefs := UserSettings.for_user(watch.user)).early_alerts and prefs.notifications_enabled
+    ]
+
+
+def _detail(
+    state: PushState, job: rules.Job, failure: str, reason: str, jobs: list[rules.Job]
+) -> dict[str, Any]:
+    counts = rules.job_counts(jobs)
+    base = settings.TREEHERDER_URL
+    return {
+        "what": "build" if _is_build(job) else "test",
+        "result": job.result,
+        "platform": rules.group_display_name(job.platform, job.platform_option),
+        "job": job.job_type_name,
+        "job_id": job.id,
+        "failure": failure,
+        "reason": reason,
+        "completed": counts.completed,
+        "total": counts.total,
+        "percent": counts.percent_complete,
+        "job_url": rules.treeherder_job_url(base, state.repo, state.revision, job),
+        "log_url": rules.treeherder_log_url(base, state.repo, job.id),
+    }
+
+
+def find_early_failure(state: PushState, jobs: list[rules.Job], now: datetime) -> dict[str, Any] | None:
+    """What the early alert says, or None: no tier-1 failure yet, or none with the evidence yet."""
+    failed = [job for job in rules.failed_jobs(jobs) if rules.effective_tier(job) == 1]
+    if not failed:
+        return None
+    summary = failure_summary(state.repo, failed)
+    by_id = summary.jobs_by_id
+    for group in summary.groups:
+        if group.triage == rules.Triage.NEW and group.tier1:
+            job = next((by_id[job_id] for job_id in group.job_ids if job_id in by_id), None)
+            if job is not None:
+                return _detail(state, job, group.key, group.reason, jobs)
+    bound = (now - EVIDENCE_BOUND).timestamp()
+    for log in summary.logs:
+        if not log.parsed and _failed_since(state, log.job, now) <= bound:
+            reason = (
+                f"its log was not parsed {int(EVIDENCE_BOUND.total_seconds() // 60)} minutes after it ended"
+            )
+            return _detail(state, log.job, f"{log.job.job_type_name} {log.job.result}", reason, jobs)
+    return None
+
+
+def _failed_since(state: PushState, job: rules.Job, now: datetime) -> float:
+    """When the job ended (Treeherder's end time), else when the poller first saw it failed (kept in
+    the cache: the poller's job snapshot has no end times; a lost cache restarts the bound)."""
+    if job.end_timestamp:
+        return float(job.end_timestamp)
+    key = f"bw:early:failed-since:{state.repo}:{job.id}"
+    cache.add(key, now.timestamp(), FAILED_SINCE_TTL)
+    return float(cache.get(key) or now.timestamp())
+
+
+def early_title(repo: str, detail: dict[str, Any]) -> str:
+    what = "build busted" if detail["what"] == "build" else f"new {detail['what']} failure"
+    return f"{rules.repo_label(repo)} push: early alert, {what}"
+
+
+def early_body(state: PushState, detail: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            f"{detail['platform']} {detail['job']}: {detail['failure']}",
+            f"{detail['completed']} of {detail['total']} jobs done ({detail['percent']}%), still running",
+            state.title or f"push {state.push_id}",
+        ]
+    )
+
+
+def record_early_alerts(
+    state: PushState, jobs: list[rules.Job], now: datetime, enqueue: Enqueue | None
+) -> list[int]:
+    """The early ledger rows due for this running push (idempotent); enqueue runs after commit."""
+    # Every job done: the final notification follows at the next poll (settle rule), so no early one.
+    if state.state == PushState.State.FINISHED or rules.looks_finished(jobs) or not _waiting_watches(state):
+        return []
+    detail = find_early_failure(state, jobs, now)
+    if detail is None:
+        return []
+    created: list[int] = []
+    with transaction.atomic():
+        for watch in _waiting_watches(state):
+            prefs = UserSettings.for_user(watch.user)
+            for channel in _wanted_channels(watch.user, prefs):
+                row = Notification(
+                    user=watch.user, repo=state.repo, push_id=state.push_id, channel=channel.name
+                )
+                skip = channel.skip_reason(row, prefs)
+                notification, new = Notification.objects.get_or_create(
+                    user=watch.user, repo=state.repo, push_id=state.push_id, channel=channel.name,
+                    kind=Notification.Kind.EARLY,
+                    defaults={
+                        "title": early_title(state.repo, detail)[:255], "body": early_body(state, detail),
+                        "detail": {**detail, "at": now.isoformat()},
+                        "status": Notification.Status.SKIPPED if skip else Notification.Status.PENDING,
+                        "last_error": skip,
+                    },
+                )  # fmt: skip
+                if new and not skip:
+                    created.append(notification.pk)
+        if enqueue is not None:
+            for notification_id in created:
+                transaction.on_commit(lambda nid=notification_id: enqueue(nid), robust=True)
+    return created

@@ -1,0 +1,152 @@
+"""The live push page and push list in a real browser (headless Debian Chromium) against the fake
+Treeherder: a refresh keeps the reader's place and open groups, a group that starts failing opens once,
+a new push appears in an open list, and the filters and search work with and without JavaScript."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def wait_for_refresh(page, after: str) -> None:
+    """Until the totals no longer read `after` (a live refresh has landed)."""
+    page.wait_for_function(
+        "text => document.querySelector('#push-totals .counts').innerText !== text", arg=after, timeout=15_000
+    )
+
+
+@pytest.fixture
+def fake_scenario() -> str:
+    return "default"
+
+
+def test_a_refresh_keeps_the_scroll_position_the_open_groups_and_focus(page, app, fake_treeherder):
+    big = fake_treeherder.push_id("big")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(app.url(f"/try/pushes/{big}/"))
+    sizes = page.locator("#push-live details.group:not(.other)").evaluate_all(
+        "l => l.map(e => [e.id, Number(e.querySelector('.group-counts').innerText.split('/')[1].split(' ')[0])])"
+    )
+    opened = [group_id for group_id, size in sizes if size > 200][:3]
+    for group_id in opened:
+        group = page.locator(f"[id='{group_id}']")
+        group.locator("summary").click()
+        group.locator(".chips a.chip").first.wait_for()
+    # Read in the middle of the second opened group: scrolled there, focus on one of its chips.
+    chip = page.locator(f"[id='{opened[1]}'] a.chip").nth(120)
+    chip.scroll_into_view_if_needed()
+    page.mouse.wheel(0, 150)
+    chip.focus()
+    chip_id = chip.get_attribute("id")
+    before_y, before_top = page.evaluate("window.scrollY"), chip.bounding_box()["y"]
+    counts = page.locator("#push-totals .counts").inner_text()
+
+    fake_treeherder.advance(120)  # hundreds of jobs move on
+    wait_for_refresh(page, counts)
+    page.wait_for_timeout(300)
+
+    assert page.evaluate("window.scrollY") == before_y
+    assert abs(page.locator(f"#{chip_id}").bounding_box()["y"] - before_top) < 1
+    assert page.evaluate("document.activeElement.id") == chip_id
+    for group_id in opened:
+        assert page.locator(f"[id='{group_id}']").get_attribute("open") is not None
+    assert page.js_errors == []
+
+
+def test_a_group_that_starts_failing_opens_once(page, app, fake_treeherder):
+    running = fake_treeherder.push_id("running")
+    page.goto(app.url(f"/try/pushes/{running}/"))
+    closed_before = set(
+        page.locator("#push-live details.group:not([open]):not(.other)").evaluate_all("l => l.map(e => e.id)")
+    )
+    counts = page.locator("#push-totals .counts").inner_text()
+
+    fake_treeherder.advance(600)  # tests fail on several platforms
+    wait_for_refresh(page, counts)
+    newly = page.locator("#push-live details.group[open]:has(summary[data-status=failing])")
+    newly.first.wait_for()
+    opened_now = [gid for gid in newly.evaluate_all("l => l.map(e => e.id)") if gid in closed_before]
+    assert opened_now, "a group that was not failing before has opened by itself"
+    group = page.locator(f"[id='{opened_now[0]}']")
+    group.locator("tr.job.failed").first.wait_for()  # and loaded its jobs, failures in rows
+
+    group.locator("summary").click()  # the user closes it: it stays closed through later refreshes
+    counts = page.locator("#push-totals .counts").inner_text()
+    fake_treeherder.advance(300)
+    wait_for_refresh(page, counts)
+    page.wait_for_timeout(500)
+    assert group.get_attribute("open") is None
+    assert page.js_errors == []
+
+
+def test_a_new_push_appears_at_the_top_of_an_open_list(page, app, fake_treeherder):
+    page.goto(app.url("/try/?author="))
+    first = page.locator("#push-list > li").first
+    top = first.get_attribute("id")
+    page.locator(f"#{top} .status-cell .badge").wait_for()  # filled by the list's one poller
+    page.evaluate("window.__notReloaded = true")
+
+    new_id = fake_treeherder.add_push(
+        author="someone@mozilla.com", messages=["Bug 1999999 - Brand new. r=me"]
+    )
+
+    page.locator(f"#push-{new_id}").get_by_text("Bug 1999999 - Brand new. r=me").wait_for()
+    assert page.locator("#push-list > li").first.get_attribute("id") == f"push-{new_id}"
+    page.locator(f"#push-{new_id} .status-cell .badge").wait_for()
+    assert page.evaluate("window.__notReloaded") is True
+    assert page.js_errors == []
+
+
+def _shown_groups(page) -> list[str]:
+    return page.locator("#push-live details.group summary").evaluate_all("l => l.map(e => e.dataset.status)")
+
+
+def test_filters_and_search_with_javascript(page, app, fake_treeherder):
+    failed = fake_treeherder.push_id("failed")
+    page.goto(app.url(f"/try/pushes/{failed}/"))
+    assert "passing" in _shown_groups(page)
+    page.evaluate("window.__notReloaded = true")
+
+    page.locator(".job-filters label", has_text="Failures only").click()
+    page.wait_for_url(re.compile(r"show=failures"))
+    page.wait_for_function("!document.querySelector('#push-live summary[data-status=passing]')")
+    assert set(_shown_groups(page)) == {"failing"}
+    assert (
+        page.locator("#push-live a.chip").count() == 0
+        and page.locator("#push-live tr.job.failed").count() >= 9
+    )
+
+    page.locator(".job-filters label", has_text="All").click()
+    page.locator(".job-filters input[type=search]").fill("xpcshell")
+    page.wait_for_url(re.compile(r"q=xpcshell"))
+    page.wait_for_function(
+        "[...document.querySelectorAll('#push-live a.chip')].every(c => c.title.includes('xpcshell'))"
+    )
+    assert page.locator("#push-live a.chip").count() >= 3
+    assert page.evaluate("window.__notReloaded") is True
+    assert page.js_errors == []
+
+
+def test_filters_and_search_without_javascript(playwright_browser, app, fake_treeherder):
+    context = playwright_browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        failed = fake_treeherder.push_id("failed")
+        page.goto(app.url(f"/try/pushes/{failed}/"))
+        page.locator(".job-filters input[type=search]").fill("xpcshell")
+        page.locator(".job-filters label", has_text="Rows").click()
+        page.locator(".job-filters button[type=submit]").click()
+        page.wait_for_url(re.compile(r"q=xpcshell"))
+        names = page.locator("#push-live .job-name").all_inner_texts()
+        assert names and all("xpcshell" in name for name in names)
+
+        page.locator(".job-filters label", has_text="Failures only").click()
+        page.locator(".job-filters input[type=search]").fill("")
+        page.locator(".job-filters button[type=submit]").click()
+        page.wait_for_url(re.compile(r"show=failures"))
+        assert set(_shown_groups(page)) == {"failing"}
+    finally:
+        context.close()

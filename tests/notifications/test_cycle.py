@@ -1,0 +1,260 @@
+"""The concurrent cycle on one worker, the settle rule's confirming poll a few seconds after a push looks
+finished, and polls that write only what changed — against the fake Treeherder over HTTP, on the frozen
+clock of test_poller (the same fixtures and helpers)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+
+from notifications import cycle, outbox, poller, tasks
+from notifications.models import Notification, PushJob, PushState
+from tests.notifications import test_poller as poller_tests
+from tests.notifications.test_poller import (
+    POLL,
+    complete_all,
+    jobs_queries,
+    make_user,
+    running_jobs,
+    running_push,
+    watch,
+)
+
+# test_poller's fixtures: its frozen clock, the fake started over on it, a foreground cycle
+clock, upstream, run_cycle = poller_tests.clock, poller_tests.upstream, poller_tests.run_cycle
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def beat(monkeypatch, django_capture_on_commit_callbacks):
+    """Run the beat task (in this worker), deliver at once, and keep the confirming polls it schedules."""
+    scheduled: list[tuple[tuple, dict, dict]] = []
+    monkeypatch.setattr(tasks.poll_push, "apply_async", lambda args, kwargs=None, **options: scheduled.append(
+        (tuple(args), kwargs or {}, options)))  # fmt: skip
+    monkeypatch.setattr(tasks.deliver_notification, "delay", outbox.deliver)
+
+    def run() -> list[tuple[tuple, dict, dict]]:
+        with django_capture_on_commit_callbacks(execute=True):
+            tasks.poll_watched_pushes.apply().get()
+        return scheduled
+
+    return run
+
+
+def run_scheduled(scheduled, django_capture_on_commit_callbacks) -> dict:
+    args, kwargs, _ = scheduled.pop(0)
+    with django_capture_on_commit_callbacks(execute=True):
+        return tasks.poll_push.apply(args, kwargs).get()
+
+
+# --- Settle: the confirming read comes BUILDWATCH_SETTLE_SECONDS later, not an interval later ---------------
+
+
+def test_a_push_that_looks_finished_is_confirmed_and_mailed_settle_seconds_later(
+    upstream, clock, beat, settings, django_capture_on_commit_callbacks
+):
+    settings.BUILDWATCH_SETTLE_SECONDS = 15
+    push_id = running_push(upstream)
+    watch(make_user("alice"), push_id)
+    beat()
+    complete_all(upstream, push_id)
+    clock.shift(POLL)
+    scheduled = beat()  # the jobs finished: it looks finished, nobody is told yet
+    assert mail.outbox == []
+    [(args, kwargs, options)] = scheduled
+    assert (args, kwargs, options["countdown"]) == (("try", push_id), {"confirm": True}, 15)
+
+    clock.shift(timedelta(seconds=15))
+    run_scheduled(scheduled, django_capture_on_commit_callbacks)
+    assert [m.subject for m in mail.outbox] == ["Try push passed: Bug 1 - Fix the frobnicator"]
+    assert "last_modified__gt" not in jobs_queries(upstream)[-1]  # the confirming read is a full read
+    assert scheduled == []
+
+
+def test_the_confirming_poll_waits_again_when_the_push_grew_meanwhile(
+    upstream, clock, beat, settings, django_capture_on_commit_callbacks
+):
+    settings.BUILDWATCH_SETTLE_SECONDS = 15
+    push_id = running_push(upstream)
+    watch(make_user("alice"), push_id)
+    beat()
+    complete_all(upstream, push_id)
+    clock.shift(POLL)
+    scheduled = beat()
+    upstream.add_job(push_id, "completed")  # a late job, already done: finished, but not the same push
+    clock.shift(timedelta(seconds=15))
+    run_scheduled(scheduled, django_capture_on_commit_callbacks)
+    assert mail.outbox == []
+    [(_, kwargs, options)] = scheduled  # another confirming poll
+    assert kwargs == {"confirm": True} and options["countdown"] == 15
+    clock.shift(timedelta(seconds=15))
+    run_scheduled(scheduled, django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == 1
+
+
+def test_a_confirming_poll_after_the_beat_already_confirmed_asks_nothing_and_sends_nothing(
+    upstream, clock, beat, settings, django_capture_on_commit_callbacks
+):
+    settings.BUILDWATCH_SETTLE_SECONDS = 15
+    push_id = running_push(upstream)
+    watch(make_user("alice"), push_id)
+    beat()
+    complete_all(upstream, push_id)
+    clock.shift(POLL)
+    scheduled = beat()
+    clock.shift(POLL)  # the confirming task was late: the next beat confirms it
+    beat()
+    assert len(mail.outbox) == 1
+    requests_before = upstream.request_count
+    assert run_scheduled(scheduled, django_capture_on_commit_callbacks)["polled"] is False
+    assert upstream.request_count == requests_before
+    assert len(mail.outbox) == 1
+
+
+# --- Concurrency in one worker ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_cycles_in_one_worker_send_exactly_one_mail_per_user_and_push(upstream, clock):
+    """Two beats' cycles at once in one worker process, each polling with 8 threads: every push is read
+    at most once per interval and every watcher gets exactly one mail."""
+    users = [make_user(f"user{n}") for n in range(4)]
+    push_ids = [running_push(upstream) for _ in range(12)]
+    for n, push_id in enumerate(push_ids):
+        watch(users[n % 4], push_id)
+        watch(users[(n + 1) % 4], push_id)
+
+    def two_cycles_at_once() -> None:
+        start = threading.Barrier(2)
+
+        def one() -> None:
+            try:
+                start.wait()
+                cycle.poll_cycle(dispatch_delivery=outbox.deliver, workers=8)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=one) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        clock.shift(POLL)
+
+    two_cycles_at_once()
+    assert sorted(int(q["push_id"]) for q in jobs_queries(upstream)) == sorted(push_ids)  # one read each
+    for push_id in push_ids:
+        complete_all(upstream, push_id, result="testfailed" if push_id % 2 else "success")
+    for _ in range(3):
+        two_cycles_at_once()
+
+    sent = sorted((m.to[0], int(re.search(r"/pushes/(\d+)/", m.body)[1])) for m in mail.outbox)
+    assert len(sent) == 24 == len(set(sent))
+    assert Notification.objects.filter(status="sent", attempts=1).count() == 24
+    assert set(PushState.objects.values_list("state", flat=True)) == {"finished"}
+
+
+def test_a_push_whose_read_crashes_in_a_thread_does_not_stop_the_cycle(upstream, run_cycle, monkeypatch):
+    alice = make_user("alice")
+    broken, fine = running_push(upstream), running_push(upstream)
+    watch(alice, broken)
+    watch(alice, fine)
+    real_fetch = poller.fetch
+
+    def fetch(plan, client):
+        if plan.state.push_id == broken:
+            raise RuntimeError("the reader broke")
+        return real_fetch(plan, client)
+
+    monkeypatch.setattr(poller, "fetch", fetch)
+    output = run_cycle()
+    assert f"try push {fine}: running" in output
+    assert f"try push {broken}" in output and "RuntimeError: the reader broke" in output
+
+
+def test_a_cycle_out_of_time_leaves_the_rest_for_the_next_cycle_which_polls_them_first(
+    upstream, clock, monkeypatch
+):
+    alice = make_user("alice")
+    push_ids = [running_push(upstream) for _ in range(3)]
+    for push_id in push_ids:
+        watch(alice, push_id)
+    monkeypatch.setattr(cycle, "CYCLE_BUDGET", -1)  # out of time before the first push
+    summary = cycle.poll_cycle(dispatch_delivery=outbox.deliver)
+    assert summary.deferred == [("try", p) for p in push_ids] and jobs_queries(upstream) == []
+    monkeypatch.setattr(cycle, "CYCLE_BUDGET", 0.9)
+    poller.poll_push("try", push_ids[0])
+    clock.shift(POLL)
+    assert cycle.watched_unfinished_pushes()[-1] == ("try", push_ids[0])  # polled last: goes last
+
+
+# --- Writes in proportion to change ------------------------------------------------------------------------
+
+
+def test_an_incremental_poll_writes_only_the_jobs_that_changed(upstream, run_cycle):
+    push_id = running_push(upstream, jobs=200)
+    watch(make_user("alice"), push_id)
+    run_cycle()
+    assert PushJob.objects.filter(push__push_id=push_id).count() == 201
+    changed = running_jobs(upstream, push_id)[:2]
+    for job_id in changed:
+        upstream.set_job(job_id, "completed", "success")
+
+    with CaptureQueriesContext(connection) as queries:
+        run_cycle()
+    job_writes = [q["sql"] for q in queries if "notifications_pushjob" in q["sql"] and "INSERT" in q["sql"]]
+    assert len(job_writes) == 1
+    assert job_writes[0].count(str(changed[0])) == 1 and job_writes[0].count(str(changed[1])) == 1
+    assert not any(q["sql"].startswith('UPDATE "notifications_pushjob"') for q in queries)
+    state = PushState.objects.get(push_id=push_id)
+    assert (state.job_count, state.completed_count, state.state) == (201, 3, "running")
+
+    with CaptureQueriesContext(connection) as queries:
+        run_cycle()  # nothing changed upstream: no job row is written
+    assert not any("INSERT" in q["sql"] and "notifications_pushjob" in q["sql"] for q in queries)
+
+
+def test_the_periodic_full_read_repairs_a_count_an_incremental_poll_could_not_see(upstream, run_cycle):
+    push_id = running_push(upstream, jobs=4)
+    watch(make_user("alice"), push_id)
+    run_cycle()  # 09:00, a full read
+    jobs = running_jobs(upstream, push_id)
+    for job_id in jobs[:2]:
+        upstream.set_job(job_id, "completed", "success")
+    run_cycle()  # 09:01
+    upstream.set_job(jobs[2], "completed", "success")
+    run_cycle()  # 09:02: the cursor moves past the first two jobs
+    upstream.bulk_update(jobs[:2], result="testfailed")  # no last_modified change
+    for _ in range(poller.FULL_READ_EVERY_POLLS - 3):
+        run_cycle()
+    assert PushState.objects.get().failed_count == 0  # incremental reads cannot see a bulk update
+    run_cycle()  # 09:10, the periodic full read
+    state = PushState.objects.get()
+    assert (state.completed_count, state.failed_count, state.state) == (4, 2, "running")
+
+
+def test_the_command_can_wait_for_the_confirming_read_and_mail_in_the_same_run(
+    upstream, run_cycle, settings, django_capture_on_commit_callbacks
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.BUILDWATCH_SETTLE_SECONDS = 1
+    push_id = running_push(upstream)
+    watch(make_user("alice"), push_id)
+    run_cycle()
+    complete_all(upstream, push_id)
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("poll_watched_pushes", "--wait-to-confirm", stdout=out)
+    assert "looks finished: confirming in 1 s" in out.getvalue()
+    assert "finished now" in out.getvalue() and "(confirming read)" in out.getvalue()
+    assert len(mail.outbox) == 1

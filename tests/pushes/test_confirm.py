@@ -1,0 +1,225 @@
+"""Confirm failures: one POST re-runs every new failure group's failing jobs through the push's own
+actions (confirm-failures for a task that offers it, else retrigger-multiple with the chosen count),
+says every Taskcluster answer plainly, and later shows per group whether the failure reproduced."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core import mail
+from django.test import Client
+
+from fakeherder import FakeTreeherder
+from notifications import followup, outbox, poller
+from notifications.models import Notification, UserSettings, Watch
+from pushes.models import ConfirmRequest, TaskclusterCredentials
+
+pytestmark = pytest.mark.django_db
+
+MINE = "TEST-UNEXPECTED-FAIL | dom/base/test/test_mine.html | got 1, expected 2"
+OTHER = "TEST-UNEXPECTED-FAIL | dom/base/test/test_flaky.html | timed out"
+OLD = "TEST-UNEXPECTED-FAIL | dom/media/test/test_old.html | timed out"
+CLIENT_ID = "mozilla-auth0/ad|Mozilla-LDAP|alice/buildwatch"
+
+
+@pytest.fixture
+def fake(fake_treeherder: FakeTreeherder, settings: Any) -> FakeTreeherder:
+    settings.TREEHERDER_URL = fake_treeherder.url
+    settings.TASKCLUSTER_ROOT_URL = fake_treeherder.url
+    return fake_treeherder
+
+
+@pytest.fixture
+def alice() -> User:
+    user = User.objects.create_user("alice", "alice@mozilla.com")
+    creds = TaskclusterCredentials(user=user, client_id=CLIENT_ID)
+    creds.set_access_token("AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_Wxyz")
+    creds.save()
+    return user
+
+
+def signed_in(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def failed_push(fake: FakeTreeherder) -> tuple[int, int, int]:
+    """A finished push with two new failures (two groups) and a known one."""
+    push_id = fake.add_push(messages=["Bug 7 - Confirm me"], size=1, hold="completed")
+    mine = fake.add_job(push_id, "completed", result="testfailed", platform="linux1804-64", errors=[MINE])
+    other = fake.add_job(push_id, "completed", result="testfailed", platform="windows11-64", errors=[OTHER])
+    fake.add_job(push_id, "completed", result="testfailed", platform="macosx1015-64", errors=[OLD], seen=37)
+    return push_id, mine, other
+
+
+def job_name(fake: FakeTreeherder, job_id: int) -> str:
+    return fake.jobs_by_id[job_id].job_type_name
+
+
+def test_the_confirm_page_changes_nothing_on_get_and_lists_the_new_failures(fake, alice):
+    push_id, _, _ = failed_push(fake)
+    page = signed_in(alice).get(f"/try/pushes/{push_id}/confirm/")
+    html = page.content.decode()
+    assert page.status_code == 200 and fake.triggers == []
+    assert "dom/base/test/test_mine.html" in html and "dom/base/test/test_flaky.html" in html
+    assert "test_old.html" not in html  # known: nothing to confirm
+    assert 'method="post"' in html and "csrfmiddlewaretoken" in html and 'value="3"' in html
+    assert "Confirm 2 new failures" in html
+
+
+def test_confirm_failures_triggers_the_task_action_for_each_failing_test(fake, alice):
+    push_id, mine, other = failed_push(fake)
+    response = signed_in(alice).post(f"/try/pushes/{push_id}/confirm/", {"times": "2"})
+    html = response.content.decode()
+
+    assert 'data-outcome="success"' in html, html
+    assert len(fake.triggers) == 2
+    by_task = {t["payload"]["user"]["taskId"]: t for t in fake.triggers}
+    for job_id in (mine, other):
+        trigger = by_task[fake.jobs_by_id[job_id].task_id]
+        assert trigger["action"] == "confirm-failures"
+        assert trigger["payload"]["user"] == {
+            "input": {"times": 2},
+            "taskGroupId": fake.decision_task_id(push_id),
+            "taskId": fake.jobs_by_id[job_id].task_id,
+        }
+        assert f'id="{CLIENT_ID}"' in trigger["authorization"]
+        assert trigger["task_id"] in html
+    assert ConfirmRequest.objects.filter(user=alice, push_id=push_id, outcome="success").count() == 2
+
+
+def test_without_confirm_failures_the_group_is_retriggered_multiple_times(fake, alice, monkeypatch):
+    actions = copy.deepcopy(fake.actions_template)
+    actions["actions"] = [a for a in actions["actions"] if a["name"] != "confirm-failures"]
+    monkeypatch.setattr(fake, "actions_template", actions)
+    push_id, mine, _ = failed_push(fake)
+    signed_in(alice).post(f"/try/pushes/{push_id}/confirm/", {"times": "3"})
+
+    assert {t["action"] for t in fake.triggers} == {"retrigger-multiple"}
+    inputs = sorted(str(t["payload"]["user"]["input"]) for t in fake.triggers)
+    assert str({"requests": [{"tasks": [job_name(fake, mine)], "times": 3}]}) in inputs
+    assert all(t["payload"]["user"]["taskId"] is None and len(t["new_job_ids"]) == 3 for t in fake.triggers)
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        (500, "Taskcluster answered 500 while triggering the retrigger hook."),
+        (403, "Your Taskcluster client lacks the scopes to run this action."),
+        (401, "Taskcluster did not accept your credentials"),
+    ],
+)
+def test_every_taskcluster_failure_is_said_plainly(fake, alice, status, said):
+    push_id, _, _ = failed_push(fake)
+    fake.fail_path("/api/hooks/v1/hooks/", status)
+    html = signed_in(alice).post(f"/try/pushes/{push_id}/confirm/", {"times": "2"}).content.decode()
+    assert "Not everything was confirmed." in html and "2 of 2 group(s) could not be confirmed." in html
+    outcomes = html.split('<ul class="confirm-groups">')[0]
+    assert outcomes.count("<li data-group-outcome=") == 2 and outcomes.count(said) == 2, outcomes
+    assert "Taskcluster started" not in html
+
+
+def test_taskcluster_down_while_reading_actions_is_said(fake, alice):
+    push_id, _, _ = failed_push(fake)
+    fake.fail_path("/api/queue/v1/task/", 503)
+    html = signed_in(alice).post(f"/try/pushes/{push_id}/confirm/", {"times": "2"}).content.decode()
+    assert "Taskcluster answered 503 while reading the push&#x27;s actions." in html
+    assert fake.triggers == []
+
+
+def test_without_credentials_nothing_is_triggered(fake):
+    bob = User.objects.create_user("bob", "bob@mozilla.com")
+    push_id, _, _ = failed_push(fake)
+    html = signed_in(bob).post(f"/try/pushes/{push_id}/confirm/", {"times": "2"}).content.decode()
+    assert "Add your Taskcluster client id and access token in Settings" in html and fake.triggers == []
+
+
+def test_confirming_needs_sign_in_and_csrf(fake, alice):
+    push_id, _, _ = failed_push(fake)
+    assert Client().post(f"/try/pushes/{push_id}/confirm/", {"times": "2"}).status_code == 302
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(alice)
+    assert strict.post(f"/try/pushes/{push_id}/confirm/", {"times": "2"}).status_code == 403
+    assert fake.triggers == []
+
+
+def test_the_follow_up_verdict_per_group_on_the_page_and_in_one_notification(
+    fake, alice, django_capture_on_commit_callbacks
+):
+    push_id, mine, other = failed_push(fake)
+    UserSettings.objects.update_or_create(user=alice, defaults={"email_enabled": True})
+    Watch.objects.create(user=alice, repo="try", push_id=push_id)
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            poller.poll_push("try", push_id, enqueue=outbox.deliver, min_interval=0)
+    assert len(mail.outbox) == 1  # the final one
+
+    signed_in(alice).post(f"/try/pushes/{push_id}/confirm/", {"times": "3"})
+    reruns = {t["payload"]["user"]["taskId"]: t["new_job_ids"] for t in fake.triggers}
+    mine_runs = reruns[fake.jobs_by_id[mine].task_id]
+    other_runs = reruns[fake.jobs_by_id[other].task_id]
+    fake.set_job(other_runs[0], "running")
+    for job_id in mine_runs:
+        fake.set_job(job_id, "completed", "testfailed")
+    for job_id in other_runs[1:]:
+        fake.set_job(job_id, "completed", "success")
+    with django_capture_on_commit_callbacks(execute=True):
+        followup.check_confirmations(enqueue=outbox.deliver)
+    assert not Notification.objects.filter(kind="followup").exists()  # one run still going
+
+    fake.set_job(other_runs[0], "completed", "testfailed")
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            followup.check_confirmations(enqueue=outbox.deliver)
+
+    [message] = [m for m in mail.outbox if m.extra_headers.get("X-BuildWatch-Kind") == "followup"]
+    assert "reproduced 3/3 — likely yours: dom/base/test/test_mine.html" in message.body
+    assert "passed 2/3 — intermittent: dom/base/test/test_flaky.html" in message.body
+    page = signed_in(alice).get(f"/try/pushes/{push_id}/failures/").content.decode()
+    assert "reproduced 3/3 — likely yours" in page and "passed 2/3 — intermittent" in page
+
+
+def test_the_fake_plays_the_whole_flow_early_bust_confirm_and_follow_up(
+    fake, alice, clock, django_capture_on_commit_callbacks
+):
+    push_id = fake.add_push(messages=["Bug 9 - Busts early"], size=40, plan="confirm")
+    Watch.objects.create(user=alice, repo="try", push_id=push_id)
+
+    def poll() -> None:
+        for _ in range(2):
+            with django_capture_on_commit_callbacks(execute=True):
+                poller.poll_push("try", push_id, enqueue=outbox.deliver, min_interval=0)
+
+    def later(seconds: float) -> None:  # the fake's timeline and Django's clock (cache expiry) together
+        fake.advance(seconds)
+        clock.shift(seconds)
+
+    for _ in range(40):  # 15 s steps until the early alert
+        later(15)
+        poll()
+        if mail.outbox:
+            break
+    [early] = mail.outbox
+    assert early.subject.startswith("Try push: early alert, build busted: Bug 9 - Busts early")
+    assert not fake.is_finished(push_id)
+
+    later(1200)
+    poll()
+    assert [m.extra_headers["X-BuildWatch-Kind"] for m in mail.outbox] == ["early", "final"]
+
+    html = signed_in(alice).post(f"/try/pushes/{push_id}/confirm/", {"times": "3"}).content.decode()
+    assert 'data-outcome="success"' in html, html
+    assert {t["action"] for t in fake.triggers} == {"confirm-failures", "retrigger-multiple"}
+    later(1200)
+    with django_capture_on_commit_callbacks(execute=True):
+        followup.check_confirmations(enqueue=outbox.deliver)
+    followup_mail = mail.outbox[-1]
+    assert followup_mail.extra_headers["X-BuildWatch-Kind"] == "followup"
+    assert (
+        "reproduced 3/3 — likely yours" in followup_mail.body
+        and "passed 3/3 — intermittent" in followup_mail.body
+    )
