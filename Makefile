@@ -36,20 +36,26 @@ migrate: install
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput
 
-# Web (runserver), poller (Celery worker with embedded beat on a filesystem broker) and mail to the console.
+# Web (runserver), poller (a Celery worker and a separate Celery beat on a filesystem broker) and mail to the
+# console. Beat runs as its own process: a worker with embedded beat (--beat) could hang on SIGTERM after
+# "beat: Shutting down…". Ctrl-C or SIGTERM to make stops every process (STOP_PROCESSES).
+STOP_PROCESSES = trap 'trap - EXIT INT TERM; kill $$(jobs -p) 2>/dev/null; wait' EXIT INT TERM
+POLLER = $(BIN)/celery -A buildwatch worker --loglevel=INFO --concurrency=2 & \
+	$(BIN)/celery -A buildwatch beat --loglevel=INFO --schedule=var/celerybeat-schedule &
+
 run: migrate
 	@echo "BuildWatch on http://$(HOST):$(PORT)/  (Ctrl-C stops web and poller)"
-	@trap 'kill $$(jobs -p) 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/celery -A buildwatch worker --beat --loglevel=INFO --concurrency=2 --schedule=var/celerybeat-schedule & \
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@$(STOP_PROCESSES); \
+	$(POLLER) \
+	$(PY) manage.py runserver $(HOST):$(PORT) & wait
 
 # The same, with the fake Treeherder on :$(FAKE_PORT) and the app pointed at it.
 demo: migrate
 	@echo "Fake Treeherder on http://127.0.0.1:$(FAKE_PORT)/, BuildWatch on http://$(HOST):$(PORT)/"
-	@trap 'kill $$(jobs -p) 2>/dev/null' EXIT INT TERM; export TREEHERDER_URL=http://127.0.0.1:$(FAKE_PORT) TASKCLUSTER_ROOT_URL=http://127.0.0.1:$(FAKE_PORT); \
+	@$(STOP_PROCESSES); export TREEHERDER_URL=http://127.0.0.1:$(FAKE_PORT) TASKCLUSTER_ROOT_URL=http://127.0.0.1:$(FAKE_PORT); \
 	$(PY) manage.py fake_treeherder --port $(FAKE_PORT) --speed $(FAKE_SPEED) & \
-	$(BIN)/celery -A buildwatch worker --beat --loglevel=INFO --concurrency=2 --schedule=var/celerybeat-schedule & \
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(POLLER) \
+	$(PY) manage.py runserver $(HOST):$(PORT) & wait
 
 # Synapse for the Matrix tests and a local bot, in its own virtualenv: its pins never touch the app's.
 $(SYNAPSE_VENV)/.installed: Makefile | check-python

@@ -376,6 +376,8 @@ BUILDWATCH_POLL_CONCURRENCY = env.int(
     "BUILDWATCH_POLL_CONCURRENCY", 16, validate=validate.Range(min=1, max=64, error="must be 1 to 64")
 )
 BUILDWATCH_REFRESH_SECONDS = env.int("BUILDWATCH_REFRESH_SECONDS", 30, validate=_AT_LEAST_ONE)
+# First wait before a failed send is retried (doubling after each attempt, at most 15 minutes).
+BUILDWATCH_RETRY_SECONDS = env.int("BUILDWATCH_RETRY_SECONDS", 30, validate=_AT_LEAST_ONE)
 # Unfinished pushes one user may watch at once (auto-watch is not counted against it).
 BUILDWATCH_MAX_WATCHES_PER_USER = env.int("BUILDWATCH_MAX_WATCHES_PER_USER", 100, validate=_AT_LEAST_ONE)
 

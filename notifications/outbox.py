@@ -35,7 +35,7 @@ from .models import Notification, PushState, UserSettings, Watch
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-BACKOFF_BASE_SECONDS = 30
+BACKOFF_BASE_SECONDS = 30  # the default of settings.BUILDWATCH_RETRY_SECONDS
 BACKOFF_MAX_SECONDS = 900  # well below the Redis visibility timeout (1 h): ETA tasks stay unacked
 SWEEP_GRACE = timedelta(seconds=10)  # a fresh row was just queued by on_commit; leave it to that task
 
@@ -109,7 +109,8 @@ def stale_claim_after() -> timedelta:
 
 
 def backoff_seconds(attempts: int) -> int:
-    return min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
+    base = int(getattr(settings, "BUILDWATCH_RETRY_SECONDS", BACKOFF_BASE_SECONDS))
+    return min(base * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """The production web process of docker-compose.yml, without Docker: the compose file's own `migrate &&
 gunicorn` command with DEBUG=0 on PostgreSQL and Redis, static files collected the way the Dockerfile does
 and served by WhiteNoise (hashed, compressed, cached for a year), against the fake Treeherder over HTTP.
+HTTPS is enforced as in production (SSL redirect on; the tests speak as the TLS proxy in front does, with
+X-Forwarded-Proto), and the security headers, cookie flags, CSP and the 500 page are checked.
 What only the image adds (the Python base image, the non-root user) is not covered here.
 
 Skips (or fails, with BUILDWATCH_REQUIRE_SERVICES=1) when PostgreSQL or Redis is not on 127.0.0.1."""
@@ -40,14 +42,36 @@ def compose_web_command(port: int) -> list[str]:
     return ["sh", "-c", command.replace("0.0.0.0:8000", f"127.0.0.1:{port}")]
 
 
+HTTPS = {"X-Forwarded-Proto": "https"}  # what the TLS-terminating proxy adds (SECURE_PROXY_SSL_HEADER)
+PASSWORD = "a long production-shape passphrase"
+
+
 @dataclass
 class Web:
     url: str
     push_id: int
     title: str
+    dsn: str = ""
 
-    def get(self, path: str, **kwargs) -> requests.Response:
-        return requests.get(self.url + path, timeout=15, allow_redirects=False, **kwargs)
+    def get(self, path: str, *, headers: dict | None = None, **kwargs) -> requests.Response:
+        return requests.get(self.url + path, timeout=15, allow_redirects=False, headers={**HTTPS, **(headers or {})},
+                            **kwargs)  # fmt: skip
+
+    def signed_in(self) -> requests.Session:
+        """A signed-in session. Its cookies are Secure, which requests never sends over http://, so
+        they go by hand in a Cookie header (the TLS proxy in front would pass them on)."""
+        session = requests.Session()
+        session.headers.update(HTTPS)
+        session.get(self.url + "/accounts/login/", timeout=15)
+        token = session.cookies["csrftoken"]
+        session.headers["Cookie"] = f"csrftoken={token}"
+        answer = session.post(self.url + "/accounts/login/", data={"username": "prod", "password": PASSWORD,
+                              "csrfmiddlewaretoken": token}, headers={"Referer": self.url.replace("http:", "https:")
+                              + "/accounts/login/"}, timeout=15, allow_redirects=False)  # fmt: skip
+        assert answer.status_code == 302, answer.text[:2000]
+        session.headers["Cookie"] += f"; sessionid={session.cookies['sessionid']}"
+        session.login_answer = answer
+        return session
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +90,6 @@ def _serve(tmp: Path, dsn: str, redis_url: str, fake) -> Iterator[Web]:
         "SECRET_KEY": "production-shape-test-" + uuid.uuid4().hex * 2,
         "ALLOWED_HOSTS": "127.0.0.1",
         "SITE_URL": f"http://127.0.0.1:{port}",
-        "SECURE_SSL_REDIRECT": "0",  # as docker-compose.yml: TLS ends at a proxy in front
         "DATABASE_URL": dsn,
         "REDIS_URL": redis_url,
         "EMAIL_URL": "smtp://127.0.0.1:1",
@@ -97,8 +120,13 @@ def _serve(tmp: Path, dsn: str, redis_url: str, fake) -> Iterator[Web]:
                     f"web did not come up ({shlex.join(compose_web_command(port))}):\n{log.read_text()}"
                 )
             time.sleep(0.3)
+        subprocess.run([sys.executable, "manage.py", "shell", "-v0", "-c",
+                        f"from django.contrib.auth.models import User; User.objects.create_user('prod', password={PASSWORD!r})"],
+                       cwd=BASE_DIR, env=env, check=True, capture_output=True, timeout=60)  # fmt: skip
         push_id = fake.push_id("failed")
-        yield Web(url=url, push_id=push_id, title="Bug 1800003 - Rewrite IndexedDB transaction lifetimes.")
+        yield Web(
+            url=url, push_id=push_id, title="Bug 1800003 - Rewrite IndexedDB transaction lifetimes.", dsn=dsn
+        )
     finally:
         try:
             os.killpg(process.pid, signal.SIGTERM)
@@ -153,3 +181,52 @@ def test_the_service_worker_is_served_from_the_root(web: Web) -> None:
     assert response.status_code == 200
     assert "javascript" in response.headers["Content-Type"]
     assert "showNotification" in response.text
+
+
+def test_plain_http_is_redirected_to_https_but_the_health_check_is_not(web: Web) -> None:
+    plain = requests.get(web.url + "/try/", timeout=15, allow_redirects=False)
+    assert plain.status_code == 301 and plain.headers["Location"].startswith("https://127.0.0.1")
+    assert requests.get(web.url + "/healthz", timeout=15).status_code == 200
+
+
+def test_pages_carry_the_security_headers_and_a_csp_with_a_nonce(web: Web) -> None:
+    page = web.get(f"/try/pushes/{web.push_id}/")
+    assert page.status_code == 200
+    headers = page.headers
+    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    policy = headers["Content-Security-Policy"]
+    nonce = re.search(r"'nonce-([^']+)'", policy).group(1)
+    assert "default-src 'self'" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert f'nonce="{nonce}"' in page.text
+
+
+def test_cookies_are_secure_and_the_session_cookie_http_only(web: Web) -> None:
+    session = web.signed_in()
+    cookies = {cookie.name: cookie for cookie in session.cookies}
+    assert cookies["csrftoken"].secure
+    assert cookies["sessionid"].secure and cookies["sessionid"].has_nonstandard_attr("HttpOnly")
+    set_cookie = session.login_answer.headers["Set-Cookie"]
+    assert "sessionid=" in set_cookie and "SameSite=Lax" in set_cookie
+
+
+def test_a_server_error_is_the_sites_own_500_page(web: Web) -> None:
+    """The database refuses connections for a moment: a signed-in page cannot load its session."""
+    import psycopg
+
+    session = web.signed_in()
+    database = web.dsn.rsplit("/", 1)[1]
+    admin = web.dsn.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        try:
+            broken = session.get(web.url + "/watching/", timeout=15, allow_redirects=False)
+        finally:
+            conn.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+    assert broken.status_code == 500
+    assert "BuildWatch" in broken.text and "Traceback" not in broken.text and "psycopg" not in broken.text
+    assert "Content-Security-Policy" in broken.headers and "Strict-Transport-Security" in broken.headers
+    assert session.get(web.url + "/watching/", timeout=15).status_code == 200  # and back

@@ -308,8 +308,7 @@ def _topic(tag: str) -> str:
 def notification_topic(notification: Notification) -> str:
     """One Topic per (user, push, kind of message): a retry of this row replaces its undelivered first
     copy at the push service, and nothing else does (another user's, another kind)."""
-    kind = "finished"  # the one kind of notification there is (a ledger row per user, push, channel)
-    return _topic(f"{notification.user_id}:{notification.repo}:{notification.push_id}:{kind}")
+    return _topic(f"{notification.user_id}:{notification.repo}:{notification.push_id}:{notification.kind}")
 
 
 class _DeadlineSession(requests.Session):

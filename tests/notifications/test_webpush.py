@@ -803,8 +803,9 @@ def test_the_topic_is_one_per_user_push_and_kind(user, other_user):
     )
     theirs = Notification.objects.create(user=other_user, repo="try", push_id=1234567, channel="webpush")
     other_push = notification_for(user, push_id=42)
+    early = Notification(user=user, repo="try", push_id=1234567, channel="webpush", kind="early")
     assert webpush.notification_topic(mine) == webpush.notification_topic(again)
-    assert len({webpush.notification_topic(n) for n in (mine, theirs, other_push)}) == 3
+    assert len({webpush.notification_topic(n) for n in (mine, theirs, other_push, early)}) == 4
 
 
 def test_topic_is_a_short_base64url_token():
