@@ -25,7 +25,7 @@ from pushes import rules
 from pushes.services import failure_summary
 
 from .models import Notification, PushState, UserSettings, Watch
-from .outbox import Enqueue, _wanted_channels
+from .outbox import Enqueue, record_rows, send_after_commit
 
 EVIDENCE_BOUND = timedelta(minutes=15)
 FAILED_SINCE_TTL = 2 * 24 * 3600
@@ -131,25 +131,9 @@ def record_early_alerts(
     created: list[int] = []
     with transaction.atomic():
         for watch in _waiting_watches(state):
-            prefs = UserSettings.for_user(watch.user)
-            for channel in _wanted_channels(watch.user, prefs):
-                row = Notification(
-                    user=watch.user, repo=state.repo, push_id=state.push_id, channel=channel.name
-                )
-                skip = channel.skip_reason(row, prefs)
-                notification, new = Notification.objects.get_or_create(
-                    user=watch.user, repo=state.repo, push_id=state.push_id, channel=channel.name,
-                    kind=Notification.Kind.EARLY,
-                    defaults={
-                        "title": early_title(state.repo, detail)[:255], "body": early_body(state, detail),
-                        "detail": {**detail, "at": now.isoformat()},
-                        "status": Notification.Status.SKIPPED if skip else Notification.Status.PENDING,
-                        "last_error": skip,
-                    },
-                )  # fmt: skip
-                if new and not skip:
-                    created.append(notification.pk)
-        if enqueue is not None:
-            for notification_id in created:
-                transaction.on_commit(lambda nid=notification_id: enqueue(nid), robust=True)
+            created += record_rows(
+                watch.user, state.repo, state.push_id, Notification.Kind.EARLY,
+                early_title(state.repo, detail), early_body(state, detail), {**detail, "at": now.isoformat()},
+            )  # fmt: skip
+        send_after_commit(created, enqueue)
     return created

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,8 +19,8 @@ from pushes.confirm import verdict_of
 from pushes.models import ConfirmRequest
 from pushes.treeherder import TreeherderClient, TreeherderError, get_client
 
-from .models import Notification, UserSettings
-from .outbox import Enqueue, _wanted_channels
+from .models import Notification
+from .outbox import Enqueue, record_rows, send_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -70,25 +69,9 @@ def _record_followup(user_id: int, repo: str, push_id: int, enqueue: Enqueue | N
     title = f"{rules.repo_label(repo)} push: {reproduced} of {len(groups)} confirmed failure{'s' if len(groups) != 1 else ''} reproduced"
     body = "\n".join(f"{group['label']}: {group['key']}" for group in groups)
     user = requests[0].user
-    prefs = UserSettings.for_user(user)
-    created: list[int] = []
     with transaction.atomic():
-        for channel in _wanted_channels(user, prefs):
-            skip = channel.skip_reason(
-                Notification(user=user, repo=repo, push_id=push_id, channel=channel.name), prefs
-            )
-            row, new = Notification.objects.get_or_create(
-                user=user, repo=repo, push_id=push_id, channel=channel.name, kind=Notification.Kind.FOLLOWUP,
-                defaults=_row(title, body, {"groups": groups}, skip),
-            )  # fmt: skip
-            if new and not skip:
-                created.append(row.pk)
-        if enqueue is not None:
-            for notification_id in created:
-                transaction.on_commit(lambda nid=notification_id: enqueue(nid), robust=True)
+        created = record_rows(
+            user, repo, push_id, Notification.Kind.FOLLOWUP, title, body, {"groups": groups}
+        )
+        send_after_commit(created, enqueue)
     return created
-
-
-def _row(title: str, body: str, detail: dict[str, Any], skip: str) -> dict[str, Any]:
-    status = Notification.Status.SKIPPED if skip else Notification.Status.PENDING
-    return {"title": title[:255], "body": body, "detail": detail, "status": status, "last_error": skip}

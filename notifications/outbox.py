@@ -64,34 +64,53 @@ def record_due_notifications(state: PushState, now: datetime, enqueue: Enqueue |
             .select_related("user")
         )
         for watch in watches:
-            user_settings = UserSettings.for_user(watch.user)
-            for channel in _wanted_channels(watch.user, user_settings):
-                row = Notification(
-                    user=watch.user, repo=state.repo, push_id=state.push_id, channel=channel.name
-                )
-                skip_reason = channel.skip_reason(row, user_settings)
-                notification, created = Notification.objects.get_or_create(
-                    user=watch.user,
-                    repo=state.repo,
-                    push_id=state.push_id,
-                    channel=channel.name,
-                    kind=Notification.Kind.FINAL,
-                    defaults={
-                        "title": title[:255],
-                        "body": body,
-                        "status": Notification.Status.SKIPPED if skip_reason else Notification.Status.PENDING,
-                        "last_error": skip_reason,
-                    },
-                )
-                if created and not skip_reason:
-                    created_ids.append(notification.pk)
+            created_ids += record_rows(
+                watch.user, state.repo, state.push_id, Notification.Kind.FINAL, title, body
+            )
             watch.notified_at = now
             watch.last_state = PushState.State.FINISHED
             watch.save(update_fields=["notified_at", "last_state"])
-        if enqueue is not None:
-            for notification_id in created_ids:
-                transaction.on_commit(lambda nid=notification_id: enqueue(nid), robust=True)
+        send_after_commit(created_ids, enqueue)
     return created_ids
+
+
+def record_rows(
+    user: Any, repo: str, push_id: int, kind: str, title: str, body: str, detail: dict[str, Any] | None = None
+) -> list[int]:
+    """The ledger rows of one message of `kind` to `user`, one per channel they want (inside the caller's
+    transaction): new rows a channel cannot send are recorded skipped, with the reason. Idempotent: the
+    unique (user, push, channel, kind) row is made once. Returns the new rows to send."""
+    user_settings = UserSettings.for_user(user)
+    created_ids = []
+    for channel in _wanted_channels(user, user_settings):
+        skip_reason = channel.skip_reason(
+            Notification(user=user, repo=repo, push_id=push_id, channel=channel.name, kind=kind),
+            user_settings,
+        )
+        notification, created = Notification.objects.get_or_create(
+            user=user,
+            repo=repo,
+            push_id=push_id,
+            channel=channel.name,
+            kind=kind,
+            defaults={
+                "title": title[:255],
+                "body": body,
+                "detail": detail or {},
+                "status": Notification.Status.SKIPPED if skip_reason else Notification.Status.PENDING,
+                "last_error": skip_reason,
+            },
+        )
+        if created and not skip_reason:
+            created_ids.append(notification.pk)
+    return created_ids
+
+
+def send_after_commit(notification_ids: list[int], enqueue: Enqueue | None) -> None:
+    """Queue each new row once the transaction that recorded it commits (never a row that rolled back)."""
+    if enqueue is not None:
+        for notification_id in notification_ids:
+            transaction.on_commit(lambda nid=notification_id: enqueue(nid), robust=True)
 
 
 def _wanted_channels(user: Any, user_settings: UserSettings) -> list[channels.Channel]:

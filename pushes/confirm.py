@@ -22,17 +22,15 @@ from .models import ConfirmRequest, CredentialsUnreadable, TaskclusterCredential
 from .retrigger import (
     NO_ACTION,
     NO_CREDENTIALS,
-    NO_DECISION_TASK,
     SUCCESS,
-    TREEHERDER_DOWN,
     _check_hook_allowed,
     _Failure,
-    _fetch_actions,
     _tc_failure,
     _trigger,
     applicable_actions,
+    push_actions,
 )
-from .treeherder import TreeherderClient, TreeherderError, get_client
+from .treeherder import TreeherderClient, get_client
 
 log = logging.getLogger(__name__)
 
@@ -164,19 +162,7 @@ def confirm_failures(
         groups, jobs_by_id = new_failure_groups(repo, push_id)
         if not groups:
             return ConfirmOutcome(NOTHING_NEW, "This push has no new failures to confirm (yet).")
-        try:
-            decision = (client or get_client()).decision_task(repo, push_id)
-        except TreeherderError as exc:
-            raise _Failure(
-                TREEHERDER_DOWN,
-                "Treeherder did not answer while looking up the push's decision task.",
-                str(exc),
-            ) from exc
-        if not decision:
-            raise _Failure(
-                NO_DECISION_TASK, "Treeherder knows no decision task for this push yet, so it has no actions."
-            )
-        actions_json = _fetch_actions(decision)
+        decision, actions_json = push_actions(client or get_client(), repo, push_id)
     except _Failure as failure:
         return ConfirmOutcome(failure.kind, failure.message, failure.detail)
     checked: set[str] = set()

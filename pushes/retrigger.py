@@ -128,6 +128,22 @@ def render_hook_payload(
     return jsone.render(action.get("hookPayload") or {}, context)
 
 
+def push_actions(client: TreeherderClient, repo: str, push_id: int) -> tuple[str, dict]:
+    """(decision task id, its actions.json): where every Taskcluster action of a push starts. Raises
+    _Failure saying plainly which step did not work."""
+    try:
+        decision_task_id = client.decision_task(repo, push_id)
+    except TreeherderError as exc:
+        raise _Failure(
+            TREEHERDER_DOWN, "Treeherder did not answer while looking up the push's decision task.", str(exc)
+        ) from exc
+    if not decision_task_id:
+        raise _Failure(
+            NO_DECISION_TASK, "Treeherder knows no decision task for this push yet, so it has no actions."
+        )
+    return decision_task_id, _fetch_actions(decision_task_id)
+
+
 def _fetch_actions(decision_task_id: str) -> dict:
     doing = "reading the push's actions"
     try:
@@ -292,19 +308,7 @@ def retrigger_job(
         )
 
     try:
-        try:
-            decision_task_id = client.decision_task(repo, job.push_id)
-        except TreeherderError as exc:
-            raise _Failure(
-                TREEHERDER_DOWN,
-                "Treeherder did not answer while looking up the push's decision task.",
-                str(exc),
-            ) from exc
-        if not decision_task_id:
-            raise _Failure(
-                NO_DECISION_TASK, "Treeherder knows no decision task for this push yet, so it has no actions."
-            )
-        actions_json = _fetch_actions(decision_task_id)
+        decision_task_id, actions_json = push_actions(client, repo, job.push_id)
         action, action_input, runs = pick_retrigger_action(
             applicable_actions(actions_json), job.job_type_name, times
         )
