@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.cache import cache
 from django.templatetags.static import static
 from django.urls import reverse
 
-from . import jobview, live, rules, services
+from . import failure_view, jobview, live, rules, services
 from .jobview import JobFilter
 from .rules import Job, Push
 from .treeherder import TreeherderNotFound
@@ -213,8 +212,7 @@ def page_sections(repo: str, revision: str, push_id: int, jfilter: JobFilter, fi
             )
         return found
     if jfilter.q:
-        failed = services.push_failed_jobs(repo, push_id).value
-        groups = services.failure_summary(repo, failed, finished=finished).groups
+        groups = failure_view.failure_view(repo, push_id).summary.groups
         found.test_matches = jobview.test_name_matches(jfilter.q, groups)
     fetched = services.jobs(repo, push_id)
     by_anchor: dict[str, list[Job]] = {}
@@ -273,18 +271,10 @@ def badge(repo: str, push_id: int, fetched: services.Fetched[services.JobsSummar
     summary = fetched.value
     if summary.state != rules.State.FAILING:
         return rules.push_badge(summary.state)
-    # Triaging reads every failed job's log and suggestions from the cache: once per fetch and interval.
-    key = f"bw:badge:v1:{repo}:{push_id}:{fetched.fetched_at:.3f}"
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
-    try:
-        failed = services.push_failed_jobs(repo, push_id).value
-    except (services.Unavailable, TreeherderNotFound):
+    view = failure_view.failure_view(repo, push_id)  # cached per fetch, shared with the failure section
+    if view.jobs_fetched is None:
         return rules.push_badge(summary.state)
-    found = rules.push_badge(summary.state, services.failure_summary(repo, failed, finished=summary.finished))
-    cache.set(key, found, services.short_ttl())
-    return found
+    return rules.push_badge(summary.state, view.summary)
 
 
 def poll_context(
@@ -295,13 +285,17 @@ def poll_context(
     push_badge = badge(repo, push.id, state.fetched)
     title = rules.display_title(push.revisions) or push.revision[:12]
     params = {"since": state.token, "open": ",".join(sorted(set(open_anchors)))}
+    finished = bool(state.fetched) and summary.finished
     return {
         "jobs_fetched": state.fetched,
         "jobs_error": state.error,
         "counts": summary.counts,
         "badge": push_badge,
         "favicon": static(f"img/favicon-{push_badge.key}.svg"),
-        "finished": bool(state.fetched) and summary.finished,
+        "finished": finished,
+        # A finished push still polls while its failure summary waits for logs or bug suggestions.
+        "polling": not finished
+        or (summary.counts.failed > 0 and not failure_view.failure_view(repo, push.id).settled),
         "tab_title": f"{push_badge.title} · {title} · {repo}",
         "jfilter": jfilter,
         "refresh_url": f"{reverse('push_refresh', args=[repo, push.id])}?{jfilter.query(**params)}",

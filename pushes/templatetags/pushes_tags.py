@@ -71,21 +71,8 @@ def triage_colour(triage: str) -> str:
 
 @register.simple_tag
 def confirmations(repo: str, push_id: int, revision: str) -> dict[str, dict]:
-    """The latest "confirm failures" request of each failure group of the push (anyone's: a verdict is a
-    fact about the push), with a Treeherder link to the group's confirming runs."""
-    from urllib.parse import urlencode
+    """The latest "confirm failures" request of each failure group of the push (see
+    pushes.failure_view.confirmations)."""
+    from pushes.failure_view import confirmations as found
 
-    from django.conf import settings
-
-    from pushes.models import ConfirmRequest
-
-    found: dict[str, dict] = {}
-    for request in ConfirmRequest.objects.filter(repo=repo, push_id=push_id, outcome="success"):
-        search = " ".join(request.job_type_names[:1])
-        url = (
-            rules.treeherder_push_url(settings.TREEHERDER_URL, repo, revision)
-            + "&"
-            + urlencode({"searchStr": search})
-        )
-        found[request.group_key] = {"request": request, "runs_url": url}
-    return found
+    return found(repo, push_id, revision)
