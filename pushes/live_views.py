@@ -38,8 +38,9 @@ def _ints(text: str, limit: int) -> list[int]:
 
 @push_page
 def push_refresh(request: HttpRequest, repo: str, push_id: int, push: services.Fetched[Push]) -> HttpResponse:
-    """`?since=TOKEN&open=ANCHORS&failures=DIGEST`: the poller, plus what changed after TOKEN in the
-    groups that are open, and the failure section when it no longer has that digest. A token the change
+    """`?since=TOKEN&open=ANCHORS&failures=DIGEST[&shown=ANCHORS]`: the poller, plus what changed after
+    TOKEN in the groups that are open (and groups new to the page: `shown`, with a filter on, lists the
+    groups it shows), and the failure section when it no longer has that digest. A token the change
     log cannot answer gets the whole live section (HX-Retarget)."""
     jfilter = JobFilter.from_query(request.GET)
     if not _wants_fragment(request):
@@ -57,9 +58,11 @@ def push_refresh(request: HttpRequest, repo: str, push_id: int, push: services.F
         response["HX-Retarget"], response["HX-Reswap"] = "#push-live", "outerHTML"
         return response
     open_anchors = set(request.GET.get("open", "").split(",")[:MAX_OPEN]) - {""}
+    # With a filter on, the page says which groups it shows (push.js): the others may be added.
+    shown = set(request.GET["shown"].split(",")[:MAX_OPEN]) - {""} if "shown" in request.GET else None
     context = {
         "repo": repo,
-        **presenters.refresh_context(repo, push.value, state, delta, jfilter, open_anchors),
+        **presenters.refresh_context(repo, push.value, state, delta, jfilter, open_anchors, shown),
         "failures_oob": failures,
     }
     return render(request, "pushes/push_refresh.html", context)

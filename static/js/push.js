@@ -60,6 +60,13 @@
       if (details.open && details.querySelector(".job-list")) open.push(details.id);
     });
     event.detail.parameters.open = open.join(",");
+    // With a filter on, which groups the page shows: a group that gets its first match is added.
+    var live = document.getElementById("push-live");
+    if (live && live.dataset.filtered) {
+      var shown = [];
+      groups().forEach(function (details) { shown.push(details.id); });
+      event.detail.parameters.shown = shown.join(",");
+    }
     // The failure summary the page shows (once loaded): the answer carries it again only if it changed.
     var failures = document.getElementById("failures");
     if (failures && failures.dataset.digest) event.detail.parameters.failures = failures.dataset.digest;

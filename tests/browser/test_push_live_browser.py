@@ -150,3 +150,26 @@ def test_filters_and_search_without_javascript(playwright_browser, app, fake_tre
         assert set(_shown_groups(page)) == {"failing"}
     finally:
         context.close()
+
+
+def test_a_tier_2_group_that_starts_failing_opens_once(page, app, fake_treeherder):
+    running = fake_treeherder.push_id("running")
+    first = fake_treeherder.add_job(running, "running", tier=2, platform="linux2404-64", name="test-tier2-a")
+    second = fake_treeherder.add_job(running, "running", tier=2, platform="linux2404-64", name="test-tier2-b")
+    page.goto(app.url(f"/try/pushes/{running}/"))
+    group = page.locator("#tier-other")
+    assert group.locator("summary").get_attribute("data-status") == "running"
+    assert group.get_attribute("open") is None
+
+    fake_treeherder.set_job(first, "completed", "testfailed")
+    page.locator("#tier-other[open] summary[data-status=failing]").wait_for()
+    group.locator(f"#jr-{first}.failed").wait_for()  # opened by itself, and loaded its jobs
+
+    group.locator("summary").click()  # closed by the user: it stays closed
+    assert group.get_attribute("open") is None
+    counts = page.locator("#push-totals .counts").inner_text()
+    fake_treeherder.set_job(second, "completed", "testfailed")
+    wait_for_refresh(page, counts)
+    page.wait_for_timeout(500)
+    assert group.get_attribute("open") is None
+    assert page.js_errors == []

@@ -167,6 +167,86 @@ def test_the_failure_summary_comes_with_a_refresh_only_when_it_changed(client, f
     assert not failure_section(client.get(poll_url(body), **HX).content.decode())
 
 
+def groups_on(html: str) -> list[str]:
+    return re.findall(r'<details class="group[^"]*" id="([^"]+)"', html)
+
+
+def added(body: str) -> str:
+    found = re.search(
+        r'<div hx-swap-oob="beforeend:#push-groups">(.*?)</div>(?=<p id="push-empty"|<tbody|<tr|<div id="push|$)',
+        body,
+        re.S,
+    )
+    return found.group(1) if found else ""
+
+
+def refresh(client, url: str, on_page: list[str]) -> str:
+    """A refresh as push.js asks for it on a filtered page: every group open and shown."""
+    ids = ",".join(on_page)
+    return client.get(f"{with_open(url, on_page)}&shown={ids}", **HX).content.decode()
+
+
+def running_job(fake: FakeTreeherder, push_id: int, platform: str, option: str = "opt") -> int:
+    return next(
+        job["id"]
+        for job in fake.jobs(push_id)
+        if job["platform"] == platform and job["platform_option"] == option and job["state"] == "running"
+    )
+
+
+@pytest.mark.django_db
+def test_under_failures_only_a_job_that_fails_appears_live_with_its_group(client, fake):
+    running = fake.push_id("running")
+    html = client.get(f"/try/pushes/{running}/?show=failures").content.decode()
+    assert "No jobs match the filter" in html and not groups_on(html)
+    first = running_job(fake, running, "linux2404-64")
+    fake.set_job(first, "completed", "testfailed")
+    time.sleep(1.0)
+    body = refresh(client, poll_url(html), [])
+    group = added(body)
+    assert groups_on(group) == ["g-linux2404-64-opt"] and f'<tr id="jr-{first}" class="job failed"' in group
+    assert '<p id="push-empty" hx-swap-oob="delete">' in body
+
+    second = running_job(fake, running, "linux2404-64")
+    fake.set_job(second, "completed", "testfailed")
+    time.sleep(1.0)
+    body = refresh(client, poll_url(body), ["g-linux2404-64-opt"])
+    appended = re.search(r'<tbody hx-swap-oob="beforeend:#fr-g-linux2404-64-opt">(.*?)</tbody>', body, re.S)
+    assert f'<tr id="jr-{second}" class="job failed"' in appended.group(1)
+    assert not added(body) and "push-empty" not in body  # nothing added twice
+
+
+@pytest.mark.django_db
+def test_under_unfinished_a_finished_job_stays_with_its_new_status_and_new_jobs_appear(client, fake):
+    running = fake.push_id("running")
+    html = client.get(f"/try/pushes/{running}/?show=unfinished&view=rows").content.decode()
+    shown = groups_on(html)
+    assert "g-linux2404-64-opt" in shown and "g-linux1804-64-opt" not in shown  # only finished jobs there
+    job_id = running_job(fake, running, "linux2404-64")
+    fake.set_job(job_id, "completed", "success")
+    late = fake.add_job(running, "pending", platform="linux1804-64", name="test-linux1804-64/opt-late-1")
+    time.sleep(1.0)
+    body = refresh(client, poll_url(html), shown)
+    row = re.search(rf'<tr id="jr-{job_id}" class="job" hx-swap-oob="true">.*?</tr>', body).group(0)
+    assert ">success<" in row  # swapped in place, not removed: nothing the reader reads moves
+    group = added(body)
+    assert groups_on(group) == ["g-linux1804-64-opt"] and f'<tr id="jr-{late}"' in group
+
+
+@pytest.mark.django_db
+def test_a_group_whose_first_jobs_arrive_is_added_to_the_page(client, fake):
+    running = fake.push_id("running")
+    html = client.get(f"/try/pushes/{running}/").content.decode()
+    assert "g-linux-brand-new-opt" not in groups_on(html)
+    fake.add_job(running, "pending", platform="linux-brand-new", name="test-linux-brand-new/opt-1")
+    time.sleep(1.0)
+    body = client.get(poll_url(html), **HX).content.decode()
+    group = added(body)
+    assert groups_on(group) == ["g-linux-brand-new-opt"] and 'hx-trigger="toggle once"' in group
+    assert 'id="gs-g-linux-brand-new-opt" data-status="pending"' in group
+    assert "push-empty" not in body  # the page had groups
+
+
 @pytest.mark.django_db
 def test_a_token_older_than_the_change_log_reloads_the_live_section(client, fake):
     big = fake.push_id("big")
