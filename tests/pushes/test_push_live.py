@@ -140,6 +140,8 @@ def test_the_failure_summary_comes_with_a_refresh_only_when_it_changed(client, f
     url = poll_url(client.get(f"/try/pushes/{running}/").content.decode())
     loaded = client.get(f"/try/pushes/{running}/failures/", **HX).content.decode()
     assert 'id="failures"' in loaded and "hx-trigger" not in loaded  # it does not poll itself
+    standalone = client.get(f"/try/pushes/{running}/failures/").content.decode()  # its own page does
+    assert f'hx-get="/try/pushes/{running}/failures/?self=1" hx-trigger="every 1s"' in standalone
     shown = digest_of(loaded)
     assert not failure_section(client.get(f"{url}&failures={shown}", **HX).content.decode())
 
