@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -32,7 +32,8 @@ PENDING_PARSE = frozenset({"pending", "unknown"})  # Treeherder will still parse
 @dataclass(frozen=True, slots=True)
 class FailureView:
     summary: rules.FailureSummary
-    jobs_fetched: services.Fetched[list[Job]] | None  # the push's failed jobs (None: Treeherder down)
+    jobs_fetched: services.Fetched[list[Job]] | None  # when the failed jobs were read (None: Treeherder
+    # down); their list is left out, the summary has the jobs it shows
     error: str
     finished: bool  # the push is finished (its jobs were read)
     digest: str  # what the section shows of the summary (not of confirmations)
@@ -70,7 +71,10 @@ def failure_view(repo: str, push_id: int) -> FailureView:
     except (services.Unavailable, TreeherderNotFound):
         finished = False
     summary = services.failure_summary(repo, failed.value if failed else [], finished=finished)
-    view = FailureView(summary, failed, error, finished, _digest(bool(failed), error, finished, summary))
+    digest = _digest(bool(failed), error, finished, summary)
+    if failed:  # the section needs when and whether they were read, not the jobs (the summary has them)
+        failed = replace(failed, value=[])
+    view = FailureView(summary, failed, error, finished, digest)
     if key:
         cache.set(key, view, services.FINISHED_TTL if view.settled else services.short_ttl())
     return view

@@ -153,8 +153,8 @@ class GroupRow:
         return self.section is not None
 
 
-def group_url(repo: str, push_id: int, jfilter: JobFilter, **params: str) -> str:
-    return f"{reverse('push_jobs', args=[repo, push_id])}?{jfilter.query(**params)}"
+def group_url(repo: str, push_id: int, jfilter: JobFilter, base: str = "", **params: str) -> str:
+    return f"{base or reverse('push_jobs', args=[repo, push_id])}?{jfilter.query(**params)}"
 
 
 def group_rows(
@@ -167,17 +167,18 @@ def group_rows(
     """Tier-1 groups, failing ones first (then by name, SPEC §3's order), then the tier-2/3 group. With a
     filter on, only the groups it matches."""
     rows = []
+    base = reverse("push_jobs", args=[repo, push_id])  # once, not once per group
     for group in summary.groups:
         anchor = jobview.group_anchor(group.platform, group.platform_option)
         if jfilter.active and anchor not in sections:
             continue
-        url = group_url(repo, push_id, jfilter, platform=group.platform, option=group.platform_option)
+        url = group_url(repo, push_id, jfilter, base, platform=group.platform, option=group.platform_option)
         rows.append(
             GroupRow(group.display_name, anchor, group.status, group.counts, url, sections.get(anchor))
         )
     rows.sort(key=lambda row: row.status != rules.State.FAILING)
     if summary.other_counts.total and (not jfilter.active or jobview.OTHER_ANCHOR in sections):
-        url = group_url(repo, push_id, jfilter, tier="other")
+        url = group_url(repo, push_id, jfilter, base, tier="other")
         rows.append(
             GroupRow(
                 "Tier 2 and 3 jobs",

@@ -201,17 +201,45 @@ def push_detail(request: HttpRequest, repo: str, push_id: int, push: services.Fe
     decision = None if _wants_fragment(request) else services.decision_task(repo, push_id)
     context = {
         **_push_header(repo, push.value, decision),
-        **presenters.live_context(repo, push.value, state, jfilter),
+        **_live_groups(request, repo, push.value, state, jfilter),
     }
+    context.update(push_fetched=push, show_choices=SHOW_CHOICES, view_choices=VIEW_CHOICES)
+    context["watched"] = push_id in _watched(request, repo, [push_id])
+    return _page(request, "pushes/push_detail.html", "live", context)
+
+
+GROUPS_TTL = 300
+
+
+def _live_groups(
+    request: HttpRequest, repo: str, push: Push, state: presenters.LiveState, jfilter: JobFilter
+) -> dict[str, Any]:
+    """What #push-live shows. Without a filter its groups (and the jobs of the open ones) are the same
+    for every viewer of one fetch but for Retrigger buttons: rendered once per fetch and sign-in state.
+    With a filter on they depend on the search's test-name matches too: rendered each time."""
+    key = ""
+    if state.fetched and not state.fetched.stale and not jfilter.active:
+        signed_in = int(request.user.is_authenticated)
+        at = f"{state.fetched.fetched_at:.3f}"
+        key = f"bw:groups:v1:{repo}:{push.id}:{quote(jfilter.query())}:{signed_in}:{at}:{state.token}"
+        if (hit := cache.get(key)) is not None:
+            html, open_anchors = hit
+            context = presenters.poll_context(repo, push, state, jfilter, open_anchors)
+            context.update(groups=bool(html.strip()), groups_html=mark_safe(html))  # noqa: S308 - ours
+            return context
+    context = presenters.live_context(repo, push, state, jfilter)
     context["groups"] = [
-        replace(group, html=section_html(request, repo, push_id, jfilter, group.section))
+        replace(group, html=section_html(request, repo, push.id, jfilter, group.section))
         if group.section
         else group
         for group in context["groups"]
     ]
-    context.update(push_fetched=push, show_choices=SHOW_CHOICES, view_choices=VIEW_CHOICES)
-    context["watched"] = push_id in _watched(request, repo, [push_id])
-    return _page(request, "pushes/push_detail.html", "live", context)
+    if key:
+        html = render_to_string("pushes/push_detail.html#groups", {**context, "repo": repo}, request=request)
+        open_anchors = [group.anchor for group in context["groups"] if group.open]
+        cache.set(key, (html, open_anchors), GROUPS_TTL)
+        context["groups_html"] = mark_safe(html)  # noqa: S308 - our own template's output
+    return context
 
 
 @push_page

@@ -358,6 +358,19 @@ def test_one_retrigger_control_per_page_and_buttons_only_on_completed_jobs(clien
 
 
 @pytest.mark.django_db
+def test_the_groups_rendered_for_one_viewer_are_not_served_to_another_kind(client, fake):
+    failed = fake.push_id("failed")
+    job_id = min(fake.job_ids(failed, result="testfailed"))
+    anonymous = client.get(f"/try/pushes/{failed}/").content.decode()
+    assert f'<tr id="jr-{job_id}"' in anonymous and "formaction=" not in anonymous
+    client.force_login(get_user_model().objects.create_user("dora", "dora@example.com", "pw"))
+    signed_in = client.get(f"/try/pushes/{failed}/").content.decode()
+    assert f'formaction="/try/jobs/{job_id}/retrigger/"' in signed_in  # the same fetch, its own rendering
+    client.logout()
+    assert "formaction=" not in client.get(f"/try/pushes/{failed}/").content.decode()
+
+
+@pytest.mark.django_db
 def test_the_log_link_redirects_to_the_log_found_through_job_log_url_once(client, fake):
     failed = fake.push_id("failed")
     job_id = min(fake.job_ids(failed, result="testfailed"))
