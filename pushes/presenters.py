@@ -201,7 +201,7 @@ class Sections:
     test_matches: frozenset[int] = frozenset()
 
 
-def page_sections(repo: str, revision: str, push_id: int, jfilter: JobFilter, finished: bool) -> Sections:
+def page_sections(repo: str, revision: str, push_id: int, jfilter: JobFilter) -> Sections:
     """Failing groups open with their jobs; with a filter on, every group with a match, showing the matches."""
     found = Sections()
     if not jfilter.active:
@@ -322,11 +322,10 @@ def poll_context(
 def live_context(repo: str, push: Push, state: LiveState, jfilter: JobFilter) -> dict:
     """Everything #push-live shows."""
     summary = state.fetched.value if state.fetched else services.summarize([])
-    finished = bool(state.fetched) and summary.finished
     sections = Sections()
     if state.fetched:
         try:
-            sections = page_sections(repo, push.revision, push.id, jfilter, finished)
+            sections = page_sections(repo, push.revision, push.id, jfilter)
         except (services.Unavailable, TreeherderNotFound):
             pass
     groups = group_rows(repo, push.id, summary, jfilter, sections.by_anchor)

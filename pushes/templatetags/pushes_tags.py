@@ -67,12 +67,3 @@ TRIAGE_COLOURS = {"new": "red", "preexisting": "orange", "intermittent": "yellow
 def triage_colour(triage: str) -> str:
     """CSS colour class of a failure group's triage class (always shown with its word)."""
     return TRIAGE_COLOURS.get(str(triage), "neutral")
-
-
-@register.simple_tag
-def confirmations(repo: str, push_id: int, revision: str) -> dict[str, dict]:
-    """The latest "confirm failures" request of each failure group of the push (see
-    pushes.failure_view.confirmations)."""
-    from pushes.failure_view import confirmations as found
-
-    return found(repo, push_id, revision)
