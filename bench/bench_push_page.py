@@ -163,16 +163,21 @@ def open_groups(browser: Browser, opened: list[tuple[str, str]]) -> Cost:
 
 
 def refresh_round(browser: Browser, html: str, opened: list[tuple[str, str]]) -> Cost:
-    """Every poller's request (as htmx sends it, with the open groups), then what the answers load."""
+    """Every request the page makes in one refresh interval: each element polling (`every`: the push
+    page's one poller now; the failure summary polled itself before), as push.js sends it (the open
+    groups, the failure summary's digest), then what the answers load."""
     cost = Cost()
     before = browser.upstream_count()
     start = time.perf_counter()
     for url in _hx_gets(html, "every"):
-        if "/live/?" in url:  # push.js sends the open groups with the poller's request
+        if "/live/?" in url:  # push.js sends the open groups and the failure summary's digest
             shown = re.search(r"open=([^&]*)", url)
             ids = [part for part in unquote(shown.group(1)).split(",") if part] if shown else []
             ids += [group_id for group_id, _ in opened]
             url = re.sub(r"open=[^&]*", "open=" + quote(",".join(ids)), url)
+            digest = re.search(r'<section id="failures" class="failures" data-digest="(\w+)"', html)
+            if digest:
+                url += f"&failures={digest.group(1)}"
         body = browser.get(url, cost, fragment=True)
         browser.loads(body, cost)
         for group_id, group_url in opened:  # a group swapped in whole reloads when reopened

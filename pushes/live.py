@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.core.cache import cache
 
 from . import rules
 from .rules import Job
 
-KEY = "bw:live:v1"
+KEY = "bw:live:v2"
 GENERATIONS = 40  # 20 minutes at the default 30 s refresh
 MAX_KEPT_CHANGES = 1500  # more than this in one fetch: pages older than it reload their live section
 LOG_TTL = 24 * 3600
@@ -30,6 +30,7 @@ class Generation:
     jobs: tuple[Job, ...] | None  # None: too many changes to keep
     new_ids: frozenset[int] = frozenset()  # jobs not in the previous fetch (retriggers, late arrivals)
     failed_ids: frozenset[int] = frozenset()  # jobs that became failures
+    was: tuple[tuple | None, ...] = ()  # each changed job's signature in the previous fetch (None: new)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +49,28 @@ class ChangeLog:
 
 @dataclass(slots=True)
 class Delta:
-    """The jobs changed after a token (newest version of each), and which of them are new or newly failed."""
+    """The jobs changed after a token (newest version of each), which of them are new or newly failed,
+    and what each was at the token (its signature then; None: not there yet)."""
 
     jobs: dict[int, Job] = field(default_factory=dict)
     new_ids: set[int] = field(default_factory=set)
     failed_ids: set[int] = field(default_factory=set)
+    was: dict[int, tuple | None] = field(default_factory=dict)
+
+    def before(self, job: Job) -> Job | None:
+        """The job as the page showed it at the token: None if it was not there yet."""
+        sig = self.was.get(job.id, signature(job))
+        if sig is None:
+            return None
+        state, result, classification, retry_id, tier = sig
+        return replace(
+            job,
+            state=state,
+            result=result,
+            failure_classification_id=classification,
+            retry_id=retry_id,
+            tier=tier,
+        )
 
     def __bool__(self) -> bool:
         return bool(self.jobs)
@@ -100,6 +118,9 @@ def record(repo: str, push_id: int, jobs: Sequence[Job]) -> None:
                     for job in changed
                     if rules.is_failure(job) and not _was_failure(previous.get(job.id))
                 ),
+                was=tuple(previous.get(job.id) for job in changed)
+                if len(changed) <= MAX_KEPT_CHANGES
+                else (),
             )
             generations = (*log.generations, generation)
             dropped = generations[:-GENERATIONS]
@@ -128,6 +149,8 @@ def since(log: ChangeLog | None, token: str | None) -> Delta | None:
             continue
         if generation.jobs is None:
             return None
+        for job, was in zip(generation.jobs, generation.was, strict=True):
+            delta.was.setdefault(job.id, was)  # the first change after the token says what it was
         delta.jobs.update((job.id, job) for job in generation.jobs)
         delta.new_ids |= generation.new_ids
         delta.failed_ids |= generation.failed_ids

@@ -14,9 +14,19 @@ from .forms import push_list_query
 from .jobview import JobFilter
 from .rules import Push
 from .treeherder import TreeherderNotFound
-from .views import _check_repo, _page, _push_header, _wants_fragment, list_poll, push_page, push_rows
+from .views import (
+    _check_repo,
+    _page,
+    _push_header,
+    _wants_fragment,
+    failures_oob,
+    list_poll,
+    push_page,
+    push_rows,
+)
 
 MAX_OPEN = 200
+MAX_DIGEST = 64
 MAX_IDS = 100
 # Which of a job's logs the "log" link opens: the full task log first.
 LOG_PREFERENCE = ("live_backing_log", "builds-4h")
@@ -28,25 +38,32 @@ def _ints(text: str, limit: int) -> list[int]:
 
 @push_page
 def push_refresh(request: HttpRequest, repo: str, push_id: int, push: services.Fetched[Push]) -> HttpResponse:
-    """`?since=TOKEN&open=ANCHORS`: the poller, plus what changed after TOKEN in the groups that are open.
-    A token the change log cannot answer gets the whole live section (HX-Retarget)."""
+    """`?since=TOKEN&open=ANCHORS&failures=DIGEST[&shown=ANCHORS]`: the poller, plus what changed after
+    TOKEN in the groups that are open (and groups new to the page: `shown`, with a filter on, lists the
+    groups it shows), and the failure section when it no longer has that digest. A token the change
+    log cannot answer gets the whole live section (HX-Retarget)."""
     jfilter = JobFilter.from_query(request.GET)
     if not _wants_fragment(request):
         return redirect(f"{reverse('push_detail', args=[repo, push_id])}?{jfilter.query()}")
     state = presenters.live_state(repo, push_id)
     delta = live.since(state.log, request.GET.get("since"))
+    failures = failures_oob(request, repo, push.value, request.GET.get("failures", "")[:MAX_DIGEST])
     if delta is None or state.fetched is None:
         context = {
             **_push_header(repo, push.value),
             **presenters.live_context(repo, push.value, state, jfilter),
+            "failures_oob": failures,
         }
         response = render(request, "pushes/push_detail.html#live", context)
         response["HX-Retarget"], response["HX-Reswap"] = "#push-live", "outerHTML"
         return response
     open_anchors = set(request.GET.get("open", "").split(",")[:MAX_OPEN]) - {""}
+    # With a filter on, the page says which groups it shows (push.js): the others may be added.
+    shown = set(request.GET["shown"].split(",")[:MAX_OPEN]) - {""} if "shown" in request.GET else None
     context = {
         "repo": repo,
-        **presenters.refresh_context(repo, push.value, state, delta, jfilter, open_anchors),
+        **presenters.refresh_context(repo, push.value, state, delta, jfilter, open_anchors, shown),
+        "failures_oob": failures,
     }
     return render(request, "pushes/push_refresh.html", context)
 

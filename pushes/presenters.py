@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.cache import cache
 from django.templatetags.static import static
 from django.urls import reverse
 
-from . import jobview, live, rules, services
+from . import failure_view, jobview, live, rules, services
 from .jobview import JobFilter
 from .rules import Job, Push
 from .treeherder import TreeherderNotFound
@@ -154,8 +153,8 @@ class GroupRow:
         return self.section is not None
 
 
-def group_url(repo: str, push_id: int, jfilter: JobFilter, **params: str) -> str:
-    return f"{reverse('push_jobs', args=[repo, push_id])}?{jfilter.query(**params)}"
+def group_url(repo: str, push_id: int, jfilter: JobFilter, base: str = "", **params: str) -> str:
+    return f"{base or reverse('push_jobs', args=[repo, push_id])}?{jfilter.query(**params)}"
 
 
 def group_rows(
@@ -168,17 +167,18 @@ def group_rows(
     """Tier-1 groups, failing ones first (then by name, SPEC §3's order), then the tier-2/3 group. With a
     filter on, only the groups it matches."""
     rows = []
+    base = reverse("push_jobs", args=[repo, push_id])  # once, not once per group
     for group in summary.groups:
         anchor = jobview.group_anchor(group.platform, group.platform_option)
         if jfilter.active and anchor not in sections:
             continue
-        url = group_url(repo, push_id, jfilter, platform=group.platform, option=group.platform_option)
+        url = group_url(repo, push_id, jfilter, base, platform=group.platform, option=group.platform_option)
         rows.append(
             GroupRow(group.display_name, anchor, group.status, group.counts, url, sections.get(anchor))
         )
     rows.sort(key=lambda row: row.status != rules.State.FAILING)
     if summary.other_counts.total and (not jfilter.active or jobview.OTHER_ANCHOR in sections):
-        url = group_url(repo, push_id, jfilter, tier="other")
+        url = group_url(repo, push_id, jfilter, base, tier="other")
         rows.append(
             GroupRow(
                 "Tier 2 and 3 jobs",
@@ -201,7 +201,7 @@ class Sections:
     test_matches: frozenset[int] = frozenset()
 
 
-def page_sections(repo: str, revision: str, push_id: int, jfilter: JobFilter, finished: bool) -> Sections:
+def page_sections(repo: str, revision: str, push_id: int, jfilter: JobFilter) -> Sections:
     """Failing groups open with their jobs; with a filter on, every group with a match, showing the matches."""
     found = Sections()
     if not jfilter.active:
@@ -212,26 +212,41 @@ def page_sections(repo: str, revision: str, push_id: int, jfilter: JobFilter, fi
                 repo, revision, jobs, fetched.fetched_at, jfilter, anchor=anchor
             )
         return found
-    if jfilter.q:
-        failed = services.push_failed_jobs(repo, push_id).value
-        groups = services.failure_summary(repo, failed, finished=finished).groups
-        found.test_matches = jobview.test_name_matches(jfilter.q, groups)
-    fetched = services.jobs(repo, push_id)
+    found.test_matches = test_matches(repo, push_id, jfilter)
+    found.by_anchor = matching_sections(
+        repo, revision, services.jobs(repo, push_id), jfilter, found.test_matches
+    )
+    return found
+
+
+def test_matches(repo: str, push_id: int, jfilter: JobFilter) -> frozenset[int]:
+    """The failed jobs a search matches by test name or error line (from the cached failure summary)."""
+    if not jfilter.q:
+        return frozenset()
+    return jobview.test_name_matches(jfilter.q, failure_view.failure_view(repo, push_id).summary.groups)
+
+
+def matching_sections(
+    repo: str,
+    revision: str,
+    fetched: services.Fetched[list[Job]],
+    jfilter: JobFilter,
+    matches: frozenset[int],
+    anchors: set[str] | None = None,
+) -> dict[str, JobSection]:
+    """With a filter on: the section of every group (of `anchors`, default all) with a match, showing
+    the matches."""
     by_anchor: dict[str, list[Job]] = {}
     for job in fetched.value:
-        if jfilter.matches(job, found.test_matches):
-            by_anchor.setdefault(jobview.job_anchor(job), []).append(job)
-    for anchor, matching in by_anchor.items():
-        found.by_anchor[anchor] = job_section(
-            repo,
-            revision,
-            matching,
-            fetched.fetched_at,
-            jfilter,
-            anchor=anchor,
-            test_matches=found.test_matches,
+        anchor = jobview.job_anchor(job)
+        if (anchors is None or anchor in anchors) and jfilter.matches(job, matches):
+            by_anchor.setdefault(anchor, []).append(job)
+    return {
+        anchor: job_section(
+            repo, revision, jobs, fetched.fetched_at, jfilter, anchor=anchor, test_matches=matches
         )
-    return found
+        for anchor, jobs in by_anchor.items()
+    }
 
 
 # --- The live part of a push page ---------------------------------------------------------------------
@@ -273,18 +288,10 @@ def badge(repo: str, push_id: int, fetched: services.Fetched[services.JobsSummar
     summary = fetched.value
     if summary.state != rules.State.FAILING:
         return rules.push_badge(summary.state)
-    # Triaging reads every failed job's log and suggestions from the cache: once per fetch and interval.
-    key = f"bw:badge:v1:{repo}:{push_id}:{fetched.fetched_at:.3f}"
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
-    try:
-        failed = services.push_failed_jobs(repo, push_id).value
-    except (services.Unavailable, TreeherderNotFound):
+    view = failure_view.failure_view(repo, push_id)  # cached per fetch, shared with the failure section
+    if view.jobs_fetched is None:
         return rules.push_badge(summary.state)
-    found = rules.push_badge(summary.state, services.failure_summary(repo, failed, finished=summary.finished))
-    cache.set(key, found, services.short_ttl())
-    return found
+    return rules.push_badge(summary.state, view.summary)
 
 
 def poll_context(
@@ -295,13 +302,17 @@ def poll_context(
     push_badge = badge(repo, push.id, state.fetched)
     title = rules.display_title(push.revisions) or push.revision[:12]
     params = {"since": state.token, "open": ",".join(sorted(set(open_anchors)))}
+    finished = bool(state.fetched) and summary.finished
     return {
         "jobs_fetched": state.fetched,
         "jobs_error": state.error,
         "counts": summary.counts,
         "badge": push_badge,
         "favicon": static(f"img/favicon-{push_badge.key}.svg"),
-        "finished": bool(state.fetched) and summary.finished,
+        "finished": finished,
+        # A finished push still polls while its failure summary waits for logs or bug suggestions.
+        "polling": not finished
+        or (summary.counts.failed > 0 and not failure_view.failure_view(repo, push.id).settled),
         "tab_title": f"{push_badge.title} · {title} · {repo}",
         "jfilter": jfilter,
         "refresh_url": f"{reverse('push_refresh', args=[repo, push.id])}?{jfilter.query(**params)}",
@@ -311,11 +322,10 @@ def poll_context(
 def live_context(repo: str, push: Push, state: LiveState, jfilter: JobFilter) -> dict:
     """Everything #push-live shows."""
     summary = state.fetched.value if state.fetched else services.summarize([])
-    finished = bool(state.fetched) and summary.finished
     sections = Sections()
     if state.fetched:
         try:
-            sections = page_sections(repo, push.revision, push.id, jfilter, finished)
+            sections = page_sections(repo, push.revision, push.id, jfilter)
         except (services.Unavailable, TreeherderNotFound):
             pass
     groups = group_rows(repo, push.id, summary, jfilter, sections.by_anchor)
@@ -325,44 +335,128 @@ def live_context(repo: str, push: Push, state: LiveState, jfilter: JobFilter) ->
 
 
 def refresh_context(
-    repo: str, push: Push, state: LiveState, delta: live.Delta, jfilter: JobFilter, open_anchors: set[str]
+    repo: str,
+    push: Push,
+    state: LiveState,
+    delta: live.Delta,
+    jfilter: JobFilter,
+    open_anchors: set[str],
+    shown: set[str] | None = None,
 ) -> dict:
-    """What a live refresh sends: see templates/pushes/push_refresh.html."""
+    """What a live refresh sends (templates/pushes/push_refresh.html), none of it moving what the reader
+    is reading:
+    - the summaries of the groups on the page whose jobs changed, and the changed chips and rows of
+      the open ones, swapped in place;
+    - a job that now shows in an open group and did not before (a new run; with a filter on, a job that
+      starts matching it) is appended to the group's rows, or where the group shows chips the group is
+      redrawn;
+    - a group that was not on the page (its first jobs; with a filter, its first match) is added at the
+      end of the groups;
+    - a job that stops matching the filter (an unfinished job finishing under "Unfinished") stays where
+      it is, with its new status, until the page is reloaded or the filter changed.
+    Which groups are on the page: with a filter on, the page says (`shown`); without one, every group
+    that had jobs at the token."""
     context = poll_context(repo, push, state, jfilter, open_anchors)
     context["changed"] = bool(delta) and state.fetched is not None
     if not context["changed"]:
         return context
     summary = state.fetched.value
-    changed_anchors = {jobview.job_anchor(job) for job in delta.jobs.values()}
-    context["changed_groups"] = [
-        group
-        for group in group_rows(repo, push.id, summary, JobFilter(), {})
-        if group.anchor in changed_anchors
-    ]
-    new_anchors = {jobview.job_anchor(delta.jobs[job_id]) for job_id in delta.new_ids} & open_anchors
-    context["redrawn"] = [_redrawn(repo, push, anchor, jfilter) for anchor in sorted(new_anchors)]
-    chips, rows, appended = [], [], {}
+    matches = test_matches(repo, push.id, jfilter)
+    by_anchor: dict[str, list[Job]] = {}
     for job in jobview.sort_jobs(delta.jobs.values()):
-        anchor = jobview.job_anchor(job)
-        if anchor not in open_anchors or anchor in new_anchors or not jfilter.matches(job):
+        by_anchor.setdefault(jobview.job_anchor(job), []).append(job)
+    totals = {jobview.group_anchor(g.platform, g.platform_option): g.counts.total for g in summary.groups}
+    totals[jobview.OTHER_ANCHOR] = summary.other_counts.total
+    if jfilter.active:  # a page that does not say (an older tab): its groups are updated, none added
+        on_page = shown if shown is not None else set(by_anchor)
+        candidates = set(by_anchor) - on_page
+    else:
+        candidates = {
+            anchor
+            for anchor, jobs in by_anchor.items()
+            if sum(job.id in delta.new_ids for job in jobs) >= totals.get(anchor, 0) > 0
+        }
+        on_page = set(by_anchor) - candidates
+    context["changed_groups"] = [
+        group for group in group_rows(repo, push.id, summary, JobFilter(), {}) if group.anchor in on_page
+    ]
+    context["added_groups"] = _added_groups(repo, push, summary, jfilter, matches, candidates)
+    if jfilter.active:
+        context["was_empty"] = not shown
+    else:  # every group of the push is new: the page said "No tier-1 jobs yet"
+        context["was_empty"] = not {anchor for anchor, total in totals.items() if total} - candidates
+    redraw: set[str] = set()
+    chips, rows, appended = [], [], {}
+    for anchor, jobs in by_anchor.items():
+        if anchor not in on_page or anchor not in open_anchors:
             continue
         compact = shows_chips(jfilter, anchor)
-        row = job_row(repo, push.revision, job, state.fetched.fetched_at)
-        if compact:
-            chips.append(row)
-        if job.id in delta.failed_ids and (compact or jfilter.show == "failures"):
-            appended.setdefault(anchor, []).append(row)
-        elif not compact or row.failed:
-            rows.append(row)
-    context.update(chips=chips, rows=rows, appended_rows=sorted(appended.items()))
+        for job in jobs:
+            before = delta.before(job)
+            now, then = jfilter.matches(job, matches), before is not None and jfilter.matches(before, matches)
+            if not now and not then:
+                continue
+            row = job_row(repo, push.revision, job, state.fetched.fetched_at)
+            if now and not then:  # it shows here from now on
+                if compact:
+                    redraw.add(anchor)
+                else:
+                    appended.setdefault(anchor, []).append(row)
+                continue
+            if compact:
+                chips.append(row)
+            if compact and now and job.id in delta.failed_ids:
+                appended.setdefault(anchor, []).append(row)  # its failure row, below the others
+            elif not compact or row.failed or (before is not None and rules.is_failure(before)):
+                rows.append(row)
+    context["redrawn"] = _redrawn(repo, push, redraw, jfilter, matches) if redraw else []
+    context.update(
+        chips=[row for row in chips if jobview.job_anchor(row.job) not in redraw],
+        rows=[row for row in rows if jobview.job_anchor(row.job) not in redraw],
+        appended_rows=sorted((a, r) for a, r in appended.items() if a not in redraw),
+    )
     return context
 
 
-def _redrawn(repo: str, push: Push, anchor: str, jfilter: JobFilter) -> JobSection:
-    """A whole open group again (it has new jobs: retriggers), from the group's cached jobs."""
+def _added_groups(
+    repo: str,
+    push: Push,
+    summary: services.JobsSummary,
+    jfilter: JobFilter,
+    matches: frozenset[int],
+    anchors: set[str],
+) -> list[GroupRow]:
+    """Groups new to the page, as the page would show them: closed without a filter (a failing one
+    opens itself, once), with their matching jobs under one."""
+    if not anchors:
+        return []
+    sections: dict[str, JobSection] = {}
+    if jfilter.active:
+        fetched = services.jobs(repo, push.id)
+        sections = matching_sections(repo, push.revision, fetched, jfilter, matches, anchors)
+    rows = group_rows(repo, push.id, summary, jfilter, sections)
+    return [group for group in rows if group.anchor in anchors]
+
+
+def _redrawn(
+    repo: str, push: Push, anchors: set[str], jfilter: JobFilter, matches: frozenset[int]
+) -> list[JobSection]:
+    """Whole open groups again (a job shows in them that did not: new runs, new matches), from the
+    push's cached jobs, as the page shows them."""
     fetched = services.jobs(repo, push.id)
-    jobs = [job for job in fetched.value if jobview.job_anchor(job) == anchor]
-    return job_section(repo, push.revision, jobs, fetched.fetched_at, jfilter, anchor=anchor)
+    if jfilter.active:
+        return sorted(
+            matching_sections(repo, push.revision, fetched, jfilter, matches, anchors).values(),
+            key=lambda section: section.anchor,
+        )
+    by_anchor: dict[str, list[Job]] = {}
+    for job in fetched.value:
+        if (anchor := jobview.job_anchor(job)) in anchors:
+            by_anchor.setdefault(anchor, []).append(job)
+    return [
+        job_section(repo, push.revision, jobs, fetched.fetched_at, jfilter, anchor=anchor)
+        for anchor, jobs in sorted(by_anchor.items())
+    ]
 
 
 # --- Push list status cells ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from buildwatch.htmx import wants_fragment as _wants_fragment  # one definition for every app
 
-from . import hooks, jobview, presenters, rules, services
+from . import failure_view, hooks, jobview, presenters, rules, services
 from .forms import JobsQuery, push_list_query
 from .jobview import SHOW_CHOICES, VIEW_CHOICES, JobFilter
 from .rules import Push
@@ -201,17 +201,45 @@ def push_detail(request: HttpRequest, repo: str, push_id: int, push: services.Fe
     decision = None if _wants_fragment(request) else services.decision_task(repo, push_id)
     context = {
         **_push_header(repo, push.value, decision),
-        **presenters.live_context(repo, push.value, state, jfilter),
+        **_live_groups(request, repo, push.value, state, jfilter),
     }
+    context.update(push_fetched=push, show_choices=SHOW_CHOICES, view_choices=VIEW_CHOICES)
+    context["watched"] = push_id in _watched(request, repo, [push_id])
+    return _page(request, "pushes/push_detail.html", "live", context)
+
+
+GROUPS_TTL = 300
+
+
+def _live_groups(
+    request: HttpRequest, repo: str, push: Push, state: presenters.LiveState, jfilter: JobFilter
+) -> dict[str, Any]:
+    """What #push-live shows. Without a filter its groups (and the jobs of the open ones) are the same
+    for every viewer of one fetch but for Retrigger buttons: rendered once per fetch and sign-in state.
+    With a filter on they depend on the search's test-name matches too: rendered each time."""
+    key = ""
+    if state.fetched and not state.fetched.stale and not jfilter.active:
+        signed_in = int(request.user.is_authenticated)
+        at = f"{state.fetched.fetched_at:.3f}"
+        key = f"bw:groups:v1:{repo}:{push.id}:{quote(jfilter.query())}:{signed_in}:{at}:{state.token}"
+        if (hit := cache.get(key)) is not None:
+            html, open_anchors = hit
+            context = presenters.poll_context(repo, push, state, jfilter, open_anchors)
+            context.update(groups=bool(html.strip()), groups_html=mark_safe(html))  # noqa: S308 - ours
+            return context
+    context = presenters.live_context(repo, push, state, jfilter)
     context["groups"] = [
-        replace(group, html=section_html(request, repo, push_id, jfilter, group.section))
+        replace(group, html=section_html(request, repo, push.id, jfilter, group.section))
         if group.section
         else group
         for group in context["groups"]
     ]
-    context.update(push_fetched=push, show_choices=SHOW_CHOICES, view_choices=VIEW_CHOICES)
-    context["watched"] = push_id in _watched(request, repo, [push_id])
-    return _page(request, "pushes/push_detail.html", "live", context)
+    if key:
+        html = render_to_string("pushes/push_detail.html#groups", {**context, "repo": repo}, request=request)
+        open_anchors = [group.anchor for group in context["groups"] if group.open]
+        cache.set(key, (html, open_anchors), GROUPS_TTL)
+        context["groups_html"] = mark_safe(html)  # noqa: S308 - our own template's output
+    return context
 
 
 @push_page
@@ -301,28 +329,62 @@ def section_html(
 def push_failures(
     request: HttpRequest, repo: str, push_id: int, push: services.Fetched[Push]
 ) -> HttpResponse:
-    try:
-        jobs_fetched, error = services.push_failed_jobs(repo, push_id), ""
-    except (services.Unavailable, TreeherderNotFound) as exc:
-        jobs_fetched, error = None, exc.reason
-    try:
-        finished = services.jobs_summary(repo, push_id).value.finished
-    except (services.Unavailable, TreeherderNotFound):
-        finished = False
-    summary = services.failure_summary(repo, jobs_fetched.value if jobs_fetched else [], finished=finished)
+    """The failure summary: a fragment the push page loads once (its poller refreshes it from then on),
+    or a page of its own that refreshes itself (`?self=1`)."""
     context = {
         **_push_header(repo, push.value),
-        "summary": summary,
-        "job_links": {
-            job_id: presenters.job_row(repo, push.value.revision, job, time.time())
-            for job_id, job in summary.jobs_by_id.items()
-        },
-        "jobs_fetched": jobs_fetched,
-        "jobs_error": error,
-        "finished": bool(jobs_fetched) and finished,
-        "classifications": services.failure_classifications() if summary.groups else {},
+        **(failures_context(request, repo, push.value, failure_view.failure_view(repo, push_id)) or {}),
     }
+    context["self_refresh"] = not _wants_fragment(request) or "self" in request.GET
     return _page(request, "pushes/push_failures.html", "failures", context)
+
+
+def failures_oob(request: HttpRequest, repo: str, push: Push, shown: str) -> str:
+    """The failure section for a live refresh, swapped out of band: only when the page shows one
+    (`shown`: its digest) and it changed since."""
+    if not shown:
+        return ""
+    context = failures_context(request, repo, push, failure_view.failure_view(repo, push.id), unless=shown)
+    if context is None:
+        return ""
+    context.update(_push_header(repo, push), oob=True, self_refresh=False)
+    return render_to_string("pushes/push_failures.html#failures", context, request=request)
+
+
+def failures_context(
+    request: HttpRequest, repo: str, push: Push, view: failure_view.FailureView, unless: str = ""
+) -> dict[str, Any] | None:
+    """What the failure section shows, or None when its digest is `unless` (what the page already shows).
+    Its failure groups are rendered once per digest for every viewer."""
+    summary = view.summary
+    confirmed = failure_view.confirmations(repo, push.id, push.revision) if summary.groups else {}
+    digest = failure_view.page_digest(view, confirmed)
+    if unless and digest == unless:
+        return None
+
+    def render_body() -> str:
+        body = {
+            "repo": repo,
+            "push": push,
+            "summary": summary,
+            "confirmed": confirmed,
+            "job_links": {
+                job_id: presenters.job_row(repo, push.revision, job, time.time())
+                for job_id, job in summary.jobs_by_id.items()
+            },
+            "classifications": services.failure_classifications() if summary.groups else {},
+        }
+        return render_to_string("pushes/push_failures.html#failure_body", body, request=request)
+
+    waiting = any(not found["request"].verdict for found in confirmed.values())
+    return {
+        "summary": summary,
+        "jobs_fetched": view.jobs_fetched,
+        "jobs_error": view.error,
+        "finished": view.finished,
+        "failures_digest": digest,
+        "failures_body": failure_view.body_html(repo, push.id, digest, waiting, render_body),
+    }
 
 
 def bad_push_id(request: HttpRequest, repo: str, value: str) -> HttpResponse:

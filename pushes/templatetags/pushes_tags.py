@@ -67,25 +67,3 @@ TRIAGE_COLOURS = {"new": "red", "preexisting": "orange", "intermittent": "yellow
 def triage_colour(triage: str) -> str:
     """CSS colour class of a failure group's triage class (always shown with its word)."""
     return TRIAGE_COLOURS.get(str(triage), "neutral")
-
-
-@register.simple_tag
-def confirmations(repo: str, push_id: int, revision: str) -> dict[str, dict]:
-    """The latest "confirm failures" request of each failure group of the push (anyone's: a verdict is a
-    fact about the push), with a Treeherder link to the group's confirming runs."""
-    from urllib.parse import urlencode
-
-    from django.conf import settings
-
-    from pushes.models import ConfirmRequest
-
-    found: dict[str, dict] = {}
-    for request in ConfirmRequest.objects.filter(repo=repo, push_id=push_id, outcome="success"):
-        search = " ".join(request.job_type_names[:1])
-        url = (
-            rules.treeherder_push_url(settings.TREEHERDER_URL, repo, revision)
-            + "&"
-            + urlencode({"searchStr": search})
-        )
-        found[request.group_key] = {"request": request, "runs_url": url}
-    return found

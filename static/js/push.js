@@ -1,6 +1,7 @@
 // Push page. The poller (#push-poll) asks every few seconds for what changed since its token and tells
 // the server which groups are open (their changed jobs come back, swapped in place: nothing moves, focus
-// stays). A group that becomes failing opens once; if the user closes it, it stays closed. The tab's
+// stays) and which failure summary it shows (sent again, out of band, only when it changed). A group that
+// becomes failing opens once; if the user closes it, it stays closed. The tab's
 // title and favicon follow the poller's data attributes; running jobs' elapsed times tick here.
 (function () {
   "use strict";
@@ -59,6 +60,16 @@
       if (details.open && details.querySelector(".job-list")) open.push(details.id);
     });
     event.detail.parameters.open = open.join(",");
+    // With a filter on, which groups the page shows: a group that gets its first match is added.
+    var live = document.getElementById("push-live");
+    if (live && live.dataset.filtered) {
+      var shown = [];
+      groups().forEach(function (details) { shown.push(details.id); });
+      event.detail.parameters.shown = shown.join(",");
+    }
+    // The failure summary the page shows (once loaded): the answer carries it again only if it changed.
+    var failures = document.getElementById("failures");
+    if (failures && failures.dataset.digest) event.detail.parameters.failures = failures.dataset.digest;
   });
 
   document.addEventListener("htmx:beforeSwap", function (event) {

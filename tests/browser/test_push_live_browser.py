@@ -150,3 +150,65 @@ def test_filters_and_search_without_javascript(playwright_browser, app, fake_tre
         assert set(_shown_groups(page)) == {"failing"}
     finally:
         context.close()
+
+
+def test_a_tier_2_group_that_starts_failing_opens_once(page, app, fake_treeherder):
+    running = fake_treeherder.push_id("running")
+    first = fake_treeherder.add_job(running, "running", tier=2, platform="linux2404-64", name="test-tier2-a")
+    second = fake_treeherder.add_job(running, "running", tier=2, platform="linux2404-64", name="test-tier2-b")
+    page.goto(app.url(f"/try/pushes/{running}/"))
+    group = page.locator("#tier-other")
+    assert group.locator("summary").get_attribute("data-status") == "running"
+    assert group.get_attribute("open") is None
+
+    fake_treeherder.set_job(first, "completed", "testfailed")
+    page.locator("#tier-other[open] summary[data-status=failing]").wait_for()
+    group.locator(f"#jr-{first}.failed").wait_for()  # opened by itself, and loaded its jobs
+
+    group.locator("summary").click()  # closed by the user: it stays closed
+    assert group.get_attribute("open") is None
+    counts = page.locator("#push-totals .counts").inner_text()
+    fake_treeherder.set_job(second, "completed", "testfailed")
+    wait_for_refresh(page, counts)
+    page.wait_for_timeout(500)
+    assert group.get_attribute("open") is None
+    assert page.js_errors == []
+
+
+def test_the_failure_summary_updates_live_without_polling_itself(page, app, fake_treeherder):
+    running = fake_treeherder.push_id("running")
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.goto(app.url(f"/try/pushes/{running}/"))
+    failures = page.locator("#failures[data-digest]")
+    failures.get_by_text("No failed jobs so far").wait_for()
+    assert failures.get_attribute("hx-trigger") is None
+    page.evaluate("window.__notReloaded = true")
+
+    fake_treeherder.add_job(running, "completed", result="testfailed", platform="linux2404-64",
+                            name="test-linux2404-64/opt-mochitest-live-2",
+                            errors=["TEST-UNEXPECTED-FAIL | dom/tests/test_seen_live.html | boom"])  # fmt: skip
+    failures.locator("code", has_text="dom/tests/test_seen_live.html").wait_for(timeout=15_000)
+    assert page.locator("#push-totals .badge").inner_text().startswith("✗")
+    assert sum("/failures/" in url for url in asked) == 1  # loaded once; the page's poller did the rest
+    assert page.evaluate("window.__notReloaded") is True
+    assert page.js_errors == []
+
+
+def test_under_a_filter_a_job_that_starts_matching_appears_live(page, app, fake_treeherder):
+    running = fake_treeherder.push_id("running")
+    page.goto(app.url(f"/try/pushes/{running}/?show=failures"))
+    page.get_by_text("No jobs match the filter").wait_for()
+    page.evaluate("window.__notReloaded = true")
+    job_id = next(
+        job["id"]
+        for job in fake_treeherder.jobs(running)
+        if (job["platform"], job["platform_option"], job["state"]) == ("linux2404-64", "opt", "running")
+    )
+
+    fake_treeherder.set_job(job_id, "completed", "testfailed")
+    page.locator(f"#g-linux2404-64-opt[open] #jr-{job_id}.failed").wait_for(timeout=15_000)
+    assert page.get_by_text("No jobs match the filter").count() == 0
+    assert page.locator("#push-live details.group").count() == 1
+    assert page.evaluate("window.__notReloaded") is True
+    assert page.js_errors == []

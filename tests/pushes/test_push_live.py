@@ -92,7 +92,11 @@ def test_a_refresh_of_the_5200_job_push_sends_only_what_changed(client, fake):
     body = gzip.decompress(response.content).decode()
     assert 'id="push-totals"' in body and 'hx-swap-oob="true"' in body
     assert "<details" not in body  # groups are not redrawn, only their summaries
-    swapped = {int(job_id) for job_id in re.findall(r'<a id="job-(\d+)"', body)}
+    # Each changed job of an open group comes back as its chip, or as its row where the group shows rows:
+    # the tier-2/3 group (every platform's, so always rows) may be one of the two busiest.
+    chips = set(re.findall(r'<a id="job-(\d+)"', body))
+    rows = set(re.findall(r'<tr id="jr-(\d+)"', body))
+    swapped = {int(job_id) for job_id in chips | rows}
     assert swapped == {job_id for job_id in changed if anchor_of[job_id] in opened}  # and nothing else
     summaries = set(re.findall(r'<summary id="gs-([\w-]+)"', body))
     assert summaries == {anchor_of[job_id] for job_id in changed}  # the groups whose jobs changed
@@ -119,6 +123,132 @@ def test_a_job_that_fails_gets_a_row_and_its_group_badge_turns_failing(client, f
     for job_id in newly:
         assert f'<tr id="jr-{job_id}" class="job failed"' in "".join(appended + redrawn)
     assert re.search(r'<summary id="gs-g-[\w-]+" data-status="failing" hx-swap-oob="true">', body)
+
+
+def failure_section(body: str) -> str:
+    found = re.search(
+        r'<section id="failures" class="failures" data-digest="(\w+)"[^>]*>.*?</section>\s*$', body, re.S
+    )
+    return found.group(0) if found else ""
+
+
+def digest_of(section: str) -> str:
+    return re.search(r'data-digest="(\w+)"', section).group(1)
+
+
+@pytest.mark.django_db
+def test_the_failure_summary_comes_with_a_refresh_only_when_it_changed(client, fake):
+    running = fake.push_id("running")
+    url = poll_url(client.get(f"/try/pushes/{running}/").content.decode())
+    loaded = client.get(f"/try/pushes/{running}/failures/", **HX).content.decode()
+    assert 'id="failures"' in loaded and "hx-trigger" not in loaded  # it does not poll itself
+    standalone = client.get(f"/try/pushes/{running}/failures/").content.decode()  # its own page does
+    assert f'hx-get="/try/pushes/{running}/failures/?self=1" hx-trigger="every 1s"' in standalone
+    shown = digest_of(loaded)
+    assert not failure_section(client.get(f"{url}&failures={shown}", **HX).content.decode())
+
+    # A job fails; Treeherder parses its log a minute later.
+    job_id = fake.add_job(running, "completed", result="testfailed", platform="linux2404-64", name="test-linux2404-64/opt-mochitest-live-1",
+                          errors=["TEST-UNEXPECTED-FAIL | dom/tests/test_live_refresh.html | boom"])  # fmt: skip
+    fake.jobs_by_id[job_id].parse_delay = 60
+    time.sleep(1.0)
+    body = client.get(f"{url}&failures={shown}", **HX).content.decode()
+    section = failure_section(body)
+    assert 'hx-swap-oob="true"' in section and "hx-trigger" not in section
+    assert "log not parsed yet" in section and "test_live_refresh.html" not in section
+    url, shown = poll_url(body), digest_of(section)
+
+    time.sleep(1.0)  # nothing changed: no section, however often the page asks
+    body = client.get(f"{url}&failures={shown}", **HX).content.decode()
+    assert not failure_section(body) and "hx-swap-oob" not in body
+    assert not failure_section(client.get(f"{poll_url(body)}&failures={shown}", **HX).content.decode())
+
+    fake.advance(61)  # the log is parsed: the job itself did not change, the summary did
+    time.sleep(1.0)
+    section = failure_section(client.get(f"{poll_url(body)}&failures={shown}", **HX).content.decode())
+    assert "dom/tests/test_live_refresh.html" in section and digest_of(section) != shown
+    # Without a digest (the section not loaded yet: it loads itself), never.
+    assert not failure_section(client.get(poll_url(body), **HX).content.decode())
+
+
+def groups_on(html: str) -> list[str]:
+    return re.findall(r'<details class="group[^"]*" id="([^"]+)"', html)
+
+
+def added(body: str) -> str:
+    found = re.search(
+        r'<div hx-swap-oob="beforeend:#push-groups">(.*?)</div>(?=<p id="push-empty"|<tbody|<tr|<div id="push|$)',
+        body,
+        re.S,
+    )
+    return found.group(1) if found else ""
+
+
+def refresh(client, url: str, on_page: list[str]) -> str:
+    """A refresh as push.js asks for it on a filtered page: every group open and shown."""
+    ids = ",".join(on_page)
+    return client.get(f"{with_open(url, on_page)}&shown={ids}", **HX).content.decode()
+
+
+def running_job(fake: FakeTreeherder, push_id: int, platform: str, option: str = "opt") -> int:
+    return next(
+        job["id"]
+        for job in fake.jobs(push_id)
+        if job["platform"] == platform and job["platform_option"] == option and job["state"] == "running"
+    )
+
+
+@pytest.mark.django_db
+def test_under_failures_only_a_job_that_fails_appears_live_with_its_group(client, fake):
+    running = fake.push_id("running")
+    html = client.get(f"/try/pushes/{running}/?show=failures").content.decode()
+    assert "No jobs match the filter" in html and not groups_on(html)
+    first = running_job(fake, running, "linux2404-64")
+    fake.set_job(first, "completed", "testfailed")
+    time.sleep(1.0)
+    body = refresh(client, poll_url(html), [])
+    group = added(body)
+    assert groups_on(group) == ["g-linux2404-64-opt"] and f'<tr id="jr-{first}" class="job failed"' in group
+    assert '<p id="push-empty" hx-swap-oob="delete">' in body
+
+    second = running_job(fake, running, "linux2404-64")
+    fake.set_job(second, "completed", "testfailed")
+    time.sleep(1.0)
+    body = refresh(client, poll_url(body), ["g-linux2404-64-opt"])
+    appended = re.search(r'<tbody hx-swap-oob="beforeend:#fr-g-linux2404-64-opt">(.*?)</tbody>', body, re.S)
+    assert f'<tr id="jr-{second}" class="job failed"' in appended.group(1)
+    assert not added(body) and "push-empty" not in body  # nothing added twice
+
+
+@pytest.mark.django_db
+def test_under_unfinished_a_finished_job_stays_with_its_new_status_and_new_jobs_appear(client, fake):
+    running = fake.push_id("running")
+    html = client.get(f"/try/pushes/{running}/?show=unfinished&view=rows").content.decode()
+    shown = groups_on(html)
+    assert "g-linux2404-64-opt" in shown and "g-linux1804-64-opt" not in shown  # only finished jobs there
+    job_id = running_job(fake, running, "linux2404-64")
+    fake.set_job(job_id, "completed", "success")
+    late = fake.add_job(running, "pending", platform="linux1804-64", name="test-linux1804-64/opt-late-1")
+    time.sleep(1.0)
+    body = refresh(client, poll_url(html), shown)
+    row = re.search(rf'<tr id="jr-{job_id}" class="job" hx-swap-oob="true">.*?</tr>', body).group(0)
+    assert ">success<" in row  # swapped in place, not removed: nothing the reader reads moves
+    group = added(body)
+    assert groups_on(group) == ["g-linux1804-64-opt"] and f'<tr id="jr-{late}"' in group
+
+
+@pytest.mark.django_db
+def test_a_group_whose_first_jobs_arrive_is_added_to_the_page(client, fake):
+    running = fake.push_id("running")
+    html = client.get(f"/try/pushes/{running}/").content.decode()
+    assert "g-linux-brand-new-opt" not in groups_on(html)
+    fake.add_job(running, "pending", platform="linux-brand-new", name="test-linux-brand-new/opt-1")
+    time.sleep(1.0)
+    body = client.get(poll_url(html), **HX).content.decode()
+    group = added(body)
+    assert groups_on(group) == ["g-linux-brand-new-opt"] and 'hx-trigger="toggle once"' in group
+    assert 'id="gs-g-linux-brand-new-opt" data-status="pending"' in group
+    assert "push-empty" not in body  # the page had groups
 
 
 @pytest.mark.django_db
@@ -227,6 +357,19 @@ def test_one_retrigger_control_per_page_and_buttons_only_on_completed_jobs(clien
     assert f'form="retrigger" formaction="/try/jobs/{job_id}/retrigger/"' in html
     row_bytes = [len(row) for row in re.findall(r'<tr id="jr-\d+".*?</tr>', html, re.S)]
     assert max(row_bytes) < 1200  # no form, select and token per row any more
+
+
+@pytest.mark.django_db
+def test_the_groups_rendered_for_one_viewer_are_not_served_to_another_kind(client, fake):
+    failed = fake.push_id("failed")
+    job_id = min(fake.job_ids(failed, result="testfailed"))
+    anonymous = client.get(f"/try/pushes/{failed}/").content.decode()
+    assert f'<tr id="jr-{job_id}"' in anonymous and "formaction=" not in anonymous
+    client.force_login(get_user_model().objects.create_user("dora", "dora@example.com", "pw"))
+    signed_in = client.get(f"/try/pushes/{failed}/").content.decode()
+    assert f'formaction="/try/jobs/{job_id}/retrigger/"' in signed_in  # the same fetch, its own rendering
+    client.logout()
+    assert "formaction=" not in client.get(f"/try/pushes/{failed}/").content.decode()
 
 
 @pytest.mark.django_db

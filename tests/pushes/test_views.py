@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import requests
 from django.contrib.auth import get_user_model
@@ -214,9 +216,21 @@ def test_history_restore_request_gets_the_whole_page(client, th):
 @pytest.mark.django_db
 def test_finished_push_stops_refreshing(client, th):
     mock_detail(th, [job(1), job(2, result="busted")], decision=False)
+    mock_log_errors(th, 2, ["TEST-UNEXPECTED-FAIL | test_a.js | boom"])  # the failure summary is settled
+    suggestion = {"search": "TEST-UNEXPECTED-FAIL | test_a.js | boom", "path_end": "test_a.js"}
+    suggestion.update(bugs={"open_recent": [], "all_others": []}, line_number=10, counter=0)
+    th.get(f"{TH}/api/project/try/jobs/2/bug_suggestions/", json=[suggestion])
     html = client.get("/try/pushes/100/", **HX).content.decode()
     assert 'hx-trigger="every' not in html.split('<div class="groups">')[0]
-    assert 'data-title="✗ failing' in html
+    assert 'data-title="✗ 1 new failure' in html
+
+
+@pytest.mark.django_db
+def test_a_finished_push_keeps_refreshing_until_its_failed_logs_are_parsed(client, th):
+    mock_detail(th, [job(1), job(2, result="busted")], decision=False)
+    mock_log_errors(th, 2, [], parse_status="pending")
+    html = client.get("/try/pushes/100/", **HX).content.decode()
+    assert re.search(r'<div id="push-poll" hx-get="[^"]+" hx-trigger="every', html)
 
 
 @pytest.mark.django_db
