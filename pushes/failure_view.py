@@ -12,6 +12,7 @@ Confirmations (stored in our database, not upstream) are part of the digest.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
@@ -22,11 +23,14 @@ from django.utils.safestring import SafeString, mark_safe
 
 from . import rules, services
 from .rules import Job
-from .treeherder import TreeherderNotFound
+from .treeherder import TreeherderNotFound, parse_last_modified
 
 KEY = "bw:failures:v2"
 HTML_TTL = 300
 PENDING_PARSE = frozenset({"pending", "unknown"})  # Treeherder will still parse these logs
+# A log still unparsed this long after its job ended will not be parsed any more (Treeherder's parser
+# runs within minutes): the summary is settled without it, and a finished push's page stops polling.
+PARSE_BOUND = 30 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +48,23 @@ class FailureView:
         Treeherder gave up on it) and every parsed log with errors has its bug suggestions."""
         if not self.jobs_fetched or self.jobs_fetched.stale or not self.finished:
             return False
+        now = time.time()
         for log in self.summary.logs:
-            if log.error or log.parse_status in PENDING_PARSE:
+            if log.error:
+                return False
+            if log.parse_status in PENDING_PARSE and now - (_ended_at(log.job) or now) < PARSE_BOUND:
                 return False
             if log.parsed and log.errors and log.suggestions is None:
                 return False
         return True
+
+
+def _ended_at(job: Job) -> float | None:
+    """When the job ended: /api/jobs/ has no end_timestamp, and a completed job's last_modified is then."""
+    if job.end_timestamp:
+        return float(job.end_timestamp)
+    moment = parse_last_modified(job.last_modified)
+    return moment.timestamp() if moment else None
 
 
 def _digest(*parts: object) -> str:

@@ -102,6 +102,17 @@ def _str(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def parse_last_modified(value: str | None) -> datetime | None:
+    """Treeherder's `last_modified` is a naive ISO datetime in UTC; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def _timestamp(value: Any, name: str) -> int | None:
     """Epoch seconds; 0 and null both mean "not yet"."""
     if value is None:

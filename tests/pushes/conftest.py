@@ -65,10 +65,11 @@ def job(
 ) -> dict[str, Any]:
     """job_properties() of push 100 on linux64/opt, Mochitests: the push page tests' usual job."""
     properties.setdefault("task_id", f"Task{job_id}Id")
+    properties.setdefault("last_modified", "2026-11-24T10:00:00.000000")
     return job_properties(
         job_id, push_id, platform=platform, platform_option=option, state=state, job_type_symbol=symbol,
         job_group_symbol=group, job_type_name=name or f"test-{platform}/{option}-mochitest-{job_id}",
-        last_modified="2026-11-24T10:00:00.000000", **properties,
+        **properties,
     )  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -10,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from notifications.models import UserSettings, Watch
+from pushes import failure_view
 from tests.pushes.conftest import (
     TH,
     job,
@@ -227,10 +229,21 @@ def test_finished_push_stops_refreshing(client, th):
 
 @pytest.mark.django_db
 def test_a_finished_push_keeps_refreshing_until_its_failed_logs_are_parsed(client, th):
-    mock_detail(th, [job(1), job(2, result="busted")], decision=False)
+    ended = datetime.now(UTC) - timedelta(minutes=1)  # /api/jobs/ has no end time: last_modified tells
+    mock_detail(th, [job(1), job(2, result="busted", last_modified=ended.isoformat())], decision=False)
     mock_log_errors(th, 2, [], parse_status="pending")
     html = client.get("/try/pushes/100/", **HX).content.decode()
     assert re.search(r'<div id="push-poll" hx-get="[^"]+" hx-trigger="every', html)
+
+
+@pytest.mark.django_db
+def test_a_finished_push_stops_refreshing_when_a_log_stays_unparsed_past_the_bound(client, th):
+    ended = datetime.now(UTC) - timedelta(seconds=failure_view.PARSE_BOUND + 60)  # it will not be parsed
+    mock_detail(th, [job(1), job(2, result="busted", last_modified=ended.isoformat())], decision=False)
+    mock_log_errors(th, 2, [], parse_status="pending")
+    th.get(f"{TH}/api/project/try/jobs/2/bug_suggestions/", json=[])
+    html = client.get("/try/pushes/100/", **HX).content.decode()
+    assert 'id="push-poll"' in html and 'hx-trigger="every' not in html.split('<div class="groups">')[0]
 
 
 @pytest.mark.django_db
