@@ -80,9 +80,17 @@ def advance_cursor(cursor: str, jobs: Iterable[rules.Job]) -> str:
 PUSH_FIELDS = ["revision", "author", "title", "push_timestamp"]
 
 
+def push_values(push: rules.Push) -> dict[str, Any]:
+    """What the pages and emails show of a push (PUSH_FIELDS), as PushState field values."""
+    return {
+        "revision": push.revision[:40],
+        "author": push.author[:255],
+        "title": rules.display_title(push.revisions) or f"push {push.id}",
+        "push_timestamp": push.push_timestamp or None,
+    }
+
+
 def fill_push_fields(state: PushState, push: rules.Push) -> None:
-    """Copy what the pages and emails show of a push (PUSH_FIELDS) onto its PushState; not saved."""
-    state.revision = push.revision[:40]
-    state.author = push.author[:255]
-    state.title = rules.display_title(push.revisions) or f"push {push.id}"
-    state.push_timestamp = push.push_timestamp or None
+    """Copy PUSH_FIELDS of a push onto its PushState; not saved."""
+    for name, value in push_values(push).items():
+        setattr(state, name, value)
