@@ -15,7 +15,8 @@ Reported per N: first-cycle and steady-cycle wall time (median; the cycle with t
 re-read separately), requests per push, bytes; the byte ratio incremental / full taken same-set and
 same-time (right after a steady cycle, before the clock moves, every job of the pushes that cycle
 polled is read again), by push size; and the database time of one incremental poll of the 5,202-job
-push. Medians and ratios, no assertions on time. (The numbers before issue 16, serial polls, came from this script at commit
+push. Medians and ratios, no assertions on time. BENCH_PROFILE=DIR (with pyinstrument installed) writes a
+profile of each cycle's calling thread there. (The numbers before issue 16, serial polls, came from this script at commit
 aeabd32, which also drove the old fan-out.)
 """
 
@@ -170,7 +171,7 @@ def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C9
     from django.db import connection
 
     from notifications import cycle as poll_cycle_module
-    from notifications import poller
+    from notifications import jobstore, poller
     from notifications.models import Watch
     from pushes import services as pushes_services
 
@@ -198,8 +199,43 @@ def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C9
     refetch_meter = Meter()
     refetch = refetch_meter.client(fake["url"], refetch_session)
 
+    profiled = {"cycles": 0}
+
+    def profile_start():
+        """BENCH_PROFILE=DIR (pyinstrument installed): the cycle's thread, sampled, one file per cycle."""
+        if not os.environ.get("BENCH_PROFILE"):
+            return None
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.002)
+        profiler.start()
+        return profiler
+
+    def profile_stop(profiler) -> None:
+        if profiler is None:
+            return
+        profiler.stop()
+        path = Path(os.environ["BENCH_PROFILE"]) / f"n{len(push_ids)}-cycle{profiled['cycles']}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(profiler.output_text(unicode=True, show_all=False))
+        profiler.last_session.save(str(path.with_suffix(".pyisession")))  # pyinstrument --load=FILE
+        profiled["cycles"] += 1
+
+    database = {"seconds": 0.0, "queries": 0}
+    copy_rows = jobstore.insert_fresh_rows
+
+    def timed_copy(rows):  # COPY goes around execute(): timed here, as one query
+        began = time.perf_counter()
+        try:
+            return copy_rows(rows)
+        finally:
+            database["seconds"] += time.perf_counter() - began
+            database["queries"] += 1
+
+    jobstore.insert_fresh_rows = timed_copy
+
     def one_cycle() -> dict:
-        database = {"seconds": 0.0, "queries": 0}
+        database.update(seconds=0.0, queries=0)
 
         def timed(execute, sql, params, many, context):  # the cycle's thread: every query of the cycle
             began = time.perf_counter()
@@ -209,13 +245,15 @@ def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C9
                 database["seconds"] += time.perf_counter() - began
                 database["queries"] += 1
 
+        profiler = profile_start()
         started = time.perf_counter()
         with connection.execute_wrapper(timed):
             summary = poll_cycle_module.poll_cycle(
                 dispatch_delivery=lambda nid: None, client=client, min_interval=0
             )
-        results = summary.results
         wall = time.perf_counter() - started
+        profile_stop(profiler)
+        results = summary.results
         incremental = [r.push_id for r in results if r.polled and not r.full_read]
         errors = [r.error for r in results if r.error]
         if errors:  # a cycle of failed reads measures nothing: say so, loudly
@@ -282,7 +320,7 @@ def measure(count: int, latency: float, steady: int) -> tuple[dict, str]:
         tmp = tempfile.mkdtemp(prefix="bench-poller-")
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "buildwatch.settings", "BUILDWATCH_VAR_DIR": tmp,
                "TREEHERDER_URL": fake["url"], "BUILDWATCH_POLL_SECONDS": str(POLL_SECONDS), "EMAIL_URL": "dummy://",
-               "LOG_LEVEL": "ERROR", "REDIS_URL": "", **env_extra}  # fmt: skip
+               "LOG_LEVEL": "ERROR", "REDIS_URL": "", "DEBUG": "0", "SECRET_KEY": "bench-only", **env_extra}  # fmt: skip
         child = subprocess.run([sys.executable, __file__, "--buildwatch", json.dumps(fake), "--steady", str(steady),
                                 "--latency", str(latency)], env=env, capture_output=True, text=True, check=False)  # fmt: skip
         if child.returncode:
@@ -351,7 +389,7 @@ def main() -> None:
         if not rows:
             mode = f"BUILDWATCH_POLL_CONCURRENCY={os.environ.get('BUILDWATCH_POLL_CONCURRENCY') or 16}"
             print(f"BuildWatch on {backend}; fake Treeherder in its own process, {args.latency * 1000:g} ms per "
-                  f"request; {mode}; poll interval {POLL_SECONDS} s (simulated)")  # fmt: skip
+                  f"request; {mode}; DEBUG=0 as in production; poll interval {POLL_SECONDS} s (simulated)")  # fmt: skip
         rows.append(report(count, result))
         print(f"  (measured in {time.perf_counter() - started:.0f} s)", flush=True)
     print("\ngrowth:   N  first (s)  steady median (s)  most re-reads (s, reads)  DB ms/push first, steady  "
