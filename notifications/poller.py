@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -141,14 +141,26 @@ def _claim_polls(states: Sequence[PushState], now: datetime, min_interval: float
     return set(won)
 
 
+def full_read_due(push_id: int, last_full_read_at: datetime, now: datetime) -> bool:
+    """The periodic full re-read: at the latest FULL_READ_EVERY_POLLS polls after the last one, and
+    otherwise in the poll slot that the push id gives (slot number = push id, modulo
+    FULL_READ_EVERY_POLLS), once per slot, so the re-reads of pushes first read together spread over
+    that many cycles instead of all falling in one."""
+    if now - last_full_read_at >= full_read_interval():
+        return True
+    slot = int(now.timestamp()) // poll_seconds()
+    slot_start = datetime.fromtimestamp(slot * poll_seconds(), tz=UTC)
+    return slot % FULL_READ_EVERY_POLLS == push_id % FULL_READ_EVERY_POLLS and last_full_read_at < slot_start
+
+
 def _needs_full_read(state: PushState, now: datetime) -> bool:
     if not state.jobs_cursor or state.last_full_read_at is None:
         return True
     # It looked finished last time: confirm on a full read (bulk updates skip last_modified) before
     # anyone is told. This is the settle rule's second read.
-    if now - state.last_full_read_at >= full_read_interval():
+    if state.confirm_at is not None or Tally.stored(state).looks_finished():
         return True
-    return state.confirm_at is not None or Tally.stored(state).looks_finished()
+    return full_read_due(state.push_id, state.last_full_read_at, now)
 
 
 def begin_polls(

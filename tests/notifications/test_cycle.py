@@ -232,12 +232,38 @@ def test_the_periodic_full_read_repairs_a_count_an_incremental_poll_could_not_se
     upstream.set_job(jobs[2], "completed", "success")
     run_cycle()  # 09:02: the cursor moves past the first two jobs
     upstream.bulk_update(jobs[:2], result="testfailed")  # no last_modified change
-    for _ in range(poller.FULL_READ_EVERY_POLLS - 3):
+    last_full = max(n for n, q in enumerate(jobs_queries(upstream)) if "last_modified__gt" not in q)
+    while "last_modified__gt" in jobs_queries(upstream)[-1] or len(jobs_queries(upstream)) == 3:
+        assert PushState.objects.get().failed_count == 0  # incremental reads cannot see a bulk update
         run_cycle()
-    assert PushState.objects.get().failed_count == 0  # incremental reads cannot see a bulk update
-    run_cycle()  # 09:10, the periodic full read
-    state = PushState.objects.get()
+    assert len(jobs_queries(upstream)) - 1 - last_full <= poller.FULL_READ_EVERY_POLLS
+    state = PushState.objects.get()  # the periodic full read
     assert (state.completed_count, state.failed_count, state.state) == (4, 2, "running")
+
+
+def test_periodic_full_reads_are_spread_over_the_cycles_and_each_push_still_gets_one_every_k_polls(
+    upstream, run_cycle
+):
+    every = poller.FULL_READ_EVERY_POLLS
+    alice = make_user("alice")
+    push_ids = [running_push(upstream) for _ in range(every)]
+    assert len({push_id % every for push_id in push_ids}) == every  # consecutive ids: every slot once
+    for push_id in push_ids:
+        watch(alice, push_id)
+    full_reads: list[list[int]] = []
+    for _ in range(3 * every):
+        seen = len(jobs_queries(upstream))
+        run_cycle()
+        cycle_reads = jobs_queries(upstream)[seen:]
+        assert sorted(int(q["push_id"]) for q in cycle_reads) == sorted(push_ids)  # each polled once
+        full_reads.append([int(q["push_id"]) for q in cycle_reads if "last_modified__gt" not in q])
+
+    assert sorted(full_reads[0]) == sorted(push_ids)  # the first reads
+    assert [len(reads) for reads in full_reads[1:]] == [1] * (3 * every - 1)  # then one push per cycle
+    for push_id in push_ids:
+        cycles = [n for n, reads in enumerate(full_reads) if push_id in reads]
+        assert all(later - earlier <= every for earlier, later in zip(cycles, cycles[1:], strict=False))
+        assert 3 * every - 1 - cycles[-1] < every
 
 
 def test_the_command_can_wait_for_the_confirming_read_and_mail_in_the_same_run(
