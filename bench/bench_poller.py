@@ -222,7 +222,7 @@ def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C9
         profiled["cycles"] += 1
 
     database = {"seconds": 0.0, "queries": 0}
-    copy_rows = jobstore.insert_fresh_rows
+    copy_rows = getattr(jobstore, "insert_fresh_rows", None)  # (absent before the batched writes)
 
     def timed_copy(rows):  # COPY goes around execute(): timed here, as one query
         began = time.perf_counter()
@@ -232,7 +232,8 @@ def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C9
             database["seconds"] += time.perf_counter() - began
             database["queries"] += 1
 
-    jobstore.insert_fresh_rows = timed_copy
+    if copy_rows is not None:
+        jobstore.insert_fresh_rows = timed_copy
 
     def one_cycle() -> dict:
         database.update(seconds=0.0, queries=0)
