@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -262,6 +262,7 @@ def finish_polls(
         written = write_many(
             [JobsRead(locked[polls[i][0].state.pk], polls[i][1].jobs, polls[i][0].full) for i in running]
         )
+        changed: list[tuple[PushState, set[str]]] = []
         for index in running:
             plan, fetched = polls[index]
             state, result = locked[plan.state.pk], results[index]
@@ -273,13 +274,11 @@ def finish_polls(
                 state.summary = summaries[index] or {}
                 update.add("summary")
                 result.finished_now = True
-            if update:  # only what changed; a push whose jobs and state did not change is not written
-                # (one UPDATE per push: a third of what bulk_update's CASE WHEN costs here)
-                PushState.objects.filter(pk=state.pk).update(
-                    **{name: getattr(state, name) for name in update}
-                )
+            if update:  # only what changed: a push whose jobs and state did not change is not written
+                changed.append((state, update))
             result.jobs_written = done.changed + done.deleted
             result.confirm_in = settle_seconds() if looks_finished else None
+        write_states(changed)
         _sync_watch_states([locked[polls[index][0].state.pk] for index in good])
         for index in good:
             state = locked[polls[index][0].state.pk]
@@ -331,6 +330,34 @@ def _apply(
             setattr(state, name, value)
             changed.add(name)
     return changed
+
+
+def write_states(changes: Sequence[tuple[PushState, set[str]]]) -> None:
+    """Save the named fields of (locked) PushStates. On PostgreSQL in one UPDATE ... FROM (VALUES ...) for
+    all of them (each row gets every named field, the unchanged ones their current value): a round trip
+    per push cost more than anything else the batch does, and bulk_update's CASE WHEN three times as
+    much Python as one UPDATE per push, which other databases get."""
+    if connection.vendor != "postgresql" or len(changes) < 2:
+        for state, names in changes:
+            PushState.objects.filter(pk=state.pk).update(**{name: getattr(state, name) for name in names})
+        return
+    fields = [
+        PushState._meta.get_field(name) for name in sorted(set().union(*(names for _, names in changes)))
+    ]
+    quote = connection.ops.quote_name
+    row = "(" + ", ".join(["%s::bigint", *(f"%s::{field.db_type(connection)}" for field in fields)]) + ")"
+    params: list[Any] = []
+    for state, _ in changes:
+        params.append(state.pk)
+        params += [field.get_db_prep_save(getattr(state, field.attname), connection) for field in fields]
+    columns = ", ".join(quote(field.column) for field in fields)
+    assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in fields)
+    sql = (
+        f"UPDATE {quote(PushState._meta.db_table)} AS t SET {assignments} "
+        f"FROM (VALUES {', '.join([row] * len(changes))}) AS v(id, {columns}) WHERE t.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _sync_watch_states(states: Sequence[PushState]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from pushes import rules
@@ -30,8 +31,11 @@ SNAPSHOT_FIELDS = (
 )
 
 
+_snapshot_values = attrgetter(*SNAPSHOT_FIELDS)
+
+
 def encode_job(job: rules.Job) -> list[Any]:
-    return [getattr(job, name) for name in SNAPSHOT_FIELDS]
+    return list(_snapshot_values(job))
 
 
 def decode_job(job_id: int, values: list[Any], push_id: int) -> rules.Job:

@@ -221,8 +221,11 @@ def test_a_batch_of_reads_is_stored_in_the_same_few_queries_however_many_pushes_
         watch(alice, push_id)
     results, first = poll_at_once(pushes)  # first reads: every job inserted, every PushState written
     assert all(r.polled and r.full_read and r.jobs_written == 5 for r in results)
-    assert sum(sql.startswith('UPDATE "notifications_pushstate"') for sql in first) == count
-    assert sum('INSERT INTO "notifications_pushjob"' in sql for sql in first) == 1
+    postgresql = connection.vendor == "postgresql"  # one UPDATE for all; the rows by COPY (not an execute)
+    state_writes, row_inserts = (1, 0) if postgresql else (count, 1)
+    assert sum(sql.startswith('UPDATE "notifications_pushstate"') for sql in first) == state_writes
+    assert sum('INSERT INTO "notifications_pushjob"' in sql for sql in first) == row_inserts
+    assert PushJob.objects.count() == 5 * count
 
     clock.shift(POLL)
     monkeypatch.setattr(poller, "full_read_due", lambda *args: False)  # incremental reads only, here
@@ -230,7 +233,7 @@ def test_a_batch_of_reads_is_stored_in_the_same_few_queries_however_many_pushes_
     assert all(r.polled and not r.full_read and r.jobs_written == 0 for r in results)
     writes = [sql for sql in unchanged if sql.startswith(("UPDATE", "INSERT", "DELETE"))]
     assert [sql.split(" SET ")[0] for sql in writes] == ['UPDATE "notifications_watch"']  # one, for all
-    assert len(unchanged) == len(first) - count - 1  # no PushState UPDATE, no job row INSERT
+    assert len(unchanged) == len(first) - state_writes - row_inserts  # no PushState or job row written
     # The same for 3 pushes as for 12: lock, read-back, watches' state (and the test's savepoints).
     assert len(unchanged) <= 6
 
