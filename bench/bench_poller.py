@@ -11,13 +11,16 @@ local-memory cache otherwise: the output says which). That process runs the cycl
 interval later: the fake's clock and BuildWatch's (time-machine) move together, so the periodic full
 re-read (every FULL_READ_EVERY_POLLS polls) falls due on the simulated clock inside the run.
 
-Reported per N: first-cycle and steady-cycle wall time (median; the cycle with the periodic full
-re-read separately), requests per push, bytes; the byte ratio incremental / full taken same-set and
-same-time (right after a steady cycle, before the clock moves, every job of the pushes that cycle
-polled is read again), by push size; and the database time of one incremental poll of the 5,202-job
-push. Medians and ratios, no assertions on time. BENCH_PROFILE=DIR (with pyinstrument installed) writes a
-profile of each cycle's calling thread there. (The numbers before issue 16, serial polls, came from this script at commit
-aeabd32, which also drove the old fan-out.)
+Reported per N: first-cycle and steady-cycle wall time (median of the steady cycles; the steady cycle
+with the most periodic full re-reads, and the slowest, separately), requests per push, bytes, database
+time and queries per push (every query of the cycle's thread, which makes them all, and the COPY of new
+job rows); the byte ratio incremental / full taken same-set and same-time (right after a steady cycle,
+before the clock moves, every job of the pushes that cycle polled incrementally is read again), by push
+size; and the database time of one incremental poll of the 5,202-job push. BuildWatch runs with DEBUG=0
+as in production. Medians and ratios, no assertions on time; a failed poll stops the run with an error.
+BENCH_PROFILE=DIR (with pyinstrument installed) writes a profile of each cycle's calling thread there.
+(The numbers before issue 16, serial polls, came from this script at commit aeabd32, which also drove
+the old fan-out; the script runs on any later commit, e.g. from a `git archive` of it.)
 """
 
 from __future__ import annotations

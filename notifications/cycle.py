@@ -5,6 +5,8 @@ poll (claim, store, ledger) stays in the calling thread, on its one connection. 
 claimed and idempotent exactly as a lone poll_push is, no thread opens a database connection of its
 own (nothing to leak, no SQLite writer contention, no extra PostgreSQL connections per worker), and the
 cycle's wall time is about pushes x latency / concurrency while the database work overlaps the reads.
+That thread claims and stores a batch at a time (poller.begin_polls, poller.finish_polls), a few queries
+per batch rather than several per push: per-push round trips made it the bottleneck at 1,000 pushes.
 
 New watches get their title from one push-list read per repository (`id__in`), so from the first cycle
 on a push costs one jobs request per cycle (more only for pages past 2,000 jobs).

@@ -134,6 +134,8 @@ def _claim_polls(states: Sequence[PushState], now: datetime, min_interval: float
         query = query.filter(
             Q(last_polled_at__isnull=True) | Q(last_polled_at__lte=now - timedelta(seconds=min_interval))
         )
+    if len(states) == 1:  # one push (a confirming poll, a batch's last): the conditional UPDATE alone
+        return {states[0].pk} if query.update(last_polled_at=now, confirm_at=None) == 1 else set()
     with transaction.atomic():
         won = list(query.select_for_update().order_by("pk").values_list("pk", flat=True))
         if won:
