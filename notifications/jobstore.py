@@ -150,21 +150,34 @@ def write_many(reads: Sequence[JobsRead]) -> dict[int, Written]:
     return written
 
 
+READ_BACK_IDS = 5000  # job ids per read-back query: SQLite allows 32,766 variables in one
+
+
 def _stored_rows(reads: Sequence[JobsRead]) -> dict[int, dict[int, list[Any]]]:
-    """The stored rows the reads are compared with, in one query: every row of a fully read push, the
-    rows of the fetched jobs of an incrementally read one."""
+    """The stored rows the reads are compared with, in a query per up to READ_BACK_IDS fetched job ids:
+    every row of a fully read push, the rows of the fetched jobs of an incrementally read one."""
     old: dict[int, dict[int, list[Any]]] = {read.state.pk: {} for read in reads}
-    wanted = {read.state.pk: {job.id for job in read.jobs} for read in reads if not read.full}
-    whole = [read.state.pk for read in reads if read.full]
-    some = [pk for pk, ids in wanted.items() if ids]
-    if not whole and not some:
-        return old
-    query = Q(push_id__in=whole)
-    if some:
-        query |= Q(push_id__in=some, job_id__in=set().union(*(wanted[pk] for pk in some)))
-    for push_pk, job_id, data in PushJob.objects.filter(query).values_list("push_id", "job_id", "data"):
-        if push_pk not in wanted or job_id in wanted[push_pk]:
-            old[push_pk][job_id] = data
+    groups: list[list[JobsRead]] = [[]]
+    ids = 0
+    for read in reads:
+        count = 0 if read.full else len(read.jobs)
+        if groups[-1] and ids + count > READ_BACK_IDS:
+            groups.append([])
+            ids = 0
+        groups[-1].append(read)
+        ids += count
+    for group in groups:
+        wanted = {read.state.pk: {job.id for job in read.jobs} for read in group if not read.full}
+        whole = [read.state.pk for read in group if read.full]
+        some = [pk for pk, job_ids in wanted.items() if job_ids]
+        if not whole and not some:
+            continue
+        query = Q(push_id__in=whole)
+        if some:
+            query |= Q(push_id__in=some, job_id__in=set().union(*(wanted[pk] for pk in some)))
+        for push_pk, job_id, data in PushJob.objects.filter(query).values_list("push_id", "job_id", "data"):
+            if push_pk not in wanted or job_id in wanted[push_pk]:
+                old[push_pk][job_id] = data
     return old
 
 

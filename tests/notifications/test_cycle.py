@@ -238,6 +238,27 @@ def test_a_batch_of_reads_is_stored_in_the_same_few_queries_however_many_pushes_
     assert len(unchanged) <= 6
 
 
+def test_a_batch_with_many_changed_jobs_reads_its_rows_back_in_several_queries(upstream, clock, monkeypatch):
+    from notifications import jobstore
+
+    alice = make_user("alice")
+    pushes = [("try", running_push(upstream, jobs=4)) for _ in range(3)]
+    for _, push_id in pushes:
+        watch(alice, push_id)
+    poll_at_once(pushes)
+    for _, push_id in pushes:
+        for job_id in running_jobs(upstream, push_id)[:2]:
+            upstream.set_job(job_id, "completed", "success")
+    clock.shift(POLL)
+    monkeypatch.setattr(poller, "full_read_due", lambda *args: False)
+    monkeypatch.setattr(jobstore, "READ_BACK_IDS", 5)  # every incremental read brings all five jobs again
+    results, sql = poll_at_once(pushes)
+    assert sum('FROM "notifications_pushjob"' in q and q.startswith("SELECT") for q in sql) == 3
+    assert [r.jobs_written for r in results] == [2, 2, 2]
+    states = PushState.objects.filter(push_id__in=[p for _, p in pushes])
+    assert {(s.job_count, s.completed_count, s.running_count) for s in states} == {(5, 3, 2)}
+
+
 def test_the_tally_of_a_read_counts_the_fetched_jobs_as_their_stored_rows_would():
     from notifications.jobstore import Tally
     from notifications.snapshot import decode_job, encode_job
