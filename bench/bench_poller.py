@@ -11,12 +11,16 @@ local-memory cache otherwise: the output says which). That process runs the cycl
 interval later: the fake's clock and BuildWatch's (time-machine) move together, so the periodic full
 re-read (every FULL_READ_EVERY_POLLS polls) falls due on the simulated clock inside the run.
 
-Reported per N: first-cycle and steady-cycle wall time (median; the cycle with the periodic full
-re-read separately), requests per push, bytes; the byte ratio incremental / full taken same-set and
-same-time (right after a steady cycle, before the clock moves, every job of the pushes that cycle
-polled is read again), by push size; and the database time of one incremental poll of the 5,202-job
-push. Medians and ratios, no assertions on time. (The numbers before issue 16, serial polls, came from this script at commit
-aeabd32, which also drove the old fan-out.)
+Reported per N: first-cycle and steady-cycle wall time (median of the steady cycles; the steady cycle
+with the most periodic full re-reads, and the slowest, separately), requests per push, bytes, database
+time and queries per push (every query of the cycle's thread, which makes them all, and the COPY of new
+job rows); the byte ratio incremental / full taken same-set and same-time (right after a steady cycle,
+before the clock moves, every job of the pushes that cycle polled incrementally is read again), by push
+size; and the database time of one incremental poll of the 5,202-job push. BuildWatch runs with DEBUG=0
+as in production. Medians and ratios, no assertions on time; a failed poll stops the run with an error.
+BENCH_PROFILE=DIR (with pyinstrument installed) writes a profile of each cycle's calling thread there.
+(The numbers before issue 16, serial polls, came from this script at commit aeabd32, which also drove
+the old fan-out; the script runs on any later commit, e.g. from a `git archive` of it.)
 """
 
 from __future__ import annotations
@@ -89,7 +93,9 @@ def control(url: str, action: str, **params: object) -> dict:
 
 
 class Meter:
-    """A requests response hook: requests and body bytes, by push id, thread-safe."""
+    """Requests and body bytes, by push id, thread-safe. It wraps the client's one attempt (`_send`):
+    the client reads bodies itself (stream=True, byte-capped), so a requests response hook would find
+    the body unread, and reading it there would leave the client an empty one."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -97,13 +103,25 @@ class Meter:
         self.bytes = 0
         self.by_push: dict[int, int] = defaultdict(int)
 
-    def hook(self, response, *args, **kwargs):
+    def count(self, response) -> None:
         push = parse_qs(urlsplit(response.url).query).get("push_id", ["0"])[0]
         with self.lock:
             self.requests += 1
             self.bytes += len(response.content)
             self.by_push[int(push) if push.isdigit() else 0] += len(response.content)
-        return response
+
+    def client(self, url: str, session):
+        from pushes.treeherder import TreeherderClient
+
+        meter = self
+
+        class MeteredClient(TreeherderClient):
+            def _send(self, *args, **kwargs):
+                response = super()._send(*args, **kwargs)
+                meter.count(response)
+                return response
+
+        return MeteredClient(url, timeout=60, session=session)
 
     def take(self) -> dict:
         with self.lock:
@@ -156,10 +174,9 @@ def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C9
     from django.db import connection
 
     from notifications import cycle as poll_cycle_module
-    from notifications import poller
+    from notifications import jobstore, poller
     from notifications.models import Watch
     from pushes import services as pushes_services
-    from pushes.treeherder import TreeherderClient
 
     call_command("migrate", verbosity=0)
     cache.clear()
@@ -177,31 +194,82 @@ def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C9
     meter = Meter()
     session = requests.Session()
     session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64))
-    session.hooks["response"].append(meter.hook)
-    client = TreeherderClient(fake["url"], timeout=60, session=session)
+    client = meter.client(fake["url"], session)
     poller.get_client = lambda **kwargs: client
     pushes_services.get_client = lambda **kwargs: client
     refetch_session = requests.Session()
     refetch_session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64))
     refetch_meter = Meter()
-    refetch_session.hooks["response"].append(refetch_meter.hook)
-    refetch = TreeherderClient(fake["url"], timeout=60, session=refetch_session)
+    refetch = refetch_meter.client(fake["url"], refetch_session)
+
+    profiled = {"cycles": 0}
+
+    def profile_start():
+        """BENCH_PROFILE=DIR (pyinstrument installed): the cycle's thread, sampled, one file per cycle."""
+        if not os.environ.get("BENCH_PROFILE"):
+            return None
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.002)
+        profiler.start()
+        return profiler
+
+    def profile_stop(profiler) -> None:
+        if profiler is None:
+            return
+        profiler.stop()
+        path = Path(os.environ["BENCH_PROFILE"]) / f"n{len(push_ids)}-cycle{profiled['cycles']}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(profiler.output_text(unicode=True, show_all=False))
+        profiler.last_session.save(str(path.with_suffix(".pyisession")))  # pyinstrument --load=FILE
+        profiled["cycles"] += 1
+
+    database = {"seconds": 0.0, "queries": 0}
+    copy_rows = getattr(jobstore, "insert_fresh_rows", None)  # (absent before the batched writes)
+
+    def timed_copy(rows):  # COPY goes around execute(): timed here, as one query
+        began = time.perf_counter()
+        try:
+            return copy_rows(rows)
+        finally:
+            database["seconds"] += time.perf_counter() - began
+            database["queries"] += 1
+
+    if copy_rows is not None:
+        jobstore.insert_fresh_rows = timed_copy
 
     def one_cycle() -> dict:
-        started = time.perf_counter()
-        summary = poll_cycle_module.poll_cycle(
-            dispatch_delivery=lambda nid: None, client=client, min_interval=0
-        )
-        results = summary.results
-        wall = time.perf_counter() - started
-        polled = [r.push_id for r in results if r.polled]
-        return {"wall": wall, **meter.take(), "pushes": len(summary.pushes), "polled": polled,
-                "full": sum(r.full_read for r in results), "errors": sum(bool(r.error) for r in results)}  # fmt: skip
+        database.update(seconds=0.0, queries=0)
 
-    def same_time_full_bytes(polled: list[int]) -> dict[int, int]:
+        def timed(execute, sql, params, many, context):  # the cycle's thread: every query of the cycle
+            began = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                database["seconds"] += time.perf_counter() - began
+                database["queries"] += 1
+
+        profiler = profile_start()
+        started = time.perf_counter()
+        with connection.execute_wrapper(timed):
+            summary = poll_cycle_module.poll_cycle(
+                dispatch_delivery=lambda nid: None, client=client, min_interval=0
+            )
+        wall = time.perf_counter() - started
+        profile_stop(profiler)
+        results = summary.results
+        incremental = [r.push_id for r in results if r.polled and not r.full_read]
+        errors = [r.error for r in results if r.error]
+        if errors:  # a cycle of failed reads measures nothing: say so, loudly
+            print(f"{len(errors)} poll(s) failed, e.g. {errors[0]}", file=sys.stderr)
+        return {"wall": wall, **meter.take(), "pushes": len(summary.pushes), "incremental": incremental,
+                "full": sum(r.full_read for r in results), "errors": len(errors),
+                "db_seconds": database["seconds"], "queries": database["queries"]}  # fmt: skip
+
+    def same_time_full_bytes(push_ids: list[int]) -> dict[int, int]:
         refetch_meter.take()
         with ThreadPoolExecutor(max_workers=32) as pool:
-            list(pool.map(lambda p: refetch.jobs("try", p), polled))
+            list(pool.map(lambda p: refetch.jobs("try", p), push_ids))
         return refetch_meter.take()["by_push"]
 
     def tick() -> None:
@@ -214,13 +282,13 @@ def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C9
     for n in range(steady):
         tick()
         cycle = one_cycle()
-        if cycle["full"] * 2 < cycle["pushes"] and n % 3 == 1:  # an incremental cycle: compare bytes
-            full = same_time_full_bytes(cycle["polled"])
+        if n % 3 == 1:  # compare the bytes of this cycle's incremental polls with full reads, now
+            full = same_time_full_bytes(cycle["incremental"])
             for push_id, incremental in cycle["by_push"].items():
                 if push_id in full:
                     ratios[sizes[push_id]].append(incremental / full[push_id])
-        cycles.append({k: v for k, v in cycle.items() if k not in ("by_push", "polled")})
-    first = {k: v for k, v in first.items() if k not in ("by_push", "polled")}
+        cycles.append({k: v for k, v in cycle.items() if k not in ("by_push", "incremental")})
+    first = {k: v for k, v in first.items() if k not in ("by_push", "incremental")}
 
     # One incremental poll of the 5,202-job push: database time only (execute_wrapper on this thread).
     big = push_ids[0]
@@ -256,7 +324,7 @@ def measure(count: int, latency: float, steady: int) -> tuple[dict, str]:
         tmp = tempfile.mkdtemp(prefix="bench-poller-")
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "buildwatch.settings", "BUILDWATCH_VAR_DIR": tmp,
                "TREEHERDER_URL": fake["url"], "BUILDWATCH_POLL_SECONDS": str(POLL_SECONDS), "EMAIL_URL": "dummy://",
-               "LOG_LEVEL": "ERROR", "REDIS_URL": "", **env_extra}  # fmt: skip
+               "LOG_LEVEL": "ERROR", "REDIS_URL": "", "DEBUG": "0", "SECRET_KEY": "bench-only", **env_extra}  # fmt: skip
         child = subprocess.run([sys.executable, __file__, "--buildwatch", json.dumps(fake), "--steady", str(steady),
                                 "--latency", str(latency)], env=env, capture_output=True, text=True, check=False)  # fmt: skip
         if child.returncode:
@@ -270,29 +338,36 @@ def measure(count: int, latency: float, steady: int) -> tuple[dict, str]:
 
 def report(count: int, result: dict) -> dict:
     first, cycles = result["first"], result["cycles"]
-    incremental = [c for c in cycles if c["full"] * 2 < c["pushes"]]
-    rereads = [c for c in cycles if c["full"] * 2 >= c["pushes"]]
-    med = {
-        key: statistics.median(c[key] for c in incremental) for key in ("wall", "requests", "bytes", "pushes")
-    }
+    most_full = max(cycles, key=lambda c: (c["full"], c["wall"]))
+
+    def per_push(cycle: dict) -> dict:
+        pushes = max(cycle["pushes"], 1)
+        return {"requests": cycle["requests"] / pushes, "db_ms": 1000 * cycle["db_seconds"] / pushes,
+                "queries": cycle["queries"] / pushes}  # fmt: skip
+
+    steady = {key: statistics.median(c[key] for c in cycles) for key in ("wall", "bytes", "pushes", "full")}
+    steady.update({key: statistics.median(per_push(c)[key] for c in cycles) for key in ("requests", "db_ms", "queries")})  # fmt: skip
     print(f"\nN = {count} watched pushes ({first['pushes']} unfinished at the first cycle):")
-    print(f"  first cycle: {first['wall']:.2f} s, {first['requests']} requests "
-          f"({first['requests'] / max(first['pushes'], 1):.2f} per push), {first['bytes'] / 1e6:.1f} MB, "
+    f = per_push(first)
+    print(f"  first cycle: {first['wall']:.2f} s, {first['requests']} requests ({f['requests']:.2f} per push), "
+          f"{first['bytes'] / 1e6:.1f} MB; database {f['db_ms']:.1f} ms and {f['queries']:.1f} queries per push; "
           f"{first['errors']} errors")  # fmt: skip
-    print(f"  steady cycles (incremental, median of {len(incremental)}): {med['wall']:.2f} s, "
-          f"{med['requests'] / max(med['pushes'], 1):.2f} requests per push, {med['bytes'] / 1e3:.0f} kB; "
-          f"per push {1000 * med['wall'] / max(med['pushes'], 1):.1f} ms")  # fmt: skip
-    for cycle in rereads:
-        print(f"  cycle with the periodic full re-read: {cycle['wall']:.2f} s, {cycle['full']} full reads, "
-              f"{cycle['bytes'] / 1e6:.1f} MB")  # fmt: skip
+    print(f"  steady cycles (median of {len(cycles)}): {steady['wall']:.2f} s, {steady['requests']:.2f} requests "
+          f"per push, {steady['bytes'] / 1e3:.0f} kB, {steady['full']:g} full reads; database "
+          f"{steady['db_ms']:.1f} ms and {steady['queries']:.1f} queries per push; slowest "
+          f"{max(c['wall'] for c in cycles):.2f} s; {sum(c['errors'] for c in cycles)} errors")  # fmt: skip
+    print(f"  steady cycle with the most periodic full re-reads: {most_full['wall']:.2f} s, {most_full['full']} "
+          f"full reads, {most_full['bytes'] / 1e6:.1f} MB")  # fmt: skip
     for size, values in sorted(result["ratios"].items(), key=lambda kv: int(kv[0])):
         print(f"  bytes incremental / full, same pushes same moment, {size}-job pushes: "
               f"median {statistics.median(values):.3f} ({len(values)} polls)")  # fmt: skip
     if result["big_db"]:
         print(f"  database time of one incremental poll of the {BIG}-job push: median "
               f"{1000 * statistics.median(result['big_db']):.1f} ms ({len(result['big_db'])} polls)")  # fmt: skip
-    reread_wall = max((c["wall"] for c in rereads), default=float("nan"))
-    return {"n": count, "first": first["wall"], "steady": med["wall"], "reread": reread_wall}
+    return {"n": count, "first": first["wall"], "steady": steady["wall"], "reread": most_full["wall"],
+            "full": most_full["full"], "db_ms": steady["db_ms"], "first_db_ms": f["db_ms"],
+            "requests": steady["requests"], "first_requests": f["requests"],
+            "errors": first["errors"] + sum(c["errors"] for c in cycles)}  # fmt: skip
 
 
 def main() -> None:
@@ -318,13 +393,17 @@ def main() -> None:
         if not rows:
             mode = f"BUILDWATCH_POLL_CONCURRENCY={os.environ.get('BUILDWATCH_POLL_CONCURRENCY') or 16}"
             print(f"BuildWatch on {backend}; fake Treeherder in its own process, {args.latency * 1000:g} ms per "
-                  f"request; {mode}; poll interval {POLL_SECONDS} s (simulated)")  # fmt: skip
+                  f"request; {mode}; DEBUG=0 as in production; poll interval {POLL_SECONDS} s (simulated)")  # fmt: skip
         rows.append(report(count, result))
         print(f"  (measured in {time.perf_counter() - started:.0f} s)", flush=True)
-    print("\ngrowth:   N   first (s)  steady (s)  full re-read cycle (s)  steady per push (ms)")
+    print("\ngrowth:   N  first (s)  steady median (s)  most re-reads (s, reads)  DB ms/push first, steady  "
+          "requests/push first, steady")  # fmt: skip
     for row in rows:
-        print(f"  {row['n']:>6}  {row['first']:>9.2f}  {row['steady']:>10.2f}  {row['reread']:>22.2f}  "
-              f"{1000 * row['steady'] / row['n']:>20.1f}")  # fmt: skip
+        print(f"  {row['n']:>6}  {row['first']:>9.2f}  {row['steady']:>17.2f}  {row['reread']:>14.2f} "
+              f"({row['full']:>4})  {row['first_db_ms']:>15.1f}, {row['db_ms']:>5.1f}  "
+              f"{row['first_requests']:>19.2f}, {row['requests']:>5.2f}")  # fmt: skip
+    if any(row["errors"] for row in rows):
+        sys.exit("some polls failed: these numbers measure failures (see the errors above)")
     return None
 
 

@@ -5,6 +5,8 @@ poll (claim, store, ledger) stays in the calling thread, on its one connection. 
 claimed and idempotent exactly as a lone poll_push is, no thread opens a database connection of its
 own (nothing to leak, no SQLite writer contention, no extra PostgreSQL connections per worker), and the
 cycle's wall time is about pushes x latency / concurrency while the database work overlaps the reads.
+That thread claims and stores a batch at a time (poller.begin_polls, poller.finish_polls), a few queries
+per batch rather than several per push: per-push round trips made it the bottleneck at 1,000 pushes.
 
 New watches get their title from one push-list read per repository (`id__in`), so from the first cycle
 on a push costs one jobs request per cycle (more only for pages past 2,000 jobs).
@@ -20,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
+from pushes.rules import Push
 from pushes.treeherder import TreeherderClient, TreeherderError, get_client
 
 from . import poller
@@ -30,7 +33,7 @@ from .autowatch import auto_watch_new_pushes
 from .followup import check_confirmations
 from .models import PushState, Watch
 from .outbox import Enqueue, due_deliveries
-from .snapshot import PUSH_FIELDS, fill_push_fields
+from .snapshot import push_values
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +111,7 @@ def poll_cycle(
         logger.exception("Auto-watch failed")
     summary.pushes = watched_unfinished_pushes()
     client = client or get_client(background=True)
-    summary.titles_read = fill_titles(client, summary.pushes)
+    summary.titles_read = fill_titles(client, summary.pushes, workers or concurrency())
     summary.results, summary.deferred = poll_many(
         summary.pushes,
         client=client,
@@ -130,28 +133,38 @@ def poll_cycle(
     return summary
 
 
-def fill_titles(client: TreeherderClient, pushes: Iterable[tuple[str, int]]) -> int:
+def fill_titles(client: TreeherderClient, pushes: Iterable[tuple[str, int]], workers: int = 1) -> int:
     """Title, author and revision of pushes never read, from the push list (`id__in`), not one request
-    each. A push the list leaves out (or a failed read) is read by its poll instead. Returns requests."""
-    known = set(PushState.objects.exclude(revision="").values_list("repo", "push_id"))
+    each; the list reads run `workers` at a time, the writes in this thread. A push the list leaves out
+    (or a failed read) is read by its poll instead. Returns requests."""
+    states = poller.push_states(pushes)
     wanted: dict[str, list[int]] = {}
-    for repo, push_id in pushes:
-        if (repo, push_id) not in known:
+    for (repo, push_id), state in states.items():
+        if not state.revision:
             wanted.setdefault(repo, []).append(push_id)
-    requests = 0
-    for repo, push_ids in wanted.items():
-        for start in range(0, len(push_ids), TITLE_BATCH):
-            requests += 1
-            try:
-                found = client.pushes_by_id(repo, push_ids[start : start + TITLE_BATCH])
-            except TreeherderError as problem:
-                logger.warning("Reading the titles of %s pushes failed: %s", repo, problem)
-                continue
+    reads = [
+        (repo, push_ids[start : start + TITLE_BATCH])
+        for repo, push_ids in wanted.items()
+        for start in range(0, len(push_ids), TITLE_BATCH)
+    ]
+
+    def read(repo: str, push_ids: list[int]) -> list[Push]:
+        try:
+            return client.pushes_by_id(repo, push_ids)
+        except TreeherderError as problem:
+            logger.warning("Reading the titles of %s pushes failed: %s", repo, problem)
+            return []
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=max(min(workers, len(reads)), 1)) as pool:
+        answers = list(pool.map(lambda batch: (batch[0], read(*batch)), reads))
+    with transaction.atomic():
+        for repo, found in answers:
             for push in found:
-                state, _ = PushState.objects.get_or_create(repo=repo, push_id=push.id)
-                fill_push_fields(state, push)
-                state.save(update_fields=PUSH_FIELDS)
-    return requests
+                if (repo, push.id) in states:
+                    PushState.objects.filter(repo=repo, push_id=push.id).update(**push_values(push))
+    return len(reads)
 
 
 def _fetch(plan: poller.PollPlan, client: TreeherderClient) -> poller.Fetched:
@@ -170,54 +183,85 @@ def poll_many(
     min_interval: float | None = None,
     deadline: float | None = None,
 ) -> tuple[list[poller.PollResult], list[tuple[str, int]]]:
-    """Poll `pushes`, up to `workers` Treeherder reads at once; claims and writes in this thread. A push
-    whose poll crashes is reported, never stops the others. Returns (results, pushes left for later)."""
+    """Poll `pushes`, up to `workers` Treeherder reads at once; claims and writes in this thread, each
+    for a batch of pushes at a time (a few queries per batch, not per push): pushes are claimed
+    `workers` at a time, and the reads that have come back are stored together. A push whose poll
+    crashes is reported, never stops the others. Returns (results, pushes left for later)."""
     results: list[poller.PollResult] = []
     in_flight: dict[Future[poller.Fetched], poller.PollPlan] = {}
 
     def finish(done: Iterable[Future[poller.Fetched]]) -> None:
-        for future in done:
-            plan = in_flight.pop(future)
-            repo, push_id = plan.state.repo, plan.state.push_id
-            results.append(_guarded(repo, push_id, _finish, plan, future, enqueue))
+        polls = [(in_flight.pop(future), future) for future in done]
+        results.extend(_finish_batch(polls, enqueue))
 
     deferred: list[tuple[str, int]] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="buildwatch-poll") as pool:
-        for index, (repo, push_id) in enumerate(pushes):
+        for start in range(0, len(pushes), workers):
             if deadline is not None and time.monotonic() > deadline:
-                deferred = pushes[index:]
+                deferred = pushes[start:]
                 logger.warning("Poll cycle out of time: %d push(es) wait for the next one", len(deferred))
                 break
-            begun = _guarded(repo, push_id, _begin, repo, push_id, enqueue, min_interval)
-            if isinstance(begun, poller.PollResult):
-                results.append(begun)
-                continue
-            in_flight[pool.submit(_fetch, begun, client)] = begun
-            if len(in_flight) >= 2 * workers:  # keep every thread busy while this one writes
+            for begun in _begin_batch(pushes[start : start + workers], enqueue, min_interval):
+                if isinstance(begun, poller.PollResult):
+                    results.append(begun)
+                else:
+                    in_flight[pool.submit(_fetch, begun, client)] = begun
+            while len(in_flight) >= 2 * workers:  # keep every thread busy while this one writes
                 finish(wait(in_flight, return_when=FIRST_COMPLETED).done)
         while in_flight:
             finish(wait(in_flight, return_when=FIRST_COMPLETED).done)
     return results, deferred
 
 
-def _begin(
-    repo: str, push_id: int, enqueue: Enqueue | None, min_interval: float | None
-) -> poller.PollPlan | poller.PollResult:
-    return poller.begin_poll(repo, push_id, enqueue=enqueue, min_interval=min_interval)
+def _begin_batch(
+    pushes: list[tuple[str, int]], enqueue: Enqueue | None, min_interval: float | None
+) -> list[poller.PollPlan | poller.PollResult]:
+    """Claim a batch at once; should that crash, each push alone, so only a bad one is reported."""
+    try:
+        return poller.begin_polls(pushes, enqueue=enqueue, min_interval=min_interval)
+    except Exception:
+        logger.exception("Claiming %d pushes at once crashed: claiming them one by one", len(pushes))
+    return [
+        _guarded(repo, push_id, poller.begin_poll, repo, push_id, enqueue=enqueue, min_interval=min_interval)
+        for repo, push_id in pushes
+    ]
 
 
-def _finish(
-    plan: poller.PollPlan, future: Future[poller.Fetched], enqueue: Enqueue | None
-) -> poller.PollResult:
-    return poller.finish_poll(plan, future.result(), enqueue=enqueue)
+def _finish_batch(
+    polls: list[tuple[poller.PollPlan, Future[poller.Fetched]]], enqueue: Enqueue | None
+) -> list[poller.PollResult]:
+    """Store a batch of reads at once (one transaction); should that crash (one push's data no rule
+    expected), each alone, so the others are stored and only the bad one is reported."""
+    fetched: list[tuple[poller.PollPlan, poller.Fetched]] = []
+    results: list[poller.PollResult] = []
+    for plan, future in polls:
+        try:
+            fetched.append((plan, future.result()))
+        except Exception as problem:  # the read itself crashed in its thread
+            results.append(_crashed(plan.state.repo, plan.state.push_id, problem))
+    if not fetched:
+        return results
+    try:
+        return results + poller.finish_polls(fetched, enqueue=enqueue)
+    except Exception:
+        if len(fetched) > 1:
+            logger.exception("Storing %d polls at once crashed: storing them one by one", len(fetched))
+    for plan, one in fetched:
+        repo, push_id = plan.state.repo, plan.state.push_id
+        results.append(_guarded(repo, push_id, poller.finish_poll, plan, one, enqueue=enqueue))
+    return results
 
 
-def _guarded(repo: str, push_id: int, step: Callable[..., Any], *args: Any) -> Any:
+def _guarded(repo: str, push_id: int, step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """One bad push must not starve the others of their poll: its crash becomes its result."""
     try:
-        return step(*args)
+        return step(*args, **kwargs)
     except Exception as problem:
-        logger.exception("Polling %s push %s crashed", repo, push_id)
-        return poller.PollResult(
-            repo=repo, push_id=push_id, error=f"crashed: {type(problem).__name__}: {problem}"
-        )
+        return _crashed(repo, push_id, problem)
+
+
+def _crashed(repo: str, push_id: int, problem: Exception) -> poller.PollResult:
+    logger.error("Polling %s push %s crashed", repo, push_id, exc_info=problem)
+    return poller.PollResult(
+        repo=repo, push_id=push_id, error=f"crashed: {type(problem).__name__}: {problem}"
+    )

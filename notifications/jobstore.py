@@ -8,9 +8,13 @@ periodic full re-read also repairs anything an incremental poll missed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from django.db import connection
+from django.db.models import Q
 
 from pushes import rules
 
@@ -59,15 +63,16 @@ class Tally:
         """rules.looks_finished, from the counts: jobs, none unfinished, not only decision/action tasks."""
         return self.total > 0 and self.unfinished == 0 and self.work > 0
 
-    def store(self, state: PushState) -> list[str]:
-        """Copy onto the PushState (not saved); the names of the fields to save."""
-        state.job_count = self.total
-        state.completed_count = self.completed
-        state.failed_count = self.failed
-        state.running_count = self.running
-        state.unfinished_count = self.unfinished
-        state.work_count = self.work
-        return list(TALLY_FIELDS)
+    def values(self) -> dict[str, Any]:
+        """The PushState fields (TALLY_FIELDS) that keep this tally."""
+        return {
+            "job_count": self.total,
+            "completed_count": self.completed,
+            "failed_count": self.failed,
+            "running_count": self.running,
+            "unfinished_count": self.unfinished,
+            "work_count": self.work,
+        }
 
 
 TALLY_FIELDS = (
@@ -87,35 +92,111 @@ class Written:
     deleted: int
 
 
+@dataclass
+class JobsRead:
+    """One poll's jobs, to store: the (locked) PushState, what Treeherder sent, and whether that was all."""
+
+    state: PushState
+    jobs: list[rules.Job]
+    full: bool
+
+
 def write_jobs(state: PushState, fetched: Iterable[rules.Job], *, full: bool) -> Written:
-    """Store the jobs of a read (inside the caller's transaction, PushState locked); returns the new tally.
-    Reads back only the rows of the fetched jobs (all rows on a full read) and writes only those that differ."""
-    new = {job.id: encode_job(job) for job in fetched}
-    rows = PushJob.objects.filter(push=state)
-    if not full:
-        rows = rows.filter(job_id__in=list(new))
-    old: Mapping[int, list[Any]] = dict(rows.values_list("job_id", "data"))
-    changed = {job_id: data for job_id, data in new.items() if old.get(job_id) != data}
-    vanished = [job_id for job_id in old if job_id not in new] if full else []
-    if full:
-        tally = Tally.of(decode_job(job_id, data, state.push_id) for job_id, data in new.items())
-    else:
-        tally = Tally.stored(state)
-        for job_id, data in changed.items():
-            if job_id in old:
-                tally.add(decode_job(job_id, old[job_id], state.push_id), -1)
-            tally.add(decode_job(job_id, data, state.push_id), 1)
-    if changed:
+    """Store the jobs of one read; see write_many."""
+    return write_many([JobsRead(state, list(fetched), full)])[state.pk]
+
+
+def write_many(reads: Sequence[JobsRead]) -> dict[int, Written]:
+    """Store the jobs of many reads (inside the caller's transaction, their PushStates locked), in a few
+    queries for all of them; returns each push's new tally by PushState pk. Reads back only the rows of
+    the fetched jobs (all rows on a full read), writes only those that differ, and deletes on a full
+    read the rows that vanished upstream. Jobs with no row yet (all of them on a push's first read) are
+    inserted without conflict handling: on PostgreSQL with COPY, several times faster than INSERTs."""
+    old = _stored_rows(reads)
+    fresh: list[tuple[int, int, list[Any]]] = []  # (push pk, job id, data) of jobs with no row yet
+    upserts: list[PushJob] = []
+    vanished = Q()
+    written: dict[int, Written] = {}
+    for read in reads:
+        state, before = read.state, old[read.state.pk]
+        new = {job.id: (job, encode_job(job)) for job in read.jobs}
+        changed = {job_id: pair for job_id, pair in new.items() if before.get(job_id) != pair[1]}
+        gone = [job_id for job_id in before if job_id not in new] if read.full else []
+        if read.full:
+            tally = Tally.of(job for job, _ in new.values())
+        else:
+            tally = Tally.stored(state)
+            for job_id, (job, _) in changed.items():
+                if job_id in before:
+                    tally.add(decode_job(job_id, before[job_id], state.push_id), -1)
+                tally.add(job, 1)
+        for job_id, (_, data) in changed.items():
+            if job_id in before:
+                upserts.append(PushJob(push=state, job_id=job_id, data=data))
+            else:  # the read-back found no row for it, and the PushState is locked: a plain insert
+                fresh.append((state.pk, job_id, data))
+        if gone:
+            vanished |= Q(push=state, job_id__in=gone)
+        written[state.pk] = Written(tally=tally, changed=len(changed), deleted=len(gone))
+    if fresh:
+        insert_fresh_rows(fresh)
+    if upserts:
         PushJob.objects.bulk_create(
-            [PushJob(push=state, job_id=job_id, data=data) for job_id, data in changed.items()],
-            update_conflicts=True,
-            unique_fields=["push", "job_id"],
-            update_fields=["data"],
+            upserts, update_conflicts=True, unique_fields=["push", "job_id"], update_fields=["data"],
             batch_size=1000,
-        )
+        )  # fmt: skip
     if vanished:
-        PushJob.objects.filter(push=state, job_id__in=vanished).delete()
-    return Written(tally=tally, changed=len(changed), deleted=len(vanished))
+        PushJob.objects.filter(vanished).delete()
+    return written
+
+
+READ_BACK_IDS = 5000  # job ids per read-back query: SQLite allows 32,766 variables in one
+
+
+def _stored_rows(reads: Sequence[JobsRead]) -> dict[int, dict[int, list[Any]]]:
+    """The stored rows the reads are compared with, in a query per up to READ_BACK_IDS fetched job ids:
+    every row of a fully read push, the rows of the fetched jobs of an incrementally read one."""
+    old: dict[int, dict[int, list[Any]]] = {read.state.pk: {} for read in reads}
+    groups: list[list[JobsRead]] = [[]]
+    ids = 0
+    for read in reads:
+        count = 0 if read.full else len(read.jobs)
+        if groups[-1] and ids + count > READ_BACK_IDS:
+            groups.append([])
+            ids = 0
+        groups[-1].append(read)
+        ids += count
+    for group in groups:
+        wanted = {read.state.pk: {job.id for job in read.jobs} for read in group if not read.full}
+        whole = [read.state.pk for read in group if read.full]
+        some = [pk for pk, job_ids in wanted.items() if job_ids]
+        if not whole and not some:
+            continue
+        query = Q(push_id__in=whole)
+        if some:
+            query |= Q(push_id__in=some, job_id__in=set().union(*(wanted[pk] for pk in some)))
+        for push_pk, job_id, data in PushJob.objects.filter(query).values_list("push_id", "job_id", "data"):
+            if push_pk not in wanted or job_id in wanted[push_pk]:
+                old[push_pk][job_id] = data
+    return old
+
+
+def insert_fresh_rows(rows: list[tuple[int, int, list[Any]]]) -> None:
+    """Insert (push pk, job id, data) rows that cannot exist yet: the caller read them back and found none,
+    with their PushStates locked (write_many)."""
+    if connection.vendor == "postgresql":
+        table = PushJob._meta.db_table
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {table} (push_id, job_id, data) FROM STDIN") as copy,
+        ):
+            for push_pk, job_id, data in rows:
+                copy.write_row((push_pk, job_id, json.dumps(data)))
+        return
+    PushJob.objects.bulk_create(
+        [PushJob(push_id=push_pk, job_id=job_id, data=data) for push_pk, job_id, data in rows],
+        batch_size=1000,
+    )
 
 
 def stored_jobs(state: PushState) -> list[rules.Job]:
@@ -125,4 +206,13 @@ def stored_jobs(state: PushState) -> list[rules.Job]:
     ]
 
 
-__all__ = ["SNAPSHOT_FIELDS", "TALLY_FIELDS", "Tally", "Written", "stored_jobs", "write_jobs"]
+__all__ = [
+    "SNAPSHOT_FIELDS",
+    "TALLY_FIELDS",
+    "JobsRead",
+    "Tally",
+    "Written",
+    "stored_jobs",
+    "write_jobs",
+    "write_many",
+]

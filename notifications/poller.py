@@ -14,13 +14,14 @@ the task schedules it), not a whole poll interval later.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from pushes import rules
@@ -28,10 +29,10 @@ from pushes.services import failure_summary
 from pushes.treeherder import TreeherderClient, TreeherderError, TreeherderNotFound, get_client
 
 from .early import record_early_alerts
-from .jobstore import Tally, stored_jobs, write_jobs
-from .models import PushState, Watch
+from .jobstore import JobsRead, Tally, stored_jobs, write_many
+from .models import Notification, PushState, Watch
 from .outbox import Enqueue, record_due_notifications
-from .snapshot import PUSH_FIELDS, advance_cursor, fill_push_fields, parse_last_modified
+from .snapshot import advance_cursor, parse_last_modified, push_values
 
 logger = logging.getLogger(__name__)
 
@@ -91,27 +92,106 @@ class Fetched:
     error: TreeherderError | None = None
 
 
-def _claim_poll(state: PushState, now: datetime, min_interval: float, confirm: bool) -> bool:
-    """Two beats poll the same push twice: the first conditional UPDATE wins this interval. A confirming
-    poll wins only while its confirm_at is still set (a regular poll that got there first clears it)."""
-    query = PushState.objects.filter(pk=state.pk).exclude(state=PushState.State.FINISHED)
+def push_states(pushes: Iterable[tuple[str, int]]) -> dict[tuple[str, int], PushState]:
+    """The PushState of each (repo, push id), made where missing: a few queries for any number."""
+    wanted: dict[str, set[int]] = {}
+    for repo, push_id in pushes:
+        wanted.setdefault(repo, set()).add(int(push_id))
+
+    def read() -> dict[tuple[str, int], PushState]:
+        found: dict[tuple[str, int], PushState] = {}
+        for repo, push_ids in wanted.items():
+            for state in PushState.objects.filter(repo=repo, push_id__in=push_ids):
+                found[(repo, state.push_id)] = state
+        return found
+
+    found = read()
+    missing = [
+        (repo, push_id) for repo, ids in wanted.items() for push_id in ids if (repo, push_id) not in found
+    ]
+    if missing:  # another poller may make them at the same moment: the unique constraint keeps one
+        PushState.objects.bulk_create(
+            [PushState(repo=repo, push_id=push_id) for repo, push_id in missing], ignore_conflicts=True
+        )
+        found = read()
+    return found
+
+
+def _claim_polls(states: Sequence[PushState], now: datetime, min_interval: float, confirm: bool) -> set[int]:
+    """Two beats poll the same push twice: the first claim wins this interval. A batch is claimed in one
+    transaction: the rows still claimable are locked (in pk order: two cycles never deadlock) and then
+    marked polled, so a concurrent claim waits for this one and finds them claimed, exactly as with one
+    conditional UPDATE per push. A confirming poll wins only while its confirm_at is still set (a regular
+    poll that got there first clears it). Returns the pks won."""
+    if not states:
+        return set()
+    query = PushState.objects.filter(pk__in=[state.pk for state in states]).exclude(
+        state=PushState.State.FINISHED
+    )
     if confirm:
         query = query.filter(confirm_at__isnull=False, confirm_at__lte=now + CONFIRM_EARLY)
     elif min_interval > 0:
         query = query.filter(
             Q(last_polled_at__isnull=True) | Q(last_polled_at__lte=now - timedelta(seconds=min_interval))
         )
-    return query.update(last_polled_at=now, confirm_at=None) == 1
+    if len(states) == 1:  # one push (a confirming poll, a batch's last): the conditional UPDATE alone
+        return {states[0].pk} if query.update(last_polled_at=now, confirm_at=None) == 1 else set()
+    with transaction.atomic():
+        won = list(query.select_for_update().order_by("pk").values_list("pk", flat=True))
+        if won:
+            PushState.objects.filter(pk__in=won).update(last_polled_at=now, confirm_at=None)
+    return set(won)
+
+
+def full_read_due(push_id: int, last_full_read_at: datetime, now: datetime) -> bool:
+    """The periodic full re-read: at the latest FULL_READ_EVERY_POLLS polls after the last one, and
+    otherwise in the poll slot that the push id gives (slot number = push id, modulo
+    FULL_READ_EVERY_POLLS), once per slot, so the re-reads of pushes first read together spread over
+    that many cycles instead of all falling in one."""
+    if now - last_full_read_at >= full_read_interval():
+        return True
+    slot = int(now.timestamp()) // poll_seconds()
+    slot_start = datetime.fromtimestamp(slot * poll_seconds(), tz=UTC)
+    return slot % FULL_READ_EVERY_POLLS == push_id % FULL_READ_EVERY_POLLS and last_full_read_at < slot_start
 
 
 def _needs_full_read(state: PushState, now: datetime) -> bool:
     if not state.jobs_cursor or state.last_full_read_at is None:
         return True
-    if now - state.last_full_read_at >= full_read_interval():
-        return True
     # It looked finished last time: confirm on a full read (bulk updates skip last_modified) before
     # anyone is told. This is the settle rule's second read.
-    return state.confirm_at is not None or Tally.stored(state).looks_finished()
+    if state.confirm_at is not None or Tally.stored(state).looks_finished():
+        return True
+    return full_read_due(state.push_id, state.last_full_read_at, now)
+
+
+def begin_polls(
+    pushes: Sequence[tuple[str, int]],
+    *,
+    enqueue: Enqueue | None = None,
+    min_interval: float | None = None,
+    confirm: bool = False,
+) -> list[PollPlan | PollResult]:
+    """Claim many pushes at once (database only, a few queries for all); one answer per push, in order.
+    A PollResult when there is nothing to read: another poller has it, or it already finished (then a
+    watcher who came late is told, without asking Treeherder)."""
+    now = timezone.now()
+    if min_interval is None:
+        min_interval = poll_seconds() / 2
+    states = push_states(pushes)
+    finished = {key for key, state in states.items() if state.state == PushState.State.FINISHED}
+    won = _claim_polls([states[key] for key in states if key not in finished], now, min_interval, confirm)
+    begun: list[PollPlan | PollResult] = []
+    for repo, push_id in pushes:
+        state = states[(repo, int(push_id))]
+        if state.pk in won:
+            begun.append(_plan(state, now, confirm))
+            continue
+        result = PollResult(repo=repo, push_id=state.push_id, state=state.state)
+        if (repo, state.push_id) in finished:
+            result.notifications = record_due_notifications(state, now, enqueue)
+        begun.append(result)
+    return begun
 
 
 def begin_poll(
@@ -122,18 +202,12 @@ def begin_poll(
     min_interval: float | None = None,
     confirm: bool = False,
 ) -> PollPlan | PollResult:
-    """Claim the push (database only). A PollResult when there is nothing to read: another poller has
-    it, or it already finished (then a watcher who came late is told, without asking Treeherder)."""
-    now = timezone.now()
-    state, _ = PushState.objects.get_or_create(repo=repo, push_id=push_id)
-    result = PollResult(repo=repo, push_id=push_id, state=state.state)
-    if state.state == PushState.State.FINISHED:
-        result.notifications = record_due_notifications(state, now, enqueue)
-        return result
-    if min_interval is None:
-        min_interval = poll_seconds() / 2
-    if not _claim_poll(state, now, min_interval, confirm):
-        return result
+    """Claim one push: begin_polls of one."""
+    return begin_polls([(repo, push_id)], enqueue=enqueue, min_interval=min_interval, confirm=confirm)[0]
+
+
+def _plan(state: PushState, now: datetime, confirm: bool) -> PollPlan:
+    """What to ask for, from the PushState as it was before the claim (which cleared confirm_at)."""
     full = confirm or _needs_full_read(state, now)
     since = None if full else parse_last_modified(state.jobs_cursor)
     return PollPlan(
@@ -156,77 +230,176 @@ def fetch(plan: PollPlan, client: TreeherderClient) -> Fetched:
     return Fetched(push=push, jobs=jobs)
 
 
-def finish_poll(plan: PollPlan, fetched: Fetched, *, enqueue: Enqueue | None = None) -> PollResult:
-    """Store what changed, apply the rules, record the due notifications (database)."""
-    state, now = plan.state, plan.now
-    result = PollResult(repo=state.repo, push_id=state.push_id, polled=True, state=state.state)
-    if fetched.error is not None:
-        return _failed(result, fetched.error)
-    ready = plan.full and rules.ready_to_notify(fetched.jobs, state.job_count)
-    revision = fetched.push.revision if fetched.push else state.revision
-    summary = finished_summary(state.repo, fetched.jobs, revision) if ready else None
-    looks_finished = False
+def finish_polls(
+    polls: Sequence[tuple[PollPlan, Fetched]], *, enqueue: Enqueue | None = None
+) -> list[PollResult]:
+    """Store what changed, apply the rules and record the due notifications of many claimed polls, in
+    one transaction and a few queries for all of them (database; a finished push's summary may read
+    failure logs first). A push whose jobs and state did not change is not written at all. A push
+    ready to notify is marked finished in the same transaction that records its ledger rows."""
+    results = [
+        PollResult(repo=plan.state.repo, push_id=plan.state.push_id, polled=True, state=plan.state.state)
+        for plan, _ in polls
+    ]
+    good = [index for index, (_, fetched) in enumerate(polls) if fetched.error is None]
+    for index, (_, fetched) in enumerate(polls):
+        if fetched.error is not None:
+            _failed(results[index], fetched.error)
+    summaries = {}
+    for index in good:
+        plan, fetched = polls[index]
+        if plan.full and rules.ready_to_notify(fetched.jobs, plan.state.job_count):
+            revision = fetched.push.revision if fetched.push else plan.state.revision
+            summaries[index] = finished_summary(plan.state.repo, fetched.jobs, revision)
     with transaction.atomic():
-        locked = PushState.objects.select_for_update().get(pk=state.pk)
-        if locked.state != PushState.State.FINISHED:
-            written = write_jobs(locked, fetched.jobs, full=plan.full)
-            looks_finished = written.tally.looks_finished() and not ready
-            update = _updated_fields(locked, plan, fetched, written.tally, ready, looks_finished)
+        locked = {
+            state.pk: state
+            for state in PushState.objects.select_for_update()
+            .filter(pk__in=[polls[index][0].state.pk for index in good])
+            .order_by("pk")
+        }
+        running = [
+            index for index in good if locked[polls[index][0].state.pk].state != PushState.State.FINISHED
+        ]
+        written = write_many(
+            [JobsRead(locked[polls[i][0].state.pk], polls[i][1].jobs, polls[i][0].full) for i in running]
+        )
+        changed: list[tuple[PushState, set[str]]] = []
+        for index in running:
+            plan, fetched = polls[index]
+            state, result = locked[plan.state.pk], results[index]
+            done = written[state.pk]
+            ready = index in summaries
+            looks_finished = done.tally.looks_finished() and not ready
+            update = _apply(state, plan, fetched, done.tally, ready, looks_finished)
             if ready:
-                locked.summary = summary or {}
-                update.append("summary")
+                state.summary = summaries[index] or {}
+                update.add("summary")
                 result.finished_now = True
-            locked.save(update_fields=update)
-            result.jobs_written = written.changed + written.deleted
-        Watch.objects.filter(repo=state.repo, push_id=state.push_id, notified_at__isnull=True).exclude(
-            last_state=locked.state
-        ).update(last_state=locked.state)
-        if locked.state == PushState.State.FINISHED:
-            result.notifications = record_due_notifications(locked, now, enqueue)
-    if locked.state != PushState.State.FINISHED and locked.failed_count:
-        result.notifications = _early_alerts(locked, fetched.jobs if plan.full else None, now, enqueue)
-    result.full_read = plan.full
-    result.state = locked.state
-    result.job_count = locked.job_count
-    result.confirm_in = settle_seconds() if looks_finished else None
-    return result
+            if update:  # only what changed: a push whose jobs and state did not change is not written
+                changed.append((state, update))
+            result.jobs_written = done.changed + done.deleted
+            result.confirm_in = settle_seconds() if looks_finished else None
+        write_states(changed)
+        _sync_watch_states([locked[polls[index][0].state.pk] for index in good])
+        for index in good:
+            state = locked[polls[index][0].state.pk]
+            if state.state == PushState.State.FINISHED:
+                results[index].notifications = record_due_notifications(state, polls[index][0].now, enqueue)
+    failing = [locked[polls[index][0].state.pk] for index in good]
+    alerting = _wanting_early_alerts(
+        [s for s in failing if s.state != PushState.State.FINISHED and s.failed_count]
+    )
+    for index in good:
+        plan, fetched = polls[index]
+        state, result = locked[plan.state.pk], results[index]
+        if (state.repo, state.push_id) in alerting:
+            result.notifications = _early_alerts(
+                state, fetched.jobs if plan.full else None, plan.now, enqueue
+            )
+        result.full_read = plan.full
+        result.state = state.state
+        result.job_count = state.job_count
+    return results
 
 
-def _updated_fields(
-    locked: PushState, plan: PollPlan, fetched: Fetched, tally: Tally, ready: bool, looks_finished: bool
-) -> list[str]:
-    update = tally.store(locked)
+def finish_poll(plan: PollPlan, fetched: Fetched, *, enqueue: Enqueue | None = None) -> PollResult:
+    """Store one poll: finish_polls of one."""
+    return finish_polls([(plan, fetched)], enqueue=enqueue)[0]
+
+
+def _apply(
+    state: PushState, plan: PollPlan, fetched: Fetched, tally: Tally, ready: bool, looks_finished: bool
+) -> set[str]:
+    """Set what this read says on the locked PushState (not saved); the names of the fields it changed."""
+    values = tally.values()
     if fetched.push is not None:
-        fill_push_fields(locked, fetched.push)
-        update += PUSH_FIELDS
+        values.update(push_values(fetched.push))
     if ready:
-        locked.state = PushState.State.FINISHED
-        locked.finished_at = plan.now
-        update.append("finished_at")
+        values.update(state=PushState.State.FINISHED, finished_at=plan.now)
     elif tally.running or tally.completed:
-        locked.state = PushState.State.RUNNING
+        values["state"] = PushState.State.RUNNING
     else:
-        locked.state = PushState.State.PENDING
-    locked.jobs_cursor = advance_cursor("" if plan.full else locked.jobs_cursor, fetched.jobs)
-    locked.last_error = ""
-    locked.confirm_at = plan.now + timedelta(seconds=settle_seconds()) if looks_finished else None
-    update += ["state", "jobs_cursor", "last_error", "confirm_at"]
+        values["state"] = PushState.State.PENDING
+    values["jobs_cursor"] = advance_cursor("" if plan.full else state.jobs_cursor, fetched.jobs)
+    values["last_error"] = ""
+    values["confirm_at"] = plan.now + timedelta(seconds=settle_seconds()) if looks_finished else None
     if plan.full:
-        locked.last_full_read_at = plan.now
-        update.append("last_full_read_at")
-    return update
+        values["last_full_read_at"] = plan.now
+    changed = set()
+    for name, value in values.items():
+        if getattr(state, name) != value:
+            setattr(state, name, value)
+            changed.add(name)
+    return changed
+
+
+def write_states(changes: Sequence[tuple[PushState, set[str]]]) -> None:
+    """Save the named fields of (locked) PushStates. On PostgreSQL in one UPDATE ... FROM (VALUES ...) for
+    all of them (each row gets every named field, the unchanged ones their current value): a round trip
+    per push cost more than anything else the batch does, and bulk_update's CASE WHEN three times as
+    much Python as one UPDATE per push, which other databases get."""
+    if connection.vendor != "postgresql" or len(changes) < 2:
+        for state, names in changes:
+            PushState.objects.filter(pk=state.pk).update(**{name: getattr(state, name) for name in names})
+        return
+    fields = [
+        PushState._meta.get_field(name) for name in sorted(set().union(*(names for _, names in changes)))
+    ]
+    quote = connection.ops.quote_name
+    row = "(" + ", ".join(["%s::bigint", *(f"%s::{field.db_type(connection)}" for field in fields)]) + ")"
+    params: list[Any] = []
+    for state, _ in changes:
+        params.append(state.pk)
+        params += [field.get_db_prep_save(getattr(state, field.attname), connection) for field in fields]
+    columns = ", ".join(quote(field.column) for field in fields)
+    assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in fields)
+    sql = (
+        f"UPDATE {quote(PushState._meta.db_table)} AS t SET {assignments} "
+        f"FROM (VALUES {', '.join([row] * len(changes))}) AS v(id, {columns}) WHERE t.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _sync_watch_states(states: Sequence[PushState]) -> None:
+    """Each unnotified watch shows its push's state: one UPDATE per (repo, state), only where it differs."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for state in states:
+        groups.setdefault((state.repo, state.state), []).append(state.push_id)
+    for (repo, value), push_ids in groups.items():
+        Watch.objects.filter(repo=repo, push_id__in=push_ids, notified_at__isnull=True).exclude(
+            last_state=value
+        ).update(last_state=value)
+
+
+def _wanting_early_alerts(states: Sequence[PushState]) -> set[tuple[str, int]]:
+    """The running pushes with a failure whose watchers may still want an early alert (one query): an
+    early alert needs every job, which an incremental read does not bring, so only those are read back."""
+    if not states:
+        return set()
+    query = Q()
+    for state in states:
+        query |= Q(repo=state.repo, push_id=state.push_id)
+    alerted = Notification.objects.filter(
+        user_id=OuterRef("user_id"),
+        repo=OuterRef("repo"),
+        push_id=OuterRef("push_id"),
+        kind=Notification.Kind.EARLY,
+    )
+    return set(
+        Watch.objects.filter(query, notified_at__isnull=True, early_alert=True)
+        .exclude(Exists(alerted))
+        .values_list("repo", "push_id")
+        .distinct()
+    )
 
 
 def _early_alerts(
     state: PushState, jobs: list[rules.Job] | None, now: datetime, enqueue: Enqueue | None
 ) -> list[int]:
-    """Still running with a failed job: an early alert may be due. It needs every job, which an
-    incremental read does not bring: those are read back from the job rows, only for such pushes."""
-    wanted = Watch.objects.filter(
-        repo=state.repo, push_id=state.push_id, notified_at__isnull=True, early_alert=True
-    ).exists()
-    if not wanted:
-        return []
+    """Still running with a failed job and a watcher who wants it: an early alert may be due. It needs
+    every job, which an incremental read does not bring: those are read back from the job rows."""
     try:
         return record_early_alerts(state, jobs if jobs is not None else stored_jobs(state), now, enqueue)
     except Exception:  # the early alert must never stop the push from being polled

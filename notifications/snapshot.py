@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from pushes import rules
@@ -30,8 +31,11 @@ SNAPSHOT_FIELDS = (
 )
 
 
+_snapshot_values = attrgetter(*SNAPSHOT_FIELDS)
+
+
 def encode_job(job: rules.Job) -> list[Any]:
-    return [getattr(job, name) for name in SNAPSHOT_FIELDS]
+    return list(_snapshot_values(job))
 
 
 def decode_job(job_id: int, values: list[Any], push_id: int) -> rules.Job:
@@ -80,9 +84,17 @@ def advance_cursor(cursor: str, jobs: Iterable[rules.Job]) -> str:
 PUSH_FIELDS = ["revision", "author", "title", "push_timestamp"]
 
 
+def push_values(push: rules.Push) -> dict[str, Any]:
+    """What the pages and emails show of a push (PUSH_FIELDS), as PushState field values."""
+    return {
+        "revision": push.revision[:40],
+        "author": push.author[:255],
+        "title": rules.display_title(push.revisions) or f"push {push.id}",
+        "push_timestamp": push.push_timestamp or None,
+    }
+
+
 def fill_push_fields(state: PushState, push: rules.Push) -> None:
-    """Copy what the pages and emails show of a push (PUSH_FIELDS) onto its PushState; not saved."""
-    state.revision = push.revision[:40]
-    state.author = push.author[:255]
-    state.title = rules.display_title(push.revisions) or f"push {push.id}"
-    state.push_timestamp = push.push_timestamp or None
+    """Copy PUSH_FIELDS of a push onto its PushState; not saved."""
+    for name, value in push_values(push).items():
+        setattr(state, name, value)

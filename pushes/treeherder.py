@@ -27,9 +27,11 @@ logger = logging.getLogger(__name__)
 
 MAX_PUSH_COUNT = 1000
 JOBS_PAGE_SIZE = 2000  # the server's MAX_JOBS_COUNT; 2001 is a 400
-POOL_CONNECTIONS = 64  # per host and process; BUILDWATCH_POLL_CONCURRENCY stays at or below it
 MAX_JOB_PAGES = 100  # 200,000 jobs: far past any real push, but a bound on a looping `next`
-POOL_SIZE = 32  # connections kept per host
+# Connections kept per host and process: a worker's poll cycle (BUILDWATCH_POLL_CONCURRENCY, at most 64)
+# and a failure summary's one concurrent round (logs + bug suggestions of 15 jobs) without urllib3
+# dropping connections it then reopens.
+POOL_SIZE = 64
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Byte caps per endpoint (the decoded body; read in a stream and stopped there): a few times the largest
 # real answer. An upstream that ignores `count` or loops fills no worker's memory.
@@ -726,13 +728,7 @@ def _session() -> requests.Session:
     """The process's one Session (connection pool); a forked worker builds its own."""
     if _session_state["pid"] != os.getpid() or _session_state["session"] is None:
         session = requests.Session()
-        # One worker polls many pushes at once (notifications/cycle.py): keep that many connections.
-        adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL_CONNECTIONS)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
         session.headers.update({"Accept": "application/json"})
-        # Room for one concurrent round of a failure summary (logs + bug suggestions of 15 jobs) and
-        # for the page threads beside it, without urllib3 dropping connections it then reopens.
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
         session.mount("https://", adapter)
         session.mount("http://", adapter)

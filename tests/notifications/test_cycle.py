@@ -161,6 +161,121 @@ def test_two_concurrent_cycles_in_one_worker_send_exactly_one_mail_per_user_and_
     assert set(PushState.objects.values_list("state", flat=True)) == {"finished"}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_cycles_claiming_the_same_batch_at_once_each_win_a_push_at_most_once(upstream, clock):
+    """Batched claims are exactly as exclusive as one conditional UPDATE per push: two claims of the same
+    40 pushes at once (in opposite orders) win every push once between them, and never deadlock."""
+    alice = make_user("alice")
+    pushes = [("try", running_push(upstream)) for _ in range(40)]
+    for _, push_id in pushes:
+        watch(alice, push_id)
+    won: list[list[int]] = [[], []]
+    start = threading.Barrier(2)
+
+    def claim(n: int) -> None:
+        try:
+            start.wait()
+            begun = poller.begin_polls(pushes if n == 0 else pushes[::-1])
+            won[n] = [plan.state.push_id for plan in begun if isinstance(plan, poller.PollPlan)]
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(won[0] + won[1]) == sorted(push_id for _, push_id in pushes)
+
+
+def test_a_push_another_cycle_claimed_is_skipped_by_a_batch_that_claims_it_too(upstream, clock):
+    alice = make_user("alice")
+    pushes = [("try", running_push(upstream)) for _ in range(3)]
+    for _, push_id in pushes:
+        watch(alice, push_id)
+    assert isinstance(poller.begin_poll(*pushes[1]), poller.PollPlan)  # another cycle has it
+
+    begun = poller.begin_polls(pushes)
+    assert [isinstance(plan, poller.PollPlan) for plan in begun] == [True, False, True]
+    assert begun[1].polled is False
+    assert poller.begin_polls(pushes) == [poller.PollResult("try", p, state="unknown") for _, p in pushes]
+
+
+def poll_at_once(pushes: list[tuple[str, int]]) -> tuple[list[poller.PollResult], list[str]]:
+    """Claim and read every push, then store every read in one finish_polls; its SQL."""
+    client = poller.get_client(background=True)
+    begun = poller.begin_polls(pushes, min_interval=0)
+    reads = [(plan, poller.fetch(plan, client)) for plan in begun]
+    with CaptureQueriesContext(connection) as queries:
+        results = poller.finish_polls(reads)
+    return results, [q["sql"] for q in queries]
+
+
+@pytest.mark.parametrize("count", [3, 12])
+def test_a_batch_of_reads_is_stored_in_the_same_few_queries_however_many_pushes_it_holds(
+    upstream, clock, count, monkeypatch
+):
+    alice = make_user("alice")
+    pushes = [("try", running_push(upstream, jobs=4)) for _ in range(count)]
+    for _, push_id in pushes:
+        watch(alice, push_id)
+    results, first = poll_at_once(pushes)  # first reads: every job inserted, every PushState written
+    assert all(r.polled and r.full_read and r.jobs_written == 5 for r in results)
+    postgresql = connection.vendor == "postgresql"  # one UPDATE for all; the rows by COPY (not an execute)
+    state_writes, row_inserts = (1, 0) if postgresql else (count, 1)
+    assert sum(sql.startswith('UPDATE "notifications_pushstate"') for sql in first) == state_writes
+    assert sum('INSERT INTO "notifications_pushjob"' in sql for sql in first) == row_inserts
+    assert PushJob.objects.count() == 5 * count
+
+    clock.shift(POLL)
+    monkeypatch.setattr(poller, "full_read_due", lambda *args: False)  # incremental reads only, here
+    results, unchanged = poll_at_once(pushes)  # nothing changed upstream: nothing is written
+    assert all(r.polled and not r.full_read and r.jobs_written == 0 for r in results)
+    writes = [sql for sql in unchanged if sql.startswith(("UPDATE", "INSERT", "DELETE"))]
+    assert [sql.split(" SET ")[0] for sql in writes] == ['UPDATE "notifications_watch"']  # one, for all
+    assert len(unchanged) == len(first) - state_writes - row_inserts  # no PushState or job row written
+    # The same for 3 pushes as for 12: lock, read-back, watches' state (and the test's savepoints).
+    assert len(unchanged) <= 6
+
+
+def test_a_batch_with_many_changed_jobs_reads_its_rows_back_in_several_queries(upstream, clock, monkeypatch):
+    from notifications import jobstore
+
+    alice = make_user("alice")
+    pushes = [("try", running_push(upstream, jobs=4)) for _ in range(3)]
+    for _, push_id in pushes:
+        watch(alice, push_id)
+    poll_at_once(pushes)
+    for _, push_id in pushes:
+        for job_id in running_jobs(upstream, push_id)[:2]:
+            upstream.set_job(job_id, "completed", "success")
+    clock.shift(POLL)
+    monkeypatch.setattr(poller, "full_read_due", lambda *args: False)
+    monkeypatch.setattr(jobstore, "READ_BACK_IDS", 5)  # every incremental read brings all five jobs again
+    results, sql = poll_at_once(pushes)
+    assert sum('FROM "notifications_pushjob"' in q and q.startswith("SELECT") for q in sql) == 3
+    assert [r.jobs_written for r in results] == [2, 2, 2]
+    states = PushState.objects.filter(push_id__in=[p for _, p in pushes])
+    assert {(s.job_count, s.completed_count, s.running_count) for s in states} == {(5, 3, 2)}
+
+
+def test_the_tally_of_a_read_counts_the_fetched_jobs_as_their_stored_rows_would():
+    from notifications.jobstore import Tally
+    from notifications.snapshot import decode_job, encode_job
+    from pushes import rules
+
+    def job(**fields) -> rules.Job:
+        base = dict(id=1, push_id=9, task_id=None, platform="", platform_option="", job_type_name="",
+                    job_type_symbol="", job_group_name="", job_group_symbol="", state="completed",
+                    result="testfailed", start_timestamp=None, end_timestamp=None, tier=1)  # fmt: skip
+        return rules.Job(**{**base, **fields})
+
+    jobs = [job(), job(state="running", result="unknown"), job(state="pending", job_type_name="Gecko Decision Task"),
+            job(job_type_symbol="D", result="success"), job(state="", result=""), job(job_type_name="action-callback")]  # fmt: skip
+    for one in jobs:
+        assert Tally.of([one]) == Tally.of([decode_job(one.id, encode_job(one), one.push_id)])
+
+
 def test_a_push_whose_read_crashes_in_a_thread_does_not_stop_the_cycle(upstream, run_cycle, monkeypatch):
     alice = make_user("alice")
     broken, fine = running_push(upstream), running_push(upstream)
@@ -232,12 +347,38 @@ def test_the_periodic_full_read_repairs_a_count_an_incremental_poll_could_not_se
     upstream.set_job(jobs[2], "completed", "success")
     run_cycle()  # 09:02: the cursor moves past the first two jobs
     upstream.bulk_update(jobs[:2], result="testfailed")  # no last_modified change
-    for _ in range(poller.FULL_READ_EVERY_POLLS - 3):
+    last_full = max(n for n, q in enumerate(jobs_queries(upstream)) if "last_modified__gt" not in q)
+    while "last_modified__gt" in jobs_queries(upstream)[-1] or len(jobs_queries(upstream)) == 3:
+        assert PushState.objects.get().failed_count == 0  # incremental reads cannot see a bulk update
         run_cycle()
-    assert PushState.objects.get().failed_count == 0  # incremental reads cannot see a bulk update
-    run_cycle()  # 09:10, the periodic full read
-    state = PushState.objects.get()
+    assert len(jobs_queries(upstream)) - 1 - last_full <= poller.FULL_READ_EVERY_POLLS
+    state = PushState.objects.get()  # the periodic full read
     assert (state.completed_count, state.failed_count, state.state) == (4, 2, "running")
+
+
+def test_periodic_full_reads_are_spread_over_the_cycles_and_each_push_still_gets_one_every_k_polls(
+    upstream, run_cycle
+):
+    every = poller.FULL_READ_EVERY_POLLS
+    alice = make_user("alice")
+    push_ids = [running_push(upstream) for _ in range(every)]
+    assert len({push_id % every for push_id in push_ids}) == every  # consecutive ids: every slot once
+    for push_id in push_ids:
+        watch(alice, push_id)
+    full_reads: list[list[int]] = []
+    for _ in range(3 * every):
+        seen = len(jobs_queries(upstream))
+        run_cycle()
+        cycle_reads = jobs_queries(upstream)[seen:]
+        assert sorted(int(q["push_id"]) for q in cycle_reads) == sorted(push_ids)  # each polled once
+        full_reads.append([int(q["push_id"]) for q in cycle_reads if "last_modified__gt" not in q])
+
+    assert sorted(full_reads[0]) == sorted(push_ids)  # the first reads
+    assert [len(reads) for reads in full_reads[1:]] == [1] * (3 * every - 1)  # then one push per cycle
+    for push_id in push_ids:
+        cycles = [n for n, reads in enumerate(full_reads) if push_id in reads]
+        assert all(later - earlier <= every for earlier, later in zip(cycles, cycles[1:], strict=False))
+        assert 3 * every - 1 - cycles[-1] < every
 
 
 def test_the_command_can_wait_for_the_confirming_read_and_mail_in_the_same_run(

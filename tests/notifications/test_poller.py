@@ -533,14 +533,14 @@ def test_one_push_that_crashes_its_poll_does_not_starve_the_others(upstream, run
     broken, fine = running_push(upstream), running_push(upstream)
     watch(alice, broken)
     watch(alice, fine)
-    real_write = poller.write_jobs
+    real_write = poller.write_many
 
-    def write(state, jobs, *, full):
-        if state.push_id == broken:  # e.g. an upstream row no rule expected
+    def write(reads):  # a batch holding the broken push fails; then each of its pushes is stored alone
+        if any(read.state.push_id == broken for read in reads):  # e.g. an upstream row no rule expected
             raise ValueError("unexpected job data")
-        return real_write(state, jobs, full=full)
+        return real_write(reads)
 
-    monkeypatch.setattr(poller, "write_jobs", write)
+    monkeypatch.setattr(poller, "write_many", write)
     output = run_cycle()
     assert f"try push {fine}: running" in output
     assert f"try push {broken}" in output and "unexpected job data" in output

@@ -816,6 +816,14 @@ def test_get_client_is_configured_from_settings_and_shares_one_session(settings)
     assert page.session.headers["Accept"] == "application/json"
 
 
+def test_the_shared_session_keeps_a_connection_for_each_poll_thread(settings):
+    """A poll cycle reads up to BUILDWATCH_POLL_CONCURRENCY (at most 64) pushes at once on this session:
+    a smaller pool would drop and reopen connections every cycle."""
+    session = get_client(background=True).session
+    for scheme in ("https://", "http://"):
+        assert session.get_adapter(f"{scheme}th.example/")._pool_maxsize >= 64
+
+
 def test_page_clients_retry_less_and_wait_less_than_background_ones():
     page, background = get_client(), get_client(background=True)
 
