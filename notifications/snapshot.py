@@ -7,11 +7,11 @@ rebuild rules.Job for every rule the poller applies.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
 from pushes import rules
+from pushes.treeherder import parse_last_modified
 
 from .models import PushState
 
@@ -58,17 +58,6 @@ def decode_job(job_id: int, values: list[Any], push_id: int) -> rules.Job:
         retry_id=data.get("retry_id") or 0,
         failure_classification_id=data.get("failure_classification_id"),
     )
-
-
-def parse_last_modified(value: str | None) -> datetime | None:
-    """Treeherder's `last_modified` is a naive ISO datetime in UTC."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def advance_cursor(cursor: str, jobs: Iterable[rules.Job]) -> str:
