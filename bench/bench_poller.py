@@ -293,7 +293,7 @@ def run_buildwatch(fake: dict, steady: int, latency: float) -> dict:  # noqa: C9
     # One incremental poll of the 5,202-job push: database time only (execute_wrapper on this thread).
     big = push_ids[0]
     db_times = []
-    for _ in range(5):
+    for _ in range(11):
         tick()
         spent = [0.0]
 
