@@ -101,6 +101,20 @@
     tick();
   });
 
+  // A closed group is not refreshed (only open ones are): its jobs are marked stale when it closes and
+  // read again when it is reopened, so a reopened group never shows statuses from before it was closed.
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (!details.matches || !details.matches("#push-live details.group[id]")) return;
+    var jobs = details.querySelector(".group-jobs");
+    if (!details.open) {
+      if (jobs && jobs.querySelector(".job-list")) details.dataset.stale = "1";
+    } else if (details.dataset.stale && details.dataset.url && jobs) {
+      delete details.dataset.stale;
+      htmx.ajax("GET", details.dataset.url, { target: jobs, swap: "innerHTML" });
+    }
+  }, true); // toggle does not bubble
+
   // Retrigger buttons say themselves what went wrong (app.js leaves data-own-errors to them).
   function retriggerError(event, text) {
     var button = event.detail.elt;

@@ -212,3 +212,31 @@ def test_under_a_filter_a_job_that_starts_matching_appears_live(page, app, fake_
     assert page.locator("#push-live details.group").count() == 1
     assert page.evaluate("window.__notReloaded") is True
     assert page.js_errors == []
+
+
+def test_a_group_closed_and_reopened_shows_its_jobs_as_they_are_now(page, app, fake_treeherder):
+    running = fake_treeherder.push_id("running")
+    page.goto(app.url(f"/try/pushes/{running}/"))
+    job_id = next(
+        job["id"]
+        for job in fake_treeherder.jobs(running)
+        if (job["platform"], job["platform_option"], job["state"]) == ("linux2404-64", "opt", "running")
+    )
+    group = page.locator("#g-linux2404-64-opt")
+    if group.get_attribute("open") is None:
+        group.locator("summary").click()
+    chip = page.locator(f"#job-{job_id}")
+    chip.wait_for()
+    assert "running" in chip.get_attribute("title")
+    group.locator("summary").click()  # closed: refreshes no longer carry its jobs
+    counts = page.locator("#push-totals .counts").inner_text()
+
+    fake_treeherder.set_job(job_id, "completed", "success")
+    wait_for_refresh(page, counts)
+    group.locator("summary").click()  # reopened: its jobs as they are now, not as when it was closed
+    page.wait_for_function(
+        "id => (document.getElementById(id) || {}).title?.includes('success')",
+        arg=f"job-{job_id}",
+        timeout=10_000,
+    )
+    assert page.js_errors == []
