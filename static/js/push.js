@@ -109,9 +109,9 @@
     var jobs = details.querySelector(".group-jobs");
     if (!details.open) {
       if (jobs && jobs.querySelector(".job-list")) details.dataset.stale = "1";
-    } else if (details.dataset.stale && details.dataset.url && jobs) {
+    } else if (details.dataset.stale && jobs && jobs.dataset.url) {
       delete details.dataset.stale;
-      htmx.ajax("GET", details.dataset.url, { target: jobs, swap: "innerHTML" });
+      htmx.ajax("GET", jobs.dataset.url, { target: jobs, swap: "innerHTML" });
     }
   }, true); // toggle does not bubble
 
