@@ -33,7 +33,7 @@ from .autowatch import auto_watch_new_pushes
 from .followup import check_confirmations
 from .models import PushState, Watch
 from .outbox import Enqueue, due_deliveries
-from .snapshot import push_values
+from .snapshot import PUSH_FIELDS, fill_push_fields
 
 logger = logging.getLogger(__name__)
 
@@ -159,11 +159,14 @@ def fill_titles(client: TreeherderClient, pushes: Iterable[tuple[str, int]], wor
 
     with ThreadPoolExecutor(max_workers=max(min(workers, len(reads)), 1)) as pool:
         answers = list(pool.map(lambda batch: (batch[0], read(*batch)), reads))
+    filled = []
+    for repo, found in answers:
+        for push in found:
+            if (state := states.get((repo, push.id))) is not None:
+                fill_push_fields(state, push)
+                filled.append((state, set(PUSH_FIELDS)))
     with transaction.atomic():
-        for repo, found in answers:
-            for push in found:
-                if (repo, push.id) in states:
-                    PushState.objects.filter(repo=repo, push_id=push.id).update(**push_values(push))
+        poller.write_states(filled)  # one UPDATE for all of them on PostgreSQL, not one per push
     return len(reads)
 
 
