@@ -123,10 +123,7 @@ def page_digest(view: FailureView, confirmed: dict[str, dict]) -> str:
 def body_html(repo: str, push_id: int, digest: str, waiting: bool, render: Callable[[], str]) -> SafeString:
     """The failure groups rendered, shared by every viewer while the digest holds (nothing in them is
     per user). Not while a confirmation waits: its "requested N minutes ago" must stay true."""
-    key = f"{KEY}:html:{repo}:{push_id}:{digest}"
-    html = None if waiting else cache.get(key)
-    if html is None:
-        html = render()
-        if not waiting:
-            cache.set(key, html, HTML_TTL)
+    html = (
+        render() if waiting else cache.get_or_set(f"{KEY}:html:{repo}:{push_id}:{digest}", render, HTML_TTL)
+    )
     return mark_safe(html)  # noqa: S308 - our own template's output
