@@ -54,19 +54,25 @@ def run_scheduled(scheduled, django_capture_on_commit_callbacks) -> dict:
         return tasks.poll_push.apply(args, kwargs).get()
 
 
-# --- Settle: the confirming read comes BUILDWATCH_SETTLE_SECONDS later, not an interval later ---------------
-
-
-def test_a_push_that_looks_finished_is_confirmed_and_mailed_settle_seconds_later(
-    upstream, clock, beat, settings, django_capture_on_commit_callbacks
-):
+def looks_finished(upstream, clock, beat, settings) -> tuple[int, list]:
+    """Alice's watched push has just finished its jobs and a beat saw it: the push looks finished, its
+    confirming poll is scheduled BUILDWATCH_SETTLE_SECONDS (15) later. Returns (push id, scheduled)."""
     settings.BUILDWATCH_SETTLE_SECONDS = 15
     push_id = running_push(upstream)
     watch(make_user("alice"), push_id)
     beat()
     complete_all(upstream, push_id)
     clock.shift(POLL)
-    scheduled = beat()  # the jobs finished: it looks finished, nobody is told yet
+    return push_id, beat()
+
+
+# --- Settle: the confirming read comes BUILDWATCH_SETTLE_SECONDS later, not an interval later ---------------
+
+
+def test_a_push_that_looks_finished_is_confirmed_and_mailed_settle_seconds_later(
+    upstream, clock, beat, settings, django_capture_on_commit_callbacks
+):
+    push_id, scheduled = looks_finished(upstream, clock, beat, settings)  # nobody is told yet
     assert mail.outbox == []
     [(args, kwargs, options)] = scheduled
     assert (args, kwargs, options["countdown"]) == (("try", push_id), {"confirm": True}, 15)
@@ -81,13 +87,7 @@ def test_a_push_that_looks_finished_is_confirmed_and_mailed_settle_seconds_later
 def test_the_confirming_poll_waits_again_when_the_push_grew_meanwhile(
     upstream, clock, beat, settings, django_capture_on_commit_callbacks
 ):
-    settings.BUILDWATCH_SETTLE_SECONDS = 15
-    push_id = running_push(upstream)
-    watch(make_user("alice"), push_id)
-    beat()
-    complete_all(upstream, push_id)
-    clock.shift(POLL)
-    scheduled = beat()
+    push_id, scheduled = looks_finished(upstream, clock, beat, settings)
     upstream.add_job(push_id, "completed")  # a late job, already done: finished, but not the same push
     clock.shift(timedelta(seconds=15))
     run_scheduled(scheduled, django_capture_on_commit_callbacks)
@@ -102,13 +102,7 @@ def test_the_confirming_poll_waits_again_when_the_push_grew_meanwhile(
 def test_a_confirming_poll_after_the_beat_already_confirmed_asks_nothing_and_sends_nothing(
     upstream, clock, beat, settings, django_capture_on_commit_callbacks
 ):
-    settings.BUILDWATCH_SETTLE_SECONDS = 15
-    push_id = running_push(upstream)
-    watch(make_user("alice"), push_id)
-    beat()
-    complete_all(upstream, push_id)
-    clock.shift(POLL)
-    scheduled = beat()
+    push_id, scheduled = looks_finished(upstream, clock, beat, settings)
     clock.shift(POLL)  # the confirming task was late: the next beat confirms it
     beat()
     assert len(mail.outbox) == 1
