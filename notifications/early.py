@@ -27,7 +27,7 @@ from pushes.services import failure_summary
 from .models import Notification, PushState, UserSettings, Watch
 from .outbox import Enqueue, record_rows, send_after_commit
 
-EVIDENCE_BOUND = timedelta(minutes=15)
+EVIDENCE_BOUND = timedelta(seconds=rules.LOG_PARSE_WAIT)
 FAILED_SINCE_TTL = 2 * 24 * 3600
 
 

@@ -28,9 +28,6 @@ from .treeherder import TreeherderNotFound, parse_last_modified
 KEY = "bw:failures:v2"
 HTML_TTL = 300
 PENDING_PARSE = frozenset({"pending", "unknown"})  # Treeherder will still parse these logs
-# A log still unparsed this long after its job ended will not be parsed any more (Treeherder's parser
-# runs within minutes): the summary is settled without it, and a finished push's page stops polling.
-PARSE_BOUND = 30 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +49,7 @@ class FailureView:
         for log in self.summary.logs:
             if log.error:
                 return False
-            if log.parse_status in PENDING_PARSE and now - (_ended_at(log.job) or now) < PARSE_BOUND:
+            if log.parse_status in PENDING_PARSE and now - (_ended_at(log.job) or now) < rules.LOG_PARSE_WAIT:
                 return False
             if log.parsed and log.errors and log.suggestions is None:
                 return False

@@ -310,6 +310,9 @@ def push_state(jobs: Sequence[Job]) -> State:
 # ("Failure triage") states the rules in prose; the functions below are the rules.
 
 MAX_LOG_JOBS = 15
+# Treeherder parses a failed job's log within minutes of its end. One still unparsed this long after
+# (seconds) will not be: the early alert goes out without it, and a finished push's page stops waiting.
+LOG_PARSE_WAIT = 15 * 60
 TOP_FAILURE_GROUPS = 10  # shown at once; the rest behind a disclosure
 # failure_classification_id values (names come from /api/failureclassification/): sheriffs' or
 # Treeherder's autoclassification's word that a job's failure is a known intermittent ...

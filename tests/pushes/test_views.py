@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from notifications.models import UserSettings, Watch
-from pushes import failure_view
+from pushes import rules
 from tests.pushes.conftest import (
     TH,
     job,
@@ -238,7 +238,7 @@ def test_a_finished_push_keeps_refreshing_until_its_failed_logs_are_parsed(clien
 
 @pytest.mark.django_db
 def test_a_finished_push_stops_refreshing_when_a_log_stays_unparsed_past_the_bound(client, th):
-    ended = datetime.now(UTC) - timedelta(seconds=failure_view.PARSE_BOUND + 60)  # it will not be parsed
+    ended = datetime.now(UTC) - timedelta(seconds=rules.LOG_PARSE_WAIT + 60)  # it will not be parsed
     mock_detail(th, [job(1), job(2, result="busted", last_modified=ended.isoformat())], decision=False)
     mock_log_errors(th, 2, [], parse_status="pending")
     th.get(f"{TH}/api/project/try/jobs/2/bug_suggestions/", json=[])
