@@ -188,29 +188,40 @@ def test_the_service_worker_shows_a_pushed_notification(signed_in_page, live_ser
         "url": url,
         "tag": "buildwatch:try:42",
     }
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {
-            "origin": live_server.url,
-            "registrationId": registration["registrationId"],
-            "data": json.dumps(payload),
-        },
-    )
-    shown = page.evaluate(
-        """async () => {
-            const reg = await navigator.serviceWorker.ready;
-            for (let i = 0; i < 100; i++) {
-                const [n] = await reg.getNotifications();
-                if (n) return {title: n.title, body: n.body, tag: n.tag, url: n.data.url};
-                await new Promise((resolve) => setTimeout(resolve, 50));
-            }
-            return null;
-        }"""
-    )
+    # A push delivered while Chromium is still starting the worker can be dropped (seen once on a loaded
+    # CI machine), so deliver again until it shows: the tag is the same, so a repeat replaces the
+    # notification rather than adding one, and the assertion below still sees exactly one.
+    shown = None
+    for _ in range(6):
+        cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {
+                "origin": live_server.url,
+                "registrationId": registration["registrationId"],
+                "data": json.dumps(payload),
+            },
+        )
+        shown = page.evaluate(
+            """async () => {
+                const reg = await navigator.serviceWorker.ready;
+                for (let i = 0; i < 50; i++) {
+                    const all = await reg.getNotifications();
+                    if (all.length) {
+                        return all.map((n) => ({title: n.title, body: n.body, tag: n.tag, url: n.data.url}));
+                    }
+                    await new Promise((resolve) => setTimeout(resolve, 50));
+                }
+                return null;
+            }"""
+        )
+        if shown:
+            break
     # Clicks only ever open this site: the path of the URL, on the worker's own origin.
-    assert shown == {
-        "title": "Try push failed",
-        "body": "Bug 1 - <b>faster</b>",
-        "tag": "buildwatch:try:42",
-        "url": f"{live_server.url}{path}",
-    }
+    assert shown == [
+        {
+            "title": "Try push failed",
+            "body": "Bug 1 - <b>faster</b>",
+            "tag": "buildwatch:try:42",
+            "url": f"{live_server.url}{path}",
+        }
+    ]
