@@ -35,6 +35,7 @@ from .treeherder import TreeherderClient, get_client
 log = logging.getLogger(__name__)
 
 NOTHING_NEW = "nothing_new"
+ALREADY_CONFIRMING = "already_confirming"
 
 
 @dataclass
@@ -66,6 +67,16 @@ def new_failure_groups(repo: str, push_id: int) -> tuple[list[rules.FailureGroup
     summary = services.failure_summary(repo, failed)
     groups = [group for group in summary.groups if group.triage == rules.Triage.NEW and group.tier1]
     return groups, summary.jobs_by_id
+
+
+def confirmed_keys(repo: str, push_id: int) -> set[str]:
+    """The failure groups of the push someone already sent to run again (Taskcluster accepted the
+    request): confirming them again would only double the runs, so they are not offered again."""
+    return set(
+        ConfirmRequest.objects.filter(repo=repo, push_id=push_id, outcome=SUCCESS).values_list(
+            "group_key", flat=True
+        )
+    )
 
 
 def _render(action: dict, decision: str, task_id: str | None, action_input: Any, variables: Any) -> Any:
@@ -155,13 +166,22 @@ def _credentials(user: Any) -> tuple[TaskclusterCredentials, str]:
 def confirm_failures(
     user: Any, repo: str, push_id: int, times: int, *, client: TreeherderClient | None = None
 ) -> ConfirmOutcome:
-    """Run every new failure group's failing jobs again with `user`'s credentials; one outcome per group."""
+    """Run every new failure group's failing jobs again with `user`'s credentials, but not the groups
+    somebody already confirmed (`confirmed_keys`); one outcome per group."""
     times = max(1, min(5, int(times)))
     try:
         creds, token = _credentials(user)
         groups, jobs_by_id = new_failure_groups(repo, push_id)
         if not groups:
             return ConfirmOutcome(NOTHING_NEW, "This push has no new failures to confirm (yet).")
+        already = confirmed_keys(repo, push_id)
+        groups = [group for group in groups if group.key not in already]
+        if not groups:
+            return ConfirmOutcome(
+                ALREADY_CONFIRMING,
+                "Every new failure of this push is already being confirmed; nothing was run again. "
+                "Each one's verdict shows on the push page when its runs finish.",
+            )
         decision, actions_json = push_actions(client or get_client(), repo, push_id)
     except _Failure as failure:
         return ConfirmOutcome(failure.kind, failure.message, failure.detail)

@@ -10,7 +10,7 @@ from django.shortcuts import render
 
 from . import hooks, services
 from .confirm import confirm_failures as run_confirm
-from .confirm import new_failure_groups
+from .confirm import confirmed_keys, new_failure_groups
 from .models import ConfirmRequest, TaskclusterCredentials
 from .treeherder import TreeherderNotFound
 
@@ -23,13 +23,16 @@ class ConfirmForm(forms.Form):
 def confirm_failures(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
     initial = {"times": hooks.confirm_times(request.user)}
     form = ConfirmForm(request.POST if request.method == "POST" else None, initial=initial)
-    context = {"repo": repo, "push_id": push_id, "form": form, "groups": [], "error": ""}
+    context = {"repo": repo, "push_id": push_id, "form": form, "groups": [], "confirming": [], "error": ""}
     if request.method == "POST" and form.is_valid():
         context["outcome"] = run_confirm(request.user, repo, push_id, form.cleaned_data["times"])
         if any(group.task_ids for group in context["outcome"].groups):
             services.note_retrigger(repo, push_id)  # the push's pages show the new runs
     try:
-        context["groups"], context["jobs_by_id"] = new_failure_groups(repo, push_id)
+        groups, context["jobs_by_id"] = new_failure_groups(repo, push_id)
+        already = confirmed_keys(repo, push_id)
+        context["groups"] = [group for group in groups if group.key not in already]
+        context["confirming"] = [group for group in groups if group.key in already]
     except (services.Unavailable, TreeherderNotFound) as exc:
         context["error"] = getattr(exc, "reason", "") or str(exc)
     context["has_credentials"] = TaskclusterCredentials.objects.filter(user=request.user).exists()

@@ -64,6 +64,13 @@ TRIAGE_COLOURS = {"new": "red", "preexisting": "orange", "intermittent": "yellow
 
 
 @register.filter
+def lower_tier_count(groups: list[rules.FailureGroup]) -> int:
+    """How many of these failure groups are tier 2/3 only: shown, but not counted in the push's verdict
+    (so a section's header and the triage line above it add up)."""
+    return sum(not group.tier1 for group in groups)
+
+
+@register.filter
 def triage_colour(triage: str) -> str:
     """CSS colour class of a failure group's triage class (always shown with its word)."""
     return TRIAGE_COLOURS.get(str(triage), "neutral")

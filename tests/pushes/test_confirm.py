@@ -15,6 +15,7 @@ from django.test import Client
 from fakeherder import FakeTreeherder
 from notifications import followup, outbox, poller
 from notifications.models import Notification, UserSettings, Watch
+from pushes.confirm import new_failure_groups
 from pushes.models import ConfirmRequest, TaskclusterCredentials
 
 pytestmark = pytest.mark.django_db
@@ -136,6 +137,51 @@ def test_without_credentials_nothing_is_triggered(fake):
     push_id, _, _ = failed_push(fake)
     html = signed_in(bob).post(f"/try/pushes/{push_id}/confirm/", {"times": "2"}).content.decode()
     assert "Add your Taskcluster client id and access token in Settings" in html and fake.triggers == []
+
+
+def test_a_confirmed_failure_is_not_offered_or_run_again(fake, alice):
+    push_id, _, _ = failed_push(fake)
+    client = signed_in(alice)
+    client.post(f"/try/pushes/{push_id}/confirm/", {"times": "2"})
+    assert len(fake.triggers) == 2
+
+    section = client.get(f"/try/pushes/{push_id}/failures/").content.decode()
+    assert "Every new failure was sent to run again" in section
+    assert "Confirm 2 new failures" not in section and 'class="confirm-form"' not in section
+
+    again = client.post(f"/try/pushes/{push_id}/confirm/", {"times": "2"}).content.decode()
+    assert 'data-outcome="already_confirming"' in again and "Already confirming." in again
+    assert "nothing was run again" in again
+    assert len(fake.triggers) == 2  # a second click (or a second teammate) doubles no runs
+    assert "Already being confirmed" in again and 'class="confirm-form"' not in again
+
+
+def test_only_the_failures_nobody_confirmed_yet_are_offered(fake, alice):
+    push_id, mine, other = failed_push(fake)
+    bob = User.objects.create_user("bob", "bob@mozilla.com")
+    [mine_key] = [g.key for g in new_failure_groups("try", push_id)[0] if "test_mine" in g.key]
+    ConfirmRequest.objects.create(  # bob confirmed one of the two a minute ago
+        user=bob, repo="try", push_id=push_id, group_key=mine_key, job_ids=[mine],
+        job_type_names=[job_name(fake, mine)], action="confirm-failures", outcome="success",
+    )  # fmt: skip
+    client = signed_in(alice)
+    section = client.get(f"/try/pushes/{push_id}/failures/").content.decode()
+    assert "Confirm 1 new failure<" in section and "(1 more already being confirmed)" in section
+
+    client.post(f"/try/pushes/{push_id}/confirm/", {"times": "2"})
+    [trigger] = fake.triggers
+    assert trigger["payload"]["user"]["taskId"] == fake.jobs_by_id[other].task_id
+
+
+def test_a_section_header_says_how_many_of_its_failures_are_tier_2(fake, alice):
+    push_id, _, _ = failed_push(fake)
+    fake.add_job(push_id, "completed", result="testfailed", tier=2, platform="android-em-7-0-x86_64",
+                 errors=["TEST-UNEXPECTED-FAIL | mobile/test_tier2.html | boom"])  # fmt: skip
+    section = signed_in(alice).get(f"/try/pushes/{push_id}/failures/").content.decode()
+    assert "<strong>2 new failures" in section  # the verdict counts tier 1 only
+    header = section.split('data-section="new"')[1].split("</h3>")[0]
+    assert "3 failures" in header and "(1 of them tier 2/3 only)" in header
+    assert "Confirm 2 new failures" in section  # tier-2 failures are not run again
 
 
 def test_confirming_needs_sign_in_and_csrf(fake, alice):
