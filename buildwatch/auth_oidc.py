@@ -1,9 +1,13 @@
 """Sign-in with the OpenID provider (Mozilla SSO) through mozilla-django-oidc: who may enter, and how.
 
-- `SSOBackend` decides who gets in: a verified email is required; an existing account with that email
-  is signed in (linked, never duplicated); otherwise an account is made only for an address at one of
-  BUILDWATCH_ALLOWED_EMAIL_DOMAINS or in BUILDWATCH_ALLOWED_EMAILS, with its Treeherder author email set.
-  Every other outcome is a `Refusal` the callback view shows; nothing is created or changed for it.
+- `SSOBackend` decides who gets in: a verified email is required. The provider's subject (`sub`, under
+  its issuer) finds the account it was linked to (notifications.models.SSOIdentity), whatever the email
+  says now. A subject seen for the first time is linked to the existing account with that email (never
+  duplicated), unless that account is already linked to another subject (an address given to somebody
+  else must not open its old owner's account); with no such account, one is made only for an address at
+  one of BUILDWATCH_ALLOWED_EMAIL_DOMAINS or in BUILDWATCH_ALLOWED_EMAILS, with its Treeherder author
+  email set. Every other outcome is a `Refusal` the callback view shows; nothing is created or changed
+  for it.
 - `SessionRefresh` re-checks with the provider (silently, prompt=none) every
   OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS; an htmx request reloads its page for that instead of following a
   redirect to another site.
@@ -30,9 +34,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
+from django.utils import timezone
 from django.utils.deprecation import MiddlewareMixin
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.middleware import SessionRefresh as LibrarySessionRefresh
@@ -158,22 +163,31 @@ class SSOBackend(OIDCAuthenticationBackend):
             raise Refusal("no_email") from None
         if not email_verified(claims.get("email_verified")):
             raise Refusal("unverified", email)
+        issuer, subject = str(payload.get("iss") or ""), str(payload.get("sub") or "")
+        if not subject:
+            raise Refusal("bad_token")
+        linked = identity_of(issuer, subject)
+        if linked is not None:
+            if not linked.user.is_active:
+                raise Refusal("inactive", email)
+            type(linked).objects.filter(pk=linked.pk).update(email=email, last_sign_in=timezone.now())
+            return linked.user
         users = list(self.filter_users_by_claims(claims)[:2])
         if len(users) > 1:
             raise Refusal("duplicate", email)
         if users:
             if not users[0].is_active:
                 raise Refusal("inactive", email)
-            return users[0]
+            return link_identity(users[0], issuer, subject, email)
         if not email_allowed(email):
             raise Refusal("not_allowed", email)
-        return self.create_user(claims)
+        return self.create_user(claims, issuer, subject)
 
     def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
         return self.UserModel.objects.filter(email__iexact=str(claims.get("email") or "").strip())
 
     @transaction.atomic
-    def create_user(self, claims: dict[str, Any]) -> Any:
+    def create_user(self, claims: dict[str, Any], issuer: str = "", subject: str = "") -> Any:
         from notifications.models import UserSettings
 
         email = str(claims["email"]).strip()
@@ -184,12 +198,39 @@ class SSOBackend(OIDCAuthenticationBackend):
             last_name=str(claims.get("family_name") or "")[:150],
         )  # no password: this account signs in through the provider
         UserSettings.objects.create(user=user, author_email=email)
+        if subject:
+            link_identity(user, issuer, subject, email)
         logger.info("created user %s for %s on first sign-in", user.username, email)
         return user
 
     def get_user(self, user_id: Any) -> Any:
         # ModelBackend's: a deactivated account's sessions end (the library's would keep them).
         return ModelBackend.get_user(self, user_id)
+
+
+def identity_of(issuer: str, subject: str) -> Any:
+    """The SSOIdentity of this subject, with its user, or None."""
+    from notifications.models import SSOIdentity
+
+    return SSOIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
+
+
+def link_identity(user: Any, issuer: str, subject: str, email: str) -> Any:
+    """Link a subject seen for the first time to `user`; refused when the account already signs in as
+    another subject of this provider (its address now belongs to someone else, or was reused)."""
+    from notifications.models import SSOIdentity
+
+    try:
+        with transaction.atomic():
+            if SSOIdentity.objects.filter(user=user, issuer=issuer).exists():
+                raise Refusal("linked_elsewhere", email)
+            SSOIdentity.objects.create(user=user, issuer=issuer, subject=subject, email=email)
+    except IntegrityError:  # the same subject linked by a sign-in running at the same moment
+        linked = identity_of(issuer, subject)
+        if linked is None or linked.user_id != user.pk:
+            raise Refusal("linked_elsewhere", email) from None
+    logger.info("linked %s to the SSO subject %s of %s", user.username, subject, issuer or "the provider")
+    return user
 
 
 class SessionRefresh(LibrarySessionRefresh):

@@ -1,9 +1,19 @@
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
 from . import channels
-from .models import MatrixLogin, Notification, PushState, PushSubscription, UserSettings, Watch
+from .models import (
+    MatrixLogin,
+    Notification,
+    PushState,
+    PushSubscription,
+    SSOIdentity,
+    UserSettings,
+    Watch,
+)
 
 CHANNEL_SWITCHES = [channels.enabled_field(channel) for channel in channels.all()]
 
@@ -116,3 +126,15 @@ class MatrixLoginAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: object) -> bool:
         return False
+
+
+@admin.register(SSOIdentity)
+class SSOIdentityAdmin(admin.ModelAdmin):
+    """Delete one to let its account be linked to another SSO subject at the next sign-in."""
+
+    list_display = ["user", "email", "subject", "issuer", "linked_at", "last_sign_in"]
+    search_fields = ["user__username", "user__email", "email", "subject"]
+    readonly_fields = ["user", "issuer", "subject", "email", "linked_at", "last_sign_in"]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False  # made by a sign-in only

@@ -1,4 +1,4 @@
-"""Per-user settings, watches, the poller's per-push state and the notification ledger."""
+"""Per-user settings and sign-in identities, watches, the poller's per-push state and the notification ledger."""
 
 from __future__ import annotations
 
@@ -69,6 +69,33 @@ class UserSettings(models.Model):
     def for_user(cls, user: object) -> UserSettings:
         obj, _ = cls.objects.get_or_create(user=user)
         return obj
+
+
+class SSOIdentity(models.Model):
+    """Which account an SSO subject signs in to: the provider's `sub` (stable, never reassigned, per
+    OpenID Connect Core 2) under its issuer. Made at a user's first SSO sign-in; after that the subject
+    finds the account even when its email changes, and an email that moved to another subject finds
+    no account (see buildwatch.auth_oidc). Deleting it lets the account be linked again."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identities"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    email = models.EmailField(blank=True, help_text="The address the provider gave at the last sign-in.")
+    linked_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "SSO identity"
+        verbose_name_plural = "SSO identities"
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="sso_subject_once"),
+            models.UniqueConstraint(fields=["user", "issuer"], name="sso_one_subject_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.subject} at {self.issuer}"
 
 
 class PushState(models.Model):

@@ -10,7 +10,9 @@ missing: `npm ci --prefix tests/oidc` installs it (.ci/run does)."""
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -27,7 +29,7 @@ SCRIPT = PROVIDER_DIR / "provider.mjs"
 
 class OIDCProvider:
     def __init__(self, clients: list[dict[str, Any]], accounts: dict[str, dict[str, Any]]) -> None:
-        self.config = {"clients": clients, "accounts": accounts}
+        self.config = {"clients": clients, "accounts": copy.deepcopy(accounts)}
         self.process: subprocess.Popen[str] | None = None
         self.issuer = ""
         self.log: list[str] = []
@@ -57,6 +59,25 @@ class OIDCProvider:
             raise RuntimeError("the OpenID provider did not start:\n" + "\n".join(self.log))
         self.startup_seconds = time.monotonic() - started
         return self.issuer
+
+    def set_account(self, login: str, claims: dict[str, Any] | None) -> None:
+        """What the provider says of `login` from now on (None: no such account), as when somebody's
+        address changes at the real provider. Written whole, then renamed: never read half-written."""
+        accounts = self.config["accounts"]
+        if claims is None:
+            accounts.pop(login, None)
+        else:
+            accounts[login] = claims
+        self._write_config()
+
+    def restore_accounts(self, accounts: dict[str, dict[str, Any]]) -> None:
+        self.config["accounts"] = copy.deepcopy(accounts)
+        self._write_config()
+
+    def _write_config(self) -> None:
+        staged = self._config_path.with_suffix(".next")
+        staged.write_text(json.dumps(self.config))
+        os.replace(staged, self._config_path)
 
     def _read_output(self, ready: threading.Event) -> None:
         assert self.process is not None and self.process.stdout is not None

@@ -19,7 +19,7 @@ from django.http import HttpResponse
 from buildwatch import oidc
 from buildwatch.views_auth import CallbackView
 from fakeherder.scenarios import DEMO_AUTHOR
-from notifications.models import UserSettings
+from notifications.models import SSOIdentity, UserSettings
 
 from ..oidc_provider import OIDCProvider
 
@@ -64,6 +64,7 @@ def sso(oidc_provider: OIDCProvider, app: Any, settings: Any, browser_context: A
     settings.BUILDWATCH_ALLOWED_EMAIL_DOMAINS = ["mozilla.com"]
     settings.SITE_URL = app.url("")
     oidc.forget_discovery()
+    oidc_provider.restore_accounts(ACCOUNTS)  # a test may have changed one
     # The provider's development pages import a web font: keep the browser on loopback.
     browser_context.route(
         re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/])"), lambda route: route.abort()
@@ -145,6 +146,55 @@ def test_an_existing_account_with_the_same_verified_email_is_linked_not_duplicat
     page.get_by_role("button", name="Sign out lin").wait_for()
     assert list(User.objects.values_list("username", flat=True)) == ["lin"]
     assert UserSettings.objects.get(user=lin).author_email == "lin@example.com"  # left as it was
+    assert SSOIdentity.objects.get(user=lin).subject == "lin"  # from now on the subject finds it
+
+
+def sign_in_afresh(page: Any, app: Any, login: str) -> None:
+    """Sign in again as if on another day: no BuildWatch session and no provider session left."""
+    page.context.clear_cookies()
+    start_sign_in(page, app)
+    sign_in_at_provider(page, login)
+
+
+def test_the_providers_subject_finds_the_account_after_the_address_changes(page, app, sso):
+    start_sign_in(page, app)
+    sign_in_at_provider(page, "tess")
+    page.get_by_role("button", name="Sign out tester").wait_for()
+    tester = User.objects.get()
+    [identity] = SSOIdentity.objects.all()
+    assert (identity.user, identity.subject, identity.issuer) == (tester, "tess", sso.issuer)
+
+    # Tess's address changes at the provider; her subject does not.
+    sso.set_account("tess", {**ACCOUNTS["tess"], "email": "tess.renamed@mozilla.com"})
+    sign_in_afresh(page, app, "tess")
+    page.get_by_role("button", name="Sign out tester").wait_for()
+    assert list(User.objects.all()) == [tester]  # the same account, not a second one
+    assert SSOIdentity.objects.get().email == "tess.renamed@mozilla.com"
+
+
+def test_an_address_given_to_another_subject_does_not_open_its_old_owners_account(page, app, sso):
+    start_sign_in(page, app)
+    sign_in_at_provider(page, "tess")
+    page.get_by_role("button", name="Sign out tester").wait_for()
+    tester = User.objects.get()
+
+    # Tess left; the provider gave her address to a newcomer, who has another subject.
+    sso.set_account("tess", None)
+    sso.set_account("newcomer", {**ACCOUNTS["tess"], "given_name": "Newcomer"})
+    sign_in_afresh(page, app, "newcomer")
+    page.get_by_role("heading", name="Sign-in refused").wait_for()
+    alert = page.get_by_role("alert").inner_text()
+    assert f"The BuildWatch account for {DEMO_AUTHOR} signs in with another" in alert
+    assert "unlink the old identity" in alert
+    assert list(User.objects.all()) == [tester] and SSOIdentity.objects.get().subject == "tess"
+    page.goto(app.url("/watching/"))
+    assert "/accounts/login/" in page.url  # not signed in as anybody
+
+    # The administrator unlinks the old identity: the account can be linked to the newcomer.
+    SSOIdentity.objects.all().delete()
+    sign_in_afresh(page, app, "newcomer")
+    page.get_by_role("button", name="Sign out tester").wait_for()
+    assert SSOIdentity.objects.get().subject == "newcomer"
 
 
 def test_a_tampered_or_replayed_callback_is_refused_and_changes_nothing(page, app, sso, monkeypatch):

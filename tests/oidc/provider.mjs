@@ -5,8 +5,8 @@
 // CONFIG: {"clients": [oidc-provider client metadata…], "accounts": {"login": {claims…}}}. Listens on a
 // free loopback port and prints "ready http://127.0.0.1:PORT" (the issuer) once it answers. Sign-in and
 // consent are oidc-provider's own development pages (devInteractions): any password is accepted for a
-// login listed in "accounts"; its claims are what userinfo and the ID token say. Started and stopped by
-// tests/oidc_provider.py.
+// login listed in "accounts"; its claims are what userinfo and the ID token say (read from CONFIG at
+// each use, so a test can change them). Started and stopped by tests/oidc_provider.py.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 
@@ -25,7 +25,8 @@ const page = (title, body) => `<!doctype html><html><head><meta charset="utf-8">
 const provider = new Provider(issuer, {
   clients: config.clients,
   async findAccount(ctx, id) {
-    const claims = config.accounts[id];
+    // Read again each time: a test may change an account meanwhile (tests/oidc_provider.set_account).
+    const claims = JSON.parse(readFileSync(process.argv[2], 'utf8')).accounts[id];
     if (!claims) return undefined;
     return { accountId: id, async claims() { return { sub: id, ...claims }; } };
   },
