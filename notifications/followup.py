@@ -2,16 +2,18 @@
 
 Called by the beat (`cycle.poll_cycle`) for every confirmation still waiting (no new watch needed):
 the push's jobs are read once per push, each ConfirmRequest gets its verdict when all its runs have
-finished (pushes.confirm.verdict_of), and when every confirmation a user made on a push has one, that
-user gets one follow-up notification (Notification.kind = followup, the same exactly-once ledger).
+finished (pushes.confirm.verdict_of), and when every confirmation a user made on a push and no follow-up
+reported yet has one, that user gets one follow-up notification for them (Notification.kind = followup,
+the same exactly-once ledger, one occasion per batch): confirming more failures later brings another.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from pushes import rules
@@ -51,27 +53,41 @@ def check_confirmations(
                     verdict=verdict, finished_at=now
                 )
     created: list[int] = []
-    for user_id, repo, push_id in sorted({(r.user_id, r.repo, r.push_id) for r in waiting}):
+    for user_id, repo, push_id in sorted(set(_unreported(now).values_list("user_id", "repo", "push_id"))):
         created += _record_followup(user_id, repo, push_id, enqueue)
     return created
 
 
-def _record_followup(user_id: int, repo: str, push_id: int, enqueue: Enqueue | None) -> list[int]:
-    requests = list(
-        ConfirmRequest.objects.filter(user_id=user_id, repo=repo, push_id=push_id, outcome="success")
+def _unreported(now: datetime) -> QuerySet[ConfirmRequest]:
+    """Confirmations no follow-up reported yet: finished lately, or still waiting (and not given up on)."""
+    recent = now - WAIT_AT_MOST
+    return ConfirmRequest.objects.filter(outcome="success", reported_at__isnull=True).filter(
+        Q(finished_at__gte=recent) | Q(finished_at__isnull=True, requested_at__gte=recent)
     )
-    if not requests or any(request.finished_at is None for request in requests):
-        return []
-    groups = [
-        {"key": r.group_key, "verdict": r.verdict["verdict"], "label": r.verdict["label"]} for r in requests
-    ]
-    reproduced = sum(group["verdict"] == "reproduced" for group in groups)
-    title = f"{rules.repo_label(repo)} push: {reproduced} of {len(groups)} confirmed failure{'s' if len(groups) != 1 else ''} reproduced"
-    body = "\n".join(f"{group['label']}: {group['key']}" for group in groups)
-    user = requests[0].user
+
+
+def _record_followup(user_id: int, repo: str, push_id: int, enqueue: Enqueue | None) -> list[int]:
+    """One follow-up for the user's unreported confirmations of the push, once every one has its verdict.
+    A later batch (new failures confirmed after the first follow-up) gets a follow-up of its own."""
+    now = timezone.now()
     with transaction.atomic():
-        created = record_rows(
-            user, repo, push_id, Notification.Kind.FOLLOWUP, title, body, {"groups": groups}
+        # Locked, so that two beats at the same moment report a batch once and never half of one.
+        requests = list(
+            _unreported(now).filter(user_id=user_id, repo=repo, push_id=push_id).select_for_update()
         )
+        if not requests or any(request.finished_at is None for request in requests):
+            return []
+        groups = [
+            {"key": r.group_key, "verdict": r.verdict["verdict"], "label": r.verdict["label"]}
+            for r in requests
+        ]
+        reproduced = sum(group["verdict"] == "reproduced" for group in groups)
+        title = f"{rules.repo_label(repo)} push: {reproduced} of {len(groups)} confirmed failure{'s' if len(groups) != 1 else ''} reproduced"
+        body = "\n".join(f"{group['label']}: {group['key']}" for group in groups)
+        created = record_rows(
+            requests[0].user, repo, push_id, Notification.Kind.FOLLOWUP, title, body, {"groups": groups},
+            occasion=f"confirm:{min(request.pk for request in requests)}",
+        )  # fmt: skip
+        ConfirmRequest.objects.filter(pk__in=[request.pk for request in requests]).update(reported_at=now)
         send_after_commit(created, enqueue)
     return created

@@ -188,7 +188,7 @@ def channel_choices() -> list[tuple[str, str]]:
 
 
 class Notification(models.Model):
-    """The exactly-once ledger: one row per (user, push, channel, kind), claimed before sending."""
+    """The exactly-once ledger: one row per (user, push, channel, kind, occasion), claimed before sending."""
 
     class Kind(models.TextChoices):
         FINAL = "final", "finished"
@@ -210,6 +210,10 @@ class Notification(models.Model):
     push_id = models.PositiveBigIntegerField()
     channel = models.CharField(max_length=16, choices=channel_choices)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FINAL, db_default=Kind.FINAL)
+    # Which one of its kind, where a push may have several: a follow-up names the first confirmation it
+    # reports ("confirm:<ConfirmRequest id>"), each later batch of confirmations getting its own. Empty for
+    # the final and the early message, of which there is one each.
+    occasion = models.CharField(max_length=64, blank=True, default="", db_default="")
     # What an early alert or a follow-up says (the final one reads PushState.summary instead).
     detail = models.JSONField(default=dict, db_default={}, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -230,7 +234,8 @@ class Notification(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["user", "repo", "push_id", "channel", "kind"], name="unique_notification_kind"
+                fields=["user", "repo", "push_id", "channel", "kind", "occasion"],
+                name="unique_notification_occasion",
             )
         ]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="notification_due")]

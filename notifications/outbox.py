@@ -75,16 +75,25 @@ def record_due_notifications(state: PushState, now: datetime, enqueue: Enqueue |
 
 
 def record_rows(
-    user: Any, repo: str, push_id: int, kind: str, title: str, body: str, detail: dict[str, Any] | None = None
+    user: Any,
+    repo: str,
+    push_id: int,
+    kind: str,
+    title: str,
+    body: str,
+    detail: dict[str, Any] | None = None,
+    occasion: str = "",
 ) -> list[int]:
     """The ledger rows of one message of `kind` to `user`, one per channel they want (inside the caller's
     transaction): new rows a channel cannot send are recorded skipped, with the reason. Idempotent: the
-    unique (user, push, channel, kind) row is made once. Returns the new rows to send."""
+    unique (user, push, channel, kind, occasion) row is made once. Returns the new rows to send."""
     user_settings = UserSettings.for_user(user)
     created_ids = []
     for channel in _wanted_channels(user, user_settings):
         skip_reason = channel.skip_reason(
-            Notification(user=user, repo=repo, push_id=push_id, channel=channel.name, kind=kind),
+            Notification(
+                user=user, repo=repo, push_id=push_id, channel=channel.name, kind=kind, occasion=occasion
+            ),
             user_settings,
         )
         notification, created = Notification.objects.get_or_create(
@@ -93,6 +102,7 @@ def record_rows(
             push_id=push_id,
             channel=channel.name,
             kind=kind,
+            occasion=occasion,
             defaults={
                 "title": title[:255],
                 "body": body,

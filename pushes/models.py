@@ -134,6 +134,8 @@ class ConfirmRequest(models.Model):
     # Filled in when every confirming run finished: {"runs": n, "failed": k, "label": "..."}.
     verdict = models.JSONField(default=dict, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When a follow-up notification reported this verdict: each batch of confirmations is reported once.
+    reported_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["repo", "push_id"])]

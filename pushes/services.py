@@ -273,7 +273,8 @@ def _derived[T](name: str, repo: str, push_id: int, compute: Callable[[list[Job]
     key = f"{KEY}:{name}:{repo}:{push_id}"
     found = cache.get_many([key, _retriggered_key(repo, push_id)])
     entry, retriggered_at = found.get(key), found.get(_retriggered_key(repo, push_id))
-    if entry is not None and (retriggered_at is None or entry[0] >= retriggered_at):
+    # A copy made no later than the retrigger (the same instant included) misses its new runs.
+    if entry is not None and (retriggered_at is None or entry[0] > retriggered_at):
         return Fetched(entry[1], entry[0])
     fetched = jobs(repo, push_id)
     value = compute(fetched.value)

@@ -306,9 +306,13 @@ def _topic(tag: str) -> str:
 
 
 def notification_topic(notification: Notification) -> str:
-    """One Topic per (user, push, kind of message): a retry of this row replaces its undelivered first
-    copy at the push service, and nothing else does (another user's, another kind)."""
-    return _topic(f"{notification.user_id}:{notification.repo}:{notification.push_id}:{notification.kind}")
+    """One Topic per (user, push, kind of message, occasion): a retry of this row replaces its undelivered
+    first copy at the push service, and nothing else does (another user's, another kind, a later
+    follow-up)."""
+    occasion = f":{notification.occasion}" if notification.occasion else ""
+    return _topic(
+        f"{notification.user_id}:{notification.repo}:{notification.push_id}:{notification.kind}{occasion}"
+    )
 
 
 class _DeadlineSession(requests.Session):

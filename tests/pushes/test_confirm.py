@@ -229,6 +229,54 @@ def test_the_follow_up_verdict_per_group_on_the_page_and_in_one_notification(
     assert "reproduced 3/3 — likely yours" in page and "passed 2/3 — intermittent" in page
 
 
+def test_failures_confirmed_after_the_first_follow_up_get_a_follow_up_of_their_own(
+    fake, alice, clock, django_capture_on_commit_callbacks
+):
+    push_id, mine, other = failed_push(fake)
+    UserSettings.objects.update_or_create(user=alice, defaults={"email_enabled": True})
+    client = signed_in(alice)
+
+    def confirm_and_finish_the_runs(result: str) -> None:
+        before = len(fake.triggers)
+        client.post(f"/try/pushes/{push_id}/confirm/", {"times": "1"})
+        for trigger in fake.triggers[before:]:
+            for job_id in trigger["new_job_ids"]:
+                fake.set_job(job_id, "completed", result)
+        for _ in range(2):
+            with django_capture_on_commit_callbacks(execute=True):
+                followup.check_confirmations(enqueue=outbox.deliver)
+
+    def followups() -> list[str]:
+        return [m.body for m in mail.outbox if m.extra_headers.get("X-BuildWatch-Kind") == "followup"]
+
+    confirm_and_finish_the_runs("testfailed")
+    [first] = followups()
+    assert "test_mine.html" in first and "test_flaky.html" in first
+
+    # A third new failure shows up later (a late job, or a retrigger); confirming it runs only it again…
+    late = "TEST-UNEXPECTED-FAIL | dom/base/test/test_late.html | assertion failed"
+    fake.add_job(push_id, "completed", result="testfailed", platform="linux2404-64", errors=[late])
+    clock.shift(600)  # past the cached failure summary
+    confirm_and_finish_the_runs("success")
+    assert len(fake.triggers) == 3
+
+    # …and its verdict comes in a second follow-up, about it alone; nothing is said twice.
+    assert len(followups()) == 2
+    second = followups()[1]
+    assert "test_late.html" in second and "test_mine.html" not in second
+    assert "0 of 1 confirmed failure reproduced" in mail.outbox[-1].subject
+    with django_capture_on_commit_callbacks(execute=True):
+        followup.check_confirmations(enqueue=outbox.deliver)
+    assert len(followups()) == 2
+    assert set(Notification.objects.filter(kind="followup").values_list("occasion", flat=True)) == {
+        f"confirm:{pk}"
+        for pk in (
+            ConfirmRequest.objects.filter(push_id=push_id).order_by("pk").values_list("pk", flat=True)[i]
+            for i in (0, 2)
+        )
+    }
+
+
 def test_the_fake_plays_the_whole_flow_early_bust_confirm_and_follow_up(
     fake, alice, clock, django_capture_on_commit_callbacks
 ):
