@@ -97,10 +97,11 @@ def _keys(repo: str, push_id: int) -> tuple[str, str]:
     return f"{KEY}:log:{repo}:{push_id}", f"{KEY}:sigs:{repo}:{push_id}"
 
 
-def record(repo: str, push_id: int, jobs: Sequence[Job]) -> None:
-    """Called with every fresh fetch of a push's jobs: append what changed since the previous one."""
+def record(repo: str, push_id: int, jobs: Sequence[Job], stamp: float | None = None) -> None:
+    """Called with every fresh fetch of a push's jobs (`stamp`: its time, default now): append what
+    changed since the previous one."""
     log_key, sigs_key = _keys(repo, push_id)
-    stamp = time.time()
+    stamp = time.time() if stamp is None else stamp
     sigs = {job.id: signature(job) for job in jobs}
     found = cache.get_many([log_key, sigs_key])
     previous, log = found.get(sigs_key), found.get(log_key)

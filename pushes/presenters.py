@@ -316,6 +316,7 @@ def poll_context(
         "tab_title": f"{push_badge.title} · {title} · {repo}",
         "jfilter": jfilter,
         "refresh_url": f"{reverse('push_refresh', args=[repo, push.id])}?{jfilter.query(**params)}",
+        "since_token": state.token,  # push.js: a group's jobs read before it are read again
     }
 
 

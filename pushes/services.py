@@ -84,10 +84,16 @@ def _lock_seconds() -> float:
     return settings.TREEHERDER_PAGE_TIMEOUT * 3 + 2
 
 
-def _cached[T](key: str, fetch: Callable[[], T], ttl: Callable[[T], float] | float) -> Fetched[T]:
+def _cached[T](
+    key: str,
+    fetch: Callable[[], T],
+    ttl: Callable[[T], float] | float,
+    landed: Callable[[T, float], None] | None = None,
+) -> Fetched[T]:
     """Single-flight: of all the viewers (threads, processes) asking at once, the one that takes the
     lock (`cache.add`, atomic on local memory and on Redis) fetches; the others get the last good copy
-    if there is one, or wait for the fetch to land in the cache. Treeherder sees one fetch per interval."""
+    if there is one, or wait for the fetch to land in the cache. Treeherder sees one fetch per interval.
+    `landed(value, fetched_at)` runs once per fetch, after it is in the cache and before the lock goes."""
     full = f"{KEY}:{key}"
     lock = f"{full}:lock"
     deadline: float | None = None
@@ -102,7 +108,7 @@ def _cached[T](key: str, fetch: Callable[[], T], ttl: Callable[[T], float] | flo
                 raise Unavailable(failed)
             return Fetched(last[1], last[0], stale=True, error=failed)
         if cache.add(lock, 1, _lock_seconds()):
-            return _fetch_locked(full, lock, fetch, ttl)
+            return _fetch_locked(full, lock, fetch, ttl, landed)
         last = cache.get(f"{full}:last")
         if last is not None:  # someone is refreshing: meanwhile everyone gets the last good copy
             return Fetched(last[1], last[0])
@@ -113,13 +119,17 @@ def _cached[T](key: str, fetch: Callable[[], T], ttl: Callable[[T], float] | flo
         elif now > deadline or cache.get(lock) is None and cache.get(full) is None:
             # The fetcher died, or gave up without an answer (a 404 is not cached): try ourselves.
             if cache.add(lock, 1, _lock_seconds()):
-                return _fetch_locked(full, lock, fetch, ttl)
+                return _fetch_locked(full, lock, fetch, ttl, landed)
             deadline = now + _lock_seconds()
         time.sleep(LOCK_POLL_SECONDS)
 
 
 def _fetch_locked[T](
-    full: str, lock: str, fetch: Callable[[], T], ttl: Callable[[T], float] | float
+    full: str,
+    lock: str,
+    fetch: Callable[[], T],
+    ttl: Callable[[T], float] | float,
+    landed: Callable[[T, float], None] | None = None,
 ) -> Fetched[T]:
     try:
         entry = cache.get(full)  # the previous holder may have finished between our read and our lock
@@ -138,6 +148,11 @@ def _fetch_locked[T](
         timeout = ttl(value) if callable(ttl) else ttl
         cache.set(full, (now, value), timeout)
         cache.set(f"{full}:last", (now, value), LAST_GOOD_TTL)
+        if landed is not None:
+            try:
+                landed(value, now)
+            except Exception:  # what is derived from a fetch never loses the fetch itself
+                logger.exception("after the Treeherder read %s", full)
         return Fetched(value, now)
     finally:
         cache.delete(lock)
@@ -216,17 +231,14 @@ def _jobs_ttl(jobs: Sequence[Job], repo: str, push_id: int) -> float:
     return short_ttl()
 
 
-def _fetch_jobs(repo: str, push_id: int) -> list[Job]:
-    fetched = list(get_client().jobs(repo, push_id))
-    live.record(repo, push_id, fetched)  # once per fetch: what live refreshes send
-    return fetched
-
-
 def jobs(repo: str, push_id: int) -> Fetched[list[Job]]:
     return _cached(
         f"jobs:{repo}:{push_id}",
-        lambda: _fetch_jobs(repo, push_id),
+        lambda: list(get_client().jobs(repo, push_id)),
         lambda value: _jobs_ttl(value, repo, push_id),
+        # Once per fetch, what live refreshes send: recorded after the fetch is in the cache and stamped
+        # with its time, so a page's token never runs ahead of the jobs every read gets.
+        lambda value, fetched_at: live.record(repo, push_id, value, stamp=fetched_at),
     )
 
 
@@ -278,7 +290,8 @@ def _derived[T](name: str, repo: str, push_id: int, compute: Callable[[list[Job]
         return Fetched(entry[1], entry[0])
     fetched = jobs(repo, push_id)
     value = compute(fetched.value)
-    remaining = _jobs_ttl(fetched.value, repo, push_id) - fetched.age_seconds
+    # To the fraction of a second (age_seconds is whole seconds): a derived copy never outlives its jobs.
+    remaining = _jobs_ttl(fetched.value, repo, push_id) - max(0.0, time.time() - fetched.fetched_at)
     if not fetched.stale and remaining > 0:
         cache.set(key, (fetched.fetched_at, value), remaining)
     return Fetched(value, fetched.fetched_at, fetched.stale, fetched.error)

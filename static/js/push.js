@@ -82,7 +82,19 @@
     focusedId = active && active.id && active !== document.body ? active.id : null;
   });
 
+  // A group read from a fetch newer than the page's token already has the rows a refresh then appends
+  // (a job that newly failed): keep one row per job, the last (the newest) one.
+  function oneRowPerJob() {
+    var seen = {};
+    var rows = document.querySelectorAll('#push-live tr[id^="jr-"]');
+    for (var i = rows.length - 1; i >= 0; i--) {
+      if (seen[rows[i].id]) rows[i].remove();
+      else seen[rows[i].id] = true;
+    }
+  }
+
   document.addEventListener("htmx:afterSettle", function () {
+    oneRowPerJob();
     if (openState) {
       var state = openState;
       openState = null;
@@ -115,6 +127,33 @@
     }
   }, true); // toggle does not bubble
 
+  // A group's jobs are read when it opens, while the poller goes on: if a refresh newer than that read
+  // lands first, it updates the rows the group still shows, and then the older read replaces them. So a
+  // group's jobs read from a fetch older than the page's token are read once more (data-fetched on the
+  // section, data-token on the poller; 1 ms for the token's rounding; twice at most).
+  function pageToken() {
+    var poll = document.getElementById("push-poll");
+    return poll ? Number(poll.dataset.token || 0) : 0;
+  }
+
+  function readAgainIfOlder(jobs) {
+    var list = jobs.querySelector(".job-list[data-fetched]");
+    if (!list || !jobs.dataset.url) return;
+    if (Number(list.dataset.fetched) + 0.001 >= pageToken()) {
+      delete jobs.dataset.reread;
+      return;
+    }
+    var tries = Number(jobs.dataset.reread || 0);
+    if (tries >= 2) return;
+    jobs.dataset.reread = String(tries + 1);
+    htmx.ajax("GET", jobs.dataset.url, { target: jobs, swap: "innerHTML" });
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.matches && target.matches("#push-live .group-jobs")) readAgainIfOlder(target);
+  });
+
   // Retrigger buttons say themselves what went wrong (app.js leaves data-own-errors to them).
   function retriggerError(event, text) {
     var button = event.detail.elt;
@@ -140,6 +179,7 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("#push-live .group-jobs").forEach(readAgainIfOlder);
     openNewFailures(true);
     syncTab();
     tick();

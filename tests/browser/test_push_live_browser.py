@@ -240,3 +240,143 @@ def test_a_group_closed_and_reopened_shows_its_jobs_as_they_are_now(page, app, f
         timeout=10_000,
     )
     assert page.js_errors == []
+
+
+def test_a_groups_jobs_read_before_a_refresh_that_landed_first_are_read_again(page, app, fake_treeherder):
+    """The race behind a flaky run of the test above, made certain: the group's jobs are read while the
+    job still runs, a refresh then marks the job finished on the page, and only after that does the older
+    read arrive and replace the group's rows. The page reads them again rather than going back in time."""
+    running = fake_treeherder.push_id("running")
+    page.goto(app.url(f"/try/pushes/{running}/"))
+    job_id = next(
+        job["id"]
+        for job in fake_treeherder.jobs(running)
+        if (job["platform"], job["platform_option"], job["state"]) == ("linux2404-64", "opt", "running")
+    )
+    group = page.locator("#g-linux2404-64-opt")
+    if group.get_attribute("open") is None:
+        group.locator("summary").click()
+    chip = page.locator(f"#job-{job_id}")
+    chip.wait_for()
+    group.locator("summary").click()  # closed
+
+    held: list[tuple[object, object]] = []
+    reads: list[str] = []
+
+    def hold_the_first_read(route: object) -> None:
+        reads.append(route.request.url)
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))  # read now (the job running), answered later
+
+    page.route(re.compile(r"/jobs/\?(.*&)?platform=linux2404-64(&|$)"), hold_the_first_read)
+    group.locator("summary").click()  # reopened: its jobs are read again…
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    [(route, answer)] = held
+    assert "running" in answer.text()
+
+    fake_treeherder.set_job(job_id, "completed", "success")
+    # …meanwhile a refresh lands and updates the rows the reopened group still shows…
+    page.wait_for_function(
+        "id => (document.getElementById(id) || {}).title?.includes('success')", arg=f"job-{job_id}"
+    )
+    route.fulfill(response=answer)  # …and then the older read arrives: the page reads them once more.
+    for _ in range(100):
+        if len(reads) == 2:
+            break
+        page.wait_for_timeout(50)
+    assert len(reads) == 2
+    page.wait_for_function(
+        "id => (document.getElementById(id) || {}).title?.includes('success')",
+        arg=f"job-{job_id}",
+        timeout=10_000,
+    )
+    page.wait_for_timeout(1500)  # a refresh more
+    assert len(reads) == 2  # once more, and not again
+    assert page.js_errors == []
+
+
+def test_a_failure_row_a_group_already_shows_is_not_appended_twice(page, app, fake_treeherder):
+    """A group opened while the page's refreshes were not getting through reads the push as it is now,
+    failure row included; the refresh that then gets through, from the page's older token, carries that
+    job as newly failed. The group shows its row once."""
+    running = fake_treeherder.push_id("running")
+    page.goto(app.url(f"/try/pushes/{running}/"))
+    job_id = next(
+        job["id"]
+        for job in fake_treeherder.jobs(running)
+        if (job["platform"], job["platform_option"], job["state"]) == ("linux2404-64", "opt", "running")
+    )
+    group = page.locator("#g-linux2404-64-opt")
+    if group.get_attribute("open") is not None:
+        group.locator("summary").click()
+    assert page.locator("#push-poll").get_attribute("data-token")
+    refreshes = {"blocked": True, "through": 0}
+
+    def block_refreshes(route: object) -> None:
+        if refreshes["blocked"]:
+            route.abort()
+        else:
+            refreshes["through"] += 1
+            route.continue_()
+
+    page.route(re.compile(r"/try/pushes/\d+/live/"), block_refreshes)
+    fake_treeherder.set_job(job_id, "completed", "testfailed")
+    page.wait_for_timeout(1500)  # past the cached jobs: the group's read sees the failure
+    group.locator("summary").click()
+    page.locator(f"#g-linux2404-64-opt #jr-{job_id}.failed").wait_for()
+
+    refreshes["blocked"] = False
+    for _ in range(100):
+        if refreshes["through"] >= 2:
+            break
+        page.wait_for_timeout(50)
+    assert refreshes["through"] >= 2
+    assert page.locator(f'[id="jr-{job_id}"]').count() == 1
+    assert page.js_errors == []
+
+
+def test_a_job_failing_in_an_open_group_gets_its_failure_row_live(page, app, fake_treeherder):
+    running = fake_treeherder.push_id("running")
+    page.goto(app.url(f"/try/pushes/{running}/"))
+    job_id = next(
+        job["id"]
+        for job in fake_treeherder.jobs(running)
+        if (job["platform"], job["platform_option"], job["state"]) == ("linux2404-64", "opt", "running")
+    )
+    group = page.locator("#g-linux2404-64-opt")
+    if group.get_attribute("open") is None:
+        group.locator("summary").click()
+    page.locator(f"#job-{job_id}").wait_for()  # a chip: the group is compact
+    assert page.locator(f"#jr-{job_id}").count() == 0
+
+    fake_treeherder.set_job(job_id, "completed", "testfailed")
+    page.locator(f"#g-linux2404-64-opt #jr-{job_id}.failed").wait_for(timeout=15_000)  # its row, below
+    assert "testfailed" in page.locator(f"#job-{job_id}").get_attribute("title")  # and its chip
+    assert page.locator(f'[id="jr-{job_id}"]').count() == 1
+    assert page.js_errors == []
+
+
+def test_in_rows_view_a_jobs_row_changes_in_place(page, app, fake_treeherder):
+    running = fake_treeherder.push_id("running")
+    page.goto(app.url(f"/try/pushes/{running}/?view=rows"))
+    job_id = next(
+        job["id"]
+        for job in fake_treeherder.jobs(running)
+        if (job["platform"], job["platform_option"], job["state"]) == ("linux2404-64", "opt", "running")
+    )
+    group = page.locator("#g-linux2404-64-opt")
+    if group.get_attribute("open") is None:
+        group.locator("summary").click()
+    row = page.locator(f"#jr-{job_id}")
+    row.wait_for()
+    assert "running" in row.locator(".badge").inner_text()
+
+    fake_treeherder.set_job(job_id, "completed", "success")
+    page.locator(f"#jr-{job_id} .badge", has_text="success").wait_for(timeout=15_000)
+    assert page.locator(f'[id="jr-{job_id}"]').count() == 1
+    assert page.js_errors == []
