@@ -18,6 +18,24 @@ def wait_for_refresh(page, after: str) -> None:
     )
 
 
+def running_linux_job(
+    page, app, fake_treeherder, query: str = "", open_group: bool = True
+) -> tuple[int, object]:
+    """The running push's page (with `query`), a job still running in its linux2404-64 opt group, and
+    that group: opened (its jobs loaded) or, with open_group=False, closed."""
+    running = fake_treeherder.push_id("running")
+    page.goto(app.url(f"/try/pushes/{running}/{query}"))
+    job_id = next(
+        job["id"]
+        for job in fake_treeherder.jobs(running)
+        if (job["platform"], job["platform_option"], job["state"]) == ("linux2404-64", "opt", "running")
+    )
+    group = page.locator("#g-linux2404-64-opt")
+    if (group.get_attribute("open") is None) == open_group:
+        group.locator("summary").click()
+    return job_id, group
+
+
 @pytest.fixture
 def fake_scenario() -> str:
     return "default"
@@ -215,16 +233,7 @@ def test_under_a_filter_a_job_that_starts_matching_appears_live(page, app, fake_
 
 
 def test_a_group_closed_and_reopened_shows_its_jobs_as_they_are_now(page, app, fake_treeherder):
-    running = fake_treeherder.push_id("running")
-    page.goto(app.url(f"/try/pushes/{running}/"))
-    job_id = next(
-        job["id"]
-        for job in fake_treeherder.jobs(running)
-        if (job["platform"], job["platform_option"], job["state"]) == ("linux2404-64", "opt", "running")
-    )
-    group = page.locator("#g-linux2404-64-opt")
-    if group.get_attribute("open") is None:
-        group.locator("summary").click()
+    job_id, group = running_linux_job(page, app, fake_treeherder)
     chip = page.locator(f"#job-{job_id}")
     chip.wait_for()
     assert "running" in chip.get_attribute("title")
@@ -246,16 +255,7 @@ def test_a_groups_jobs_read_before_a_refresh_that_landed_first_are_read_again(pa
     """The race behind a flaky run of the test above, made certain: the group's jobs are read while the
     job still runs, a refresh then marks the job finished on the page, and only after that does the older
     read arrive and replace the group's rows. The page reads them again rather than going back in time."""
-    running = fake_treeherder.push_id("running")
-    page.goto(app.url(f"/try/pushes/{running}/"))
-    job_id = next(
-        job["id"]
-        for job in fake_treeherder.jobs(running)
-        if (job["platform"], job["platform_option"], job["state"]) == ("linux2404-64", "opt", "running")
-    )
-    group = page.locator("#g-linux2404-64-opt")
-    if group.get_attribute("open") is None:
-        group.locator("summary").click()
+    job_id, group = running_linux_job(page, app, fake_treeherder)
     chip = page.locator(f"#job-{job_id}")
     chip.wait_for()
     group.locator("summary").click()  # closed
@@ -304,16 +304,7 @@ def test_a_failure_row_a_group_already_shows_is_not_appended_twice(page, app, fa
     """A group opened while the page's refreshes were not getting through reads the push as it is now,
     failure row included; the refresh that then gets through, from the page's older token, carries that
     job as newly failed. The group shows its row once."""
-    running = fake_treeherder.push_id("running")
-    page.goto(app.url(f"/try/pushes/{running}/"))
-    job_id = next(
-        job["id"]
-        for job in fake_treeherder.jobs(running)
-        if (job["platform"], job["platform_option"], job["state"]) == ("linux2404-64", "opt", "running")
-    )
-    group = page.locator("#g-linux2404-64-opt")
-    if group.get_attribute("open") is not None:
-        group.locator("summary").click()
+    job_id, group = running_linux_job(page, app, fake_treeherder, open_group=False)
     assert page.locator("#push-poll").get_attribute("data-token")
     refreshes = {"blocked": True, "through": 0}
 
@@ -341,16 +332,7 @@ def test_a_failure_row_a_group_already_shows_is_not_appended_twice(page, app, fa
 
 
 def test_a_job_failing_in_an_open_group_gets_its_failure_row_live(page, app, fake_treeherder):
-    running = fake_treeherder.push_id("running")
-    page.goto(app.url(f"/try/pushes/{running}/"))
-    job_id = next(
-        job["id"]
-        for job in fake_treeherder.jobs(running)
-        if (job["platform"], job["platform_option"], job["state"]) == ("linux2404-64", "opt", "running")
-    )
-    group = page.locator("#g-linux2404-64-opt")
-    if group.get_attribute("open") is None:
-        group.locator("summary").click()
+    job_id, group = running_linux_job(page, app, fake_treeherder)
     page.locator(f"#job-{job_id}").wait_for()  # a chip: the group is compact
     assert page.locator(f"#jr-{job_id}").count() == 0
 
@@ -362,16 +344,7 @@ def test_a_job_failing_in_an_open_group_gets_its_failure_row_live(page, app, fak
 
 
 def test_in_rows_view_a_jobs_row_changes_in_place(page, app, fake_treeherder):
-    running = fake_treeherder.push_id("running")
-    page.goto(app.url(f"/try/pushes/{running}/?view=rows"))
-    job_id = next(
-        job["id"]
-        for job in fake_treeherder.jobs(running)
-        if (job["platform"], job["platform_option"], job["state"]) == ("linux2404-64", "opt", "running")
-    )
-    group = page.locator("#g-linux2404-64-opt")
-    if group.get_attribute("open") is None:
-        group.locator("summary").click()
+    job_id, group = running_linux_job(page, app, fake_treeherder, "?view=rows")
     row = page.locator(f"#jr-{job_id}")
     row.wait_for()
     assert "running" in row.locator(".badge").inner_text()
