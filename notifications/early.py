@@ -78,11 +78,10 @@ def find_early_failure(state: PushState, jobs: list[rules.Job], now: datetime) -
         return None
     summary = failure_summary(state.repo, failed)
     by_id = summary.jobs_by_id
-    for group in summary.groups:
-        if group.triage == rules.Triage.NEW and group.tier1:
-            job = next((by_id[job_id] for job_id in group.job_ids if job_id in by_id), None)
-            if job is not None:
-                return _detail(state, job, group.key, group.reason, jobs)
+    for group in summary.new_groups:
+        job = next((by_id[job_id] for job_id in group.job_ids if job_id in by_id), None)
+        if job is not None:
+            return _detail(state, job, group.key, group.reason, jobs)
     bound = (now - EVIDENCE_BOUND).timestamp()
     for log in summary.logs:
         if not log.parsed and _failed_since(state, log.job, now) <= bound:

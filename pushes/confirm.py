@@ -65,18 +65,20 @@ def new_failure_groups(repo: str, push_id: int) -> tuple[list[rules.FailureGroup
     """The push's tier-1 new failure groups (what "confirm failures" re-runs), with their jobs."""
     failed = services.push_failed_jobs(repo, push_id).value
     summary = services.failure_summary(repo, failed)
-    groups = [group for group in summary.groups if group.triage == rules.Triage.NEW and group.tier1]
-    return groups, summary.jobs_by_id
+    return summary.new_groups, summary.jobs_by_id
 
 
-def confirmed_keys(repo: str, push_id: int) -> set[str]:
-    """The failure groups of the push someone already sent to run again (Taskcluster accepted the
-    request): confirming them again would only double the runs, so they are not offered again."""
-    return set(
-        ConfirmRequest.objects.filter(repo=repo, push_id=push_id, outcome=SUCCESS).values_list(
-            "group_key", flat=True
-        )
+def split_confirmed(
+    repo: str, push_id: int, groups: list[rules.FailureGroup]
+) -> tuple[list[rules.FailureGroup], list[rules.FailureGroup]]:
+    """(the groups nobody sent to run again yet, the ones somebody did): confirming those again would
+    only double their runs, so they are not offered again."""
+    already = set(
+        ConfirmRequest.objects.accepted()
+        .filter(repo=repo, push_id=push_id)
+        .values_list("group_key", flat=True)
     )
+    return [g for g in groups if g.key not in already], [g for g in groups if g.key in already]
 
 
 def _render(action: dict, decision: str, task_id: str | None, action_input: Any, variables: Any) -> Any:
@@ -167,15 +169,14 @@ def confirm_failures(
     user: Any, repo: str, push_id: int, times: int, *, client: TreeherderClient | None = None
 ) -> ConfirmOutcome:
     """Run every new failure group's failing jobs again with `user`'s credentials, but not the groups
-    somebody already confirmed (`confirmed_keys`); one outcome per group."""
+    somebody already confirmed (`split_confirmed`); one outcome per group."""
     times = max(1, min(5, int(times)))
     try:
         creds, token = _credentials(user)
         groups, jobs_by_id = new_failure_groups(repo, push_id)
         if not groups:
             return ConfirmOutcome(NOTHING_NEW, "This push has no new failures to confirm (yet).")
-        already = confirmed_keys(repo, push_id)
-        groups = [group for group in groups if group.key not in already]
+        groups, _ = split_confirmed(repo, push_id, groups)
         if not groups:
             return ConfirmOutcome(
                 ALREADY_CONFIRMING,

@@ -10,7 +10,7 @@ from django.shortcuts import render
 
 from . import hooks, services
 from .confirm import confirm_failures as run_confirm
-from .confirm import confirmed_keys, new_failure_groups
+from .confirm import new_failure_groups, split_confirmed
 from .models import ConfirmRequest, TaskclusterCredentials
 from .treeherder import TreeherderNotFound
 
@@ -30,9 +30,7 @@ def confirm_failures(request: HttpRequest, repo: str, push_id: int) -> HttpRespo
             services.note_retrigger(repo, push_id)  # the push's pages show the new runs
     try:
         groups, context["jobs_by_id"] = new_failure_groups(repo, push_id)
-        already = confirmed_keys(repo, push_id)
-        context["groups"] = [group for group in groups if group.key not in already]
-        context["confirming"] = [group for group in groups if group.key in already]
+        context["groups"], context["confirming"] = split_confirmed(repo, push_id, groups)
     except (services.Unavailable, TreeherderNotFound) as exc:
         context["error"] = getattr(exc, "reason", "") or str(exc)
     context["has_credentials"] = TaskclusterCredentials.objects.filter(user=request.user).exists()

@@ -98,7 +98,7 @@ def confirmations(repo: str, push_id: int, revision: str) -> dict[str, dict]:
     from .models import ConfirmRequest
 
     found: dict[str, dict] = {}
-    for request in ConfirmRequest.objects.filter(repo=repo, push_id=push_id, outcome="success"):
+    for request in ConfirmRequest.objects.accepted().filter(repo=repo, push_id=push_id):
         search = " ".join(request.job_type_names[:1])
         url = (
             rules.treeherder_push_url(settings.TREEHERDER_URL, repo, revision)

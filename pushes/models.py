@@ -113,6 +113,12 @@ class TaskclusterCredentials(models.Model):
         return f"••••{self.token_hint}" if self.token_hint else "••••"
 
 
+class ConfirmRequestQuerySet(models.QuerySet):
+    def accepted(self) -> ConfirmRequestQuerySet:
+        """The requests Taskcluster accepted (runs started): the ones a verdict and a follow-up follow."""
+        return self.filter(outcome="success")  # pushes.retrigger.SUCCESS
+
+
 class ConfirmRequest(models.Model):
     """A user asked Taskcluster to run one new failure group's failing jobs again ("confirm failures");
     the poller counts the new runs of those job types and stores the follow-up verdict."""
@@ -136,6 +142,8 @@ class ConfirmRequest(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # When a follow-up notification reported this verdict: each batch of confirmations is reported once.
     reported_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ConfirmRequestQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["repo", "push_id"])]

@@ -651,8 +651,14 @@ class FailureSummary:
         return Verdict.FAILED
 
     @property
+    def new_groups(self) -> list[FailureGroup]:
+        """The tier-1 new failures: what the verdict calls new, the early alert tells and "confirm
+        failures" runs again."""
+        return self._tier1_by_triage(Triage.NEW)
+
+    @property
     def new_count(self) -> int:
-        return self.counts[Triage.NEW]
+        return len(self.new_groups)
 
     @property
     def verdict_label(self) -> str:

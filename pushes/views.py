@@ -377,12 +377,12 @@ def failures_context(
         return render_to_string("pushes/push_failures.html#failure_body", body, request=request)
 
     waiting = any(not found["request"].verdict for found in confirmed.values())
-    new_keys = [group.key for group in summary.groups if group.triage == rules.Triage.NEW and group.tier1]
+    # What the Confirm button still offers: the new failures nobody sent to run again yet.
+    confirming_new = sum(group.key in confirmed for group in summary.new_groups)
     return {
         "summary": summary,
-        # what the Confirm button still offers: the new failures nobody sent to run again yet
-        "unconfirmed_new": sum(key not in confirmed for key in new_keys),
-        "confirming_new": sum(key in confirmed for key in new_keys),
+        "unconfirmed_new": summary.new_count - confirming_new,
+        "confirming_new": confirming_new,
         "jobs_fetched": view.jobs_fetched,
         "jobs_error": view.error,
         "finished": view.finished,
