@@ -34,13 +34,9 @@ def check_confirmations(
 ) -> list[int]:
     """Store the verdicts that are due and record the follow-up rows; returns the new row ids."""
     now = timezone.now()
-    waiting = list(
-        ConfirmRequest.objects.filter(
-            outcome="success", finished_at__isnull=True, requested_at__gte=now - WAIT_AT_MOST
-        )
-    )
-    pushes = {(request.repo, request.push_id) for request in waiting}
-    for repo, push_id in sorted(pushes):
+    unreported = list(_unreported(now))
+    waiting = [request for request in unreported if request.finished_at is None]
+    for repo, push_id in sorted({(request.repo, request.push_id) for request in waiting}):
         try:
             jobs = list((client or get_client(background=True)).jobs(repo, push_id))
         except TreeherderError as problem:
@@ -52,17 +48,24 @@ def check_confirmations(
                 ConfirmRequest.objects.filter(pk=request.pk, finished_at__isnull=True).update(
                     verdict=verdict, finished_at=now
                 )
+                request.finished_at = now
+    batches: dict[tuple[int, str, int], list[ConfirmRequest]] = {}
+    for request in unreported:
+        batches.setdefault((request.user_id, request.repo, request.push_id), []).append(request)
     created: list[int] = []
-    for user_id, repo, push_id in sorted(set(_unreported(now).values_list("user_id", "repo", "push_id"))):
-        created += _record_followup(user_id, repo, push_id, enqueue)
+    for (user_id, repo, push_id), batch in sorted(batches.items()):
+        if all(request.finished_at is not None for request in batch):  # else: not yet, nothing locked
+            created += _record_followup(user_id, repo, push_id, enqueue)
     return created
 
 
 def _unreported(now: datetime) -> QuerySet[ConfirmRequest]:
     """Confirmations no follow-up reported yet: finished lately, or still waiting (and not given up on)."""
     recent = now - WAIT_AT_MOST
-    return ConfirmRequest.objects.filter(outcome="success", reported_at__isnull=True).filter(
-        Q(finished_at__gte=recent) | Q(finished_at__isnull=True, requested_at__gte=recent)
+    return (
+        ConfirmRequest.objects.accepted()
+        .filter(reported_at__isnull=True)
+        .filter(Q(finished_at__gte=recent) | Q(finished_at__isnull=True, requested_at__gte=recent))
     )
 
 
@@ -71,7 +74,7 @@ def _record_followup(user_id: int, repo: str, push_id: int, enqueue: Enqueue | N
     A later batch (new failures confirmed after the first follow-up) gets a follow-up of its own."""
     now = timezone.now()
     with transaction.atomic():
-        # Locked, so that two beats at the same moment report a batch once and never half of one.
+        # Read again, locked: two beats at the same moment report a batch once and never half of one.
         requests = list(
             _unreported(now).filter(user_id=user_id, repo=repo, push_id=push_id).select_for_update()
         )
