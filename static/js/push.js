@@ -82,8 +82,8 @@
     focusedId = active && active.id && active !== document.body ? active.id : null;
   });
 
-  // A group read from a fetch newer than the page's token already has the rows a refresh then appends
-  // (a job that newly failed): keep one row per job, the last (the newest) one.
+  // A group read from a fetch newer than the page's token already has the rows the poller's refresh then
+  // appends (a job that newly failed): keep one row per job, the last (the newest) one.
   function oneRowPerJob() {
     var seen = {};
     var rows = document.querySelectorAll('#push-live tr[id^="jr-"]');
@@ -93,8 +93,8 @@
     }
   }
 
-  document.addEventListener("htmx:afterSettle", function () {
-    oneRowPerJob();
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (fromPoller(event.detail)) oneRowPerJob();
     if (openState) {
       var state = openState;
       openState = null;
