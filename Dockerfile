@@ -15,6 +15,7 @@ RUN useradd --create-home --uid 10001 buildwatch
 # Dependencies first, so code changes do not reinstall them.
 COPY pyproject.toml README.md ./
 COPY buildwatch/ buildwatch/
+COPY accounts/ accounts/
 COPY pushes/ pushes/
 COPY notifications/ notifications/
 RUN pip install .

@@ -56,8 +56,8 @@ def test_the_image_has_no_fake_and_the_app_starts_without_it(tmp_path):
     assert (tree / "pushes").is_dir() and (tree / "manage.py").is_file()
 
     every_module = (
-        "import importlib, pkgutil, buildwatch, notifications, pushes\n"
-        "for package in (buildwatch, pushes, notifications):\n"
+        "import importlib, pkgutil, accounts, buildwatch, notifications, pushes\n"
+        "for package in (buildwatch, accounts, pushes, notifications):\n"
         "    for module in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
         "        importlib.import_module(module.name)\n"
         "print('imported', package.__name__)"
