@@ -118,7 +118,8 @@ def xss(tally: Tally, client: Client, fake: FakeTreeherder, user: object) -> int
 
 
 def access_control(tally: Tally, alice: Client, bob_user: object) -> tuple[int, int]:
-    from notifications.models import PushSubscription, UserSettings, Watch
+    from accounts.models import UserSettings
+    from notifications.models import PushSubscription, Watch
 
     watch = Watch.objects.create(user=bob_user, repo="try", push_id=4242)
     subscription = PushSubscription.objects.create(user=bob_user, endpoint="http://localhost/bob", p256dh="x",

@@ -1,7 +1,7 @@
 """Sign-in with the OpenID provider (Mozilla SSO) through mozilla-django-oidc: who may enter, and how.
 
 - `SSOBackend` decides who gets in: a verified email is required. The provider's subject (`sub`, under
-  its issuer) finds the account it was linked to (notifications.models.SSOIdentity), whatever the email
+  its issuer) finds the account it was linked to (accounts.models.SSOIdentity), whatever the email
   says now. A subject seen for the first time is linked to the existing account with that email (never
   duplicated), unless that account is already linked to another subject (an address given to somebody
   else must not open its old owner's account); with no such account, one is made only for an address at
@@ -188,7 +188,7 @@ class SSOBackend(OIDCAuthenticationBackend):
 
     @transaction.atomic
     def create_user(self, claims: dict[str, Any], issuer: str = "", subject: str = "") -> Any:
-        from notifications.models import UserSettings
+        from accounts.models import UserSettings
 
         email = str(claims["email"]).strip()
         user = self.UserModel.objects.create_user(
@@ -210,7 +210,7 @@ class SSOBackend(OIDCAuthenticationBackend):
 
 def identity_of(issuer: str, subject: str) -> Any:
     """The SSOIdentity of this subject, with its user, or None."""
-    from notifications.models import SSOIdentity
+    from accounts.models import SSOIdentity
 
     return SSOIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
 
@@ -218,7 +218,7 @@ def identity_of(issuer: str, subject: str) -> Any:
 def link_identity(user: Any, issuer: str, subject: str, email: str) -> Any:
     """Link a subject seen for the first time to `user`; refused when the account already signs in as
     another subject of this provider (its address now belongs to someone else, or was reused)."""
-    from notifications.models import SSOIdentity
+    from accounts.models import SSOIdentity
 
     try:
         with transaction.atomic():

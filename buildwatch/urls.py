@@ -8,8 +8,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("oidc/", include("buildwatch.views_auth")),  # sign-in with the OpenID provider (SSO)
-    # Each app routes its own views. notifications first: its fixed paths (/, /watching/, /settings/, …)
-    # must win over pushes' /<repo>/.
+    # Each app routes its own views. notifications and accounts first: their fixed paths (/, /watching/,
+    # /settings/, …) must win over pushes' /<repo>/.
     path("", include("notifications.urls")),
+    path("", include("accounts.urls")),
     path("", include("pushes.urls")),
 ]

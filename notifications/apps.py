@@ -8,9 +8,9 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         # The push pages ask this app about the signed-in user through pushes.hooks: pushes never
         # imports notifications (the dependency goes one way, notifications -> pushes).
+        from accounts.models import UserSettings
         from pushes import hooks
 
-        from .models import UserSettings
         from .selectors import treeherder_author_email, watched_push_ids
 
         hooks.register(

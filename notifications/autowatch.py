@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
+from accounts.models import UserSettings
 from pushes.treeherder import TreeherderClient, TreeherderError, get_client
 
-from .models import PushState, UserSettings, Watch
+from .models import PushState, Watch
 from .snapshot import PUSH_FIELDS, fill_push_fields
 
 logger = logging.getLogger(__name__)

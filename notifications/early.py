@@ -21,10 +21,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from accounts.models import UserSettings
 from pushes import rules
 from pushes.services import failure_summary
 
-from .models import Notification, PushState, UserSettings, Watch
+from .models import Notification, PushState, Watch
 from .outbox import Enqueue, record_rows, send_after_commit
 
 EVIDENCE_BOUND = timedelta(seconds=rules.LOG_PARSE_WAIT)

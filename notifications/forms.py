@@ -7,8 +7,9 @@ from typing import Any
 
 from django import forms
 
+from accounts.models import UserSettings
+
 from . import channels
-from .models import UserSettings
 
 REPO_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 

@@ -7,11 +7,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.models import UserSettings
 from buildwatch.htmx import login_required_htmx
 
 from . import channels
 from .channels import TransportError, matrix
-from .models import UserSettings
 
 
 @require_POST

@@ -1,101 +1,10 @@
-"""Per-user settings and sign-in identities, watches, the poller's per-push state and the notification ledger."""
+"""Watches, the poller's per-push state and job rows, the notification ledger, web-push subscriptions and
+the Matrix bot's login. A user's settings are accounts.models.UserSettings."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-
-
-class UserSettings(models.Model):
-    """What the mobile app kept on the device (username, notificationsEnabled), per user."""
-
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="buildwatch")
-    author_email = models.EmailField(
-        blank=True, help_text="Your Treeherder author email; empty means your account email."
-    )
-    notifications_enabled = models.BooleanField(default=True)
-    email_enabled = models.BooleanField(default=True)
-    webpush_enabled = models.BooleanField(default=False)
-    default_repo = models.CharField(max_length=100, default="try")
-    auto_watch = models.BooleanField(
-        default=False, help_text="Watch every new push whose author is my Treeherder email."
-    )
-    early_alerts = models.BooleanField(
-        default=True,
-        db_default=True,
-        help_text="Tell me at a watched push's first new failure, before it finishes.",
-    )
-    confirm_times = models.PositiveSmallIntegerField(
-        default=3,
-        db_default=3,
-        help_text="How many times “confirm failures” re-runs each failing job (1 to 5).",
-    )
-    # Matrix (notifications/channels/matrix.py): the user's ID, and the direct room the bot opened for them.
-    matrix_id = models.CharField("Matrix ID", max_length=255, blank=True)
-    matrix_enabled = models.BooleanField(default=False)
-    matrix_room_id = models.CharField(
-        max_length=255,
-        blank=True,
-        help_text="The direct room the bot opened; empty: opened with the next message.",
-    )
-    # When auto-watch was last switched on: only pushes newer than this are watched automatically.
-    auto_watch_since = models.DateTimeField(null=True, blank=True, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name = "user settings"
-        verbose_name_plural = "user settings"
-
-    def __str__(self) -> str:
-        return f"settings of {self.user}"
-
-    def save(self, *args: object, **kwargs: object) -> None:
-        if self.auto_watch and self.auto_watch_since is None:
-            from django.utils import timezone
-
-            self.auto_watch_since = timezone.now()
-        elif not self.auto_watch:
-            self.auto_watch_since = None
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "auto_watch" in update_fields:
-            kwargs["update_fields"] = {*update_fields, "auto_watch_since"}
-        super().save(*args, **kwargs)
-
-    @property
-    def effective_author_email(self) -> str:
-        return self.author_email or self.user.email
-
-    @classmethod
-    def for_user(cls, user: object) -> UserSettings:
-        obj, _ = cls.objects.get_or_create(user=user)
-        return obj
-
-
-class SSOIdentity(models.Model):
-    """Which account an SSO subject signs in to: the provider's `sub` (stable, never reassigned, per
-    OpenID Connect Core 2) under its issuer. Made at a user's first SSO sign-in; after that the subject
-    finds the account even when its email changes, and an email that moved to another subject finds
-    no account (see buildwatch.auth_oidc). Deleting it lets the account be linked again."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identities"
-    )
-    issuer = models.CharField(max_length=255)
-    subject = models.CharField(max_length=255)
-    email = models.EmailField(blank=True, help_text="The address the provider gave at the last sign-in.")
-    linked_at = models.DateTimeField(auto_now_add=True)
-    last_sign_in = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name = "SSO identity"
-        verbose_name_plural = "SSO identities"
-        constraints = [
-            models.UniqueConstraint(fields=["issuer", "subject"], name="sso_subject_once"),
-            models.UniqueConstraint(fields=["user", "issuer"], name="sso_one_subject_per_user"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user} is {self.subject} at {self.issuer}"
 
 
 class PushState(models.Model):
@@ -278,4 +187,4 @@ class PushSubscription(models.Model):
         return f"push subscription of {self.user}"
 
 
-__all__ = ["UserSettings", "PushState", "PushJob", "Watch", "Notification", "PushSubscription", "MatrixLogin"]
+__all__ = ["PushState", "PushJob", "Watch", "Notification", "PushSubscription", "MatrixLogin"]

@@ -26,11 +26,12 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.models import UserSettings
 from pushes import rules
 
 from . import channels
 from .channels import TransportError
-from .models import Notification, PushState, UserSettings, Watch
+from .models import Notification, PushState, Watch
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,9 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 
-from .models import Notification, PushState, PushSubscription, UserSettings, Watch
+from accounts.models import UserSettings
+
+from .models import Notification, PushState, PushSubscription, Watch
 
 RECENT_NOTIFICATIONS = 20
 

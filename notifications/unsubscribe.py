@@ -12,8 +12,9 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from accounts.models import UserSettings
+
 from .channels.email import user_from_unsubscribe_token
-from .models import UserSettings
 
 
 @csrf_exempt

@@ -9,17 +9,17 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from accounts.models import UserSettings
 from buildwatch.htmx import back_url, login_required_htmx, wants_fragment
 
 from . import selectors, watches
 from .forms import SettingsForm
-from .models import UserSettings
 
-# Sections of the settings page: web push and Matrix (this app), the Taskcluster credentials (pushes).
+# Sections of the settings page: web push and Matrix (this app), the Taskcluster credentials (accounts).
 SETTINGS_SECTIONS = (
     "notifications/_webpush_section.html",
     "notifications/_matrix_section.html",
-    "pushes/_taskcluster_section.html",
+    "accounts/_taskcluster_section.html",
 )
 
 

@@ -12,6 +12,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
+from accounts.models import UserSettings
+
 from .channels.webpush import (
     EndpointTaken,
     SubscriptionInvalid,
@@ -20,7 +22,7 @@ from .channels.webpush import (
     save_subscription,
     webpush_available,
 )
-from .models import PushSubscription, UserSettings
+from .models import PushSubscription
 
 SERVICE_WORKER = settings.BASE_DIR / "static" / "sw.js"
 

@@ -16,9 +16,12 @@ from typing import Any
 
 import jsone
 
+from accounts.crypto import CredentialsUnreadable
+from accounts.models import TaskclusterCredentials
+
 from . import rules, services
 from . import taskcluster as tc
-from .models import ConfirmRequest, CredentialsUnreadable, TaskclusterCredentials
+from .models import ConfirmRequest
 from .retrigger import (
     NO_ACTION,
     NO_CREDENTIALS,

@@ -8,10 +8,12 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from accounts.models import TaskclusterCredentials
+
 from . import hooks, services
 from .confirm import confirm_failures as run_confirm
 from .confirm import new_failure_groups, split_confirmed
-from .models import ConfirmRequest, TaskclusterCredentials
+from .models import ConfirmRequest
 from .treeherder import TreeherderNotFound
 
 

@@ -1,67 +1,10 @@
-"""A user's own Taskcluster credentials (used only to retrigger jobs on their behalf) and the
-confirmations they asked for.
-
-The access token is a password: it is stored encrypted (accounts.crypto) and never shown back in full;
-a token read with an old key is encrypted again with the current one.
-"""
+"""The confirmations users asked for ("confirm failures") and their verdicts. A user's Taskcluster
+credentials are accounts.models.TaskclusterCredentials."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-
-from accounts.crypto import CredentialsUnreadable, decrypt_with_key_age, encrypt
-
-
-class TaskclusterCredentials(models.Model):
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="taskcluster_credentials"
-    )
-    client_id = models.CharField(max_length=256)
-    # Fernet token of the access token; never the token itself.
-    access_token_encrypted = models.TextField()
-    token_hint = models.CharField(
-        max_length=8, blank=True, help_text="Last characters of the token, for display."
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name = "Taskcluster credentials"
-        verbose_name_plural = "Taskcluster credentials"
-
-    def __str__(self) -> str:
-        return f"{self.client_id} ({self.user})"
-
-    def set_access_token(self, token: str) -> None:
-        self.access_token_encrypted = encrypt(token)
-        self.token_hint = token[-4:] if len(token) >= 12 else ""
-
-    @property
-    def access_token(self) -> str:
-        """The token; one that only a fallback key could read is stored again under the current key."""
-        stored = self.access_token_encrypted
-        plaintext, current = decrypt_with_key_age(stored)
-        if not current:
-            self.access_token_encrypted = encrypt(plaintext)
-            if self.pk is not None:
-                TaskclusterCredentials.objects.filter(pk=self.pk, access_token_encrypted=stored).update(
-                    access_token_encrypted=self.access_token_encrypted
-                )
-        return plaintext
-
-    @property
-    def readable(self) -> bool:
-        """Whether the stored token can still be decrypted (for the settings page; changes nothing)."""
-        try:
-            decrypt_with_key_age(self.access_token_encrypted)
-        except CredentialsUnreadable:
-            return False
-        return True
-
-    @property
-    def masked_token(self) -> str:
-        return f"••••{self.token_hint}" if self.token_hint else "••••"
 
 
 class ConfirmRequestQuerySet(models.QuerySet):

@@ -20,9 +20,11 @@ from typing import Any
 import jsone
 from django.conf import settings
 
+from accounts.crypto import CredentialsUnreadable
+from accounts.models import TaskclusterCredentials
+
 from . import rules
 from . import taskcluster as tc
-from .models import CredentialsUnreadable, TaskclusterCredentials
 from .treeherder import TreeherderClient, TreeherderError, TreeherderNotFound, get_client
 
 log = logging.getLogger(__name__)

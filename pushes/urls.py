@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from . import confirm_views, credentials_views, live_views, retrigger_views, views
+from . import confirm_views, live_views, retrigger_views, views
 
 
 class RepoConverter:
@@ -18,13 +18,6 @@ class RepoConverter:
 register_converter(RepoConverter, "repo")
 
 urlpatterns = [
-    # The Taskcluster section of the settings page (notifications' /settings/ includes its template).
-    path("settings/taskcluster/", credentials_views.save_credentials, name="taskcluster_credentials"),
-    path(
-        "settings/taskcluster/delete/",
-        credentials_views.delete_credentials,
-        name="taskcluster_credentials_delete",
-    ),
     path("<repo:repo>/", views.push_list, name="push_list"),
     path("<repo:repo>/pushes/<int:push_id>/", views.push_detail, name="push_detail"),
     path("<repo:repo>/live/", live_views.push_list_live, name="push_list_live"),

@@ -43,6 +43,25 @@ REDIS = ("127.0.0.1", 6379)
 
 
 @contextmanager
+def scratch_postgres(prefix: str) -> Iterator[str]:
+    """The DSN of a new PostgreSQL database, dropped afterwards. Skips (fails with
+    BUILDWATCH_REQUIRE_SERVICES=1) when PostgreSQL is not on 127.0.0.1."""
+    if not port_open(*POSTGRES):
+        skip_or_fail(f"PostgreSQL is not answering on {POSTGRES[0]}:{POSTGRES[1]}")
+    import psycopg
+
+    database = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    try:
+        yield f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/{database}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@contextmanager
 def scratch_postgres_and_redis(prefix: str, redis_db: int) -> Iterator[tuple[str, str]]:
     """(dsn, redis_url): a new PostgreSQL database and an emptied Redis database, dropped and emptied
     afterwards. Skips (fails with BUILDWATCH_REQUIRE_SERVICES=1) when either is not on 127.0.0.1."""
@@ -50,21 +69,15 @@ def scratch_postgres_and_redis(prefix: str, redis_db: int) -> Iterator[tuple[str
         skip_or_fail(f"PostgreSQL is not answering on {POSTGRES[0]}:{POSTGRES[1]}")
     if not port_open(*REDIS):
         skip_or_fail(f"Redis is not answering on {REDIS[0]}:{REDIS[1]}")
-    import psycopg
     import redis
 
-    database = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
     redis_url = f"redis://{REDIS[0]}:{REDIS[1]}/{redis_db}"
     redis.Redis.from_url(redis_url).flushdb()
     try:
-        yield f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/{database}", redis_url
+        with scratch_postgres(prefix) as dsn:
+            yield dsn, redis_url
     finally:
         redis.Redis.from_url(redis_url).flushdb()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 # The least a production deployment sets (DEBUG=0 needs a real key, hosts and an https site URL).

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from notifications.models import Notification, UserSettings
+    from accounts.models import UserSettings
+    from notifications.models import Notification
 
 
 class TransportError(Exception):

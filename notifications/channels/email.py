@@ -15,8 +15,9 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from accounts.models import UserSettings
 from notifications.channels.smtp import DeliveryUncertain
-from notifications.models import Notification, PushState, UserSettings
+from notifications.models import Notification, PushState
 from pushes import rules
 
 from .base import Channel, TransportError

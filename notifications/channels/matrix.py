@@ -28,7 +28,8 @@ from django.db import IntegrityError
 from django.template.loader import render_to_string
 
 from accounts.crypto import CredentialsUnreadable, decrypt_with_key_age, encrypt
-from notifications.models import MatrixLogin, Notification, UserSettings
+from accounts.models import UserSettings
+from notifications.models import MatrixLogin, Notification
 
 from .base import Channel, TransportError
 from .email import email_context, push_page_url

@@ -25,8 +25,9 @@ from py_vapid import Vapid
 from py_vapid.utils import b64urldecode, b64urlencode
 from pywebpush import WebPushException, webpush
 
+from accounts.models import UserSettings
 from buildwatch import __version__, upstream
-from notifications.models import Notification, PushSubscription, UserSettings
+from notifications.models import Notification, PushSubscription
 
 from .base import Channel, TransportError
 

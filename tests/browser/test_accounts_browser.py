@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 
+from accounts.models import UserSettings
 from fakeherder import DEMO_AUTHOR
-from notifications.models import UserSettings, Watch
+from notifications.models import Watch
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

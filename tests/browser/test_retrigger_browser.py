@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from pushes.models import TaskclusterCredentials
+from accounts.models import TaskclusterCredentials
 
 pytestmark = pytest.mark.browser
 

@@ -16,10 +16,10 @@ from django.contrib.auth.models import User
 from django.contrib.sessions.backends.db import SessionStore
 from django.http import HttpResponse
 
+from accounts.models import SSOIdentity, UserSettings
 from buildwatch import oidc
 from buildwatch.views_auth import CallbackView
 from fakeherder.scenarios import DEMO_AUTHOR
-from notifications.models import SSOIdentity, UserSettings
 
 from ..oidc_provider import OIDCProvider
 

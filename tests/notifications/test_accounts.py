@@ -10,7 +10,8 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from notifications.models import Notification, PushState, PushSubscription, UserSettings, Watch
+from accounts.models import UserSettings
+from notifications.models import Notification, PushState, PushSubscription, Watch
 
 pytestmark = pytest.mark.django_db
 
@@ -172,12 +173,13 @@ def test_admin_lists_and_searches_every_model(admin_client: Client, alice: User)
     Notification.objects.create(user=alice, repo="try", push_id=4242, channel="email", status="failed")
     PushSubscription.objects.create(user=alice, endpoint="https://push.example/abc", p256dh="k", auth="a")
 
-    for model in ["usersettings", "watch", "notification", "pushstate", "pushsubscription"]:
-        response = admin_client.get(f"/admin/notifications/{model}/", {"q": "alice"})
+    for model in ["accounts/usersettings", "watch", "notification", "pushstate", "pushsubscription"]:
+        path = f"/admin/{model}/" if "/" in model else f"/admin/notifications/{model}/"
+        response = admin_client.get(path, {"q": "alice"})
         assert response.status_code == 200, model
     assert (
         "alice.th@mozilla.com"
-        in admin_client.get("/admin/notifications/usersettings/?q=alice.th").content.decode()
+        in admin_client.get("/admin/accounts/usersettings/?q=alice.th").content.decode()
     )
     assert "4242" in admin_client.get("/admin/notifications/watch/?q=4242").content.decode()
     assert "admin search" in admin_client.get("/admin/notifications/pushstate/?q=admin").content.decode()

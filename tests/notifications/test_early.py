@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 
+from accounts.models import UserSettings
 from fakeherder import FakeTreeherder
 from notifications import early, outbox, poller
-from notifications.models import Notification, UserSettings, Watch
+from notifications.models import Notification, Watch
 
 from .test_poller import make_user, running_push, watch
 

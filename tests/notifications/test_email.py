@@ -10,10 +10,11 @@ from django.conf import settings
 from django.core import mail
 from django.test import Client
 
+from accounts.models import UserSettings
 from fakeherder import FakeTreeherder
 from notifications import outbox, poller
 from notifications.channels.email import unsubscribe_token
-from notifications.models import Notification, PushState, UserSettings
+from notifications.models import Notification, PushState
 from pushes.rules import MAX_LOG_JOBS
 
 from .test_poller import make_user, watch

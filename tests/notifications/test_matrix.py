@@ -17,10 +17,11 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from accounts.crypto import encrypt
+from accounts.models import UserSettings
 from notifications import outbox, poller
 from notifications.channels import matrix
-from notifications.models import MatrixLogin, Notification, PushState, UserSettings, Watch
-from pushes.models import encrypt
+from notifications.models import MatrixLogin, Notification, PushState, Watch
 
 from ..synapse import MatrixUser, Synapse, synapse_venv
 

@@ -19,9 +19,10 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
 
+from accounts.models import UserSettings
 from fakeherder import FakeTreeherder
 from notifications import outbox, poller, tasks
-from notifications.models import Notification, PushJob, PushState, PushSubscription, UserSettings, Watch
+from notifications.models import Notification, PushJob, PushState, PushSubscription, Watch
 
 pytestmark = pytest.mark.django_db
 

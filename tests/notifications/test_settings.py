@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from notifications.models import UserSettings
+from accounts.models import UserSettings
 
 pytestmark = pytest.mark.django_db
 

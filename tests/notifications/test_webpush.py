@@ -22,10 +22,11 @@ from django.urls import reverse
 from py_vapid import Vapid, Vapid02
 from py_vapid.utils import b64urldecode, b64urlencode
 
+from accounts.models import UserSettings
 from notifications.channels import webpush
 from notifications.channels.base import TransportError
 from notifications.channels.webpush import browser_label, generate_vapid_keys, send_webpush
-from notifications.models import Notification, PushSubscription, UserSettings
+from notifications.models import Notification, PushSubscription
 
 from ..helpers import free_port
 

@@ -12,11 +12,12 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
 
+from accounts.models import TaskclusterCredentials, UserSettings
 from fakeherder import FakeTreeherder
 from notifications import followup, outbox, poller
-from notifications.models import Notification, UserSettings, Watch
+from notifications.models import Notification, Watch
 from pushes.confirm import new_failure_groups
-from pushes.models import ConfirmRequest, TaskclusterCredentials
+from pushes.models import ConfirmRequest
 
 pytestmark = pytest.mark.django_db
 

@@ -17,9 +17,10 @@ from django.contrib.auth.models import User
 from django.template.loader import render_to_string
 from django.test import Client, RequestFactory
 
+from accounts.crypto import CredentialsUnreadable
+from accounts.models import TaskclusterCredentials
 from fakeherder import FakeTreeherder, job_properties
 from pushes import retrigger as service
-from pushes.models import CredentialsUnreadable, TaskclusterCredentials
 from pushes.rules import Job
 from pushes.treeherder import TreeherderClient
 from tests.helpers import recording

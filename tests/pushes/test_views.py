@@ -10,7 +10,8 @@ import requests
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from notifications.models import UserSettings, Watch
+from accounts.models import UserSettings
+from notifications.models import Watch
 from pushes import rules
 from tests.pushes.conftest import (
     TH,

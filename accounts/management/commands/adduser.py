@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from notifications.models import UserSettings
+from accounts.models import UserSettings
 
 
 def set_password_link(user: Any) -> str:

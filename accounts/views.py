@@ -15,7 +15,7 @@ from buildwatch.htmx import HtmxHttpRequest, login_required_htmx, wants_fragment
 from .forms import TaskclusterCredentialsForm
 from .models import TaskclusterCredentials
 
-SECTION_TEMPLATE = "pushes/_taskcluster_section.html"
+SECTION_TEMPLATE = "accounts/_taskcluster_section.html"
 
 
 def _section(
