@@ -10,8 +10,6 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 
-from accounts.models import UserSettings
-
 from .models import Notification, PushState, PushSubscription, Watch
 
 RECENT_NOTIFICATIONS = 20
@@ -86,25 +84,9 @@ def push_subscriptions(user: Any) -> QuerySet[PushSubscription]:
     return PushSubscription.objects.filter(user=user).order_by("-created_at", "-pk")
 
 
-def default_repo(user: Any) -> str:
-    """The push list `/` opens: the signed-in user's default repository, `try` for everyone else."""
-    if not getattr(user, "is_authenticated", False):
-        return "try"
-    stored = UserSettings.objects.filter(user=user).values_list("default_repo", flat=True).first()
-    return stored or "try"
-
-
-# --- For the push pages, through pushes.hooks (registered in apps.py) ---------------------------------
-
-
-def treeherder_author_email(user: Any) -> str:
-    """The email Treeherder knows the user's pushes by, read without creating a settings row (GET pages)."""
-    user_settings = UserSettings.objects.filter(user=user).first()
-    return user_settings.effective_author_email if user_settings else (user.email or "")
-
-
 def watched_push_ids(user: object, repo: str, push_ids: Iterable[int]) -> set[int]:
-    """Which of these pushes the user watches: one query for a whole page of rows."""
+    """Which of these pushes the user watches: one query for a whole page of rows (the push pages ask
+    through templatetags/watch_tags.py)."""
     if not getattr(user, "is_authenticated", False):
         return set()
     return set(

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from accounts.models import UserSettings
+from accounts.models import UserSettings, default_repo
 from buildwatch.htmx import back_url, login_required_htmx, wants_fragment
 
 from . import selectors, watches
@@ -123,4 +123,4 @@ def settings_view(request: HttpRequest) -> HttpResponse:
 
 def home(request: HttpRequest) -> HttpResponse:
     """`/`: the signed-in user's default repository, `try` for everyone else."""
-    return redirect("push_list", selectors.default_repo(request.user))
+    return redirect("push_list", default_repo(request.user))

@@ -8,9 +8,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from accounts.models import TaskclusterCredentials
+from accounts.models import TaskclusterCredentials, confirm_times
 
-from . import hooks, services
+from . import services
 from .confirm import confirm_failures as run_confirm
 from .confirm import new_failure_groups, split_confirmed
 from .models import ConfirmRequest
@@ -23,7 +23,7 @@ class ConfirmForm(forms.Form):
 
 @login_required
 def confirm_failures(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
-    initial = {"times": hooks.confirm_times(request.user)}
+    initial = {"times": confirm_times(request.user)}
     form = ConfirmForm(request.POST if request.method == "POST" else None, initial=initial)
     context = {"repo": repo, "push_id": push_id, "form": form, "groups": [], "confirming": [], "error": ""}
     if request.method == "POST" and form.is_valid():

@@ -23,9 +23,10 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from accounts.models import author_email
 from buildwatch.htmx import wants_fragment as _wants_fragment  # one definition for every app
 
-from . import failure_view, hooks, jobview, presenters, rules, services
+from . import failure_view, jobview, presenters, rules, services
 from .forms import JobsQuery, push_list_query
 from .jobview import SHOW_CHOICES, VIEW_CHOICES, JobFilter
 from .rules import Push
@@ -79,7 +80,7 @@ def _default_author(user: Any) -> str:
     """The signed-in user's Treeherder author email, read without creating a settings row on GET."""
     if not getattr(user, "is_authenticated", False):
         return ""
-    return hooks.author_email(user)
+    return author_email(user)
 
 
 # --- Context helpers ----------------------------------------------------------------------------------
@@ -99,12 +100,6 @@ def _push_header(repo: str, push: Push, decision_task: str | None = None) -> dic
         if decision_task
         else "",
     }
-
-
-def _watched(request: HttpRequest, repo: str, push_ids: list[int]) -> set[int]:
-    if not request.user.is_authenticated:
-        return set()
-    return hooks.watched_push_ids(request.user, repo, push_ids)
 
 
 # --- Views --------------------------------------------------------------------------------------------
@@ -150,14 +145,13 @@ def push_list(request: HttpRequest, repo: str) -> HttpResponse:
 
 
 def push_rows(request: HttpRequest, repo: str, pushes: list[Push]) -> list[dict[str, Any]]:
-    watched = _watched(request, repo, [push.id for push in pushes])
+    # The Watch buttons are the viewer's: the template asks notifications' watch_tags for them.
     return [
         {
             "push": push,
             "title": rules.display_title(push.revisions) or push.revision[:12],
             "author": rules.author_handle(push.author),
             "bug": rules.bug_number(push.revisions),
-            "watched": push.id in watched,
             "status": None,
         }
         for push in pushes
@@ -204,7 +198,6 @@ def push_detail(request: HttpRequest, repo: str, push_id: int, push: services.Fe
         **_live_groups(request, repo, push.value, state, jfilter),
     }
     context.update(push_fetched=push, show_choices=SHOW_CHOICES, view_choices=VIEW_CHOICES)
-    context["watched"] = push_id in _watched(request, repo, [push_id])
     return _page(request, "pushes/push_detail.html", "live", context)
 
 

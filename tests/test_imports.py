@@ -1,7 +1,8 @@
 """The module boundaries, checked on the source's import statements (ast, not grep): only the HTTP
-modules import `requests`, and the pushes app never imports the notifications app (notifications
-depends on pushes; pushes asks it about users through `pushes.hooks`). Like the purity check of
-`pushes/rules.py` in tests/pushes/test_rules.py, but across the app packages."""
+modules import `requests`, and the apps depend one way: accounts (per-user data) at the bottom imports
+neither of the others, pushes may import accounts, notifications may import both; pushes never imports
+notifications (its templates load notifications' watch_tags for the Watch buttons, at render time).
+Like the purity check of `pushes/rules.py` in tests/pushes/test_rules.py, but across the app packages."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-APP_PACKAGES = ("buildwatch", "pushes", "notifications")
+APP_PACKAGES = ("buildwatch", "accounts", "pushes", "notifications")
 # One HTTP module per upstream (docs: issue 13, item 3); a notification channel is one module of
 # notifications/channels/ and makes its own calls.
 REQUESTS_ALLOWED = {
@@ -82,12 +83,16 @@ MODULES = app_modules()
 def test_the_walk_sees_the_app_and_its_imports() -> None:
     """Guards the checks below against passing because they look at nothing."""
     assert {"pushes.views", "pushes.retrigger", "notifications.views", "buildwatch.urls"} <= MODULES.keys()
+    assert {"accounts.models", "accounts.crypto", "accounts.views"} <= MODULES.keys()
     assert not any(name.startswith("fakeherder") for name in MODULES)
     assert "requests" in imported_modules("pushes.taskcluster", MODULES["pushes.taskcluster"])
-    # The other direction exists, so the check below is not vacuous: notifications uses pushes.
+    # The other direction exists, so the checks below are not vacuous: notifications uses pushes, and
+    # both use accounts.
     assert any(
         _top(imported_modules(m, p), "pushes") for m, p in MODULES.items() if m.startswith("notifications.")
     )
+    for app in ("pushes", "notifications"):
+        assert any(_top(imported_modules(m, p), "accounts") for m, p in MODULES.items() if m.startswith(app))
 
 
 def test_only_the_http_modules_import_requests() -> None:
@@ -105,7 +110,20 @@ def test_the_pushes_app_never_imports_notifications() -> None:
         for module, path in MODULES.items()
         if module.split(".")[0] == "pushes" and _top(imported_modules(module, path), "notifications")
     }
-    assert offenders == {}, "pushes must not depend on notifications: ask through pushes.hooks"
+    assert offenders == {}, "pushes must not depend on notifications (a template may load its tags)"
+
+
+def test_the_accounts_app_imports_neither_pushes_nor_notifications() -> None:
+    offenders = {
+        module: sorted(found)
+        for module, path in MODULES.items()
+        if module.split(".")[0] == "accounts"
+        and (
+            found := _top(imported_modules(module, path), "pushes")
+            | _top(imported_modules(module, path), "notifications")
+        )
+    }
+    assert offenders == {}, "accounts is the bottom app: per-user data and Django's auth, nothing above it"
 
 
 @pytest.mark.parametrize(

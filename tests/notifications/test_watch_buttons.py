@@ -1,0 +1,95 @@
+"""The Watch buttons of the push pages: the push templates ask notifications' watch_tags for them (pushes
+never imports notifications), once for a whole list, and each viewer sees their own watches, never
+another viewer's through the fragments the push page renders once and shares with everyone."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from fakeherder import FakeTreeherder
+from notifications.models import Watch
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def fake(fake_treeherder: FakeTreeherder, settings) -> FakeTreeherder:
+    settings.TREEHERDER_URL = settings.TASKCLUSTER_ROOT_URL = fake_treeherder.url
+    return fake_treeherder
+
+
+@pytest.fixture
+def alice() -> User:
+    return User.objects.create_user("alice", "alice@mozilla.com")
+
+
+@pytest.fixture
+def bob() -> User:
+    return User.objects.create_user("bob", "bob@mozilla.com")
+
+
+def as_user(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def buttons(html: str) -> dict[int, bool]:
+    """{push id: watched} of every Watch / Unwatch button on the page."""
+    found = re.findall(r'<form class="watch-form( is-watching)?"[^>]*data-push-id="(\d+)"', html)
+    return {int(push_id): bool(watching) for watching, push_id in found}
+
+
+def watch_queries(queries: CaptureQueriesContext) -> list[str]:
+    return [query["sql"] for query in queries.captured_queries if "notifications_watch" in query["sql"]]
+
+
+def test_the_push_list_shows_the_viewers_own_watches_read_in_one_query(fake, alice, bob) -> None:
+    pushes = fake.push_ids()
+    assert len(pushes) >= 3
+    Watch.objects.create(user=alice, repo="try", push_id=pushes[0])
+    Watch.objects.create(user=alice, repo="try", push_id=pushes[2])
+    Watch.objects.create(user=alice, repo="autoland", push_id=pushes[1])  # another repository's push
+    client = as_user(alice)
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get("/try/?author=").content.decode()
+    assert buttons(html) == {push_id: push_id in (pushes[0], pushes[2]) for push_id in pushes}
+    assert len(watch_queries(queries)) == 1  # for the whole list, not one per row
+
+    assert buttons(as_user(bob).get("/try/?author=").content.decode()) == dict.fromkeys(pushes, False)
+
+
+def test_rows_the_live_push_list_adds_carry_the_viewers_own_watch_buttons(fake, alice, bob) -> None:
+    pushes = fake.push_ids()
+    oldest, newest = pushes[-1], pushes[0]
+    Watch.objects.create(user=alice, repo="try", push_id=newest)
+    url = f"/try/live/?author=&count=20&ids=&top={oldest}"  # every newer push is new to this page
+    with CaptureQueriesContext(connection) as queries:
+        html = as_user(alice).get(url, **HX).content.decode()
+    added = html[html.index('<ol hx-swap-oob="afterbegin:#push-list">') :]
+    assert buttons(added) == {push_id: push_id == newest for push_id in pushes[:-1]}
+    assert len(watch_queries(queries)) == 1
+
+    assert buttons(as_user(bob).get(url, **HX).content.decode()) == dict.fromkeys(pushes[:-1], False)
+
+
+def test_the_push_page_shows_each_viewer_their_own_button_beside_the_shared_groups(fake, alice, bob) -> None:
+    push_id = fake.push_id("failed")
+    Watch.objects.create(user=alice, repo="try", push_id=push_id)
+    alice_client, bob_client = as_user(alice), as_user(bob)
+    first = alice_client.get(f"/try/pushes/{push_id}/").content.decode()
+    assert buttons(first) == {push_id: True}
+    # Bob reads the same fetch: its groups come from the fragment Alice's view rendered and cached.
+    second = bob_client.get(f"/try/pushes/{push_id}/").content.decode()
+    assert buttons(second) == {push_id: False}
+    groups = re.compile(r'<div class="groups" id="push-groups">.*?</section>', re.DOTALL)
+    assert groups.search(first).group(0) == groups.search(second).group(0)
+    assert buttons(alice_client.get(f"/try/pushes/{push_id}/").content.decode()) == {push_id: True}
