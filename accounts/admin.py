@@ -32,19 +32,11 @@ class UserSettingsAdmin(admin.ModelAdmin):
         "author_email",
         "default_repo",
         "notifications_enabled",
-        "email_enabled",
-        "webpush_enabled",
-        "matrix_enabled",
         "auto_watch",
         "updated_at",
     ]
-    list_filter = [
-        "notifications_enabled",
-        "email_enabled",
-        "webpush_enabled",
-        "matrix_enabled",
-        "auto_watch",
-    ]
+    # Each channel's switch is the notifications app's (ChannelSettings), listed in its admin.
+    list_filter = ["notifications_enabled", "auto_watch"]
     search_fields = ["user__username", "user__email", "author_email"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]

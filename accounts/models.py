@@ -14,15 +14,14 @@ from .crypto import CredentialsUnreadable, decrypt_with_key_age, encrypt
 
 
 class UserSettings(models.Model):
-    """What the mobile app kept on the device (username, notificationsEnabled), per user."""
+    """What the mobile app kept on the device (username, notificationsEnabled), per user. Each
+    notification channel's own settings (on/off, an address) are notifications.models.ChannelSettings."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="buildwatch")
     author_email = models.EmailField(
         blank=True, help_text="Your Treeherder author email; empty means your account email."
     )
     notifications_enabled = models.BooleanField(default=True)
-    email_enabled = models.BooleanField(default=True)
-    webpush_enabled = models.BooleanField(default=False)
     default_repo = models.CharField(max_length=100, default="try")
     auto_watch = models.BooleanField(
         default=False, help_text="Watch every new push whose author is my Treeherder email."
@@ -36,14 +35,6 @@ class UserSettings(models.Model):
         default=3,
         db_default=3,
         help_text="How many times “confirm failures” re-runs each failing job (1 to 5).",
-    )
-    # Matrix (notifications/channels/matrix.py): the user's ID, and the direct room the bot opened for them.
-    matrix_id = models.CharField("Matrix ID", max_length=255, blank=True)
-    matrix_enabled = models.BooleanField(default=False)
-    matrix_room_id = models.CharField(
-        max_length=255,
-        blank=True,
-        help_text="The direct room the bot opened; empty: opened with the next message.",
     )
     # When auto-watch was last switched on: only pushes newer than this are watched automatically.
     auto_watch_since = models.DateTimeField(null=True, blank=True, editable=False)

@@ -1,12 +1,7 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 
-from .models import (
-    MatrixLogin,
-    Notification,
-    PushState,
-    PushSubscription,
-    Watch,
-)
+from .models import ChannelSettings, MatrixLogin, Notification, PushState, PushSubscription, Watch
 
 
 @admin.register(Watch)
@@ -82,3 +77,32 @@ class MatrixLoginAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: object) -> bool:
         return False
+
+
+class ChannelSettingsInline(admin.TabularInline):
+    model = ChannelSettings
+    extra = 0
+    verbose_name_plural = "Notification channels"
+    readonly_fields = ["updated_at"]
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    # The user admin (accounts' BuildWatchUserAdmin), plus the user's settings of each channel.
+    user_admin = type(admin.site.get_model_admin(User))
+    admin.site.unregister(User)
+    admin.site.register(
+        User,
+        type(user_admin.__name__, (user_admin,), {"inlines": [*user_admin.inlines, ChannelSettingsInline]}),
+    )
+
+
+@admin.register(ChannelSettings)
+class ChannelSettingsAdmin(admin.ModelAdmin):
+    """A user's switch and config of one channel; the channel validates the config (Channel.config_errors)."""
+
+    list_display = ["user", "channel", "enabled", "config", "updated_at"]
+    list_filter = ["channel", "enabled"]
+    search_fields = ["user__username", "user__email"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]

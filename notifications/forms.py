@@ -1,4 +1,6 @@
-"""The settings form: what the mobile app kept on the device, validated on the server."""
+"""The settings form: what the mobile app kept on the device, validated on the server. The user's
+UserSettings (accounts) and, for each registered channel, their ChannelSettings: its on/off switch
+(`<channel>_enabled`) and its config's fields (`Channel.config_fields`)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,12 @@ import re
 from typing import Any
 
 from django import forms
+from django.db import transaction
 
 from accounts.models import UserSettings
 
 from . import channels
+from .models import ChannelSettings
 
 REPO_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -21,7 +25,6 @@ class SettingsForm(forms.ModelForm):
             "author_email",
             "default_repo",
             "notifications_enabled",
-            *(name for channel in channels.all() for name in channels.settings_fields(channel)),
             "auto_watch",
             "early_alerts",
             "confirm_times",
@@ -30,28 +33,15 @@ class SettingsForm(forms.ModelForm):
             "author_email": "Treeherder author email",
             "default_repo": "Default repository",
             "notifications_enabled": "Notify me when a watched push finishes",
-            # A channel's switch reads "By <its label>" unless named here.
-            **{channels.enabled_field(channel): f"By {channel.label}" for channel in channels.all()},
-            "email_enabled": "By email",
-            "webpush_enabled": "By browser push notification",
-            "matrix_enabled": "By Matrix direct message",
             "auto_watch": "Watch all my new try pushes automatically",
             "early_alerts": "Early alert at a watched push's first new failure",
             "confirm_times": "Confirm failures: runs of each failing job",
         }
-        widgets = {"confirm_times": forms.NumberInput(attrs={"min": 1, "max": 5})}
         help_texts = {
             "early_alerts": "One message while the push still runs, once the failure's log and bug suggestions "
             "show it is new (not a known intermittent); the final one still comes when it finishes.",
             "default_repo": "The push list that opens first, e.g. try, autoland or mozilla-central.",
             "auto_watch": "Every new try push whose author is your Treeherder email is watched for you.",
-            "matrix_id": "Your full Matrix user ID, e.g. @you:mozilla.org. The BuildWatch bot invites you to a "
-            "direct chat with the first message.",
-        }
-        widgets = {
-            "matrix_id": forms.TextInput(
-                attrs={"placeholder": "@you:mozilla.org", "autocapitalize": "none", "spellcheck": "false"}
-            ),
         }
         error_messages = {
             "author_email": {"invalid": "Enter a full email address, like you@mozilla.com."},
@@ -75,34 +65,57 @@ class SettingsForm(forms.ModelForm):
         repo.widget.attrs.update(
             {"autocapitalize": "none", "spellcheck": "false", "pattern": REPO_NAME_RE.pattern}
         )
+        self.channel_settings = ChannelSettings.all_of(self.instance.user) if self.instance.user_id else {}
         self.unavailable = {channel.name: channel.unavailable_reason() for channel in channels.all()}
         for channel in channels.all():
+            prefs = self.channel_settings.get(channel.name)
+            switch = forms.BooleanField(
+                required=False,
+                label=channel.switch_label or f"By {channel.label}",
+                initial=prefs.enabled if prefs else channel.default_enabled,
+            )
+            self.fields[channels.enabled_field(channel)] = switch
+            for name, field in channel.config_fields().items():
+                field.initial = prefs.config.get(name, "") if prefs else ""
+                self.fields[name] = field
             reason = self.unavailable[channel.name]
             if reason:
                 # A disabled field ignores whatever is posted and keeps the stored value.
                 for name in channels.settings_fields(channel):
                     self.fields[name].disabled = True
-                self.fields[channels.enabled_field(channel)].help_text = f"Not available: {reason}."
+                switch.help_text = f"Not available: {reason}."
 
     def channel_fields(self) -> list[forms.BoundField]:
         """Each channel's on/off switch and its own fields, in the registry's order (the settings page
         lists them)."""
         return [self[name] for channel in channels.all() for name in channels.settings_fields(channel)]
 
+    def _channel_values(self, channel: channels.Channel) -> tuple[bool, dict[str, Any]]:
+        enabled = bool(self.cleaned_data.get(channels.enabled_field(channel)))
+        return enabled, {name: self.cleaned_data.get(name) or "" for name in channel.config_fields()}
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         for channel in channels.all():
             if self.unavailable[channel.name]:
                 continue  # its fields are disabled: the stored values stay as they are
-            for name, error in channel.clean_settings(cleaned).items():
+            for name, error in channel.clean_config(*self._channel_values(channel)).items():
                 if name not in self.errors:
                     self.add_error(name, error)
         return cleaned
 
+    @transaction.atomic
     def save(self, commit: bool = True) -> UserSettings:
-        for channel in channels.all():
-            channel.settings_changed(self.instance, self.changed_data)
-        return super().save(commit=commit)
+        user_settings = super().save(commit=commit)
+        if commit:
+            for channel in channels.all():
+                prefs = self.channel_settings[channel.name]
+                enabled, config = self._channel_values(channel)
+                prefs.enabled, prefs.config = enabled, {**prefs.config, **config}
+                changed = [name for name in channels.settings_fields(channel) if name in self.changed_data]
+                channel.settings_changed(prefs, changed)
+                prefs.save()
+        return user_settings
 
     def clean_confirm_times(self) -> int:
         times = self.cleaned_data.get("confirm_times")

@@ -7,32 +7,32 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import UserSettings
 from buildwatch.htmx import login_required_htmx
 
 from . import channels
 from .channels import TransportError, matrix
+from .models import ChannelSettings
 
 
 @require_POST
 @login_required_htmx
 def send_test(request: HttpRequest) -> HttpResponse:
-    user_settings = UserSettings.for_user(request.user)
+    prefs = ChannelSettings.of(request.user, matrix.MatrixChannel.name)
     error = channels.get(matrix.MatrixChannel.name).unavailable_reason() or (
-        "" if user_settings.matrix_id else "no Matrix ID is saved"
+        "" if matrix.matrix_id(prefs) else "no Matrix ID is saved"
     )
     if not error:
         try:
-            matrix.send_sample_message(user_settings)
+            matrix.send_sample_message(prefs)
         except TransportError as problem:
             error = problem.message
     if request.htmx:
-        context = {"user_settings": user_settings, "matrix_sent": not error, "matrix_error": error}
+        context = {"matrix_sent": not error, "matrix_error": error}
         return render(request, "notifications/_matrix_section.html", context)
     if error:
         messages.error(request, f"The Matrix test message was not sent: {error}")
     else:
         messages.success(
-            request, f"Test message sent to {user_settings.matrix_id}: look for the BuildWatch bot's chat."
+            request, f"Test message sent to {matrix.matrix_id(prefs)}: look for the BuildWatch bot's chat."
         )
     return redirect("/settings/#matrix")

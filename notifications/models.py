@@ -1,9 +1,13 @@
 """Watches, the poller's per-push state and job rows, the notification ledger, web-push subscriptions and
-the Matrix bot's login. A user's settings are accounts.models.UserSettings."""
+the Matrix bot's login, and each user's settings of each channel. A user's other settings are
+accounts.models.UserSettings."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -154,6 +158,56 @@ class Notification(models.Model):
         return f"{self.kind} {self.channel} to {self.user} for {self.repo} push {self.push_id}: {self.status}"
 
 
+class ChannelSettings(models.Model):
+    """One user's settings of one channel: on or off, and the small JSON config the channel names and
+    validates (notifications/channels/base.py: `config_fields`, `state_keys`, `config_errors`), e.g.
+    Matrix's {"matrix_id": "@you:mozilla.org", "room_id": "!…"}. A user without a row has the channel's
+    defaults (`Channel.default_enabled`, an empty config). Adding a channel adds rows, never a migration."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="channel_settings"
+    )
+    channel = models.CharField(max_length=16, choices=channel_choices)
+    enabled = models.BooleanField(default=False)
+    config = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "channel settings"
+        constraints = [models.UniqueConstraint(fields=["user", "channel"], name="unique_channel_settings")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} settings of {self.user}"
+
+    def clean(self) -> None:
+        from .channels import CHANNELS
+
+        channel = CHANNELS.get(self.channel)
+        errors = channel.config_errors(self.enabled, self.config) if channel is not None else {}
+        if errors:
+            raise ValidationError({"config": [f"{name}: {error}" for name, error in errors.items()]})
+
+    @classmethod
+    def all_of(cls, user: Any) -> dict[str, ChannelSettings]:
+        """The user's settings of every registered channel, stored or the defaults (unsaved): one query."""
+        from .channels import CHANNELS
+
+        stored = {row.channel: row for row in cls.objects.filter(user=user)} if user.pk else {}
+        return {
+            name: stored.get(name) or cls(user=user, channel=name, enabled=channel.default_enabled, config={})
+            for name, channel in CHANNELS.items()
+        }
+
+    @classmethod
+    def of(cls, user: Any, channel: str) -> ChannelSettings:
+        """The user's settings of one channel, stored or the defaults (unsaved)."""
+        from .channels import CHANNELS
+
+        stored = cls.objects.filter(user=user, channel=channel).first()
+        default = CHANNELS[channel].default_enabled if channel in CHANNELS else False
+        return stored or cls(user=user, channel=channel, enabled=default, config={})
+
+
 class MatrixLogin(models.Model):
     """The access token the Matrix bot got by logging in with MATRIX_USER/MATRIX_PASSWORD, shared by every
     process so that it logs in once, not once per worker (homeservers rate-limit logins)."""
@@ -187,4 +241,12 @@ class PushSubscription(models.Model):
         return f"push subscription of {self.user}"
 
 
-__all__ = ["PushState", "PushJob", "Watch", "Notification", "PushSubscription", "MatrixLogin"]
+__all__ = [
+    "PushState",
+    "PushJob",
+    "Watch",
+    "Notification",
+    "PushSubscription",
+    "MatrixLogin",
+    "ChannelSettings",
+]

@@ -31,7 +31,7 @@ from pushes import rules
 
 from . import channels
 from .channels import TransportError
-from .models import Notification, PushState, Watch
+from .models import ChannelSettings, Notification, PushState, Watch
 
 logger = logging.getLogger(__name__)
 
@@ -89,13 +89,14 @@ def record_rows(
     transaction): new rows a channel cannot send are recorded skipped, with the reason. Idempotent: the
     unique (user, push, channel, kind, occasion) row is made once. Returns the new rows to send."""
     user_settings = UserSettings.for_user(user)
+    prefs = ChannelSettings.all_of(user)
     created_ids = []
-    for channel in _wanted_channels(user, user_settings):
+    for channel in _wanted_channels(user, user_settings, prefs):
         skip_reason = channel.skip_reason(
             Notification(
                 user=user, repo=repo, push_id=push_id, channel=channel.name, kind=kind, occasion=occasion
             ),
-            user_settings,
+            prefs[channel.name],
         )
         notification, created = Notification.objects.get_or_create(
             user=user,
@@ -124,10 +125,12 @@ def send_after_commit(notification_ids: list[int], enqueue: Enqueue | None) -> N
             transaction.on_commit(lambda nid=notification_id: enqueue(nid), robust=True)
 
 
-def _wanted_channels(user: Any, user_settings: UserSettings) -> list[channels.Channel]:
+def _wanted_channels(
+    user: Any, user_settings: UserSettings, prefs: dict[str, ChannelSettings]
+) -> list[channels.Channel]:
     if not user_settings.notifications_enabled:
         return []
-    return [channel for channel in channels.all() if channel.wanted(user, user_settings)]
+    return [channel for channel in channels.all() if channel.wanted(user, prefs[channel.name])]
 
 
 # --- Delivery -----------------------------------------------------------------------------------------
@@ -265,7 +268,9 @@ def _skip_reason(notification: Notification, channel: channels.Channel | None) -
     user_settings = UserSettings.for_user(notification.user)
     if not user_settings.notifications_enabled:
         return "notifications were turned off before delivery"
-    return channel.skip_reason(notification, user_settings) if channel is not None else ""
+    if channel is None:
+        return ""
+    return channel.skip_reason(notification, ChannelSettings.of(notification.user, channel.name))
 
 
 def due_deliveries(limit: int = 500) -> list[int]:

@@ -112,7 +112,6 @@ def settings_view(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "saved": saved,
-        "user_settings": user_settings,
         "sections": SETTINGS_SECTIONS,
     }
     template = "notifications/settings.html"

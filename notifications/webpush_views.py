@@ -12,8 +12,6 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from accounts.models import UserSettings
-
 from .channels.webpush import (
     EndpointTaken,
     SubscriptionInvalid,
@@ -22,7 +20,7 @@ from .channels.webpush import (
     save_subscription,
     webpush_available,
 )
-from .models import PushSubscription
+from .models import ChannelSettings, PushSubscription
 
 SERVICE_WORKER = settings.BASE_DIR / "static" / "sw.js"
 
@@ -47,10 +45,7 @@ def subscribe(request: HttpRequest) -> JsonResponse:
         message = "this browser's subscription belongs to another BuildWatch account"
         return JsonResponse({"error": message, "resubscribe": True}, status=409)
     # Subscribing a browser is asking for web push: switch the channel on too.
-    user_settings = UserSettings.for_user(request.user)
-    if not user_settings.webpush_enabled:
-        user_settings.webpush_enabled = True
-        user_settings.save(update_fields=["webpush_enabled", "updated_at"])
+    ChannelSettings.objects.update_or_create(user=request.user, channel="webpush", defaults={"enabled": True})
     return JsonResponse(
         {"id": subscription.pk, "created": created, "browser": browser_label(subscription.user_agent)},
         status=201 if created else 200,

@@ -87,3 +87,19 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "buildwatch.example.com",
     "SITE_URL": "https://buildwatch.example.com",
 }
+
+
+def set_channel(user: object, channel: str, enabled: bool, **config: str) -> None:
+    """Store a user's settings of one notification channel (on/off and its config), as /settings/ does."""
+    from notifications.models import ChannelSettings
+
+    ChannelSettings.objects.update_or_create(
+        user=user, channel=channel, defaults={"enabled": enabled, "config": config}
+    )
+
+
+def channel_of(user: object, channel: str) -> object:
+    """A user's settings of one notification channel: stored, or the channel's defaults."""
+    from notifications.models import ChannelSettings
+
+    return ChannelSettings.of(user, channel)

@@ -1,8 +1,8 @@
 """The channel registry: every way BuildWatch can tell a user that a push finished.
 
-Adding a channel is one module here (a `Channel` subclass, see base.py), its fields on UserSettings
-(at least `<name>_enabled`; any others it needs are named in `Channel.settings_fields`) and one line in
-CHANNELS. The order is the order of the settings page and of the ledger rows made for a finished push.
+Adding a channel is one module here (a `Channel` subclass, see base.py) and one line in CHANNELS: a
+user's settings of it are a ChannelSettings row (on/off, and the config its `config_fields` name), so no
+migration. The order is the order of the settings page and of the ledger rows made for a finished push.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ def get(name: str) -> Channel:
 
 
 def enabled_field(channel: Channel) -> str:
-    """The UserSettings switch of a channel (the settings form and the admin list them all)."""
+    """The settings form's on/off switch of a channel (ChannelSettings.enabled)."""
     return f"{channel.name}_enabled"
 
 
 def settings_fields(channel: Channel) -> tuple[str, ...]:
-    """Every UserSettings field of a channel on the settings form: its switch, then its own fields."""
-    return (enabled_field(channel), *channel.settings_fields)
+    """Every field of a channel on the settings form: its switch, then its config's fields."""
+    return (enabled_field(channel), *channel.config_fields())
 
 
 def choices() -> list[tuple[str, str]]:

@@ -15,9 +15,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from accounts.models import UserSettings
 from notifications.channels.smtp import DeliveryUncertain
-from notifications.models import Notification, PushState
+from notifications.models import ChannelSettings, Notification, PushState
 from pushes import rules
 
 from .base import Channel, TransportError
@@ -161,12 +160,11 @@ def build_email(notification: Notification) -> EmailMultiAlternatives:
 class EmailChannel(Channel):
     name = "email"
     label = "Email"
+    switch_label = "By email"
+    default_enabled = True
 
-    def wanted(self, user: Any, user_settings: UserSettings) -> bool:
-        return user_settings.email_enabled
-
-    def skip_reason(self, notification: Notification, user_settings: UserSettings) -> str:
-        if not user_settings.email_enabled:
+    def skip_reason(self, notification: Notification, prefs: ChannelSettings) -> str:
+        if not prefs.enabled:
             return "email was turned off before delivery"
         if not notification.user.email:
             return "the account has no email address"

@@ -3,8 +3,10 @@
 - The bot's token is MATRIX_ACCESS_TOKEN, or the one it got by logging in once with MATRIX_USER and
   MATRIX_PASSWORD, kept (encrypted) in MatrixLogin for every process. Logins use the fixed device id
   DEVICE_ID: the homeserver de-duplicates transaction ids per device, so it must not change.
+- A user's settings of this channel (ChannelSettings) hold their Matrix ID (`matrix_id`, from the
+  settings form) and the direct room the bot opened for them (`room_id`, written here).
 - Each user gets one direct room (createRoom, trusted_private_chat, is_direct, the user invited),
-  remembered in UserSettings.matrix_room_id. Before a message, the user's membership is checked: a
+  remembered in their settings' `room_id`. Before a message, the user's membership is checked: a
   user who left or rejected the invite, or a room the bot is no longer in, gets a new room.
 - The message's transaction id is derived from its ledger row: a send retried after the homeserver
   stored it but before the ledger said "sent" is stored once (the homeserver keeps txn ids 24 h).
@@ -23,13 +25,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django import forms
 from django.conf import settings
 from django.db import IntegrityError
+from django.db.models import Q
 from django.template.loader import render_to_string
 
 from accounts.crypto import CredentialsUnreadable, decrypt_with_key_age, encrypt
-from accounts.models import UserSettings
-from notifications.models import MatrixLogin, Notification
+from notifications.models import ChannelSettings, MatrixLogin, Notification
 
 from .base import Channel, TransportError
 from .email import email_context, push_page_url
@@ -134,31 +137,41 @@ def _abandon(bot: Bot, room_id: str, user_id: str) -> None:
             logger.info("Leaving Matrix room %s: %s", room_id, problem)
 
 
-def _open_room(bot: Bot, user_settings: UserSettings, replacing: str) -> str:
-    """A new direct room for the user, remembered unless another worker remembered one first."""
-    user_id = user_settings.matrix_id
+def matrix_id(prefs: ChannelSettings) -> str:
+    """The user's Matrix ID from their settings of this channel ('' when none is saved)."""
+    return str(prefs.config.get("matrix_id") or "")
+
+
+def room_id_of(prefs: ChannelSettings) -> str:
+    """The direct room the bot opened for the user ('' when none yet)."""
+    return str(prefs.config.get("room_id") or "")
+
+
+def _open_room(bot: Bot, prefs: ChannelSettings, replacing: str) -> str:
+    """A new direct room for the user, remembered unless another worker remembered one first (or the
+    user saved another Matrix ID meanwhile: that ID's room is opened with its first message)."""
+    user_id = matrix_id(prefs)
     room_id = bot.call(lambda api: api.create_direct_room(user_id, name=_room_name()))
-    updated = UserSettings.objects.filter(pk=user_settings.pk, matrix_room_id=replacing).update(
-        matrix_room_id=room_id
-    )
+    # Compare and set on the stored config: the room it still remembers, and the same Matrix ID.
+    remembered = Q(config__room_id=replacing) | (Q(config__room_id__isnull=True) if not replacing else Q())
+    mine = ChannelSettings.objects.filter(remembered, pk=prefs.pk, config__matrix_id=user_id)
+    updated = mine.update(config={**prefs.config, "room_id": room_id})
     if not updated:
-        current = (
-            UserSettings.objects.filter(pk=user_settings.pk).values_list("matrix_room_id", flat=True).first()
-        )
-        if current and current != room_id:
+        current = ChannelSettings.objects.filter(pk=prefs.pk).values_list("config", flat=True).first() or {}
+        if current.get("room_id") and current["room_id"] != room_id:
             _abandon(bot, room_id, user_id)
-            room_id = current
-    user_settings.matrix_room_id = room_id
+            room_id = current["room_id"]
+    prefs.config = {**prefs.config, "room_id": room_id}
     return room_id
 
 
-def _usable_room(bot: Bot, user_settings: UserSettings) -> str:
+def _usable_room(bot: Bot, prefs: ChannelSettings) -> str:
     """The remembered room if the user is still in it (joined or invited), else ''."""
-    room_id = user_settings.matrix_room_id
+    room_id = room_id_of(prefs)
     if not room_id:
         return ""
     try:
-        membership = bot.call(lambda api: api.membership(room_id, user_settings.matrix_id))
+        membership = bot.call(lambda api: api.membership(room_id, matrix_id(prefs)))
     except MatrixError as problem:
         if not problem.forbidden:  # M_FORBIDDEN: the bot is not in that room any more
             raise
@@ -166,32 +179,29 @@ def _usable_room(bot: Bot, user_settings: UserSettings) -> str:
     if membership in ("join", "invite"):
         return room_id
     logger.info(
-        "Matrix room %s of %s is %s: opening a new one",
-        room_id,
-        user_settings.matrix_id,
-        membership or "empty",
+        "Matrix room %s of %s is %s: opening a new one", room_id, matrix_id(prefs), membership or "empty"
     )
     if membership != "gone":
-        _abandon(bot, room_id, user_settings.matrix_id)
+        _abandon(bot, room_id, matrix_id(prefs))
     return ""
 
 
-def send_direct(user_settings: UserSettings, txn_id: str, content: dict[str, Any]) -> str:
+def send_direct(prefs: ChannelSettings, txn_id: str, content: dict[str, Any]) -> str:
     """Send `content` to the user's direct room (opening one when needed); the event id. Raises
     TransportError (with `retry_after` for M_LIMIT_EXCEEDED)."""
     bot = Bot()
     try:
-        room_id = _usable_room(bot, user_settings)
+        room_id = _usable_room(bot, prefs)
         fresh = not room_id
         if fresh:
-            room_id = _open_room(bot, user_settings, replacing=user_settings.matrix_room_id)
+            room_id = _open_room(bot, prefs, replacing=room_id_of(prefs))
         try:
             return bot.call(lambda api: api.send_message(room_id, txn_id, content))
         except MatrixError as problem:
             if not problem.forbidden or fresh:
                 raise
         # The bot was removed between the check and the send: one new room, one more try.
-        room_id = _open_room(bot, user_settings, replacing=room_id)
+        room_id = _open_room(bot, prefs, replacing=room_id)
         return bot.call(lambda api: api.send_message(room_id, txn_id, content))
     except MatrixError as problem:
         raise _transport_error(problem) from problem
@@ -261,9 +271,9 @@ def sample_message_content() -> dict[str, Any]:
     }
 
 
-def send_sample_message(user_settings: UserSettings) -> None:
+def send_sample_message(prefs: ChannelSettings) -> None:
     """The settings page's button: straight to the user, not through the ledger."""
-    send_direct(user_settings, f"buildwatch-test-{uuid.uuid4().hex}", sample_message_content())
+    send_direct(prefs, f"buildwatch-test-{uuid.uuid4().hex}", sample_message_content())
 
 
 # --- The channel ------------------------------------------------------------------------------------
@@ -272,7 +282,22 @@ def send_sample_message(user_settings: UserSettings) -> None:
 class MatrixChannel(Channel):
     name = "matrix"
     label = "Matrix"
-    settings_fields = ("matrix_id",)
+    switch_label = "By Matrix direct message"
+    state_keys = ("room_id",)
+
+    def config_fields(self) -> dict[str, forms.Field]:
+        return {
+            "matrix_id": forms.CharField(
+                label="Matrix ID",
+                max_length=255,
+                required=False,
+                help_text="Your full Matrix user ID, e.g. @you:mozilla.org. The BuildWatch bot invites you to "
+                "a direct chat with the first message.",
+                widget=forms.TextInput(
+                    attrs={"placeholder": "@you:mozilla.org", "autocapitalize": "none", "spellcheck": "false"}
+                ),
+            )
+        }
 
     def unavailable_reason(self) -> str:
         if not settings.MATRIX_HOMESERVER:
@@ -281,31 +306,31 @@ class MatrixChannel(Channel):
             return "Matrix is not configured: set MATRIX_ACCESS_TOKEN, or MATRIX_USER and MATRIX_PASSWORD"
         return ""
 
-    def wanted(self, user: Any, user_settings: UserSettings) -> bool:
-        return bool(user_settings.matrix_enabled and user_settings.matrix_id)
+    def wanted(self, user: Any, prefs: ChannelSettings) -> bool:
+        return bool(prefs.enabled and matrix_id(prefs))
 
-    def skip_reason(self, notification: Notification, user_settings: UserSettings) -> str:
-        if not user_settings.matrix_enabled:
+    def skip_reason(self, notification: Notification, prefs: ChannelSettings) -> str:
+        if not prefs.enabled:
             return "Matrix was turned off before delivery"
-        if not user_settings.matrix_id:
+        if not matrix_id(prefs):
             return "no Matrix ID in the settings"
         return self.unavailable_reason()
 
-    def clean_settings(self, cleaned_data: dict[str, Any]) -> dict[str, str]:
-        matrix_id = cleaned_data.get("matrix_id") or ""
-        if matrix_id and not valid_matrix_id(matrix_id):
+    def clean_config(self, enabled: bool, config: dict[str, Any]) -> dict[str, str]:
+        value = config.get("matrix_id") or ""
+        if value and not valid_matrix_id(value):
             return {
                 "matrix_id": "A Matrix ID looks like @name:server, e.g. @you:mozilla.org: lowercase letters, "
                 "digits and ._=-/+ before the colon, the server name after it."
             }
-        if cleaned_data.get("matrix_enabled") and not matrix_id:
+        if enabled and not value:
             return {"matrix_id": "Enter your Matrix ID to get Matrix messages."}
         return {}
 
-    def settings_changed(self, user_settings: UserSettings, changed: list[str]) -> None:
+    def settings_changed(self, prefs: ChannelSettings, changed: list[str]) -> None:
         if "matrix_id" in changed:
-            user_settings.matrix_room_id = ""  # the old room was for the old ID
+            prefs.config["room_id"] = ""  # the old room was for the old ID
 
     def send(self, notification: Notification) -> None:
-        user_settings = UserSettings.for_user(notification.user)
-        send_direct(user_settings, txn_id(notification), message_content(notification))
+        prefs = ChannelSettings.of(notification.user, self.name)
+        send_direct(prefs, txn_id(notification), message_content(notification))

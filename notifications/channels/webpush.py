@@ -25,9 +25,8 @@ from py_vapid import Vapid
 from py_vapid.utils import b64urldecode, b64urlencode
 from pywebpush import WebPushException, webpush
 
-from accounts.models import UserSettings
 from buildwatch import __version__, upstream
-from notifications.models import Notification, PushSubscription
+from notifications.models import ChannelSettings, Notification, PushSubscription
 
 from .base import Channel, TransportError
 
@@ -89,17 +88,18 @@ def webpush_available() -> bool:
 class WebPushChannel(Channel):
     name = "webpush"
     label = "Web push"
+    switch_label = "By browser push notification"
 
     def unavailable_reason(self) -> str:
         if webpush_available():
             return ""
         return "this server has no VAPID keys configured (VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY)"
 
-    def wanted(self, user: Any, user_settings: UserSettings) -> bool:
-        return user_settings.webpush_enabled and PushSubscription.objects.filter(user=user).exists()
+    def wanted(self, user: Any, prefs: ChannelSettings) -> bool:
+        return prefs.enabled and PushSubscription.objects.filter(user=user).exists()
 
-    def skip_reason(self, notification: Notification, user_settings: UserSettings) -> str:
-        if not user_settings.webpush_enabled:
+    def skip_reason(self, notification: Notification, prefs: ChannelSettings) -> str:
+        if not prefs.enabled:
             return "web push was turned off before delivery"
         return vapid_problem()  # configured, but keys that cannot sign anything a browser accepts
 

@@ -1,6 +1,8 @@
-"""The move of the per-user models into the accounts app, run against a database holding what the earlier
-schema held: every row keeps its id and its values, the tables take the new app's names, content types
-(and so permissions) follow, and the move can be undone. The same tests run again on PostgreSQL."""
+"""The per-user data migrations, run against a database holding what the earlier schema held: the move
+of the per-user models into the accounts app (every row keeps its id and its values, the tables take the
+new app's names, content types and so permissions follow) and each channel's settings leaving
+UserSettings' columns for ChannelSettings rows (every user's choices carried over). Both can be undone.
+The same tests run again on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from accounts.crypto import decrypt_with_key_age, encrypt
+from notifications import outbox
+from notifications.models import ChannelSettings, Notification
 from tests.helpers import scratch_postgres
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,6 +38,8 @@ MOVED = [
     ("notifications", "0010_accounts_moved"),
     ("pushes", "0004_accounts_moved"),
 ]
+# Before each channel's settings left UserSettings' columns.
+COLUMNS = [("notifications", "0010_accounts_moved"), ("accounts", "0001_initial")]
 SINCE = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
@@ -176,6 +183,71 @@ def test_the_move_can_be_undone_with_every_row(back_to_the_latest) -> None:
     assert old.get_model("pushes", "TaskclusterCredentials").objects.get().pk == ids["credentials"]
     ContentType.objects.clear_cache()
     assert ContentType.objects.get(pk=ids["content_type"]).app_label == "notifications"
+
+
+def columns(table: str) -> set[str]:
+    with connection.cursor() as cursor:
+        return {column.name for column in connection.introspection.get_table_description(cursor, table)}
+
+
+def test_every_users_channel_choices_become_their_channel_settings(back_to_the_latest) -> None:
+    old = migrate(COLUMNS)
+    User, UserSettings = old.get_model("auth", "User"), old.get_model("accounts", "UserSettings")
+    ada = User.objects.create(username="ada", email="ada@example.com")
+    bob = User.objects.create(username="bob", email="bob@example.com")
+    carol = User.objects.create(username="carol", email="carol@example.com")  # never saved her settings
+    UserSettings.objects.create(
+        user=ada, email_enabled=False, webpush_enabled=True, matrix_enabled=True,
+        matrix_id="@ada:mozilla.org", matrix_room_id="!room:mozilla.org", default_repo="autoland",
+    )  # fmt: skip
+    UserSettings.objects.create(user=bob)  # the defaults: email on, web push and Matrix off
+
+    new = migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    assert not {
+        "email_enabled",
+        "webpush_enabled",
+        "matrix_enabled",
+        "matrix_id",
+        "matrix_room_id",
+    } & columns("accounts_usersettings")
+    rows = {
+        (row.user_id, row.channel): (row.enabled, row.config)
+        for row in new.get_model("notifications", "ChannelSettings").objects.all()
+    }
+    assert rows == {
+        (ada.pk, "email"): (False, {}),
+        (ada.pk, "webpush"): (True, {}),
+        (ada.pk, "matrix"): (True, {"matrix_id": "@ada:mozilla.org", "room_id": "!room:mozilla.org"}),
+        (bob.pk, "email"): (True, {}),
+        (bob.pk, "webpush"): (False, {}),
+        (bob.pk, "matrix"): (False, {"matrix_id": "", "room_id": ""}),
+    }
+    assert new.get_model("accounts", "UserSettings").objects.get(user_id=ada.pk).default_repo == "autoland"
+
+    # What the app makes of them: the channels each user's next message goes to.
+    for user in get_user_model().objects.filter(pk__in=[ada.pk, bob.pk, carol.pk]):
+        outbox.record_rows(user, "try", 1, "final", "Try push passed", "")
+    sent = {(row.user_id, row.channel) for row in Notification.objects.all()}
+    # Ada: Matrix (email off; web push wants a subscribed browser); Bob and Carol: email, the default.
+    assert sent == {(ada.pk, "matrix"), (bob.pk, "email"), (carol.pk, "email")}
+
+
+def test_channel_settings_go_back_into_the_columns_when_undone(back_to_the_latest) -> None:
+    User = migrate(COLUMNS).get_model("auth", "User")
+    ada = User.objects.create(username="ada", email="ada@example.com")
+    new = migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    assert not new.get_model("notifications", "ChannelSettings").objects.exists()  # no settings, no rows
+    ChannelSettings.objects.create(user_id=ada.pk, channel="email", enabled=False)
+    ChannelSettings.objects.create(
+        user_id=ada.pk,
+        channel="matrix",
+        enabled=True,
+        config={"matrix_id": "@ada:mozilla.org", "room_id": "!r:x"},
+    )
+
+    stored = migrate(COLUMNS).get_model("accounts", "UserSettings").objects.get(user_id=ada.pk)
+    assert (stored.email_enabled, stored.webpush_enabled, stored.matrix_enabled) == (False, False, True)
+    assert (stored.matrix_id, stored.matrix_room_id) == ("@ada:mozilla.org", "!r:x")
 
 
 @pytest.mark.services

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from django import forms
 from django.core import mail
+from django.core.exceptions import ValidationError
 
 import notifications.forms  # noqa: F401 - built from the registry at import, before a test adds the pigeon
 from notifications import channels, outbox, poller
 from notifications.channels import Channel, TransportError
-from notifications.models import Notification, PushState
+from notifications.models import ChannelSettings, Notification, PushState
 
 from .test_poller import make_user, watch
 
@@ -118,3 +122,69 @@ def test_a_transport_error_with_retry_after_waits_that_long_without_counting_the
     pigeon.error = TransportError("slow down, but this can never work", permanent=True, retry_after=5)
     Notification.objects.filter(pk=row.pk).update(next_attempt_at=None)
     assert outbox.deliver(row.pk).status == "failed"  # permanent wins over retry_after
+
+
+class LoftPigeon(Pigeon):
+    """A channel with a setting of its own: the loft its pigeons fly to."""
+
+    def config_fields(self) -> dict[str, forms.Field]:
+        return {"pigeon_loft": forms.CharField(label="Loft", max_length=40, required=False)}
+
+    def clean_config(self, enabled: bool, config: dict) -> dict[str, str]:
+        return {"pigeon_loft": "Name the loft."} if enabled and not config.get("pigeon_loft") else {}
+
+    def wanted(self, user, prefs) -> bool:
+        return prefs.enabled
+
+
+@pytest.fixture
+def loft_pigeon(monkeypatch) -> LoftPigeon:
+    channel = LoftPigeon()
+    monkeypatch.setitem(channels.CHANNELS, channel.name, channel)
+    return channel
+
+
+def test_a_registered_channel_has_its_settings_on_the_settings_page_without_a_migration(loft_pigeon, client):
+    user = make_user("alice")
+    client.force_login(user)
+    page = client.get("/settings/").content.decode()
+    assert 'name="pigeon_enabled"' in page and 'name="pigeon_loft"' in page and "By Carrier pigeon" in page
+
+    form = {
+        "default_repo": "try",
+        "notifications_enabled": "on",
+        "email_enabled": "on",
+        "pigeon_enabled": "on",
+    }
+    refused = client.post("/settings/", form).content.decode()
+    assert "Name the loft." in refused
+    assert not ChannelSettings.objects.filter(user=user, channel="pigeon").exists()
+
+    client.post("/settings/", {**form, "pigeon_loft": "Rooftop"})
+    saved = ChannelSettings.objects.get(user=user, channel="pigeon")
+    assert (saved.enabled, saved.config) == (True, {"pigeon_loft": "Rooftop"})
+    assert ChannelSettings.of(user, "email").enabled  # the other channels keep theirs
+    assert 'value="Rooftop"' in client.get("/settings/").content.decode()
+
+
+def test_a_stored_config_the_channel_does_not_accept_is_refused_in_the_admin(loft_pigeon, admin_client):
+    user = make_user("alice")
+    for config, error in [
+        ([], "a JSON object"),
+        ({"pigeon_loft": "x" * 41}, "pigeon_loft: Ensure this value has at most 40 characters"),
+        ({"pigeon_loft": "Rooftop", "hawk": 1}, "Unknown keys for Carrier pigeon: hawk."),
+        ({}, "pigeon_loft: Name the loft."),
+    ]:
+        with pytest.raises(ValidationError, match=re.escape(error)):
+            ChannelSettings(user=user, channel="pigeon", enabled=True, config=config).full_clean()
+    ChannelSettings(user=user, channel="pigeon", enabled=True, config={"pigeon_loft": "Rooftop"}).full_clean()
+
+    row = ChannelSettings.objects.create(
+        user=user, channel="matrix", enabled=True, config={"matrix_id": "bad"}
+    )
+    change = admin_client.post(
+        f"/admin/notifications/channelsettings/{row.pk}/change/",
+        {"user": user.pk, "channel": "matrix", "enabled": "on", "config": '{"matrix_id": "@alice"}'},
+    )
+    assert change.status_code == 200 and "A Matrix ID looks like @name:server" in change.content.decode()
+    assert "Notification channels" in admin_client.get(f"/admin/auth/user/{user.pk}/change/").content.decode()

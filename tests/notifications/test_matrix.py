@@ -18,11 +18,11 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.crypto import encrypt
-from accounts.models import UserSettings
 from notifications import outbox, poller
 from notifications.channels import matrix
 from notifications.models import MatrixLogin, Notification, PushState, Watch
 
+from ..helpers import channel_of, set_channel
 from ..synapse import MatrixUser, Synapse, synapse_venv
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +78,8 @@ def reader(synapse: Synapse) -> MatrixUser:
 @pytest.fixture
 def watcher(reader: MatrixUser) -> User:
     user = User.objects.create_user("alice", "alice@mozilla.com", "correct horse battery")
-    UserSettings.objects.create(user=user, email_enabled=False, matrix_enabled=True, matrix_id=reader.user_id)
+    set_channel(user, "email", False)
+    set_channel(user, "matrix", True, matrix_id=reader.user_id)
     return user
 
 
@@ -264,7 +265,7 @@ def test_the_room_is_reused_for_the_next_message(matrix_settings, watcher, reade
         "✗ Try push failed: Bug 1234 - Make it fast",
         "✗ Try push failed: Bug 2 - Second push",
     ]
-    assert UserSettings.objects.get(user=watcher).matrix_room_id == room_id
+    assert channel_of(watcher, "matrix").config["room_id"] == room_id
 
 
 @pytest.mark.parametrize("how", ["left after joining", "rejected the invite"])
@@ -280,7 +281,7 @@ def test_a_room_the_user_left_is_replaced(matrix_settings, watcher, reader, how:
     assert notification.status == Notification.Status.SENT, notification.last_error
     [new_room] = reader.join_invites()
     assert new_room != old_room
-    assert UserSettings.objects.get(user=watcher).matrix_room_id == new_room
+    assert channel_of(watcher, "matrix").config["room_id"] == new_room
     [message] = reader.messages()[new_room]
     assert message["content"]["body"].startswith("✗ Try push failed: Bug 3 - After leaving")
 
@@ -404,8 +405,8 @@ def test_without_operator_config_matrix_is_unavailable_and_nothing_changes(alice
     alice_client.post(
         "/settings/", {**SETTINGS_FORM, "matrix_enabled": "on", "matrix_id": "@alice:mozilla.org"}
     )
-    saved = UserSettings.objects.get(user__username="alice")
-    assert (saved.matrix_enabled, saved.matrix_id) == (False, "")
+    saved = channel_of(User.objects.get(username="alice"), "matrix")
+    assert (saved.enabled, saved.config.get("matrix_id", "")) == (False, "")
     assert alice_client.post("/settings/matrix/test/", follow=True).status_code == 200
     PushState.objects.create(repo="try", push_id=600, state=PushState.State.FINISHED, summary=FAILED_SUMMARY)
     Watch.objects.create(user=saved.user, repo="try", push_id=600)
@@ -455,9 +456,8 @@ TRIAGED_SUMMARY = {
 def message_for(summary: dict, push_id: int = 700) -> dict[str, Any]:
     """The Matrix message the outbox would send for a push finished with `summary` (no homeserver)."""
     user = User.objects.create_user(f"u{push_id}", f"u{push_id}@mozilla.com")
-    UserSettings.objects.create(
-        user=user, email_enabled=False, matrix_enabled=True, matrix_id="@u:example.org"
-    )
+    set_channel(user, "email", False)
+    set_channel(user, "matrix", True, matrix_id="@u:example.org")
     return matrix.message_content(finish_push(user, push_id, summary=summary, deliver=False))
 
 
@@ -513,8 +513,8 @@ def test_the_admin_lists_the_bots_stored_login_without_its_token(admin_client, s
 def test_a_valid_matrix_id_is_saved(alice_client, settings, value: str) -> None:
     configure(settings)
     alice_client.post("/settings/", {**SETTINGS_FORM, "matrix_enabled": "on", "matrix_id": f" {value} "})
-    saved = UserSettings.objects.get(user__username="alice")
-    assert (saved.matrix_enabled, saved.matrix_id) == (True, value)
+    saved = channel_of(User.objects.get(username="alice"), "matrix")
+    assert (saved.enabled, saved.config["matrix_id"]) == (True, value)
 
 
 @pytest.mark.parametrize(
@@ -524,26 +524,25 @@ def test_a_malformed_matrix_id_is_refused_with_an_example(alice_client, settings
     configure(settings)
     response = alice_client.post("/settings/", {**SETTINGS_FORM, "matrix_id": value})
     assert "A Matrix ID looks like @name:server" in response.content.decode()
-    assert UserSettings.objects.get(user__username="alice").matrix_id == ""
+    assert channel_of(User.objects.get(username="alice"), "matrix").config.get("matrix_id", "") == ""
 
 
 def test_matrix_on_needs_an_id(alice_client, settings) -> None:
     configure(settings)
     response = alice_client.post("/settings/", {**SETTINGS_FORM, "matrix_enabled": "on", "matrix_id": ""})
     assert "Enter your Matrix ID to get Matrix messages." in response.content.decode()
-    assert UserSettings.objects.get(user__username="alice").matrix_enabled is False
+    assert channel_of(User.objects.get(username="alice"), "matrix").enabled is False
 
 
 def test_a_new_matrix_id_gets_a_new_room(alice_client, settings) -> None:
     configure(settings)
-    UserSettings.objects.filter(user__username="alice").update(
-        matrix_id="@old:mozilla.org", matrix_enabled=True, matrix_room_id="!old:mozilla.org"
-    )
+    alice = User.objects.get(username="alice")
+    set_channel(alice, "matrix", True, matrix_id="@old:mozilla.org", room_id="!old:mozilla.org")
     alice_client.post(
         "/settings/", {**SETTINGS_FORM, "matrix_enabled": "on", "matrix_id": "@new:mozilla.org"}
     )
-    saved = UserSettings.objects.get(user__username="alice")
-    assert (saved.matrix_id, saved.matrix_room_id) == ("@new:mozilla.org", "")
+    saved = channel_of(alice, "matrix")
+    assert (saved.config["matrix_id"], saved.config["room_id"]) == ("@new:mozilla.org", "")
 
 
 @pytest.fixture
@@ -575,9 +574,8 @@ def test_a_homeserver_that_does_not_answer_is_retried_later(settings, silent_hom
     configure(settings, silent_homeserver)
     settings.MATRIX_TIMEOUT = 0.5
     user = User.objects.create_user("bob", "bob@mozilla.com", "correct horse battery")
-    UserSettings.objects.create(
-        user=user, email_enabled=False, matrix_enabled=True, matrix_id="@bob:example.org"
-    )
+    set_channel(user, "email", False)
+    set_channel(user, "matrix", True, matrix_id="@bob:example.org")
 
     started = time.monotonic()
     notification = finish_push(user, 601)

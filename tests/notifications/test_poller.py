@@ -21,8 +21,9 @@ from django.core.management import call_command
 
 from accounts.models import UserSettings
 from fakeherder import FakeTreeherder
-from notifications import outbox, poller, tasks
+from notifications import channels, outbox, poller, tasks
 from notifications.models import Notification, PushJob, PushState, PushSubscription, Watch
+from tests.helpers import set_channel
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +64,11 @@ def run_cycle(clock, django_capture_on_commit_callbacks):
 
 
 def make_user(name: str, **user_settings: object):
+    """A user with these settings: UserSettings fields, and `<channel>_enabled` for a channel's switch."""
     user = get_user_model().objects.create_user(name, f"{name}@example.com")  # no password: no slow hashing
+    for channel in channels.CHANNELS:
+        if f"{channel}_enabled" in user_settings:
+            set_channel(user, channel, bool(user_settings.pop(f"{channel}_enabled")))
     if user_settings:
         UserSettings.objects.update_or_create(user=user, defaults=user_settings)
     return user

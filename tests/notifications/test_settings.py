@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from accounts.models import UserSettings
+from tests.helpers import channel_of
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +50,11 @@ def test_saving_stores_the_values_and_confirms(alice: User, alice_client: Client
     assert saved.author_email == "alice.th@mozilla.com"
     assert saved.effective_author_email == "alice.th@mozilla.com"
     assert saved.default_repo == "autoland"
-    assert (saved.notifications_enabled, saved.email_enabled, saved.auto_watch) == (True, True, True)
+    assert (saved.notifications_enabled, channel_of(alice, "email").enabled, saved.auto_watch) == (
+        True,
+        True,
+        True,
+    )
     assert 'value="alice.th@mozilla.com"' in response.content.decode()
 
 
@@ -58,7 +63,11 @@ def test_unchecked_boxes_are_saved_as_false(alice: User, alice_client: Client) -
     alice_client.post("/settings/", {"author_email": "", "default_repo": "try"})
 
     saved = UserSettings.objects.get(user=alice)
-    assert (saved.notifications_enabled, saved.email_enabled, saved.auto_watch) == (False, False, False)
+    assert (saved.notifications_enabled, channel_of(alice, "email").enabled, saved.auto_watch) == (
+        False,
+        False,
+        False,
+    )
     assert saved.author_email == ""
     assert saved.effective_author_email == "alice@mozilla.com"  # empty falls back to the account email
 
@@ -120,7 +129,7 @@ def test_web_push_is_disabled_with_an_explanation_without_vapid_keys(
     assert 'name="webpush_enabled" disabled' in html
 
     alice_client.post("/settings/", {**VALID, "webpush_enabled": "on"})
-    assert UserSettings.objects.get(user=alice).webpush_enabled is False
+    assert channel_of(alice, "webpush").enabled is False
 
 
 def test_web_push_can_be_switched_on_with_vapid_keys(alice: User, alice_client: Client, settings) -> None:
@@ -130,7 +139,7 @@ def test_web_push_can_be_switched_on_with_vapid_keys(alice: User, alice_client: 
     assert "no VAPID keys configured" not in html
 
     alice_client.post("/settings/", {**VALID, "webpush_enabled": "on"})
-    assert UserSettings.objects.get(user=alice).webpush_enabled is True
+    assert channel_of(alice, "webpush").enabled is True
 
 
 def test_settings_are_per_user(alice: User) -> None:

@@ -22,13 +22,12 @@ from django.urls import reverse
 from py_vapid import Vapid, Vapid02
 from py_vapid.utils import b64urldecode, b64urlencode
 
-from accounts.models import UserSettings
 from notifications.channels import webpush
 from notifications.channels.base import TransportError
 from notifications.channels.webpush import browser_label, generate_vapid_keys, send_webpush
 from notifications.models import Notification, PushSubscription
 
-from ..helpers import free_port
+from ..helpers import channel_of, free_port, set_channel
 
 SITE = "https://buildwatch.test"
 
@@ -383,9 +382,7 @@ def test_a_broken_private_key_is_a_permanent_error(user, vapid, settings, push_s
 
 @pytest.fixture
 def webpush_user(user):
-    user_settings = UserSettings.for_user(user)
-    user_settings.webpush_enabled = True
-    user_settings.save()
+    set_channel(user, "webpush", True)
     return user
 
 
@@ -512,7 +509,7 @@ def test_subscribing_stores_the_browser_and_turns_web_push_on(ada, user, vapid):
     assert subscription.endpoint == data["endpoint"]
     assert (subscription.p256dh, subscription.auth) == (data["keys"]["p256dh"], data["keys"]["auth"])
     assert subscription.user_agent == FIREFOX_UA
-    assert UserSettings.for_user(user).webpush_enabled
+    assert channel_of(user, "webpush").enabled
 
 
 @pytest.mark.django_db
@@ -680,9 +677,7 @@ def test_settings_says_when_subscribed_browsers_get_nothing_because_web_push_is_
     subscribe(user, "https://fcm.googleapis.com/fcm/send/mine")
     assert "data-webpush-off" in ada.get(reverse("settings")).content.decode()
 
-    user_settings = UserSettings.for_user(user)
-    user_settings.webpush_enabled = True
-    user_settings.save()
+    set_channel(user, "webpush", True)
     assert "data-webpush-off" not in ada.get(reverse("settings")).content.decode()
 
 

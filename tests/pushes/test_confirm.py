@@ -12,12 +12,13 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
 
-from accounts.models import TaskclusterCredentials, UserSettings
+from accounts.models import TaskclusterCredentials
 from fakeherder import FakeTreeherder
 from notifications import followup, outbox, poller
 from notifications.models import Notification, Watch
 from pushes.confirm import new_failure_groups
 from pushes.models import ConfirmRequest
+from tests.helpers import set_channel
 
 pytestmark = pytest.mark.django_db
 
@@ -198,7 +199,7 @@ def test_the_follow_up_verdict_per_group_on_the_page_and_in_one_notification(
     fake, alice, django_capture_on_commit_callbacks
 ):
     push_id, mine, other = failed_push(fake)
-    UserSettings.objects.update_or_create(user=alice, defaults={"email_enabled": True})
+    set_channel(alice, "email", True)
     Watch.objects.create(user=alice, repo="try", push_id=push_id)
     for _ in range(2):
         with django_capture_on_commit_callbacks(execute=True):
@@ -234,7 +235,7 @@ def test_failures_confirmed_after_the_first_follow_up_get_a_follow_up_of_their_o
     fake, alice, clock, django_capture_on_commit_callbacks
 ):
     push_id, mine, other = failed_push(fake)
-    UserSettings.objects.update_or_create(user=alice, defaults={"email_enabled": True})
+    set_channel(alice, "email", True)
     client = signed_in(alice)
 
     def confirm_and_finish_the_runs(result: str) -> None:
