@@ -16,10 +16,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from notifications.channels.smtp import DeliveryUncertain
-from notifications.models import ChannelSettings, Notification, PushState
-from pushes import rules
+from notifications.models import ChannelSettings, Notification
 
 from .base import Channel, TransportError
+from .content import message_context
 
 UNSUBSCRIBE_SALT = "buildwatch.notifications.unsubscribe"
 
@@ -45,58 +45,7 @@ def unsubscribe_url(user: Any) -> str:
     return settings.SITE_URL + reverse("unsubscribe", args=[unsubscribe_token(user)])
 
 
-def push_page_url(repo: str, push_id: int) -> str:
-    return settings.SITE_URL + reverse("push_detail", args=[repo, push_id])
-
-
-def email_context(notification: Notification) -> dict[str, Any]:
-    state = PushState.objects.filter(repo=notification.repo, push_id=notification.push_id).first()
-    summary = (state.summary if state else None) or {}
-    title = (
-        (state.title if state else "") or notification.body.split("\n")[-1] or f"push {notification.push_id}"
-    )
-    revision = state.revision if state else ""
-    return {
-        "notification": notification,
-        "user": notification.user,
-        "headline": notification.title,
-        "push_title": title,
-        "repo": notification.repo,
-        "push_id": notification.push_id,
-        "author": state.author if state else "",
-        "revision": revision[:12],
-        "failed": bool(summary.get("failed", notification.title.endswith("failed"))),
-        "summary": summary,
-        "known_only": summary.get("verdict") == rules.Verdict.KNOWN,
-        "new_groups": [group for group in summary.get("failure_groups", []) if group.get("triage") == "new"],
-        "other_groups": [
-            group for group in summary.get("failure_groups", []) if group.get("triage") != "new"
-        ],
-        # Every failed job the failure summary considered (summaries stored before it: tier 1 only).
-        "failed_total": summary.get("failed_total", summary.get("failed_jobs", 0)),
-        "push_url": push_page_url(notification.repo, notification.push_id),
-        "treeherder_url": rules.treeherder_push_url(settings.TREEHERDER_URL, notification.repo, revision),
-        "settings_url": settings.SITE_URL + "/settings/",
-        "unsubscribe_url": unsubscribe_url(notification.user),
-        "site_url": settings.SITE_URL,
-        "detail": notification.detail,
-        "confirm_url": settings.SITE_URL
-        + reverse("confirm_failures", args=[notification.repo, notification.push_id]),
-        "early": _early_alert(notification),
-    }
-
-
 TEMPLATES = {"final": "emails/push_finished", "early": "emails/early_alert", "followup": "emails/followup"}
-
-
-def _early_alert(notification: Notification) -> Notification | None:
-    """For the final email: the early alert this user got for the push, to say what happened since."""
-    if notification.kind != Notification.Kind.FINAL:
-        return None
-    return Notification.objects.filter(
-        user=notification.user, repo=notification.repo, push_id=notification.push_id,
-        kind=Notification.Kind.EARLY, status=Notification.Status.SENT,
-    ).first()  # fmt: skip
 
 
 class _VerbatimHeader(str):
@@ -137,7 +86,7 @@ def message_id(notification: Notification) -> str:
 
 
 def build_email(notification: Notification) -> EmailMultiAlternatives:
-    context = email_context(notification)
+    context = {**message_context(notification), "unsubscribe_url": unsubscribe_url(notification.user)}
     subject = " ".join(f"{notification.title}: {context['push_title']}".split())[:200]
     message = NotificationEmail(
         subject=subject,

@@ -35,7 +35,7 @@ from accounts.crypto import CredentialsUnreadable, decrypt_with_key_age, encrypt
 from notifications.models import ChannelSettings, MatrixLogin, Notification
 
 from .base import Channel, TransportError
-from .email import email_context, push_page_url
+from .content import message_context, push_page_url
 from .matrix_api import MatrixAPI, MatrixError
 
 logger = logging.getLogger(__name__)
@@ -238,7 +238,7 @@ def message_content(notification: Notification) -> dict[str, Any]:
     if notification.kind != Notification.Kind.FINAL:  # an early alert or a follow-up: the row's own text
         link = push_page_url(notification.repo, notification.push_id)
         return {"msgtype": "m.text", "body": f"{notification.title}\n{notification.body}\n{link}"}
-    context = email_context(notification)  # the email's data: title, verdict, triage, counts, links
+    context = message_context(notification)  # every channel's data: title, verdict, triage, counts, links
     groups = context["summary"].get("failure_groups", [])
     context.update(
         max_key_chars=MAX_FAILURE_KEY_CHARS,

@@ -20,7 +20,6 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
-from django.urls import reverse
 from py_vapid import Vapid
 from py_vapid.utils import b64urldecode, b64urlencode
 from pywebpush import WebPushException, webpush
@@ -29,6 +28,7 @@ from buildwatch import __version__, upstream
 from notifications.models import ChannelSettings, Notification, PushSubscription
 
 from .base import Channel, TransportError
+from .content import push_page_url
 
 logger = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ def push_payload(notification: Notification) -> dict[str, str]:
     return {
         "title": notification.title or "BuildWatch",
         "body": body,
-        "url": settings.SITE_URL + reverse("push_detail", args=[notification.repo, notification.push_id]),
+        "url": push_page_url(notification.repo, notification.push_id),
         "tag": notification_tag(notification),
     }
 
