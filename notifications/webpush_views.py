@@ -12,14 +12,14 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from .channels.webpush import (
+from .channels.webpush.subscriptions import (
     EndpointTaken,
     SubscriptionInvalid,
-    browser_label,
     parse_subscription,
     save_subscription,
-    webpush_available,
 )
+from .channels.webpush.user_agent import browser_label
+from .channels.webpush.vapid import webpush_available
 from .models import ChannelSettings, PushSubscription
 
 SERVICE_WORKER = settings.BASE_DIR / "static" / "sw.js"

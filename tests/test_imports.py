@@ -18,7 +18,7 @@ APP_PACKAGES = ("buildwatch", "accounts", "pushes", "notifications")
 REQUESTS_ALLOWED = {
     "pushes.treeherder",  # or a pushes/treeherder/ package: see _may_import_requests
     "pushes.taskcluster",
-    "notifications.channels.webpush",
+    "notifications.channels.webpush.send",  # the POSTs to the push services (pywebpush)
     "notifications.channels.matrix",
     "notifications.channels.matrix_api",  # the Matrix client-server HTTP calls; channels/matrix.py decides
     "buildwatch.oidc",  # the OpenID provider's discovery document (sign-in with SSO)

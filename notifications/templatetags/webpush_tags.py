@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from notifications import channels, selectors
-from notifications.channels.webpush import browser_label as _browser_label
+from notifications.channels.webpush.user_agent import browser_label as _browser_label
 from notifications.models import PushSubscription
 
 register = template.Library()

@@ -20,7 +20,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from py_vapid.utils import b64urlencode
 
-from notifications.channels.webpush import generate_vapid_keys
+from notifications.channels.webpush.vapid import generate_vapid_keys
 from notifications.models import PushSubscription
 
 from ..helpers import skip_or_fail

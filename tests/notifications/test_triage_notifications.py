@@ -97,7 +97,7 @@ def test_a_passed_push_says_passed(upstream, django_capture_on_commit_callbacks)
 
 
 def test_the_web_push_message_says_the_same(upstream, django_capture_on_commit_callbacks):
-    from notifications.channels.webpush import push_payload
+    from notifications.channels.webpush.send import push_payload
 
     push_id = push_with(upstream, (INTERMITTENT, 9))
     notify(upstream, push_id, django_capture_on_commit_callbacks)

@@ -22,9 +22,12 @@ from django.urls import reverse
 from py_vapid import Vapid, Vapid02
 from py_vapid.utils import b64urldecode, b64urlencode
 
-from notifications.channels import webpush
 from notifications.channels.base import TransportError
-from notifications.channels.webpush import browser_label, generate_vapid_keys, send_webpush
+from notifications.channels.webpush import send, subscriptions
+from notifications.channels.webpush import vapid as vapid_keys
+from notifications.channels.webpush.send import send_webpush
+from notifications.channels.webpush.user_agent import browser_label
+from notifications.channels.webpush.vapid import generate_vapid_keys
 from notifications.models import Notification, PushSubscription
 
 from ..helpers import channel_of, free_port, set_channel
@@ -115,7 +118,7 @@ def other_push_service() -> Iterator[PushService]:
 
 
 @pytest.fixture
-def vapid(settings) -> webpush.VapidKeys:
+def vapid(settings) -> vapid_keys.VapidKeys:
     keys = generate_vapid_keys()
     settings.VAPID_PUBLIC_KEY = keys.public_key
     settings.VAPID_PRIVATE_KEY = keys.private_key
@@ -300,7 +303,7 @@ def test_a_push_service_that_is_down_is_retryable(user, vapid):
 
 @pytest.mark.django_db
 def test_a_hanging_push_service_times_out_and_is_retryable(user, vapid, push_service, monkeypatch):
-    monkeypatch.setattr(webpush, "WEBPUSH_TIMEOUT", 0.2)
+    monkeypatch.setattr(send, "WEBPUSH_TIMEOUT", 0.2)
     push_service.hang = True
     subscribe(user, push_service.url("/wpush/slow"))
 
@@ -316,7 +319,7 @@ def test_a_dripping_push_service_is_cut_at_the_total_deadline(user, vapid, monke
     """`200` and then one byte of body every 0.2 s: each read is quick, the answer never complete."""
     from tests.faulty_upstream import FaultyServer, timed
 
-    monkeypatch.setattr(webpush, "WEBPUSH_TIMEOUT", 1.0)
+    monkeypatch.setattr(send, "WEBPUSH_TIMEOUT", 1.0)
     with FaultyServer("drip", interval=0.2) as server:
         subscribe(user, server.url + "/wpush/drip")
         seconds, problem = timed(lambda: send_webpush(notification_for(user)))
@@ -356,7 +359,7 @@ def test_without_vapid_keys_nothing_is_sent(user, settings, push_service):
     settings.VAPID_PUBLIC_KEY = settings.VAPID_PRIVATE_KEY = ""
     subscribe(user, push_service.url("/wpush/a"))
 
-    assert not webpush.webpush_available()
+    assert not vapid_keys.webpush_available()
     with pytest.raises(TransportError) as caught:
         send_webpush(notification_for(user))
 
@@ -464,7 +467,7 @@ def test_generate_vapid_keys_prints_a_pair_for_env():
     assert len(raw_public) == 65 and raw_public[0] == 4  # uncompressed P-256 point: applicationServerKey
     assert "=" not in public and "=" not in private
     vapid = Vapid.from_string(private_key=private)
-    assert webpush.vapid_public_key_of(private) == public
+    assert vapid_keys.vapid_public_key_of(private) == public
     headers = vapid.sign({"sub": "mailto:a@b.example", "aud": "https://push.example", "exp": 2_000_000_000})
     assert Vapid02.verify(headers["Authorization"])
 
@@ -542,13 +545,13 @@ def test_posting_another_users_endpoint_moves_nothing_and_asks_for_a_fresh_subsc
 
 @pytest.mark.django_db
 def test_a_user_keeps_only_the_newest_subscriptions(ada, user, vapid):
-    for n in range(webpush.MAX_SUBSCRIPTIONS_PER_USER + 2):
+    for n in range(subscriptions.MAX_SUBSCRIPTIONS_PER_USER + 2):
         post_json(ada, reverse("webpush_subscribe"), subscription_json(f"https://push.example.com/{n}"))
 
     kept = set(PushSubscription.objects.filter(user=user).values_list("endpoint", flat=True))
-    assert len(kept) == webpush.MAX_SUBSCRIPTIONS_PER_USER
+    assert len(kept) == subscriptions.MAX_SUBSCRIPTIONS_PER_USER
     assert "https://push.example.com/0" not in kept and "https://push.example.com/1" not in kept
-    assert f"https://push.example.com/{webpush.MAX_SUBSCRIPTIONS_PER_USER + 1}" in kept
+    assert f"https://push.example.com/{subscriptions.MAX_SUBSCRIPTIONS_PER_USER + 1}" in kept
 
 
 @pytest.mark.django_db
@@ -787,7 +790,7 @@ def test_a_long_body_is_shortened_to_fit_a_push_message(user, vapid, push_servic
     send_webpush(notification)
 
     body = keys.decrypt(push_service.received[0].body)["body"]
-    assert len(body) == webpush.MAX_BODY_CHARS and body.endswith("…")
+    assert len(body) == send.MAX_BODY_CHARS and body.endswith("…")
 
 
 @pytest.mark.django_db
@@ -800,12 +803,12 @@ def test_the_topic_is_one_per_user_push_and_kind(user, other_user):
     theirs = Notification.objects.create(user=other_user, repo="try", push_id=1234567, channel="webpush")
     other_push = notification_for(user, push_id=42)
     early = Notification(user=user, repo="try", push_id=1234567, channel="webpush", kind="early")
-    assert webpush.notification_topic(mine) == webpush.notification_topic(again)
-    assert len({webpush.notification_topic(n) for n in (mine, theirs, other_push, early)}) == 4
+    assert send.notification_topic(mine) == send.notification_topic(again)
+    assert len({send.notification_topic(n) for n in (mine, theirs, other_push, early)}) == 4
 
 
 def test_topic_is_a_short_base64url_token():
-    topic = webpush._topic("buildwatch:try:1234567")
+    topic = send._topic("buildwatch:try:1234567")
     assert len(topic) == 32
     base64.urlsafe_b64decode(topic + "=" * (-len(topic) % 4))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from notifications.channels.webpush import generate_vapid_keys
+from notifications.channels.webpush.vapid import generate_vapid_keys
 
 
 class Command(BaseCommand):

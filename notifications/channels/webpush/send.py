@@ -1,40 +1,34 @@
-"""The web push channel: VAPID keys, browser subscriptions and the pywebpush transport.
-
-The only module of notifications that makes HTTP calls (through `requests`, which pywebpush uses): the
-outbox calls `WebPushChannel.send` for ledger rows of channel "webpush" and maps a `TransportError` onto
-the ledger (permanent → failed, otherwise retried later).
-"""
+"""Sending a web push: the payload (title, a line, the push page's link) and one POST per subscribed
+browser to its push service, through pywebpush on a `requests` session with a deadline. The only module
+of the channel that makes HTTP calls, so the allowlist of where the worker may POST
+(`endpoint_problem`) lives here too."""
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from py_vapid import Vapid
-from py_vapid.utils import b64urldecode, b64urlencode
 from pywebpush import WebPushException, webpush
 
 from buildwatch import __version__, upstream
-from notifications.models import ChannelSettings, Notification, PushSubscription
+from notifications.models import Notification, PushSubscription
 
-from .base import Channel, TransportError
-from .content import push_page_url
+from ..base import TransportError
+from ..content import push_page_url
+from .vapid import vapid_problem
 
 logger = logging.getLogger(__name__)
 
 # pywebpush's defaults are "wait forever" and "drop the message unless the browser is online right now".
 # Each POST to a push service gets WEBPUSH_TIMEOUT in total (connect + headers + body, see
-# buildwatch.upstream): at most MAX_SUBSCRIPTIONS_PER_USER × 5 s per notification, inside the Celery soft
+# buildwatch.upstream): at most subscriptions.MAX_SUBSCRIPTIONS_PER_USER × 5 s per notification, inside the Celery soft
 # time limit (120 s).
 WEBPUSH_TIMEOUT = 5.0
 ANSWER_MAX_BYTES = 64_000  # a push service answers with an empty body or a short error
@@ -44,7 +38,6 @@ WEBPUSH_TTL = 24 * 60 * 60
 MAX_BODY_CHARS = 1000
 MAX_PAYLOAD_BYTES = 3993
 GONE_STATUSES = {404, 410}
-MAX_SUBSCRIPTIONS_PER_USER = 10
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
@@ -78,198 +71,6 @@ def endpoint_problem(endpoint: str) -> str:
     if not endpoint_host_allowed(parts.hostname, local=local):
         return f"{parts.hostname} is not a known push service"
     return ""
-
-
-def webpush_available() -> bool:
-    """Both VAPID keys configured: without them nothing is sent and the settings page says why."""
-    return bool(settings.VAPID_PUBLIC_KEY and settings.VAPID_PRIVATE_KEY)
-
-
-class WebPushChannel(Channel):
-    name = "webpush"
-    label = "Web push"
-    switch_label = "By browser push notification"
-
-    def unavailable_reason(self) -> str:
-        if webpush_available():
-            return ""
-        return "this server has no VAPID keys configured (VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY)"
-
-    def wanted(self, user: Any, prefs: ChannelSettings) -> bool:
-        return prefs.enabled and PushSubscription.objects.filter(user=user).exists()
-
-    def skip_reason(self, notification: Notification, prefs: ChannelSettings) -> str:
-        if not prefs.enabled:
-            return "web push was turned off before delivery"
-        return vapid_problem()  # configured, but keys that cannot sign anything a browser accepts
-
-    def send(self, notification: Notification) -> None:
-        send_webpush(notification)
-
-
-# --- VAPID keys --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VapidKeys:
-    public_key: str  # urlsafe base64 of the uncompressed P-256 point: the browser's applicationServerKey
-    private_key: str  # urlsafe base64 of the raw 32-byte private value (py_vapid's "raw" form)
-
-
-def generate_vapid_keys() -> VapidKeys:
-    key = ec.generate_private_key(ec.SECP256R1())
-    public = key.public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    private = key.private_numbers().private_value.to_bytes(32, "big")
-    return VapidKeys(public_key=b64urlencode(public), private_key=b64urlencode(private))
-
-
-def vapid_problem() -> str:
-    """Why the configured VAPID keys can't work ("" when they can)."""
-    if not webpush_available():
-        return "web push is not configured (no VAPID keys)"
-    try:
-        public = vapid_public_key_of(settings.VAPID_PRIVATE_KEY)
-    except ValueError:
-        return "VAPID_PRIVATE_KEY is not a valid key"
-    if public != settings.VAPID_PUBLIC_KEY.strip().rstrip("="):
-        # Browsers subscribed with the public key; a push signed with another key is refused (403).
-        return "VAPID_PUBLIC_KEY does not belong to VAPID_PRIVATE_KEY"
-    return ""
-
-
-def vapid_public_key_of(private_key: str) -> str:
-    """The applicationServerKey that belongs to a VAPID private key (raises ValueError when invalid)."""
-    try:
-        vapid = Vapid.from_string(private_key=private_key)
-    except Exception as exc:  # py_vapid raises anything from binascii.Error to VapidException
-        raise ValueError(f"not a VAPID private key: {exc}") from exc
-    return b64urlencode(
-        vapid.public_key.public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
-    )
-
-
-# --- Subscriptions -------------------------------------------------------------------------------------
-
-
-class SubscriptionInvalid(ValueError):
-    """The browser's subscription JSON can't be stored; the message is shown to the user."""
-
-
-@dataclass(frozen=True)
-class SubscriptionData:
-    endpoint: str
-    p256dh: str
-    auth: str
-
-
-def _b64url_bytes(value: object, name: str) -> bytes:
-    if not isinstance(value, str) or not value:
-        raise SubscriptionInvalid(f"keys.{name} is missing")
-    if len(value) > 255 or not all(c.isalnum() or c in "-_=" for c in value):
-        raise SubscriptionInvalid(f"keys.{name} is not base64url")
-    try:
-        return b64urldecode(value.rstrip("=").encode())
-    except (binascii.Error, ValueError) as exc:
-        raise SubscriptionInvalid(f"keys.{name} is not base64url") from exc
-
-
-def parse_subscription(data: object) -> SubscriptionData:
-    """Validate what `PushSubscription.toJSON()` gives in the browser: {endpoint, keys: {p256dh, auth}}."""
-    if not isinstance(data, dict):
-        raise SubscriptionInvalid("expected a JSON object")
-    endpoint = data.get("endpoint")
-    if not isinstance(endpoint, str) or not endpoint:
-        raise SubscriptionInvalid("endpoint is missing")
-    if len(endpoint) > 2000:
-        raise SubscriptionInvalid("endpoint is too long")
-    problem = endpoint_problem(endpoint)
-    if problem:
-        raise SubscriptionInvalid(problem)
-    keys = data.get("keys")
-    if not isinstance(keys, dict):
-        raise SubscriptionInvalid("keys are missing")
-    p256dh = _b64url_bytes(keys.get("p256dh"), "p256dh")
-    try:
-        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), p256dh)
-    except ValueError as exc:
-        raise SubscriptionInvalid("keys.p256dh is not a P-256 public key") from exc
-    if len(p256dh) != 65:  # only the uncompressed form is used by browsers (RFC 8291)
-        raise SubscriptionInvalid("keys.p256dh is not an uncompressed P-256 public key")
-    if len(_b64url_bytes(keys.get("auth"), "auth")) != 16:
-        raise SubscriptionInvalid("keys.auth must be 16 bytes")
-    return SubscriptionData(endpoint=endpoint, p256dh=keys["p256dh"], auth=keys["auth"])
-
-
-class EndpointTaken(Exception):
-    """The endpoint is another user's subscription: BuildWatch never moves it (see save_subscription)."""
-
-
-def save_subscription(
-    user: object, data: SubscriptionData, user_agent: str = ""
-) -> tuple[PushSubscription, bool]:
-    """Store (or refresh) a browser's subscription.
-
-    An endpoint already subscribed by another user is never moved to the poster (EndpointTaken): the
-    endpoint is a bearer capability, and whoever posts a copy of it must not silently take over
-    another user's notifications. A browser profile now used by someone else makes a fresh
-    subscription instead (static/js/webpush.js does, on the 409): a new endpoint, the old one revoked
-    at the push service, so the previous owner's row is removed at its next send (404/410)."""
-    existing = PushSubscription.objects.filter(endpoint=data.endpoint).first()
-    if existing is not None and existing.user_id != getattr(user, "pk", None):
-        raise EndpointTaken(data.endpoint)
-    subscription, created = PushSubscription.objects.update_or_create(
-        endpoint=data.endpoint,
-        defaults={"user": user, "p256dh": data.p256dh, "auth": data.auth, "user_agent": user_agent[:500]},
-    )
-    # Keep the newest few: browsers that were reset never say goodbye, and each costs a request per send.
-    stale = PushSubscription.objects.filter(user=user).order_by("-created_at", "-pk")[
-        MAX_SUBSCRIPTIONS_PER_USER:
-    ]
-    PushSubscription.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).delete()
-    return subscription, created
-
-
-def browser_label(user_agent: str) -> str:
-    """'Firefox on Linux' from a User-Agent header; good enough to tell a user's browsers apart."""
-    ua = user_agent or ""
-    browser = "Unknown browser"
-    for token, name in (
-        ("Edg/", "Edge"),
-        ("OPR/", "Opera"),
-        ("SamsungBrowser/", "Samsung Internet"),
-        ("Firefox/", "Firefox"),
-        ("FxiOS/", "Firefox"),
-        ("CriOS/", "Chrome"),
-        ("HeadlessChrome/", "Headless Chrome"),
-        ("Chromium/", "Chromium"),
-        ("Chrome/", "Chrome"),
-        ("Safari/", "Safari"),
-    ):
-        if token in ua:
-            browser = name
-            break
-    system = ""
-    for token, name in (
-        ("Android", "Android"),
-        ("iPhone", "iOS"),
-        ("iPad", "iPadOS"),
-        ("CrOS", "ChromeOS"),
-        ("Windows", "Windows"),
-        ("Mac OS X", "macOS"),
-        ("Macintosh", "macOS"),
-        ("Linux", "Linux"),
-    ):
-        if token in ua:
-            system = name
-            break
-    return f"{browser} on {system}" if system else browser
-
-
-# --- Sending -------------------------------------------------------------------------------------------
 
 
 def notification_tag(notification: Notification) -> str:
