@@ -38,6 +38,8 @@ MOVED = [
     ("notifications", "0010_accounts_moved"),
     ("pushes", "0004_accounts_moved"),
 ]
+OLD_TABLES = {"notifications_usersettings", "notifications_ssoidentity", "pushes_taskclustercredentials"}
+NEW_TABLES = {"accounts_usersettings", "accounts_ssoidentity", "accounts_taskclustercredentials"}
 # Before each channel's settings left UserSettings' columns.
 COLUMNS = [("notifications", "0010_accounts_moved"), ("accounts", "0001_initial")]
 SINCE = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -106,17 +108,11 @@ def old_data(old: object) -> dict[str, object]:
 
 def test_the_per_user_models_move_to_accounts_with_every_row(back_to_the_latest) -> None:
     old = migrate(BEFORE)
-    assert {
-        "notifications_usersettings",
-        "notifications_ssoidentity",
-        "pushes_taskclustercredentials",
-    } <= tables()
+    assert OLD_TABLES <= tables()
     ids = old_data(old)
 
     new = migrate(MOVED)
-    assert {"accounts_usersettings", "accounts_ssoidentity", "accounts_taskclustercredentials"} <= tables()
-    assert not {"notifications_usersettings", "notifications_ssoidentity"} & tables()
-    assert "pushes_taskclustercredentials" not in tables()
+    assert NEW_TABLES <= tables() and not OLD_TABLES & tables()
 
     UserSettings = new.get_model("accounts", "UserSettings")
     ada_pk, bob_pk = ids["settings"]
@@ -171,12 +167,8 @@ def test_the_move_can_be_undone_with_every_row(back_to_the_latest) -> None:
     migrate(MOVED)
 
     old = migrate(BEFORE)
-    assert {
-        "notifications_usersettings",
-        "notifications_ssoidentity",
-        "pushes_taskclustercredentials",
-    } <= tables()
-    assert not {"accounts_usersettings", "accounts_ssoidentity", "accounts_taskclustercredentials"} & tables()
+    assert OLD_TABLES <= tables()
+    assert not NEW_TABLES & tables()
     ada = old.get_model("notifications", "UserSettings").objects.get(pk=ids["settings"][0])
     assert (ada.matrix_room_id, ada.confirm_times) == ("!room:mozilla.org", 5)
     assert old.get_model("notifications", "SSOIdentity").objects.get().pk == ids["identity"]

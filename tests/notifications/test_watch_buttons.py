@@ -15,6 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from fakeherder import FakeTreeherder
 from notifications.models import Watch
 
+from .test_poller import make_user
+
 pytestmark = pytest.mark.django_db
 
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -28,12 +30,12 @@ def fake(fake_treeherder: FakeTreeherder, settings) -> FakeTreeherder:
 
 @pytest.fixture
 def alice() -> User:
-    return User.objects.create_user("alice", "alice@mozilla.com")
+    return make_user("alice")
 
 
 @pytest.fixture
 def bob() -> User:
-    return User.objects.create_user("bob", "bob@mozilla.com")
+    return make_user("bob")
 
 
 def as_user(user: User) -> Client:
