@@ -13,10 +13,16 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
 	echo $$p; break; fi; done)
 
-SYNAPSE_VENV ?= var/synapse-venv
+# An explicit BUILDWATCH_SYNAPSE_VENV (an existing Synapse virtualenv) is used as it is, never rebuilt.
+SYNAPSE_VENV ?= $(or $(BUILDWATCH_SYNAPSE_VENV),var/synapse-venv)
 SYNAPSE_VERSION ?= 1.163.2
 
-.PHONY: run test demo lint install migrate bench clean check-python synapse matrix-dev
+# `make test QUICK=1` leaves out what needs programs from outside Python (Chromium, Node, Synapse).
+QUICK ?=
+quick := $(filter-out 0,$(QUICK))
+
+.PHONY: run test test-deps test-tools demo lint install migrate bench clean check-python synapse \
+	synapse-check matrix-dev
 
 check-python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -66,19 +72,66 @@ $(SYNAPSE_VENV)/.installed: Makefile | check-python
 
 synapse: $(SYNAPSE_VENV)/.installed
 
+# What the Matrix tests and `make matrix-dev` use: var/synapse-venv, built; or BUILDWATCH_SYNAPSE_VENV, checked.
+SYNAPSE_DEP := $(if $(BUILDWATCH_SYNAPSE_VENV),synapse-check,synapse)
+
 # A local homeserver on :8008 with a bot and a user; prints the MATRIX_* variables for `make demo`.
-matrix-dev: install synapse
+matrix-dev: install $(SYNAPSE_DEP)
 	BUILDWATCH_SYNAPSE_VENV=$(SYNAPSE_VENV) $(PY) -m tests.synapse --port 8008 --data var/synapse-dev
 
-# The sign-in tests' real OpenID provider (npm oidc-provider, run by Node); without npm those tests skip.
-tests/oidc/node_modules/.installed: tests/oidc/package-lock.json
-	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/oidc --no-audit --no-fund --silent && touch $@; \
-	else echo "npm not found: the sign-in tests against a real OpenID provider will skip"; fi
+# What `make test` needs from the system: Debian's Chromium at the path the browser tests launch
+# (tests/browser/conftest.py), and Node.js with npm for the sign-in tests' OpenID provider.
+# `make test-deps` installs the missing ones with apt-get (as root: `sudo make test-deps`).
+MISSING_TEST_PACKAGES = $$(test -x /usr/bin/chromium || echo chromium; \
+	command -v node >/dev/null 2>&1 || echo nodejs; command -v npm >/dev/null 2>&1 || echo npm)
 
-test: install tests/oidc/node_modules/.installed
+test-deps:
+	@missing="$(MISSING_TEST_PACKAGES)"; missing=$$(echo $$missing); \
+	if [ -z "$$missing" ]; then echo "Chromium, Node.js and npm are installed."; exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "make test-deps installs Debian packages with apt-get, and there is no apt-get here." >&2; \
+	  echo "Install these with your system's package manager: $$missing (Chromium at /usr/bin/chromium)." >&2; \
+	  exit 1; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "make test-deps runs apt-get: run it as root: sudo make test-deps" >&2; exit 1; fi; \
+	echo "== apt-get install $$missing (for the browser and sign-in tests)"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null
+
+# Before any test runs: install the missing system packages when this user can (root with apt-get),
+# else stop and name the one command that does; never run a suite that would skip the browser tests.
+test-tools:
+	@missing="$(MISSING_TEST_PACKAGES)"; missing=$$(echo $$missing); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then $(MAKE) --no-print-directory test-deps; exit $$?; fi; \
+	echo "make test: no test was run: the browser and sign-in tests need $$missing." >&2; \
+	if command -v apt-get >/dev/null 2>&1; then echo "Install them with:  sudo make test-deps" >&2; \
+	else echo "Install them with your system's package manager (Chromium at /usr/bin/chromium)." >&2; fi; \
+	echo "(Or run every other test: make test QUICK=1)" >&2; \
+	exit 1
+
+# An existing virtualenv named by BUILDWATCH_SYNAPSE_VENV: check it has Synapse, never install into it.
+synapse-check:
+	@$(SYNAPSE_VENV)/bin/python -c 'import synapse' 2>/dev/null || { \
+	  echo "make test: no test was run: BUILDWATCH_SYNAPSE_VENV=$(SYNAPSE_VENV) has no Synapse." >&2; \
+	  echo "Unset it (make test then builds var/synapse-venv) or point it at a virtualenv with matrix-synapse." >&2; \
+	  exit 1; }
+
+# The sign-in tests' real OpenID provider (npm oidc-provider, run by Node); test-tools made sure of npm.
+tests/oidc/node_modules/.installed: tests/oidc/package-lock.json | test-tools
+	npm ci --prefix tests/oidc --no-audit --no-fund --silent
+	@touch $@
+
+ifeq ($(quick),)
+TEST_NEEDS := test-tools $(SYNAPSE_DEP) tests/oidc/node_modules/.installed
+TEST_ENV := BUILDWATCH_SYNAPSE_VENV=$(abspath $(SYNAPSE_VENV))
+else
+TEST_NEEDS :=
+TEST_ENV := BUILDWATCH_QUICK=1
+endif
+
+test: install $(TEST_NEEDS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -46,16 +46,18 @@ def format_bytes(count: int) -> str:
     return f"{count / 1_000_000:g} MB" if count >= 1_000_000 else f"{count / 1000:g} kB"
 
 
-# The budget of the request being served: a page waits at most this long for Treeherder in total,
-# however many reads and attempts it makes. A contextvar, so threads started with the copied context
-# (the failure summary's pool) share it.
-_page_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("page_deadline", default=None)
+# The budget of the request being served, (ends at, its seconds): a page waits at most this long for
+# Treeherder in total, however many reads and attempts it makes. A contextvar, so threads started with
+# the copied context (the failure summary's pool) share it.
+_page_deadline: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar(
+    "page_deadline", default=None
+)
 
 
 @contextmanager
 def page_budget(seconds: float) -> Iterator[None]:
     """Every Deadline started inside ends no later than `seconds` from now."""
-    token = _page_deadline.set(time.monotonic() + seconds)
+    token = _page_deadline.set((time.monotonic() + seconds, seconds))
     try:
         yield
     finally:
@@ -63,16 +65,18 @@ def page_budget(seconds: float) -> Iterator[None]:
 
 
 class Deadline:
-    """A moment (time.monotonic) by which a whole call must be done."""
+    """A moment (time.monotonic) by which a whole call must be done.
+
+    `seconds`, for messages ("timed out after …"), is how long the caller has waited for the upstream
+    when the deadline passes: the call's own timeout, or the page's whole budget when that ends first
+    (a page that spent 2.6 s of its 3 s on earlier reads has waited 3 s, not this call's last 0.4 s)."""
 
     def __init__(self, seconds: float, *, within_page: bool = False) -> None:
-        now = time.monotonic()
         self.seconds = seconds
-        self.at = now + seconds
+        self.at = time.monotonic() + seconds
         page = _page_deadline.get() if within_page else None
-        if page is not None and page < self.at:
-            self.at = page
-            self.seconds = max(0.0, page - now)
+        if page is not None and page[0] < self.at:
+            self.at, self.seconds = page
 
     def remaining(self) -> float:
         return max(0.0, self.at - time.monotonic())

@@ -52,12 +52,12 @@ def watch(request: HttpRequest, repo: str, push_id: str) -> HttpResponse:
     pid = _push_id(push_id)
     try:
         push = watches.check_watchable(request.user, repo, pid)
+        watches.start_watching(request.user, repo, push)
     except watches.NotWatchable as refused:
         if wants_fragment(request):
             return HttpResponse(refused.message, status=refused.status, content_type="text/plain")
         messages.error(request, refused.message)
         return redirect(back_url(request) or "watching")
-    watches.start_watching(request.user, repo, push)
     return _watch_answer(
         request,
         repo,

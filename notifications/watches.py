@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
@@ -33,16 +34,23 @@ def max_watches() -> int:
     return int(settings.BUILDWATCH_MAX_WATCHES_PER_USER)
 
 
-def check_watchable(user: Any, repo: str, push_id: int) -> rules.Push:
-    """The push to watch, or NotWatchable: unknown repository or push (404), too many watches (409),
-    Treeherder unreachable with nothing cached (503)."""
-    if not services.is_known_repo(repo):
-        raise NotWatchable(f"Treeherder has no repository “{repo}”.", 404)
-    already = Watch.objects.filter(user=user, repo=repo, push_id=push_id).exists()
-    if not already and Watch.objects.filter(user=user, notified_at__isnull=True).count() >= max_watches():
+def _refuse_over_cap(user: Any, repo: str, push_id: int) -> None:
+    """NotWatchable (409) when the user watches `max_watches()` unfinished pushes and not this one."""
+    if Watch.objects.filter(user=user, repo=repo, push_id=push_id).exists():
+        return
+    if Watch.objects.filter(user=user, notified_at__isnull=True).count() >= max_watches():
         raise NotWatchable(
             f"You already watch {max_watches()} unfinished pushes: unwatch some on /watching/ first.", 409
         )
+
+
+def check_watchable(user: Any, repo: str, push_id: int) -> rules.Push:
+    """The push to watch, or NotWatchable: unknown repository or push (404), too many watches (409),
+    Treeherder unreachable with nothing cached (503). The cap is checked here to refuse before asking
+    Treeherder, and again, under a lock, by `start_watching`."""
+    if not services.is_known_repo(repo):
+        raise NotWatchable(f"Treeherder has no repository “{repo}”.", 404)
+    _refuse_over_cap(user, repo, push_id)
     try:
         return services.push(repo, push_id).value
     except TreeherderNotFound:
@@ -55,8 +63,15 @@ def check_watchable(user: Any, repo: str, push_id: int) -> rules.Push:
 
 def start_watching(user: Any, repo: str, push: rules.Push) -> Watch:
     """The watch, and its PushState filled at once with the push's title and, when a page showed the
-    push's jobs lately, its state and counts (the poller's first poll confirms them)."""
+    push's jobs lately, its state and counts (the poller's first poll confirms them).
+
+    NotWatchable (409) when the user is at the cap. The cap is counted in the transaction that creates
+    the watch, after locking the user's row: a user's concurrent requests take turns, so each counts the
+    watches the ones before it created (on SQLite, whose transactions here begin IMMEDIATE, every write
+    transaction takes turns anyway)."""
     with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=user.pk).exists()  # SELECT 1 … FOR UPDATE
+        _refuse_over_cap(user, repo, push.id)
         state, _ = PushState.objects.select_for_update().get_or_create(repo=repo, push_id=push.id)
         if state.state == PushState.State.UNKNOWN:
             _fill_from_page(state, repo, push)

@@ -4,6 +4,7 @@ Treeherder, a local SMTP server, PostgreSQL/Redis, the browser), and `responses`
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -55,6 +56,64 @@ def _guarded_getaddrinfo(host: object, *args: object, **kwargs: object):
     if host is not None:
         _guard((host,))
     return _real_getaddrinfo(host, *args, **kwargs)
+
+
+# --- `make test QUICK=1` (BUILDWATCH_QUICK=1): the browser and homeserver tests are skipped, and counted ---
+
+QUICK_REASONS = {
+    "browser": "browser test: QUICK=1 runs no Chromium",
+    "homeserver": "homeserver test: QUICK=1 starts no Synapse",
+}
+_quick_skipped: dict[str, str] = {}  # node id -> kind, for the closing line
+_quick_counts: dict[str, int] = {}
+
+
+def _quick() -> bool:
+    return os.environ.get("BUILDWATCH_QUICK", "") not in ("", "0")
+
+
+def _quick_kind(item: pytest.Item) -> str | None:
+    if item.get_closest_marker("browser"):
+        return "browser"
+    if "synapse" in getattr(item, "fixturenames", ()):  # tests/notifications/test_matrix.py's homeserver
+        return "homeserver"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _quick():
+        return
+    for item in items:
+        kind = _quick_kind(item)
+        if kind:
+            item.add_marker(pytest.mark.skip(reason=QUICK_REASONS[kind]))
+            _quick_skipped[item.nodeid] = kind
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and report.when == "setup" and report.nodeid in _quick_skipped:
+        kind = _quick_skipped[report.nodeid]
+        _quick_counts[kind] = _quick_counts.get(kind, 0) + 1
+
+
+def _tests(count: int, kind: str = "") -> str:
+    return f"{count} {kind + ' ' if kind else ''}test{'' if count == 1 else 's'}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After pytest's own summary line, so it is the run's last line: what QUICK=1 left out, and why."""
+    if not _quick():
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    browser, homeserver = _quick_counts.get("browser", 0), _quick_counts.get("homeserver", 0)
+    line = (
+        f"QUICK=1 skipped {_tests(browser + homeserver)}: {_tests(browser, 'browser')} (no Chromium run) "
+        f"and {_tests(homeserver, 'homeserver')} (no Synapse started); `make test` runs them all."
+    )
+    if reporter is not None:
+        reporter.write_line(line, yellow=True, bold=True)
+    else:
+        print(line)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@
     provider.stop()
 
 `start()` skips the test (fails under BUILDWATCH_REQUIRE_SERVICES=1) when Node or the npm package is
-missing: `npm ci --prefix tests/oidc` installs it (.ci/run does)."""
+missing: `npm ci --prefix tests/oidc` installs it (`make test` does)."""
 
 from __future__ import annotations
 

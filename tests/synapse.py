@@ -1,10 +1,11 @@
 """A real Synapse homeserver for the Matrix tests, started from its own virtualenv (never the app's).
 
-`.ci/run` creates the virtualenv (`var/synapse-venv`, or $BUILDWATCH_SYNAPSE_VENV) with PyPI's
-matrix-synapse; nothing is installed at test time. The generated config listens on one loopback port
-(client + admin API only, no federation listener, federation with nobody), keeps its data in SQLite
-under a temporary directory, has registration closed except through the shared-secret admin API, and
-rate limits high enough for the tests but for the one bot whose limit a test lowers on purpose.
+`make test` (through `make synapse`) creates the virtualenv (`var/synapse-venv`, or uses
+$BUILDWATCH_SYNAPSE_VENV) with PyPI's matrix-synapse; pytest itself installs nothing. The generated
+config listens on one loopback port (client + admin API only, no federation listener, federation with
+nobody), keeps its data in SQLite under a temporary directory, has registration closed except through
+the shared-secret admin API, and rate limits high enough for the tests but for the one bot whose limit
+a test lowers on purpose.
 """
 
 from __future__ import annotations
@@ -153,9 +154,8 @@ class Synapse:
         python = self.venv / "bin" / "python"
         if not python.exists():
             skip_or_fail(
-                f"Synapse is not installed: no {python}. Create it as .ci/run does: "
-                f"python3 -m venv {self.venv} && {self.venv}/bin/pip install matrix-synapse "
-                "(or point BUILDWATCH_SYNAPSE_VENV at one)"
+                f"Synapse is not installed: no {python}. `make synapse` creates it (`make test` does), "
+                "or point BUILDWATCH_SYNAPSE_VENV at one"
             )
         config = self.workdir / "homeserver.yaml"
         if keep_data and config.exists():

@@ -74,3 +74,23 @@ def test_a_dripping_taskcluster_is_no_answer_within_its_timeout(settings) -> Non
         seconds, problem = timed(lambda: taskcluster.task_scopes("abc"))
     assert isinstance(problem, taskcluster.NoAnswer), problem
     assert seconds < 1.0 + SLACK
+
+
+@pytest.mark.django_db
+def test_a_page_that_runs_out_of_its_budget_reports_the_total_wait(client, settings, fake_treeherder) -> None:
+    """The push page reads the repositories (0.6 s, answered), then the push, which has the 0.4 s left
+    of the page's 1 s and times out: the page waited 1 s for Treeherder, and says so (not "0.4 s")."""
+    settings.TREEHERDER_PAGE_TIMEOUT = 1.0
+    settings.TREEHERDER_URL = fake_treeherder.url
+    push_id = fake_treeherder.push_ids()[0]
+    fake_treeherder.set_latency(0.6)
+    try:
+        response = client.get(f"/try/pushes/{push_id}/")
+    finally:
+        fake_treeherder.set_latency(0)  # the session's fake: module-scoped users keep its latency
+    assert response.status_code == 503
+    assert "Treeherder did not answer (timed out after 1 s)" in response.content.decode()
+    assert [path for _, path in fake_treeherder.requests][:2] == [
+        "/api/repository/",
+        f"/api/project/try/push/{push_id}/",
+    ]

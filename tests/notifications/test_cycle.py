@@ -375,6 +375,8 @@ def test_periodic_full_reads_are_spread_over_the_cycles_and_each_push_still_gets
         assert 3 * every - 1 - cycles[-1] < every
 
 
+# Transactional: deliveries run at each commit, as in a real run, so before the command's last line.
+@pytest.mark.django_db(transaction=True)
 def test_the_command_can_wait_for_the_confirming_read_and_mail_in_the_same_run(
     upstream, run_cycle, settings, django_capture_on_commit_callbacks
 ):
@@ -392,4 +394,9 @@ def test_the_command_can_wait_for_the_confirming_read_and_mail_in_the_same_run(
         call_command("poll_watched_pushes", "--wait-to-confirm", stdout=out)
     assert "looks finished: confirming in 1 s" in out.getvalue()
     assert "finished now" in out.getvalue() and "(confirming read)" in out.getvalue()
+    # One watched push, read twice: the summary counts the push once and the confirming read apart.
+    assert out.getvalue().splitlines()[-1] == (
+        "Polled 1 of 1 watched push(es), then read 1 again to confirm they finished; 1 finished; "
+        "0 auto-watched; deliveries: 1 sent"
+    )
     assert len(mail.outbox) == 1

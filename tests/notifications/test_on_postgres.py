@@ -1,5 +1,6 @@
 """The poll cycle's tests again, on PostgreSQL: the batched claims (row locks), the COPY of new job rows and
 the one-statement UPDATE of a batch's PushStates run only there, while the rest of the suite uses SQLite.
+So does the lock that keeps the per-user watch cap under concurrent requests (test_watch_cap.py).
 Production runs PostgreSQL, so every CI run checks those paths with the same tests, in a pytest of their own
 pointed at a scratch database."""
 
@@ -15,12 +16,17 @@ import pytest
 from tests.helpers import scratch_postgres_and_redis
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ("tests/notifications/test_cycle.py", "tests/notifications/test_poller.py")
+MODULES = (
+    "tests/notifications/test_cycle.py",
+    "tests/notifications/test_poller.py",
+    "tests/notifications/test_watch_cap.py",
+)
+REDIS_DB = int(os.environ.get("BUILDWATCH_TEST_PROD_REDIS_DB", "13"))
 
 
 @pytest.mark.services
 def test_the_poll_cycle_tests_pass_on_postgresql() -> None:
-    with scratch_postgres_and_redis("bw_pgpaths", redis_db=13) as (dsn, _redis_url):
+    with scratch_postgres_and_redis("bw_pgpaths", redis_db=REDIS_DB) as (dsn, _redis_url):
         env = {**os.environ, "DATABASE_URL": dsn}
         env.pop("REDIS_URL", None)  # the modules' own cache (local memory), as in the rest of the suite
         result = subprocess.run(

@@ -36,26 +36,40 @@ class Command(BaseCommand):
         summary = cycle.poll_cycle(
             dispatch_delivery=deliver, schedule_confirm=lambda *due: confirms.append(due), min_interval=0
         )
-        results = summary.results
-        for result in results:
+        for result in summary.results:
             self.stdout.write(self._line(result))
+        confirming: list[poller.PollResult] = []
         if confirms and options["wait_to_confirm"]:
             time.sleep(max(seconds for _, _, seconds in confirms))
             for repo, push_id, _ in confirms:
                 result = poller.poll_push(repo, push_id, enqueue=deliver, confirm=True)
-                results.append(result)
+                confirming.append(result)
                 self.stdout.write(self._line(result) + " (confirming read)")
-        outcomes = Counter(outcome.status for outcome in deliveries)
-        self.stdout.write(
-            f"Polled {sum(p.polled for p in results)} of {len(summary.pushes)} watched push(es); "
-            f"{sum(p.finished_now for p in results)} finished; {summary.auto_watched} auto-watched; "
-            f"deliveries: " + (", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())) or "none")
-        )
+        self.stdout.write(self._summary(summary, confirming, deliveries))
         for outcome in deliveries:
             if outcome.error:
                 self.stdout.write(
                     f"  notification {outcome.notification_id}: {outcome.status}: {outcome.error}"
                 )
+
+    @staticmethod
+    def _summary(
+        summary: cycle.CycleSummary,
+        confirming: list[poller.PollResult],
+        deliveries: list[outbox.DeliveryOutcome],
+    ) -> str:
+        """What the run did: the cycle's polls of the watched pushes, then (--wait-to-confirm) the second
+        reads of those that looked finished, counted apart: a push read twice is still one push."""
+        line = f"Polled {sum(p.polled for p in summary.results)} of {len(summary.pushes)} watched push(es)"
+        if confirming:
+            line += f", then read {sum(p.polled for p in confirming)} again to confirm they finished"
+        if summary.deferred:
+            line += f", {len(summary.deferred)} left for the next run"
+        finished = sum(p.finished_now for p in [*summary.results, *confirming])
+        outcomes = Counter(outcome.status for outcome in deliveries)
+        return f"{line}; {finished} finished; {summary.auto_watched} auto-watched; deliveries: " + (
+            ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())) or "none"
+        )
 
     @staticmethod
     def _line(result: poller.PollResult) -> str:
