@@ -19,7 +19,8 @@ from django.utils import timezone
 from pushes import rules
 from pushes.confirm import verdict_of
 from pushes.models import ConfirmRequest
-from pushes.treeherder import TreeherderClient, TreeherderError, get_client
+from pushes.treeherder.client import TreeherderClient, get_client
+from pushes.treeherder.errors import TreeherderError
 
 from .models import Notification
 from .outbox import Enqueue, record_rows, send_after_commit

@@ -26,7 +26,8 @@ from django.utils import timezone
 
 from pushes import rules
 from pushes.services import failure_summary
-from pushes.treeherder import TreeherderClient, TreeherderError, TreeherderNotFound, get_client
+from pushes.treeherder.client import TreeherderClient, get_client
+from pushes.treeherder.errors import TreeherderError, TreeherderNotFound
 
 from .early import record_early_alerts
 from .jobstore import JobsRead, Tally, stored_jobs, write_many

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from pushes import rules, services
-from pushes.treeherder import TreeherderNotFound
+from pushes.treeherder.errors import TreeherderNotFound
 
 from .models import PushState, Watch
 from .snapshot import fill_push_fields

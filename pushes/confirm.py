@@ -30,7 +30,7 @@ from .retrigger import (
     applicable_actions,
     push_actions,
 )
-from .treeherder import TreeherderClient, get_client
+from .treeherder.client import TreeherderClient, get_client
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from . import hooks, services
 from .confirm import confirm_failures as run_confirm
 from .confirm import new_failure_groups, split_confirmed
 from .models import ConfirmRequest, TaskclusterCredentials
-from .treeherder import TreeherderNotFound
+from .treeherder.errors import TreeherderNotFound
 
 
 class ConfirmForm(forms.Form):

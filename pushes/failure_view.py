@@ -23,7 +23,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from . import rules, services
 from .rules import Job
-from .treeherder import TreeherderNotFound, parse_last_modified
+from .treeherder.errors import TreeherderNotFound
+from .treeherder.parsing import parse_last_modified
 
 KEY = "bw:failures:v2"
 HTML_TTL = 300

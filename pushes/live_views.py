@@ -13,7 +13,7 @@ from . import live, presenters, services
 from .forms import push_list_query
 from .jobview import JobFilter
 from .rules import Push
-from .treeherder import TreeherderNotFound
+from .treeherder.errors import TreeherderNotFound
 from .views import (
     _check_repo,
     _page,

@@ -15,7 +15,7 @@ from django.urls import reverse
 from . import failure_view, jobview, live, rules, services
 from .jobview import JobFilter
 from .rules import Job, Push
-from .treeherder import TreeherderNotFound
+from .treeherder.errors import TreeherderNotFound
 
 
 @dataclass(frozen=True, slots=True)

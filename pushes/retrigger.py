@@ -23,7 +23,8 @@ from django.conf import settings
 from . import rules
 from . import taskcluster as tc
 from .models import CredentialsUnreadable, TaskclusterCredentials
-from .treeherder import TreeherderClient, TreeherderError, TreeherderNotFound, get_client
+from .treeherder.client import TreeherderClient, get_client
+from .treeherder.errors import TreeherderError, TreeherderNotFound
 
 log = logging.getLogger(__name__)
 

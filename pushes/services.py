@@ -22,7 +22,9 @@ from django.core.cache import cache
 
 from . import live, rules
 from .rules import Job, Push
-from .treeherder import JobLogUrl, TreeherderError, TreeherderNotFound, get_client
+from .treeherder.client import get_client
+from .treeherder.errors import TreeherderError, TreeherderNotFound
+from .treeherder.parsing import JobLogUrl
 
 logger = logging.getLogger(__name__)
 

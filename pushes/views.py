@@ -29,7 +29,7 @@ from . import failure_view, hooks, jobview, presenters, rules, services
 from .forms import JobsQuery, push_list_query
 from .jobview import SHOW_CHOICES, VIEW_CHOICES, JobFilter
 from .rules import Push
-from .treeherder import TreeherderNotFound
+from .treeherder.errors import TreeherderNotFound
 
 
 def _page(

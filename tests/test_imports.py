@@ -15,7 +15,7 @@ APP_PACKAGES = ("buildwatch", "pushes", "notifications")
 # One HTTP module per upstream (docs: issue 13, item 3); a notification channel is one module of
 # notifications/channels/ and makes its own calls.
 REQUESTS_ALLOWED = {
-    "pushes.treeherder",  # or a pushes/treeherder/ package: see _may_import_requests
+    "pushes.treeherder.transport",  # Treeherder's client (pushes/treeherder/) makes its calls there
     "pushes.taskcluster",
     "notifications.channels.webpush",
     "notifications.channels.matrix",
@@ -72,10 +72,6 @@ def _top(names: set[str], top: str) -> set[str]:
     return {name for name in names if name == top or name.startswith(top + ".")}
 
 
-def _may_import_requests(module: str) -> bool:
-    return module in REQUESTS_ALLOWED or module.startswith("pushes.treeherder.")
-
-
 MODULES = app_modules()
 
 
@@ -94,9 +90,11 @@ def test_only_the_http_modules_import_requests() -> None:
     offenders = {
         module: sorted(_top(imported_modules(module, path), "requests"))
         for module, path in MODULES.items()
-        if not _may_import_requests(module) and _top(imported_modules(module, path), "requests")
+        if module not in REQUESTS_ALLOWED and _top(imported_modules(module, path), "requests")
     }
-    assert offenders == {}, "HTTP belongs in pushes/treeherder, pushes/taskcluster.py or a channel module"
+    assert offenders == {}, (
+        "HTTP belongs in pushes/treeherder/transport.py, pushes/taskcluster.py or a channel module"
+    )
 
 
 def test_the_pushes_app_never_imports_notifications() -> None:

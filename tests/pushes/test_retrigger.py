@@ -21,7 +21,7 @@ from fakeherder import FakeTreeherder, job_properties
 from pushes import retrigger as service
 from pushes.models import CredentialsUnreadable, TaskclusterCredentials
 from pushes.rules import Job
-from pushes.treeherder import TreeherderClient
+from pushes.treeherder.client import TreeherderClient
 from tests.helpers import recording
 from tests.pushes.conftest import BASE_URL, SleepRecorder
 

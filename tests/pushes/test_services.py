@@ -96,7 +96,7 @@ def test_unparsed_logs_are_told_apart_from_logs_without_errors(mocked_responses)
 
 
 def test_push_state():
-    from pushes.treeherder import job_from_dict
+    from pushes.treeherder.parsing import job_from_dict
 
     def jobs(*rows):
         return [job_from_dict(row) for row in rows]

@@ -9,7 +9,7 @@ import pytest
 
 from pushes import rules
 from pushes.rules import Bug, BugSuggestion, Job, JobLog, TextLogError, Triage, Verdict
-from pushes.treeherder import bug_suggestion_from_dict
+from pushes.treeherder.parsing import bug_suggestion_from_dict
 from tests.helpers import recording
 
 _ids = itertools.count(1)
