@@ -15,6 +15,9 @@ FAILURE_RESULTS = frozenset({"testfailed", "busted", "exception"})
 UNFINISHED_STATES = frozenset({"unscheduled", "pending", "running"})
 BOILERPLATE_PREFIXES = ("Fuzzy", "try:", "a=try")
 BUG_RE = re.compile(r"Bug (\d+)")
+# A Treeherder repository name, the one pattern: the URLs of the push pages and of watching accept it, and
+# the Treeherder client asks about nothing else (which names exist is Treeherder's list, read by the views).
+REPO_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 
 # Colour names, used as CSS classes: text labels always go with them.
 RESULT_COLOURS = {

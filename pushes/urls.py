@@ -1,12 +1,13 @@
 from django.urls import path, register_converter
 
 from . import confirm_views, credentials_views, live_views, retrigger_views, views
+from .rules import REPO_NAME
 
 
 class RepoConverter:
     """A Treeherder repository name (validated against Treeherder's list in the views)."""
 
-    regex = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+    regex = REPO_NAME
 
     def to_python(self, value: str) -> str:
         return value

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from pushes.rules import BugSuggestion, Job, Push, TextLogError
+from pushes.rules import REPO_NAME, BugSuggestion, Job, Push, TextLogError
 
 from . import parsing
 from .errors import TreeherderError, TreeherderNotFound
@@ -25,7 +25,7 @@ MAX_JOB_PAGES = 100  # 200,000 jobs: far past any real push, but a bound on a lo
 PUSH_LIST_MAX_BYTES = 8_000_000  # 1,000 pushes with their revisions
 JOBS_MAX_BYTES = 16_000_000  # one page of 2,000 jobs
 TEXT_MAX_BYTES = 4_000_000  # error lines, bug suggestions
-_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_REPO_RE = re.compile(REPO_NAME)
 
 
 class TreeherderClient(Transport):
@@ -36,7 +36,7 @@ class TreeherderClient(Transport):
 
     @staticmethod
     def _repo(repo: str) -> str:
-        if not isinstance(repo, str) or not _REPO_RE.match(repo):
+        if not isinstance(repo, str) or not _REPO_RE.fullmatch(repo):
             raise TreeherderNotFound(f"not a repository name: {repo!r}")
         return repo
 
