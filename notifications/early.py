@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from pushes import rules
+from pushes import display, links, rules
 from pushes.services import failure_summary
 
 from .models import Notification, PushState, UserSettings, Watch
@@ -66,8 +66,8 @@ def _detail(
         "completed": counts.completed,
         "total": counts.total,
         "percent": counts.percent_complete,
-        "job_url": rules.treeherder_job_url(base, state.repo, state.revision, job),
-        "log_url": rules.treeherder_log_url(base, state.repo, job.id),
+        "job_url": links.treeherder_job_url(base, state.repo, state.revision, job),
+        "log_url": links.treeherder_log_url(base, state.repo, job.id),
     }
 
 
@@ -104,7 +104,7 @@ def _failed_since(state: PushState, job: rules.Job, now: datetime) -> float:
 
 def early_title(repo: str, detail: dict[str, Any]) -> str:
     what = "build busted" if detail["what"] == "build" else f"new {detail['what']} failure"
-    return f"{rules.repo_label(repo)} push: early alert, {what}"
+    return f"{display.repo_label(repo)} push: early alert, {what}"
 
 
 def early_body(state: PushState, detail: dict[str, Any]) -> str:

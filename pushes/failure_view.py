@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.safestring import SafeString, mark_safe
 
-from . import rules, services
+from . import links, rules, services
 from .rules import Job
 from .treeherder.errors import TreeherderNotFound
 from .treeherder.parsing import parse_last_modified
@@ -102,7 +102,7 @@ def confirmations(repo: str, push_id: int, revision: str) -> dict[str, dict]:
     for request in ConfirmRequest.objects.accepted().filter(repo=repo, push_id=push_id):
         search = " ".join(request.job_type_names[:1])
         url = (
-            rules.treeherder_push_url(settings.TREEHERDER_URL, repo, revision)
+            links.treeherder_push_url(settings.TREEHERDER_URL, repo, revision)
             + "&"
             + urlencode({"searchStr": search})
         )

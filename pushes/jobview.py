@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from django.utils.text import slugify
 
-from . import rules
+from . import display, rules
 from .rules import Job
 
 SHOW_CHOICES = {"all": "All", "failures": "Failures only", "unfinished": "Unfinished"}
@@ -103,7 +103,9 @@ class JobFilter:
         if not self.q:
             return True
         needle = self.q.lower()
-        haystack = f"{job.job_type_name} {rules.job_symbol(job)} {job.platform} {job.platform_option}".lower()
+        haystack = (
+            f"{job.job_type_name} {display.job_symbol(job)} {job.platform} {job.platform_option}".lower()
+        )
         return needle in haystack or job.id in test_matches
 
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.templatetags.static import static
 from django.urls import reverse
 
-from . import failure_view, jobview, live, rules, services
+from . import display, failure_view, jobview, links, live, rules, services
 from .jobview import JobFilter
 from .rules import Job, Push
 from .treeherder.errors import TreeherderNotFound
@@ -42,7 +41,7 @@ class JobRow:
 
 
 def job_row(repo: str, revision: str, job: Job, fetched_at: float) -> JobRow:
-    status = rules.job_status(job)
+    status = display.job_status(job)
     duration = rules.job_duration(job) if job.state in ("running", "completed") else None
     running_since = None
     if job.state == "running":
@@ -56,17 +55,17 @@ def job_row(repo: str, revision: str, job: Job, fetched_at: float) -> JobRow:
     return JobRow(
         job=job,
         status=status,
-        colour=rules.result_colour(status),
-        symbol=rules.job_symbol(job),
+        colour=display.result_colour(status),
+        symbol=display.job_symbol(job),
         duration=duration,
         running_since=running_since,
-        task_url=rules.taskcluster_task_url(settings.TASKCLUSTER_ROOT_URL, job.task_id)
+        task_url=links.taskcluster_task_url(settings.TASKCLUSTER_ROOT_URL, job.task_id)
         if job.task_id
         else "",
-        treeherder_url=rules.treeherder_job_url(th, repo, revision, job),
+        treeherder_url=links.treeherder_job_url(th, repo, revision, job),
         detail_url=f"/{repo}/pushes/{job.push_id}/jobs/{job.id}/",
         log_url=f"/{repo}/jobs/{job.id}/log/",
-        logviewer_url=f"{th}/logviewer?{urlencode({'job_id': job.id, 'repo': repo})}",
+        logviewer_url=links.treeherder_log_url(th, repo, job.id),
     )
 
 
@@ -280,18 +279,18 @@ def fetch_summary(repo: str, push_id: int) -> tuple[services.Fetched[services.Jo
         return None, exc.reason
 
 
-def badge(repo: str, push_id: int, fetched: services.Fetched[services.JobsSummary] | None) -> rules.Badge:
+def badge(repo: str, push_id: int, fetched: services.Fetched[services.JobsSummary] | None) -> display.Badge:
     """The push's badge; a failing push's says whether its failures are new (its failure summary is
     read from per-job caches the failure fragment fills too)."""
     if fetched is None:
-        return rules.push_badge(rules.State.PENDING)
+        return display.push_badge(rules.State.PENDING)
     summary = fetched.value
     if summary.state != rules.State.FAILING:
-        return rules.push_badge(summary.state)
+        return display.push_badge(summary.state)
     view = failure_view.failure_view(repo, push_id)  # cached per fetch, shared with the failure section
     if view.jobs_fetched is None:
-        return rules.push_badge(summary.state)
-    return rules.push_badge(summary.state, view.summary)
+        return display.push_badge(summary.state)
+    return display.push_badge(summary.state, view.summary)
 
 
 def poll_context(
@@ -471,7 +470,7 @@ class StatusCell:
     fetched: services.Fetched[services.JobsSummary] | None
     error: str
     counts: rules.JobCounts
-    badge: rules.Badge
+    badge: display.Badge
     finished: bool
 
 

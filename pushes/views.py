@@ -25,7 +25,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from buildwatch.htmx import wants_fragment as _wants_fragment  # one definition for every app
 
-from . import failure_view, hooks, jobview, presenters, rules, services
+from . import failure_view, hooks, jobview, links, presenters, rules, services
 from .forms import JobsQuery, push_list_query
 from .jobview import SHOW_CHOICES, VIEW_CHOICES, JobFilter
 from .rules import Push
@@ -93,9 +93,9 @@ def _push_header(repo: str, push: Push, decision_task: str | None = None) -> dic
         "title": rules.display_title(push.revisions) or push.revision[:12],
         "author": rules.author_handle(push.author),
         "bug": bug,
-        "bug_url": rules.bugzilla_url(bug) if bug else "",
-        "treeherder_url": rules.treeherder_push_url(settings.TREEHERDER_URL, repo, push.revision),
-        "taskcluster_url": f"{settings.TASKCLUSTER_ROOT_URL}/tasks/groups/{decision_task}"
+        "bug_url": links.bugzilla_url(bug) if bug else "",
+        "treeherder_url": links.treeherder_push_url(settings.TREEHERDER_URL, repo, push.revision),
+        "taskcluster_url": links.taskcluster_group_url(settings.TASKCLUSTER_ROOT_URL, decision_task)
         if decision_task
         else "",
     }
