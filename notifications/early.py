@@ -22,7 +22,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from pushes import display, links, rules
-from pushes.services import failure_summary
+from pushes.evidence import failure_summary
 
 from .models import Notification, PushState, UserSettings, Watch
 from .outbox import Enqueue, record_rows, send_after_commit

@@ -25,7 +25,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from pushes import display, links, rules
-from pushes.services import failure_summary
+from pushes.evidence import failure_summary
 from pushes.treeherder.client import TreeherderClient, get_client
 from pushes.treeherder.errors import TreeherderError, TreeherderNotFound
 
@@ -440,7 +440,7 @@ def poll_push(
 def finished_summary(repo: str, jobs: list[rules.Job], revision: str = "") -> dict[str, Any]:
     """What every watcher's notification shows, computed once per push and stored as JSON in
     PushState.summary: counts, the failing tier-1 platform groups and, for a failed push, the push
-    page's own triaged failure summary (pushes.services.failure_summary: same jobs, logs and classes)."""
+    page's own triaged failure summary (pushes.evidence.failure_summary: same jobs, logs and classes)."""
     counts = rules.job_counts(jobs)
     failing_groups = [
         {"name": group.display_name, "failed": failed}

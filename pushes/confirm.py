@@ -16,7 +16,7 @@ from typing import Any
 
 import jsone
 
-from . import rules, services
+from . import evidence, rules, services
 from . import taskcluster as tc
 from .models import ConfirmRequest, CredentialsUnreadable, TaskclusterCredentials
 from .retrigger import (
@@ -64,7 +64,7 @@ class ConfirmOutcome:
 def new_failure_groups(repo: str, push_id: int) -> tuple[list[rules.FailureGroup], dict[int, rules.Job]]:
     """The push's tier-1 new failure groups (what "confirm failures" re-runs), with their jobs."""
     failed = services.push_failed_jobs(repo, push_id).value
-    summary = services.failure_summary(repo, failed)
+    summary = evidence.failure_summary(repo, failed)
     return summary.new_groups, summary.jobs_by_id
 
 

@@ -21,12 +21,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.safestring import SafeString, mark_safe
 
-from . import links, rules, services
+from . import cached, evidence, links, rules, services
 from .rules import Job
 from .treeherder.errors import TreeherderNotFound
 from .treeherder.parsing import parse_last_modified
 
-KEY = "bw:failures:v2"
+KEY = "bw:failures:v3"  # v3: a view carries a pushes.cached.Fetched (pickled by module)
 HTML_TTL = 300
 PENDING_PARSE = frozenset({"pending", "unknown"})  # Treeherder will still parse these logs
 
@@ -34,7 +34,7 @@ PENDING_PARSE = frozenset({"pending", "unknown"})  # Treeherder will still parse
 @dataclass(frozen=True, slots=True)
 class FailureView:
     summary: rules.FailureSummary
-    jobs_fetched: services.Fetched[list[Job]] | None  # when the failed jobs were read (None: Treeherder
+    jobs_fetched: cached.Fetched[list[Job]] | None  # when the failed jobs were read (None: Treeherder
     # down); their list is left out, the summary has the jobs it shows
     error: str
     finished: bool  # the push is finished (its jobs were read)
@@ -74,22 +74,22 @@ def failure_view(repo: str, push_id: int) -> FailureView:
     """The push's triaged failure summary, cached per fetch of its jobs (see the module's docstring)."""
     try:
         failed, error = services.push_failed_jobs(repo, push_id), ""
-    except (services.Unavailable, TreeherderNotFound) as exc:
+    except (cached.Unavailable, TreeherderNotFound) as exc:
         failed, error = None, exc.reason
     key = f"{KEY}:{repo}:{push_id}:{failed.fetched_at:.3f}" if failed and not failed.stale else ""
-    if key and (cached := cache.get(key)) is not None:
-        return cached
+    if key and (hit := cache.get(key)) is not None:
+        return hit
     try:
         finished = bool(failed) and services.jobs_summary(repo, push_id).value.finished
-    except (services.Unavailable, TreeherderNotFound):
+    except (cached.Unavailable, TreeherderNotFound):
         finished = False
-    summary = services.failure_summary(repo, failed.value if failed else [], finished=finished)
+    summary = evidence.failure_summary(repo, failed.value if failed else [], finished=finished)
     digest = _digest(bool(failed), error, finished, summary)
     if failed:  # the section needs when and whether they were read, not the jobs (the summary has them)
         failed = replace(failed, value=[])
     view = FailureView(summary, failed, error, finished, digest)
     if key:
-        cache.set(key, view, services.FINISHED_TTL if view.settled else services.short_ttl())
+        cache.set(key, view, services.FINISHED_TTL if view.settled else cached.short_ttl())
     return view
 
 

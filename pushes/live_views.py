@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from . import live, presenters, services
+from . import cached, live, presenters, services
 from .forms import push_list_query
 from .jobview import JobFilter
 from .rules import Push
@@ -37,7 +37,7 @@ def _ints(text: str, limit: int) -> list[int]:
 
 
 @push_page
-def push_refresh(request: HttpRequest, repo: str, push_id: int, push: services.Fetched[Push]) -> HttpResponse:
+def push_refresh(request: HttpRequest, repo: str, push_id: int, push: cached.Fetched[Push]) -> HttpResponse:
     """`?since=TOKEN&open=ANCHORS&failures=DIGEST[&shown=ANCHORS]`: the poller, plus what changed after
     TOKEN in the groups that are open (and groups new to the page: `shown`, with a filter on, lists the
     groups it shows), and the failure section when it no longer has that digest. A token the change
@@ -83,7 +83,7 @@ def push_list_live(request: HttpRequest, repo: str) -> HttpResponse:
     if top:
         try:
             listed = services.push_list(repo, count=query["count"], author=query["author"] or None).value
-        except (services.Unavailable, TreeherderNotFound):
+        except (cached.Unavailable, TreeherderNotFound):
             listed = []
         new_pushes = [push for push in listed if push.id > top[0]]
     new_rows = push_rows(request, repo, new_pushes)
@@ -99,12 +99,12 @@ def push_list_live(request: HttpRequest, repo: str) -> HttpResponse:
 
 @push_page
 def job_detail(
-    request: HttpRequest, repo: str, push_id: int, push: services.Fetched[Push], job_id: int
+    request: HttpRequest, repo: str, push_id: int, push: cached.Fetched[Push], job_id: int
 ) -> HttpResponse:
     """One job's details (a chip clicked): its status, duration and every link, and Retrigger."""
     try:
         fetched = services.jobs(repo, push_id)
-    except (services.Unavailable, TreeherderNotFound) as exc:
+    except (cached.Unavailable, TreeherderNotFound) as exc:
         raise Http404(f"The jobs of push {push_id} are not available: {exc.reason}") from exc
     job = next((job for job in fetched.value if job.id == job_id), None)
     if job is None:
@@ -122,7 +122,7 @@ def job_log(request: HttpRequest, repo: str, job_id: int) -> HttpResponse:
         logs = services.job_log_urls(repo, job_id)
     except TreeherderNotFound as exc:
         raise Http404(f"No job {job_id} in repository “{repo}”.") from exc
-    except services.Unavailable as exc:
+    except cached.Unavailable as exc:
         return render(
             request, "pushes/job_log.html", {"repo": repo, "job_id": job_id, "error": exc.reason}, status=503
         )

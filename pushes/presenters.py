@@ -11,7 +11,7 @@ from django.conf import settings
 from django.templatetags.static import static
 from django.urls import reverse
 
-from . import display, failure_view, jobview, links, live, rules, services
+from . import cached, display, failure_view, jobview, links, live, rules, services
 from .jobview import JobFilter
 from .rules import Job, Push
 from .treeherder.errors import TreeherderNotFound
@@ -228,7 +228,7 @@ def test_matches(repo: str, push_id: int, jfilter: JobFilter) -> frozenset[int]:
 def matching_sections(
     repo: str,
     revision: str,
-    fetched: services.Fetched[list[Job]],
+    fetched: cached.Fetched[list[Job]],
     jfilter: JobFilter,
     matches: frozenset[int],
     anchors: set[str] | None = None,
@@ -253,7 +253,7 @@ def matching_sections(
 
 @dataclass(frozen=True, slots=True)
 class LiveState:
-    fetched: services.Fetched[services.JobsSummary] | None
+    fetched: cached.Fetched[services.JobsSummary] | None
     error: str
     log: live.ChangeLog | None
 
@@ -272,14 +272,14 @@ def live_state(repo: str, push_id: int) -> LiveState:
     return LiveState(fetched, error, log)
 
 
-def fetch_summary(repo: str, push_id: int) -> tuple[services.Fetched[services.JobsSummary] | None, str]:
+def fetch_summary(repo: str, push_id: int) -> tuple[cached.Fetched[services.JobsSummary] | None, str]:
     try:
         return services.jobs_summary(repo, push_id), ""
-    except (services.Unavailable, TreeherderNotFound) as exc:
+    except (cached.Unavailable, TreeherderNotFound) as exc:
         return None, exc.reason
 
 
-def badge(repo: str, push_id: int, fetched: services.Fetched[services.JobsSummary] | None) -> display.Badge:
+def badge(repo: str, push_id: int, fetched: cached.Fetched[services.JobsSummary] | None) -> display.Badge:
     """The push's badge; a failing push's says whether its failures are new (its failure summary is
     read from per-job caches the failure fragment fills too)."""
     if fetched is None:
@@ -326,7 +326,7 @@ def live_context(repo: str, push: Push, state: LiveState, jfilter: JobFilter) ->
     if state.fetched:
         try:
             sections = page_sections(repo, push.revision, push.id, jfilter)
-        except (services.Unavailable, TreeherderNotFound):
+        except (cached.Unavailable, TreeherderNotFound):
             pass
     groups = group_rows(repo, push.id, summary, jfilter, sections.by_anchor)
     context = poll_context(repo, push, state, jfilter, [group.anchor for group in groups if group.open])
@@ -467,7 +467,7 @@ STATUS_WORKERS = 8
 @dataclass(frozen=True, slots=True)
 class StatusCell:
     push_id: int
-    fetched: services.Fetched[services.JobsSummary] | None
+    fetched: cached.Fetched[services.JobsSummary] | None
     error: str
     counts: rules.JobCounts
     badge: display.Badge

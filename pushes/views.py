@@ -25,7 +25,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from buildwatch.htmx import wants_fragment as _wants_fragment  # one definition for every app
 
-from . import failure_view, hooks, jobview, links, presenters, rules, services
+from . import cached, failure_view, hooks, jobview, links, presenters, rules, services
 from .forms import JobsQuery, push_list_query
 from .jobview import SHOW_CHOICES, VIEW_CHOICES, JobFilter
 from .rules import Push
@@ -46,7 +46,7 @@ def _check_repo(repo: str) -> None:
         raise Http404(f"Unknown repository “{repo}”: Treeherder has no repository of that name.")
 
 
-def _push_or_404(repo: str, push_id: int) -> services.Fetched[Push]:
+def _push_or_404(repo: str, push_id: int) -> cached.Fetched[Push]:
     try:
         return services.push(repo, push_id)
     except TreeherderNotFound as exc:
@@ -67,7 +67,7 @@ def push_page(view: PushView) -> Callable[..., HttpResponse]:
         _check_repo(repo)
         try:
             push = _push_or_404(repo, push_id)
-        except services.Unavailable as exc:
+        except cached.Unavailable as exc:
             context = {"repo": repo, "push_id": push_id, "error": exc.reason}
             return _page(request, "pushes/push_unavailable.html", "unavailable", context, status=503)
         return view(request, repo, push_id, push, **kwargs)
@@ -130,7 +130,7 @@ def push_list(request: HttpRequest, repo: str) -> HttpResponse:
         fetched = services.push_list(repo, count=query["count"], author=author or None, id_lt=query["id_lt"])
     except TreeherderNotFound as exc:
         raise Http404(f"Unknown repository “{repo}”: Treeherder has no repository of that name.") from exc
-    except services.Unavailable as exc:
+    except cached.Unavailable as exc:
         context["error"] = exc.reason
         return render(request, "pushes/push_list.html", context, status=503)
     pushes = fetched.value
@@ -194,7 +194,7 @@ def push_status(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
 
 
 @push_page
-def push_detail(request: HttpRequest, repo: str, push_id: int, push: services.Fetched[Push]) -> HttpResponse:
+def push_detail(request: HttpRequest, repo: str, push_id: int, push: cached.Fetched[Push]) -> HttpResponse:
     jfilter = JobFilter.from_query(request.GET)
     state = presenters.live_state(repo, push_id)
     # The Taskcluster link is in the header only: fragments skip that lookup.
@@ -243,7 +243,7 @@ def _live_groups(
 
 
 @push_page
-def push_jobs(request: HttpRequest, repo: str, push_id: int, push: services.Fetched[Push]) -> HttpResponse:
+def push_jobs(request: HttpRequest, repo: str, push_id: int, push: cached.Fetched[Push]) -> HttpResponse:
     """The jobs of one platform group (or all tier-2/3 jobs): loaded when a group is opened."""
     form = JobsQuery(request.GET)
     if not form.is_valid():
@@ -258,7 +258,7 @@ def push_jobs(request: HttpRequest, repo: str, push_id: int, push: services.Fetc
             services.group_jobs(repo, push_id, platform=platform, option=option, tier=tier),
             "",
         )
-    except (services.Unavailable, TreeherderNotFound) as exc:
+    except (cached.Unavailable, TreeherderNotFound) as exc:
         jobs_fetched, error = None, exc.reason
     anchor = jobview.OTHER_ANCHOR if tier == "other" else jobview.group_anchor(platform, option)
     jfilter = JobFilter.from_query(request.GET)
@@ -306,7 +306,7 @@ def _render_section(
     jobs: list,
     anchor: str,
     jfilter: JobFilter,
-    fetched: services.Fetched,
+    fetched: cached.Fetched,
 ) -> str:
     section = presenters.job_section(repo, push.revision, jobs, fetched.fetched_at, jfilter, anchor=anchor)
     context = {"repo": repo, "section": section, "jobs_fetched": fetched}
@@ -326,9 +326,7 @@ def section_html(
 
 
 @push_page
-def push_failures(
-    request: HttpRequest, repo: str, push_id: int, push: services.Fetched[Push]
-) -> HttpResponse:
+def push_failures(request: HttpRequest, repo: str, push_id: int, push: cached.Fetched[Push]) -> HttpResponse:
     """The failure summary: a fragment the push page loads once (its poller refreshes it from then on),
     or a page of its own that refreshes itself (`?self=1`)."""
     context = {

@@ -106,6 +106,41 @@ def test_the_pushes_app_never_imports_notifications() -> None:
     assert offenders == {}, "pushes must not depend on notifications: ask through pushes.hooks"
 
 
+# The background poller reads Treeherder with its own client and a push's failures through
+# pushes.evidence (each failed job's answers, cached by job): the pages' cached reads, what is derived
+# from them and what the pages render are not its to read or write.
+POLLER_MODULES = {
+    "notifications.autowatch",
+    "notifications.cycle",
+    "notifications.early",
+    "notifications.followup",
+    "notifications.jobstore",
+    "notifications.outbox",
+    "notifications.poller",
+    "notifications.snapshot",
+    "notifications.tasks",
+}
+PAGE_CACHE_MODULES = (
+    "pushes.services",
+    "pushes.live",
+    "pushes.failure_view",
+    "pushes.reads",
+    "pushes.fragments",
+)
+
+
+def test_the_background_poller_never_reads_the_pages_cache() -> None:
+    assert POLLER_MODULES <= MODULES.keys()
+    offenders = {
+        module: sorted(
+            name for top in PAGE_CACHE_MODULES for name in _top(imported_modules(module, path), top)
+        )
+        for module, path in MODULES.items()
+        if module in POLLER_MODULES
+    }
+    assert {module: names for module, names in offenders.items() if names} == {}
+
+
 @pytest.mark.parametrize(
     ("module", "source", "expected"),
     [

@@ -881,12 +881,12 @@ def test_a_finished_push_already_seen_shows_the_new_runs_after_a_retrigger(
 
 def test_after_a_retrigger_a_push_that_still_looks_finished_is_cached_briefly(settings: Any) -> None:
     """On real Treeherder the new runs appear a minute or two after the trigger (the action task runs first)."""
-    from pushes import services
+    from pushes import cached, services
 
     finished = [_job(state="completed", result="testfailed")]
     assert services._jobs_ttl(finished, REPO, PUSH_ID) == services.FINISHED_TTL
 
     services.note_retrigger(REPO, PUSH_ID)
 
-    assert services._jobs_ttl(finished, REPO, PUSH_ID) == services.short_ttl()
+    assert services._jobs_ttl(finished, REPO, PUSH_ID) == cached.short_ttl()
     assert services._jobs_ttl(finished, REPO, PUSH_ID + 1) == services.FINISHED_TTL
