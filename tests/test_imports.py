@@ -1,6 +1,7 @@
 """The module boundaries, checked on the source's import statements (ast, not grep): only the HTTP
-modules import `requests`, and the pushes app never imports the notifications app (notifications
-depends on pushes; pushes asks it about users through `pushes.hooks`). Like the purity check of
+modules import `requests`, the pushes app never imports the notifications app (notifications
+depends on pushes; pushes asks it about users through `pushes.hooks`), the background poller keeps
+off the pages' cache, and the push pages' presenters do no I/O. Like the purity check of
 `pushes/rules.py` in tests/pushes/test_rules.py, but across the app packages."""
 
 from __future__ import annotations
@@ -45,12 +46,26 @@ def app_modules() -> dict[str, Path]:
     return modules
 
 
-def imported_modules(module: str, path: Path) -> set[str]:
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """The nodes under `if TYPE_CHECKING:`: imports that name types for annotations and run nothing."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(inner) for stmt in node.body for inner in ast.walk(stmt))
+    return skipped
+
+
+def imported_modules(module: str, path: Path, *, runtime: bool = False) -> set[str]:
     """The absolute names of all modules `module` imports anywhere (also inside functions), with
-    relative imports resolved and `from a import b` counted as both `a` and `a.b`."""
+    relative imports resolved and `from a import b` counted as both `a` and `a.b`; `runtime`: leave
+    out the imports under `if TYPE_CHECKING:`."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    skipped = _type_checking_only(tree) if runtime else set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -139,6 +154,45 @@ def test_the_background_poller_never_reads_the_pages_cache() -> None:
         if module in POLLER_MODULES
     }
     assert {module: names for module, names in offenders.items() if names} == {}
+
+
+# A push page reads everything first (pushes.reads), then hands plain data to modules that present it:
+# those import nothing that reads or writes (Treeherder, the cache, the database). Their imports under
+# `if TYPE_CHECKING:` run nothing: they may name the read side's dataclasses in annotations.
+IO_MODULES = (
+    "pushes.services",
+    "pushes.reads",
+    "pushes.cached",
+    "pushes.evidence",
+    "pushes.fragments",
+    "pushes.live",
+    "pushes.models",
+    "pushes.treeherder",
+    "django.core.cache",
+    "django.db",
+    "requests",
+)
+PRESENTING_MODULES = {
+    "pushes.presenters": IO_MODULES,
+    "pushes.jobview": IO_MODULES,
+    # Reads Treeherder's time stamps (pushes.treeherder.parsing), never Treeherder.
+    "pushes.failure_view": tuple(name for name in IO_MODULES if name != "pushes.treeherder")
+    + ("pushes.treeherder.client", "pushes.treeherder.transport"),
+}
+
+
+@pytest.mark.parametrize("module", sorted(PRESENTING_MODULES))
+def test_presenters_do_no_io(module: str) -> None:
+    names = imported_modules(module, MODULES[module], runtime=True)
+    assert names, "the parser found no imports at all: the check itself is broken"
+    assert sorted(name for top in PRESENTING_MODULES[module] for name in _top(names, top)) == []
+
+
+def test_type_checking_imports_are_told_apart(tmp_path: Path) -> None:
+    path = tmp_path / "module.py"
+    path.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .services import X\n")
+    assert "pushes.services" in imported_modules("pushes.presenters", path)
+    assert "pushes.services" not in imported_modules("pushes.presenters", path, runtime=True)
 
 
 @pytest.mark.parametrize(
