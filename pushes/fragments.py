@@ -28,6 +28,7 @@ from .jobview import JobFilter
 if TYPE_CHECKING:
     from .cached import Fetched
     from .presenters import JobSection
+    from .reads import FailureSection
 
 GROUPS_KEY = "bw:groups:v1"
 GROUPS_TTL = 300
@@ -131,12 +132,13 @@ def cached_failure_body(repo: str, push_id: int, digest: str) -> SafeString | No
     return None if html is None else _safe(html)
 
 
-def render_failure_body(
-    request: HttpRequest, digest: str, waiting: bool, context: dict[str, Any]
-) -> SafeString:
-    """The failure groups (pushes/push_failures.html#failure_body), kept for their digest unless a
-    confirmation waits."""
+def failure_body(request: HttpRequest, section: FailureSection, context: dict[str, Any]) -> SafeString:
+    """The failure groups (pushes/push_failures.html#failure_body): as kept for the section's digest, or
+    rendered from `context` and kept, unless a confirmation waits."""
+    if section.body_html is not None:
+        return _safe(section.body_html)
     html = render_to_string("pushes/push_failures.html#failure_body", context, request=request)
-    if not waiting:
-        cache.set(_failure_body_key(context["repo"], context["push"].id, digest), html, FAILURE_BODY_TTL)
+    if not section.waiting:
+        key = _failure_body_key(context["repo"], context["push"].id, section.digest)
+        cache.set(key, html, FAILURE_BODY_TTL)
     return _safe(html)

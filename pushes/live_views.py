@@ -4,6 +4,9 @@ render (pushes.pages)."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -12,7 +15,7 @@ from django.views.decorators.http import require_GET
 
 from buildwatch.htmx import wants_fragment
 
-from . import cached, pages, presenters, reads, services
+from . import cached, fragments, pages, presenters, reads, services
 from .jobview import JobFilter
 from .pages import push_page
 from .rules import Push
@@ -40,25 +43,25 @@ def push_refresh(request: HttpRequest, repo: str, push_id: int, push: cached.Fet
         repo, push.value, jfilter, since=request.GET.get("since"), open_anchors=open_anchors, shown=shown,
         failures_digest=request.GET.get("failures", "")[:MAX_DIGEST],
     )  # fmt: skip
-    failures = ""
-    if refresh.failure_section is not None:
-        context = pages.failure_section(request, repo, push.value, refresh.failure_section)
-        context.update(pages.header(repo, push.value), oob=True, self_refresh=False)
-        failures = render_to_string("pushes/push_failures.html#failures", context, request=request)
     if refresh.whole is not None:
-        context = {
-            **pages.header(repo, push.value),
-            **presenters.live_context(repo, push.value, refresh.whole, jfilter),
-            "failures_oob": failures,
-        }
+        live = presenters.live_context(repo, push.value, refresh.whole, jfilter)
+    else:
+        live = presenters.refresh_context(repo, push.value, refresh, jfilter, open_anchors)
+    failures: dict[str, Any] | None = None
+    if (section := refresh.failure_section) is not None:
+        failures, body = presenters.failure_section_context(repo, push.value, section, time.time())
+        failures["failures_body"] = fragments.failure_body(request, section, body)
+    header = pages.header(repo, push.value)
+    failures_oob = ""
+    if failures is not None:  # out of band: the section changed since the page's digest
+        context = {**failures, **header, "oob": True, "self_refresh": False}
+        failures_oob = render_to_string("pushes/push_failures.html#failures", context, request=request)
+    if refresh.whole is not None:
+        context = {**header, **live, "failures_oob": failures_oob}
         response = render(request, "pushes/push_detail.html#live", context)
         response["HX-Retarget"], response["HX-Reswap"] = "#push-live", "outerHTML"
         return response
-    context = {
-        "repo": repo,
-        **presenters.refresh_context(repo, push.value, refresh, jfilter, open_anchors),
-        "failures_oob": failures,
-    }
+    context = {"repo": repo, **live, "failures_oob": failures_oob}
     return render(request, "pushes/push_refresh.html", context)
 
 
@@ -76,7 +79,7 @@ def job_detail(
         raise Http404(f"No job {job_id} in push {push_id}.")
     row = presenters.job_row(repo, push.value.revision, job, fetched.fetched_at)
     context = {**pages.header(repo, push.value), "row": row, "jobs_fetched": fetched}
-    return pages.render(request, "pushes/job_detail.html", "card", context)
+    return pages.render_page(request, "pushes/job_detail.html", "card", context)
 
 
 @require_GET

@@ -1,7 +1,7 @@
 """What the push pages share (pushes/views.py and pushes/live_views.py both use it): is this a repository
 Treeherder knows (`check_repo`), the `push_page` decorator (an unknown repository or push is a 404,
-Treeherder down with nothing cached a 503 page), one page or its htmx fragment (`render`), the push
-header (`header`), and the failure section around its failure groups (`failure_section`).
+Treeherder down with nothing cached a 503 page), one page or its htmx fragment (`render_page`), and the
+push header (`header`).
 
 An htmx request (not a history restore) gets only the partial it asked for ("page.html#partial");
 every fragment URL also works as a plain page or redirect, so the site works without JavaScript.
@@ -9,7 +9,6 @@ every fragment URL also works as a plain page or redirect, so the site works wit
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -22,15 +21,14 @@ from django.views.decorators.vary import vary_on_headers
 
 from buildwatch.htmx import wants_fragment
 
-from . import cached, fragments, links, presenters, rules, services
-from .reads import FailureSection
+from . import cached, links, rules, services
 from .rules import Push
 from .treeherder.errors import TreeherderNotFound
 
 PushView = Callable[..., HttpResponse]  # (request, repo, push_id, push, **url kwargs)
 
 
-def render(
+def render_page(
     request: HttpRequest, template: str, partial: str, context: dict, status: int = 200
 ) -> HttpResponse:
     """The page, or for htmx the partial it swaps in."""
@@ -65,7 +63,7 @@ def push_page(view: PushView) -> Callable[..., HttpResponse]:
             push = _push_or_404(repo, push_id)
         except cached.Unavailable as exc:
             context = {"repo": repo, "push_id": push_id, "error": exc.reason}
-            return render(request, "pushes/push_unavailable.html", "unavailable", context, status=503)
+            return render_page(request, "pushes/push_unavailable.html", "unavailable", context, status=503)
         return view(request, repo, push_id, push, **kwargs)
 
     return wrapper
@@ -87,13 +85,3 @@ def header(repo: str, push: Push, decision_task: str | None = None) -> dict[str,
         if decision_task
         else "",
     }
-
-
-def failure_section(request: HttpRequest, repo: str, push: Push, section: FailureSection) -> dict[str, Any]:
-    """What the failure section shows (the push page's fragment, its page, a live refresh's out-of-band
-    copy), its failure groups as kept for their digest or rendered now."""
-    body = section.body_html
-    if body is None:
-        context = presenters.failure_body_context(repo, push, section, time.time())
-        body = fragments.render_failure_body(request, section.digest, section.waiting, context)
-    return {**presenters.failures_context(section), "failures_body": body}

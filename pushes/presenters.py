@@ -381,13 +381,17 @@ def _redrawn(
 # --- The failure section --------------------------------------------------------------------------------
 
 
-def failures_context(section: FailureSection) -> dict[str, Any]:
-    """What the failure section shows around its failure groups (rendered apart: `failure_body_context`)."""
+def failure_section_context(
+    repo: str, push: Push, section: FailureSection, now: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the failure section shows around its failure groups, and what the failure groups show (unless
+    the read side found them rendered for its digest, fragments.failure_body renders them from it).
+    Nothing in the failure groups is per user: they are rendered once per digest for everyone."""
     view = section.view
     summary = view.summary
     # What the Confirm button still offers: the new failures nobody sent to run again yet.
     confirming_new = sum(group.key in section.confirmed for group in summary.new_groups)
-    return {
+    context = {
         "summary": summary,
         "unconfirmed_new": summary.new_count - confirming_new,
         "confirming_new": confirming_new,
@@ -396,13 +400,8 @@ def failures_context(section: FailureSection) -> dict[str, Any]:
         "finished": view.finished,
         "failures_digest": section.digest,
     }
-
-
-def failure_body_context(repo: str, push: Push, section: FailureSection, now: float) -> dict[str, Any]:
-    """The failure groups: nothing in them per user (they are rendered once per digest for everyone)."""
-    summary = section.view.summary
     push_url = links.treeherder_push_url(settings.TREEHERDER_URL, repo, push.revision)
-    return {
+    body = {
         "repo": repo,
         "push": push,
         "summary": summary,
@@ -419,6 +418,7 @@ def failure_body_context(repo: str, push: Push, section: FailureSection, now: fl
         },
         "classifications": section.classifications,
     }
+    return context, body
 
 
 # --- Push list status cells ---------------------------------------------------------------------------

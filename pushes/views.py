@@ -5,6 +5,7 @@ for a single read), hands the data to pushes.presenters, and renders (pushes.pag
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -174,7 +175,7 @@ def push_detail(request: HttpRequest, repo: str, push_id: int, push: cached.Fetc
         live.update(fragments.live_groups(request, repo, push_id, jfilter, live, page.groups_key))
     context = {**pages.header(repo, push.value, page.decision_task), **live}
     context.update(push_fetched=push, show_choices=SHOW_CHOICES, view_choices=VIEW_CHOICES, watched=watched)
-    return pages.render(request, "pushes/push_detail.html", "live", context)
+    return pages.render_page(request, "pushes/push_detail.html", "live", context)
 
 
 @push_page
@@ -207,7 +208,7 @@ def push_jobs(request: HttpRequest, repo: str, push_id: int, push: cached.Fetche
     group_name = "Tier 2 and 3 jobs" if tier == "other" else rules.group_display_name(platform, option)
     context = {**pages.header(repo, push.value), "group_name": group_name, "section": section}
     context.update(jobs_fetched=group.fetched, jobs_error=group.error)
-    return pages.render(request, "pushes/push_jobs.html", "jobs", context)
+    return pages.render_page(request, "pushes/push_jobs.html", "jobs", context)
 
 
 @push_page
@@ -215,9 +216,11 @@ def push_failures(request: HttpRequest, repo: str, push_id: int, push: cached.Fe
     """The failure summary: a fragment the push page loads once (its poller refreshes it from then on),
     or a page of its own that refreshes itself (`?self=1`)."""
     section = reads.failure_section(repo, push.value)
-    context = {**pages.header(repo, push.value), **pages.failure_section(request, repo, push.value, section)}
+    failures, body = presenters.failure_section_context(repo, push.value, section, time.time())
+    failures["failures_body"] = fragments.failure_body(request, section, body)
+    context = {**pages.header(repo, push.value), **failures}
     context["self_refresh"] = not wants_fragment(request) or "self" in request.GET
-    return pages.render(request, "pushes/push_failures.html", "failures", context)
+    return pages.render_page(request, "pushes/push_failures.html", "failures", context)
 
 
 def bad_push_id(request: HttpRequest, repo: str, value: str) -> HttpResponse:
