@@ -111,7 +111,7 @@ class Meter:
             self.by_push[int(push) if push.isdigit() else 0] += len(response.content)
 
     def client(self, url: str, session):
-        from pushes.treeherder import TreeherderClient
+        from pushes.treeherder.client import TreeherderClient
 
         meter = self
 

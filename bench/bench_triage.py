@@ -72,19 +72,19 @@ def main() -> None:
         django.setup()
         from django.core.cache import cache
 
-        from pushes import rules, services
+        from pushes import evidence, rules, services
 
         control(url, "advance?seconds=7200", "POST")  # the big push finished, all its failures in
         push_id = next(p["id"] for p in control(url, "state")["pushes"] if p["role"] == "big")
-        real_suggestions = services._suggestions
+        real_suggestions = evidence._suggestions
 
         def measure(triage: bool) -> tuple[float, int, rules.FailureSummary]:
             cache.clear()
             jobs = services.jobs("try", push_id).value  # what the page already read
-            services._suggestions = real_suggestions if triage else (lambda *a, **k: None)
+            evidence._suggestions = real_suggestions if triage else (lambda *a, **k: None)
             control(url, "clear-requests", "POST")
             start = time.perf_counter()
-            summary = services.failure_summary("try", jobs, finished=rules.looks_finished(jobs))
+            summary = evidence.failure_summary("try", jobs, finished=rules.looks_finished(jobs))
             elapsed = time.perf_counter() - start
             return elapsed, control(url, "requests")["count"], summary
 
@@ -92,7 +92,7 @@ def main() -> None:
         for _ in range(args.runs):
             with_triage.append(measure(True))
             without.append(measure(False))
-        services._suggestions = real_suggestions
+        evidence._suggestions = real_suggestions
         jobs = len(services.jobs("try", push_id).value)
         summary = with_triage[-1][2]
         base = statistics.median(t for t, _, _ in without)

@@ -2,7 +2,7 @@
 
 `requests`' timeout bounds each socket operation, not the response: a server that sends one byte every
 few seconds keeps a read going forever, and a retry starts the clock again. Every HTTP module
-(pushes/treeherder.py, pushes/taskcluster.py, the web push channel) therefore
+(pushes/treeherder/transport.py, pushes/taskcluster.py, the web push channel) therefore
 
 1. starts a `Deadline` when a call begins (at most its timeout, and at most what is left of the page's
    budget, see `page_budget`),

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from django.utils import timezone
 
 from accounts.models import UserSettings
-from pushes.treeherder import TreeherderClient, TreeherderError, get_client
+from pushes.treeherder.client import TreeherderClient, get_client
+from pushes.treeherder.errors import TreeherderError
 
 from .models import PushState, Watch
 from .snapshot import PUSH_FIELDS, fill_push_fields

@@ -26,7 +26,8 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from pushes.rules import Push
-from pushes.treeherder import TreeherderClient, TreeherderError, get_client
+from pushes.treeherder.client import TreeherderClient, get_client
+from pushes.treeherder.errors import TreeherderError
 
 from . import poller
 from .autowatch import auto_watch_new_pushes

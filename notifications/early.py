@@ -22,8 +22,8 @@ from django.core.cache import cache
 from django.db import transaction
 
 from accounts.models import UserSettings
-from pushes import rules
-from pushes.services import failure_summary
+from pushes import display, links, rules
+from pushes.evidence import failure_summary
 
 from .models import Notification, PushState, Watch
 from .outbox import Enqueue, record_rows, send_after_commit
@@ -67,8 +67,8 @@ def _detail(
         "completed": counts.completed,
         "total": counts.total,
         "percent": counts.percent_complete,
-        "job_url": rules.treeherder_job_url(base, state.repo, state.revision, job),
-        "log_url": rules.treeherder_log_url(base, state.repo, job.id),
+        "job_url": links.treeherder_job_url(base, state.repo, state.revision, job),
+        "log_url": links.treeherder_log_url(base, state.repo, job.id),
     }
 
 
@@ -105,7 +105,7 @@ def _failed_since(state: PushState, job: rules.Job, now: datetime) -> float:
 
 def early_title(repo: str, detail: dict[str, Any]) -> str:
     what = "build busted" if detail["what"] == "build" else f"new {detail['what']} failure"
-    return f"{rules.repo_label(repo)} push: early alert, {what}"
+    return f"{display.repo_label(repo)} push: early alert, {what}"
 
 
 def early_body(state: PushState, detail: dict[str, Any]) -> str:

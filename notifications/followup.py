@@ -16,10 +16,11 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from pushes import rules
+from pushes import display
 from pushes.confirm import verdict_of
 from pushes.models import ConfirmRequest
-from pushes.treeherder import TreeherderClient, TreeherderError, get_client
+from pushes.treeherder.client import TreeherderClient, get_client
+from pushes.treeherder.errors import TreeherderError
 
 from .models import Notification
 from .outbox import Enqueue, record_rows, send_after_commit
@@ -85,7 +86,7 @@ def _record_followup(user_id: int, repo: str, push_id: int, enqueue: Enqueue | N
             for r in requests
         ]
         reproduced = sum(group["verdict"] == "reproduced" for group in groups)
-        title = f"{rules.repo_label(repo)} push: {reproduced} of {len(groups)} confirmed failure{'s' if len(groups) != 1 else ''} reproduced"
+        title = f"{display.repo_label(repo)} push: {reproduced} of {len(groups)} confirmed failure{'s' if len(groups) != 1 else ''} reproduced"
         body = "\n".join(f"{group['label']}: {group['key']}" for group in groups)
         created = record_rows(
             requests[0].user, repo, push_id, Notification.Kind.FOLLOWUP, title, body, {"groups": groups},

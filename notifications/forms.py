@@ -11,11 +11,10 @@ from django import forms
 from django.db import transaction
 
 from accounts.models import UserSettings
+from pushes.rules import REPO_NAME
 
 from . import channels
 from .models import ChannelSettings
-
-REPO_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
 class SettingsForm(forms.ModelForm):
@@ -62,9 +61,7 @@ class SettingsForm(forms.ModelForm):
             else "The email your pushes carry on Treeherder."
         )
         repo = self.fields["default_repo"]
-        repo.widget.attrs.update(
-            {"autocapitalize": "none", "spellcheck": "false", "pattern": REPO_NAME_RE.pattern}
-        )
+        repo.widget.attrs.update({"autocapitalize": "none", "spellcheck": "false", "pattern": REPO_NAME})
         self.channel_settings = ChannelSettings.all_of(self.instance.user) if self.instance.user_id else {}
         self.unavailable = {channel.name: channel.unavailable_reason() for channel in channels.all()}
         for channel in channels.all():
@@ -126,8 +123,9 @@ class SettingsForm(forms.ModelForm):
         return times
 
     def clean_default_repo(self) -> str:
-        value = self.cleaned_data["default_repo"].strip()
-        if not REPO_NAME_RE.match(value):
+        # Treeherder's repository names are lowercase: "Try" is taken as try.
+        value = self.cleaned_data["default_repo"].strip().lower()
+        if not re.fullmatch(REPO_NAME, value):
             raise forms.ValidationError(
                 "A repository name is lowercase letters, digits, dots, dashes or underscores "
                 "and starts with a letter or digit, e.g. try or mozilla-central.",

@@ -27,7 +27,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import UserSettings
-from pushes import rules
+from pushes import display, rules
 
 from . import channels
 from .channels import TransportError
@@ -54,7 +54,7 @@ def record_due_notifications(state: PushState, now: datetime, enqueue: Enqueue |
     summary = state.summary or {}
     failed = bool(summary.get("failed", state.failed_count > 0))
     verdict = summary.get("verdict") or (rules.Verdict.FAILED if failed else rules.Verdict.PASSED)
-    title = rules.notification_title(state.repo, verdict)
+    title = display.notification_title(state.repo, verdict)
     # Every channel's message starts with the triage ("2 new failures · 1 known intermittent"), then
     # the push's title.
     body = "\n".join(filter(None, [summary.get("triage_line", ""), state.title or f"push {state.push_id}"]))

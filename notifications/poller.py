@@ -24,9 +24,10 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from pushes import rules
-from pushes.services import failure_summary
-from pushes.treeherder import TreeherderClient, TreeherderError, TreeherderNotFound, get_client
+from pushes import display, links, rules
+from pushes.evidence import failure_summary
+from pushes.treeherder.client import TreeherderClient, get_client
+from pushes.treeherder.errors import TreeherderError, TreeherderNotFound
 
 from .early import record_early_alerts
 from .jobstore import JobsRead, Tally, stored_jobs, write_many
@@ -439,7 +440,7 @@ def poll_push(
 def finished_summary(repo: str, jobs: list[rules.Job], revision: str = "") -> dict[str, Any]:
     """What every watcher's notification shows, computed once per push and stored as JSON in
     PushState.summary: counts, the failing tier-1 platform groups and, for a failed push, the push
-    page's own triaged failure summary (pushes.services.failure_summary: same jobs, logs and classes)."""
+    page's own triaged failure summary (pushes.evidence.failure_summary: same jobs, logs and classes)."""
     counts = rules.job_counts(jobs)
     failing_groups = [
         {"name": group.display_name, "failed": failed}
@@ -496,14 +497,14 @@ def _group_json(
         "tier1": group.tier1,
         "seen_count": group.seen_count,
         "bugs": [
-            {"id": bug.id, "summary": bug.summary, "url": rules.bugzilla_url(str(bug.id)) if bug.id else ""}
+            {"id": bug.id, "summary": bug.summary, "url": links.bugzilla_url(str(bug.id)) if bug.id else ""}
             for bug in group.bugs
         ],
         "links": [
             {
-                "name": f"{job.platform} {rules.job_symbol(job)}",
-                "job_url": rules.treeherder_job_url(base, repo, revision, job),
-                "log_url": rules.treeherder_log_url(base, repo, job.id),
+                "name": f"{job.platform} {display.job_symbol(job)}",
+                "job_url": links.treeherder_job_url(base, repo, revision, job),
+                "log_url": links.treeherder_log_url(base, repo, job.id),
             }
             for job in (jobs[job_id] for job_id in group.job_ids[:5] if job_id in jobs)
         ],

@@ -11,7 +11,7 @@ from operator import attrgetter
 from typing import Any
 
 from pushes import rules
-from pushes.treeherder import parse_last_modified
+from pushes.treeherder.parsing import parse_last_modified
 
 from .models import PushState
 

@@ -1,10 +1,12 @@
 from django.urls import path, re_path
 
+from pushes.rules import REPO_NAME
+
 from . import early_views, matrix_views, views, webpush_views
 from .unsubscribe import unsubscribe
 
-# Same repository-name shape as the push pages; push ids are digits only (anything else is a 404).
-PUSH = r"^(?P<repo>[A-Za-z0-9][A-Za-z0-9._-]{0,99})/pushes/(?P<push_id>[0-9]{1,19})"
+# The push pages' repository names; push ids are digits only (anything else is a 404).
+PUSH = rf"^(?P<repo>{REPO_NAME})/pushes/(?P<push_id>[0-9]{{1,19}})"
 
 urlpatterns = [
     path("", views.home, name="home"),

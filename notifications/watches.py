@@ -15,8 +15,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
-from pushes import rules, services
-from pushes.treeherder import TreeherderNotFound
+from pushes import cached, rules, services
+from pushes.treeherder.errors import TreeherderNotFound
 
 from .models import PushState, Watch
 from .snapshot import fill_push_fields
@@ -55,7 +55,7 @@ def check_watchable(user: Any, repo: str, push_id: int) -> rules.Push:
         return services.push(repo, push_id).value
     except TreeherderNotFound:
         raise NotWatchable(f"Treeherder has no push {push_id} in {repo}.", 404) from None
-    except services.Unavailable as exc:
+    except cached.Unavailable as exc:
         raise NotWatchable(
             f"Treeherder did not answer ({exc.reason}), so the push cannot be checked.", 503
         ) from None

@@ -19,7 +19,7 @@ import jsone
 from accounts.crypto import CredentialsUnreadable
 from accounts.models import TaskclusterCredentials
 
-from . import rules, services
+from . import evidence, rules, services
 from . import taskcluster as tc
 from .models import ConfirmRequest
 from .retrigger import (
@@ -33,7 +33,7 @@ from .retrigger import (
     applicable_actions,
     push_actions,
 )
-from .treeherder import TreeherderClient, get_client
+from .treeherder.client import TreeherderClient, get_client
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class ConfirmOutcome:
 def new_failure_groups(repo: str, push_id: int) -> tuple[list[rules.FailureGroup], dict[int, rules.Job]]:
     """The push's tier-1 new failure groups (what "confirm failures" re-runs), with their jobs."""
     failed = services.push_failed_jobs(repo, push_id).value
-    summary = services.failure_summary(repo, failed)
+    summary = evidence.failure_summary(repo, failed)
     return summary.new_groups, summary.jobs_by_id
 
 

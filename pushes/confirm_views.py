@@ -10,11 +10,11 @@ from django.shortcuts import render
 
 from accounts.models import TaskclusterCredentials, confirm_times
 
-from . import services
+from . import cached, services
 from .confirm import confirm_failures as run_confirm
 from .confirm import new_failure_groups, split_confirmed
 from .models import ConfirmRequest
-from .treeherder import TreeherderNotFound
+from .treeherder.errors import TreeherderNotFound
 
 
 class ConfirmForm(forms.Form):
@@ -33,7 +33,7 @@ def confirm_failures(request: HttpRequest, repo: str, push_id: int) -> HttpRespo
     try:
         groups, context["jobs_by_id"] = new_failure_groups(repo, push_id)
         context["groups"], context["confirming"] = split_confirmed(repo, push_id, groups)
-    except (services.Unavailable, TreeherderNotFound) as exc:
+    except (cached.Unavailable, TreeherderNotFound) as exc:
         context["error"] = getattr(exc, "reason", "") or str(exc)
     context["has_credentials"] = TaskclusterCredentials.objects.filter(user=request.user).exists()
     context["requests"] = ConfirmRequest.objects.filter(user=request.user, repo=repo, push_id=push_id)

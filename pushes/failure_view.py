@@ -1,39 +1,38 @@
-"""The failure summary as the push page shows it, computed once per fetch of the push's jobs and shared
-by every viewer, the badge, the search by test name and the live refresh.
+"""The failure summary as the push page shows it, and when it can still change: plain data, no I/O (the
+read side, pushes.reads, computes one per fetch of the push's jobs and caches it for every viewer, the
+badge, the search by test name and the live refresh).
 
-The summary of a fetch is cached beside it (`failure_view`). Until it is *settled* (a log not parsed yet,
-bug suggestions not read yet, the push still running) the cached copy lives only `short_ttl()`, as long as
-the per-job caches it is read from: so logs parsed and suggestions arriving later still show, within one
-refresh interval. Its `digest` names what the section shows; the page sends it back with every live
-refresh (`…/live/?failures=DIGEST`) and gets the section again, out of band, only when it differs.
-Confirmations (stored in our database, not upstream) are part of the digest.
+Until a view is *settled* (a log not parsed yet, bug suggestions not read yet, the push still running) the
+read side keeps it only `short_ttl()`, as long as the per-job caches it is read from: so logs parsed and
+suggestions arriving later still show, within one refresh interval. Its `digest` names what the section
+shows; the page sends it back with every live refresh (`…/live/?failures=DIGEST`) and gets the section
+again, out of band, only when it differs. Confirmations (stored in our database, not upstream) are part
+of the page's digest (`page_digest`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from urllib.parse import urlencode
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from django.conf import settings
-from django.core.cache import cache
-from django.utils.safestring import SafeString, mark_safe
-
-from . import rules, services
+from . import rules
 from .rules import Job
-from .treeherder import TreeherderNotFound, parse_last_modified
+from .treeherder.parsing import parse_last_modified
 
-KEY = "bw:failures:v2"
-HTML_TTL = 300
+if TYPE_CHECKING:
+    from .cached import Fetched
+    from .models import ConfirmRequest
+
 PENDING_PARSE = frozenset({"pending", "unknown"})  # Treeherder will still parse these logs
 
 
 @dataclass(frozen=True, slots=True)
 class FailureView:
     summary: rules.FailureSummary
-    jobs_fetched: services.Fetched[list[Job]] | None  # when the failed jobs were read (None: Treeherder
+    jobs_fetched: Fetched[list[Job]] | None  # when the failed jobs were read (None: Treeherder
     # down); their list is left out, the summary has the jobs it shows
     error: str
     finished: bool  # the push is finished (its jobs were read)
@@ -56,6 +55,15 @@ class FailureView:
         return True
 
 
+def view_of(
+    summary: rules.FailureSummary, jobs_fetched: Fetched[list[Job]] | None, error: str, finished: bool
+) -> FailureView:
+    """The view of a summary, with its digest (`jobs_fetched`: whether and when the failed jobs were read)."""
+    return FailureView(
+        summary, jobs_fetched, error, finished, _digest(bool(jobs_fetched), error, finished, summary)
+    )
+
+
 def _ended_at(job: Job) -> float | None:
     """When the job ended: /api/jobs/ has no end_timestamp, and a completed job's last_modified is then."""
     if job.end_timestamp:
@@ -69,58 +77,8 @@ def _digest(*parts: object) -> str:
     return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
 
 
-def failure_view(repo: str, push_id: int) -> FailureView:
-    """The push's triaged failure summary, cached per fetch of its jobs (see the module's docstring)."""
-    try:
-        failed, error = services.push_failed_jobs(repo, push_id), ""
-    except (services.Unavailable, TreeherderNotFound) as exc:
-        failed, error = None, exc.reason
-    key = f"{KEY}:{repo}:{push_id}:{failed.fetched_at:.3f}" if failed and not failed.stale else ""
-    if key and (cached := cache.get(key)) is not None:
-        return cached
-    try:
-        finished = bool(failed) and services.jobs_summary(repo, push_id).value.finished
-    except (services.Unavailable, TreeherderNotFound):
-        finished = False
-    summary = services.failure_summary(repo, failed.value if failed else [], finished=finished)
-    digest = _digest(bool(failed), error, finished, summary)
-    if failed:  # the section needs when and whether they were read, not the jobs (the summary has them)
-        failed = replace(failed, value=[])
-    view = FailureView(summary, failed, error, finished, digest)
-    if key:
-        cache.set(key, view, services.FINISHED_TTL if view.settled else services.short_ttl())
-    return view
-
-
-def confirmations(repo: str, push_id: int, revision: str) -> dict[str, dict]:
-    """The latest "confirm failures" request of each failure group of the push (anyone's: a verdict is a
-    fact about the push), with a Treeherder link to the group's confirming runs."""
-    from .models import ConfirmRequest
-
-    found: dict[str, dict] = {}
-    for request in ConfirmRequest.objects.accepted().filter(repo=repo, push_id=push_id):
-        search = " ".join(request.job_type_names[:1])
-        url = (
-            rules.treeherder_push_url(settings.TREEHERDER_URL, repo, revision)
-            + "&"
-            + urlencode({"searchStr": search})
-        )
-        found[request.group_key] = {"request": request, "runs_url": url}
-    return found
-
-
-def page_digest(view: FailureView, confirmed: dict[str, dict]) -> str:
-    """What the page's failure section shows: the summary and the confirmations' verdicts."""
-    verdicts = sorted(
-        (key, found["request"].pk, repr(found["request"].verdict)) for key, found in confirmed.items()
-    )
+def page_digest(view: FailureView, confirmed: Mapping[str, ConfirmRequest]) -> str:
+    """What the page's failure section shows: the summary and the confirmations' verdicts (`confirmed`:
+    each failure group's latest confirm request)."""
+    verdicts = sorted((key, request.pk, repr(request.verdict)) for key, request in confirmed.items())
     return _digest(view.digest, verdicts) if verdicts else view.digest
-
-
-def body_html(repo: str, push_id: int, digest: str, waiting: bool, render: Callable[[], str]) -> SafeString:
-    """The failure groups rendered, shared by every viewer while the digest holds (nothing in them is
-    per user). Not while a confirmation waits: its "requested N minutes ago" must stay true."""
-    html = (
-        render() if waiting else cache.get_or_set(f"{KEY}:html:{repo}:{push_id}:{digest}", render, HTML_TTL)
-    )
-    return mark_safe(html)  # noqa: S308 - our own template's output

@@ -1,18 +1,24 @@
 """How the push page shows jobs so they can be scanned: sorted (failures, running, pending, passed;
 symbols in natural order), filtered (failures only / unfinished / all, a search by job or test name),
-as rows or as Treeherder-like symbol chips. Plain functions over rules.Job: no requests, no cache."""
+as rows or as Treeherder-like symbol chips, and where a live refresh puts the jobs that changed
+(`refresh_plan`). Plain functions over rules.Job: no requests, no cache."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.utils.text import slugify
 
-from . import rules
+from . import display, rules
 from .rules import Job
+
+if TYPE_CHECKING:
+    from .live import Delta
+    from .services import JobsSummary
 
 SHOW_CHOICES = {"all": "All", "failures": "Failures only", "unfinished": "Unfinished"}
 VIEW_CHOICES = {"compact": "Compact", "rows": "Rows"}
@@ -103,7 +109,9 @@ class JobFilter:
         if not self.q:
             return True
         needle = self.q.lower()
-        haystack = f"{job.job_type_name} {rules.job_symbol(job)} {job.platform} {job.platform_option}".lower()
+        haystack = (
+            f"{job.job_type_name} {display.job_symbol(job)} {job.platform} {job.platform_option}".lower()
+        )
         return needle in haystack or job.id in test_matches
 
 
@@ -133,3 +141,110 @@ def chip_groups(jobs: Sequence[Job]) -> list[ChipGroup]:
         ChipGroup(symbol, members)
         for symbol, members in sorted(grouped.items(), key=lambda i: natural_key(i[0]))
     ]
+
+
+def shows_chips(jfilter: JobFilter, anchor: str) -> bool:
+    """Compact view: a group's jobs as chips, rows for the failures only. Tier 2/3 jobs of every
+    platform share one group: always rows, which name the platform."""
+    return jfilter.view == "compact" and jfilter.show != "failures" and anchor != OTHER_ANCHOR
+
+
+# --- A live refresh ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshPlan:
+    """Where a live refresh puts the jobs that changed after the page's token (presenters.refresh_context
+    turns it into what it sends): groups new to the page (`added`), open groups shown whole again
+    (`redraw`), and, in the other open groups on the page, the chips and rows swapped in place and the
+    rows appended (`appended`, by group)."""
+
+    filtered: bool
+    matches: frozenset[int]  # failed jobs a search matches by test name or error line
+    on_page: frozenset[str]
+    added: frozenset[str]
+    was_empty: bool
+    redraw: frozenset[str] = frozenset()
+    chips: list[Job] = field(default_factory=list)
+    rows: list[Job] = field(default_factory=list)
+    appended: list[tuple[str, list[Job]]] = field(default_factory=list)
+
+    @property
+    def needs_jobs(self) -> bool:
+        """Whether the push's every job is needed: groups added under a filter show their matches, and
+        redrawn groups all their jobs."""
+        return bool(self.filtered and self.added) or bool(self.redraw)
+
+
+def refresh_plan(
+    summary: JobsSummary,
+    delta: Delta,
+    jfilter: JobFilter,
+    matches: frozenset[int],
+    open_anchors: set[str],
+    shown: set[str] | None = None,
+) -> RefreshPlan:
+    """None of it moves what the reader is reading:
+    - the summaries of the groups on the page whose jobs changed, and the changed chips and rows of
+      the open ones, swapped in place;
+    - a job that now shows in an open group and did not before (a new run; with a filter on, a job that
+      starts matching it) is appended to the group's rows, or where the group shows chips the group is
+      redrawn;
+    - a group that was not on the page (its first jobs; with a filter, its first match) is added at the
+      end of the groups;
+    - a job that stops matching the filter (an unfinished job finishing under "Unfinished") stays where
+      it is, with its new status, until the page is reloaded or the filter changed.
+    Which groups are on the page: with a filter on, the page says (`shown`); without one, every group
+    that had jobs at the token."""
+    by_anchor: dict[str, list[Job]] = {}
+    for job in sort_jobs(delta.jobs.values()):
+        by_anchor.setdefault(job_anchor(job), []).append(job)
+    totals = {group_anchor(g.platform, g.platform_option): g.counts.total for g in summary.groups}
+    totals[OTHER_ANCHOR] = summary.other_counts.total
+    if jfilter.active:  # a page that does not say (an older tab): its groups are updated, none added
+        on_page = shown if shown is not None else set(by_anchor)
+        candidates = set(by_anchor) - on_page
+        was_empty = not shown
+    else:
+        candidates = {
+            anchor
+            for anchor, jobs in by_anchor.items()
+            if sum(job.id in delta.new_ids for job in jobs) >= totals.get(anchor, 0) > 0
+        }
+        on_page = set(by_anchor) - candidates
+        # every group of the push is new: the page said "No tier-1 jobs yet"
+        was_empty = not {anchor for anchor, total in totals.items() if total} - candidates
+    redraw: set[str] = set()
+    chips, rows, appended = [], [], {}
+    for anchor, jobs in by_anchor.items():
+        if anchor not in on_page or anchor not in open_anchors:
+            continue
+        compact = shows_chips(jfilter, anchor)
+        for job in jobs:
+            before = delta.before(job)
+            now, then = jfilter.matches(job, matches), before is not None and jfilter.matches(before, matches)
+            if not now and not then:
+                continue
+            if now and not then:  # it shows here from now on
+                if compact:
+                    redraw.add(anchor)
+                else:
+                    appended.setdefault(anchor, []).append(job)
+                continue
+            if compact:
+                chips.append(job)
+            if compact and now and job.id in delta.failed_ids:
+                appended.setdefault(anchor, []).append(job)  # its failure row, below the others
+            elif not compact or rules.is_failure(job) or (before is not None and rules.is_failure(before)):
+                rows.append(job)
+    return RefreshPlan(
+        filtered=jfilter.active,
+        matches=matches,
+        on_page=frozenset(on_page),
+        added=frozenset(candidates),
+        was_empty=was_empty,
+        redraw=frozenset(redraw),
+        chips=[job for job in chips if job_anchor(job) not in redraw],
+        rows=[job for job in rows if job_anchor(job) not in redraw],
+        appended=sorted((a, jobs) for a, jobs in appended.items() if a not in redraw),
+    )

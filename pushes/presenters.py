@@ -1,21 +1,29 @@
-"""What the push page templates show, built from cached data: job rows and chips, job sections of a
-platform group, group summaries. Shared by the page, its fragments and its live refresh."""
+"""What the push page templates show, from data already read (pushes.reads): job rows and chips, job
+sections of a platform group, group summaries, the poller and totals of the live section, what a live
+refresh sends, the failure section, push-list status cells. No I/O here (a test checks the imports):
+every function is a function of its arguments and the settings.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.templatetags.static import static
 from django.urls import reverse
 
-from . import failure_view, jobview, live, rules, services
-from .jobview import JobFilter
+from . import display, jobview, links, rules
+from .jobview import JobFilter, RefreshPlan, shows_chips
 from .rules import Job, Push
-from .treeherder import TreeherderNotFound
+
+if TYPE_CHECKING:  # the read side's data, named in annotations only
+    from .cached import Fetched
+    from .failure_view import FailureView
+    from .reads import FailureSection, LivePage, LiveState, Refresh, Status
+    from .services import JobsSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +50,7 @@ class JobRow:
 
 
 def job_row(repo: str, revision: str, job: Job, fetched_at: float) -> JobRow:
-    status = rules.job_status(job)
+    status = display.job_status(job)
     duration = rules.job_duration(job) if job.state in ("running", "completed") else None
     running_since = None
     if job.state == "running":
@@ -56,28 +64,22 @@ def job_row(repo: str, revision: str, job: Job, fetched_at: float) -> JobRow:
     return JobRow(
         job=job,
         status=status,
-        colour=rules.result_colour(status),
-        symbol=rules.job_symbol(job),
+        colour=display.result_colour(status),
+        symbol=display.job_symbol(job),
         duration=duration,
         running_since=running_since,
-        task_url=rules.taskcluster_task_url(settings.TASKCLUSTER_ROOT_URL, job.task_id)
+        task_url=links.taskcluster_task_url(settings.TASKCLUSTER_ROOT_URL, job.task_id)
         if job.task_id
         else "",
-        treeherder_url=rules.treeherder_job_url(th, repo, revision, job),
+        treeherder_url=links.treeherder_job_url(th, repo, revision, job),
         detail_url=f"/{repo}/pushes/{job.push_id}/jobs/{job.id}/",
         log_url=f"/{repo}/jobs/{job.id}/log/",
-        logviewer_url=f"{th}/logviewer?{urlencode({'job_id': job.id, 'repo': repo})}",
+        logviewer_url=links.treeherder_log_url(th, repo, job.id),
     )
 
 
 def job_rows(repo: str, revision: str, jobs: Iterable[Job], fetched_at: float) -> list[JobRow]:
     return [job_row(repo, revision, job, fetched_at) for job in jobs]
-
-
-def shows_chips(jfilter: JobFilter, anchor: str) -> bool:
-    """Compact view: a group's jobs as chips, rows for the failures only. Tier 2/3 jobs of every
-    platform share one group: always rows, which name the platform."""
-    return jfilter.view == "compact" and jfilter.show != "failures" and anchor != jobview.OTHER_ANCHOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +144,7 @@ class GroupRow:
     url: str  # the group's jobs (a fragment for htmx, a page without)
     section: JobSection | None = None  # shown at once (failing groups, filter matches)
     other: bool = False
-    html: str = ""  # the section rendered (views.section_html)
+    html: str = ""  # the section rendered (fragments.section_html)
 
     @property
     def colour(self) -> str:
@@ -160,7 +162,7 @@ def group_url(repo: str, push_id: int, jfilter: JobFilter, base: str = "", **par
 def group_rows(
     repo: str,
     push_id: int,
-    summary: services.JobsSummary,
+    summary: JobsSummary,
     jfilter: JobFilter,
     sections: dict[str, JobSection],
 ) -> list[GroupRow]:
@@ -201,38 +203,35 @@ class Sections:
     test_matches: frozenset[int] = frozenset()
 
 
-def page_sections(repo: str, revision: str, push_id: int, jfilter: JobFilter) -> Sections:
+def page_sections(repo: str, revision: str, page: LivePage, jfilter: JobFilter) -> Sections:
     """Failing groups open with their jobs; with a filter on, every group with a match, showing the matches."""
     found = Sections()
-    if not jfilter.active:
-        fetched = services.failing_groups_jobs(repo, push_id)
-        for (platform, option), jobs in fetched.value.items():
+    if page.failing is not None:
+        for (platform, option), jobs in page.failing.value.items():
             anchor = jobview.group_anchor(platform, option)
             found.by_anchor[anchor] = job_section(
-                repo, revision, jobs, fetched.fetched_at, jfilter, anchor=anchor
+                repo, revision, jobs, page.failing.fetched_at, jfilter, anchor=anchor
             )
-        return found
-    found.test_matches = test_matches(repo, push_id, jfilter)
-    found.by_anchor = matching_sections(
-        repo, revision, services.jobs(repo, push_id), jfilter, found.test_matches
-    )
+    elif page.jobs is not None:
+        found.test_matches = test_matches(jfilter, page.failures)
+        found.by_anchor = matching_sections(repo, revision, page.jobs, jfilter, found.test_matches)
     return found
 
 
-def test_matches(repo: str, push_id: int, jfilter: JobFilter) -> frozenset[int]:
-    """The failed jobs a search matches by test name or error line (from the cached failure summary)."""
-    if not jfilter.q:
+def test_matches(jfilter: JobFilter, failures: FailureView | None) -> frozenset[int]:
+    """The failed jobs a search matches by test name or error line (from the failure summary)."""
+    if not jfilter.q or failures is None:
         return frozenset()
-    return jobview.test_name_matches(jfilter.q, failure_view.failure_view(repo, push_id).summary.groups)
+    return jobview.test_name_matches(jfilter.q, failures.summary.groups)
 
 
 def matching_sections(
     repo: str,
     revision: str,
-    fetched: services.Fetched[list[Job]],
+    fetched: Fetched[list[Job]],
     jfilter: JobFilter,
     matches: frozenset[int],
-    anchors: set[str] | None = None,
+    anchors: Iterable[str] | None = None,
 ) -> dict[str, JobSection]:
     """With a filter on: the section of every group (of `anchors`, default all) with a match, showing
     the matches."""
@@ -252,57 +251,31 @@ def matching_sections(
 # --- The live part of a push page ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class LiveState:
-    fetched: services.Fetched[services.JobsSummary] | None
-    error: str
-    log: live.ChangeLog | None
-
-    @property
-    def token(self) -> str:
-        return self.log.token if self.log else ""
-
-
-def live_state(repo: str, push_id: int) -> LiveState:
-    """The push's summary and its change log, consistent: the summary is re-read when a fetch landed
-    between the two reads (a token never claims changes the page does not show)."""
-    fetched, error = fetch_summary(repo, push_id)
-    log = live.change_log(repo, push_id)
-    if fetched is not None and log is not None and log.latest > fetched.fetched_at:
-        fetched, error = fetch_summary(repo, push_id)
-    return LiveState(fetched, error, log)
-
-
-def fetch_summary(repo: str, push_id: int) -> tuple[services.Fetched[services.JobsSummary] | None, str]:
-    try:
-        return services.jobs_summary(repo, push_id), ""
-    except (services.Unavailable, TreeherderNotFound) as exc:
-        return None, exc.reason
-
-
-def badge(repo: str, push_id: int, fetched: services.Fetched[services.JobsSummary] | None) -> rules.Badge:
-    """The push's badge; a failing push's says whether its failures are new (its failure summary is
-    read from per-job caches the failure fragment fills too)."""
-    if fetched is None:
-        return rules.push_badge(rules.State.PENDING)
-    summary = fetched.value
-    if summary.state != rules.State.FAILING:
-        return rules.push_badge(summary.state)
-    view = failure_view.failure_view(repo, push_id)  # cached per fetch, shared with the failure section
-    if view.jobs_fetched is None:
-        return rules.push_badge(summary.state)
-    return rules.push_badge(summary.state, view.summary)
+def badge(state: LiveState, failures: FailureView | None) -> display.Badge:
+    """The push's badge; a failing push's says whether its failures are new."""
+    if state.fetched is None:
+        return display.push_badge(rules.State.PENDING)
+    summary = state.summary
+    if summary.state != rules.State.FAILING or failures is None or failures.jobs_fetched is None:
+        return display.push_badge(summary.state)
+    return display.push_badge(summary.state, failures.summary)
 
 
 def poll_context(
-    repo: str, push: Push, state: LiveState, jfilter: JobFilter, open_anchors: Iterable[str]
-) -> dict:
+    repo: str,
+    push: Push,
+    state: LiveState,
+    failures: FailureView | None,
+    jfilter: JobFilter,
+    open_anchors: Iterable[str],
+) -> dict[str, Any]:
     """The poller, the tab title and the totals: what every refresh answers."""
-    summary = state.fetched.value if state.fetched else services.summarize([])
-    push_badge = badge(repo, push.id, state.fetched)
+    summary = state.summary
+    push_badge = badge(state, failures)
     title = rules.display_title(push.revisions) or push.revision[:12]
     params = {"since": state.token, "open": ",".join(sorted(set(open_anchors)))}
-    finished = bool(state.fetched) and summary.finished
+    finished = state.finished
+    settled = failures is not None and failures.settled
     return {
         "jobs_fetched": state.fetched,
         "jobs_error": state.error,
@@ -311,8 +284,7 @@ def poll_context(
         "favicon": static(f"img/favicon-{push_badge.key}.svg"),
         "finished": finished,
         # A finished push still polls while its failure summary waits for logs or bug suggestions.
-        "polling": not finished
-        or (summary.counts.failed > 0 and not failure_view.failure_view(repo, push.id).settled),
+        "polling": not finished or (summary.counts.failed > 0 and not settled),
         "tab_title": f"{push_badge.title} · {title} · {repo}",
         "jfilter": jfilter,
         "refresh_url": f"{reverse('push_refresh', args=[repo, push.id])}?{jfilter.query(**params)}",
@@ -320,101 +292,47 @@ def poll_context(
     }
 
 
-def live_context(repo: str, push: Push, state: LiveState, jfilter: JobFilter) -> dict:
-    """Everything #push-live shows."""
-    summary = state.fetched.value if state.fetched else services.summarize([])
-    sections = Sections()
-    if state.fetched:
-        try:
-            sections = page_sections(repo, push.revision, push.id, jfilter)
-        except (services.Unavailable, TreeherderNotFound):
-            pass
-    groups = group_rows(repo, push.id, summary, jfilter, sections.by_anchor)
-    context = poll_context(repo, push, state, jfilter, [group.anchor for group in groups if group.open])
+def live_context(repo: str, push: Push, page: LivePage, jfilter: JobFilter) -> dict[str, Any]:
+    """Everything #push-live shows; its groups as already rendered when the page read them."""
+    if page.groups_html is not None:
+        html, open_anchors = page.groups_html
+        context = poll_context(repo, push, page.state, page.failures, jfilter, open_anchors)
+        context.update(groups=bool(html.strip()), groups_html=html)
+        return context
+    sections = page_sections(repo, push.revision, page, jfilter)
+    groups = group_rows(repo, push.id, page.state.summary, jfilter, sections.by_anchor)
+    open_anchors = [group.anchor for group in groups if group.open]
+    context = poll_context(repo, push, page.state, page.failures, jfilter, open_anchors)
     context["groups"] = groups
     return context
 
 
 def refresh_context(
-    repo: str,
-    push: Push,
-    state: LiveState,
-    delta: live.Delta,
-    jfilter: JobFilter,
-    open_anchors: set[str],
-    shown: set[str] | None = None,
-) -> dict:
-    """What a live refresh sends (templates/pushes/push_refresh.html), none of it moving what the reader
-    is reading:
-    - the summaries of the groups on the page whose jobs changed, and the changed chips and rows of
-      the open ones, swapped in place;
-    - a job that now shows in an open group and did not before (a new run; with a filter on, a job that
-      starts matching it) is appended to the group's rows, or where the group shows chips the group is
-      redrawn;
-    - a group that was not on the page (its first jobs; with a filter, its first match) is added at the
-      end of the groups;
-    - a job that stops matching the filter (an unfinished job finishing under "Unfinished") stays where
-      it is, with its new status, until the page is reloaded or the filter changed.
-    Which groups are on the page: with a filter on, the page says (`shown`); without one, every group
-    that had jobs at the token."""
-    context = poll_context(repo, push, state, jfilter, open_anchors)
-    context["changed"] = bool(delta) and state.fetched is not None
-    if not context["changed"]:
+    repo: str, push: Push, refresh: Refresh, jfilter: JobFilter, open_anchors: set[str]
+) -> dict[str, Any]:
+    """What a live refresh sends (templates/pushes/push_refresh.html): the poller and totals, and where
+    the jobs that changed go (jobview.refresh_plan says where and why)."""
+    state = refresh.state
+    context = poll_context(repo, push, state, refresh.failures, jfilter, open_anchors)
+    plan = refresh.plan
+    context["changed"] = plan is not None
+    if plan is None:
         return context
-    summary = state.fetched.value
-    matches = test_matches(repo, push.id, jfilter)
-    by_anchor: dict[str, list[Job]] = {}
-    for job in jobview.sort_jobs(delta.jobs.values()):
-        by_anchor.setdefault(jobview.job_anchor(job), []).append(job)
-    totals = {jobview.group_anchor(g.platform, g.platform_option): g.counts.total for g in summary.groups}
-    totals[jobview.OTHER_ANCHOR] = summary.other_counts.total
-    if jfilter.active:  # a page that does not say (an older tab): its groups are updated, none added
-        on_page = shown if shown is not None else set(by_anchor)
-        candidates = set(by_anchor) - on_page
-    else:
-        candidates = {
-            anchor
-            for anchor, jobs in by_anchor.items()
-            if sum(job.id in delta.new_ids for job in jobs) >= totals.get(anchor, 0) > 0
-        }
-        on_page = set(by_anchor) - candidates
+    fetched_at = state.fetched.fetched_at if state.fetched else 0.0
     context["changed_groups"] = [
-        group for group in group_rows(repo, push.id, summary, JobFilter(), {}) if group.anchor in on_page
+        group
+        for group in group_rows(repo, push.id, state.summary, JobFilter(), {})
+        if group.anchor in plan.on_page
     ]
-    context["added_groups"] = _added_groups(repo, push, summary, jfilter, matches, candidates)
-    if jfilter.active:
-        context["was_empty"] = not shown
-    else:  # every group of the push is new: the page said "No tier-1 jobs yet"
-        context["was_empty"] = not {anchor for anchor, total in totals.items() if total} - candidates
-    redraw: set[str] = set()
-    chips, rows, appended = [], [], {}
-    for anchor, jobs in by_anchor.items():
-        if anchor not in on_page or anchor not in open_anchors:
-            continue
-        compact = shows_chips(jfilter, anchor)
-        for job in jobs:
-            before = delta.before(job)
-            now, then = jfilter.matches(job, matches), before is not None and jfilter.matches(before, matches)
-            if not now and not then:
-                continue
-            row = job_row(repo, push.revision, job, state.fetched.fetched_at)
-            if now and not then:  # it shows here from now on
-                if compact:
-                    redraw.add(anchor)
-                else:
-                    appended.setdefault(anchor, []).append(row)
-                continue
-            if compact:
-                chips.append(row)
-            if compact and now and job.id in delta.failed_ids:
-                appended.setdefault(anchor, []).append(row)  # its failure row, below the others
-            elif not compact or row.failed or (before is not None and rules.is_failure(before)):
-                rows.append(row)
-    context["redrawn"] = _redrawn(repo, push, redraw, jfilter, matches) if redraw else []
+    context["added_groups"] = _added_groups(repo, push, state.summary, jfilter, plan, refresh.jobs)
+    context["was_empty"] = plan.was_empty
+    context["redrawn"] = _redrawn(repo, push, jfilter, plan, refresh.jobs) if plan.redraw else []
     context.update(
-        chips=[row for row in chips if jobview.job_anchor(row.job) not in redraw],
-        rows=[row for row in rows if jobview.job_anchor(row.job) not in redraw],
-        appended_rows=sorted((a, r) for a, r in appended.items() if a not in redraw),
+        chips=job_rows(repo, push.revision, plan.chips, fetched_at),
+        rows=job_rows(repo, push.revision, plan.rows, fetched_at),
+        appended_rows=[
+            (anchor, job_rows(repo, push.revision, jobs, fetched_at)) for anchor, jobs in plan.appended
+        ],
     )
     return context
 
@@ -422,37 +340,37 @@ def refresh_context(
 def _added_groups(
     repo: str,
     push: Push,
-    summary: services.JobsSummary,
+    summary: JobsSummary,
     jfilter: JobFilter,
-    matches: frozenset[int],
-    anchors: set[str],
+    plan: RefreshPlan,
+    fetched: Fetched[list[Job]] | None,
 ) -> list[GroupRow]:
     """Groups new to the page, as the page would show them: closed without a filter (a failing one
     opens itself, once), with their matching jobs under one."""
-    if not anchors:
+    if not plan.added:
         return []
     sections: dict[str, JobSection] = {}
-    if jfilter.active:
-        fetched = services.jobs(repo, push.id)
-        sections = matching_sections(repo, push.revision, fetched, jfilter, matches, anchors)
+    if jfilter.active and fetched is not None:
+        sections = matching_sections(repo, push.revision, fetched, jfilter, plan.matches, plan.added)
     rows = group_rows(repo, push.id, summary, jfilter, sections)
-    return [group for group in rows if group.anchor in anchors]
+    return [group for group in rows if group.anchor in plan.added]
 
 
 def _redrawn(
-    repo: str, push: Push, anchors: set[str], jfilter: JobFilter, matches: frozenset[int]
+    repo: str, push: Push, jfilter: JobFilter, plan: RefreshPlan, fetched: Fetched[list[Job]] | None
 ) -> list[JobSection]:
     """Whole open groups again (a job shows in them that did not: new runs, new matches), from the
-    push's cached jobs, as the page shows them."""
-    fetched = services.jobs(repo, push.id)
+    push's jobs, as the page shows them."""
+    if fetched is None:
+        return []
     if jfilter.active:
         return sorted(
-            matching_sections(repo, push.revision, fetched, jfilter, matches, anchors).values(),
+            matching_sections(repo, push.revision, fetched, jfilter, plan.matches, plan.redraw).values(),
             key=lambda section: section.anchor,
         )
     by_anchor: dict[str, list[Job]] = {}
     for job in fetched.value:
-        if (anchor := jobview.job_anchor(job)) in anchors:
+        if (anchor := jobview.job_anchor(job)) in plan.redraw:
             by_anchor.setdefault(anchor, []).append(job)
     return [
         job_section(repo, push.revision, jobs, fetched.fetched_at, jfilter, anchor=anchor)
@@ -460,37 +378,73 @@ def _redrawn(
     ]
 
 
-# --- Push list status cells ---------------------------------------------------------------------------
+# --- The failure section --------------------------------------------------------------------------------
 
-STATUS_WORKERS = 8
+
+def failure_section_context(
+    repo: str, push: Push, section: FailureSection, now: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the failure section shows around its failure groups, and what the failure groups show (unless
+    the read side found them rendered for its digest, fragments.failure_body renders them from it).
+    Nothing in the failure groups is per user: they are rendered once per digest for everyone."""
+    view = section.view
+    summary = view.summary
+    # What the Confirm button still offers: the new failures nobody sent to run again yet.
+    confirming_new = sum(group.key in section.confirmed for group in summary.new_groups)
+    context = {
+        "summary": summary,
+        "unconfirmed_new": summary.new_count - confirming_new,
+        "confirming_new": confirming_new,
+        "jobs_fetched": view.jobs_fetched,
+        "jobs_error": view.error,
+        "finished": view.finished,
+        "failures_digest": section.digest,
+    }
+    push_url = links.treeherder_push_url(settings.TREEHERDER_URL, repo, push.revision)
+    body = {
+        "repo": repo,
+        "push": push,
+        "summary": summary,
+        # Each confirmation with a Treeherder link to its group's confirming runs.
+        "confirmed": {
+            key: {
+                "request": request,
+                "runs_url": f"{push_url}&{urlencode({'searchStr': ' '.join(request.job_type_names[:1])})}",
+            }
+            for key, request in section.confirmed.items()
+        },
+        "job_links": {
+            job_id: job_row(repo, push.revision, job, now) for job_id, job in summary.jobs_by_id.items()
+        },
+        "classifications": section.classifications,
+    }
+    return context, body
+
+
+# --- Push list status cells ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class StatusCell:
     push_id: int
-    fetched: services.Fetched[services.JobsSummary] | None
+    fetched: Fetched[JobsSummary] | None
     error: str
     counts: rules.JobCounts
-    badge: rules.Badge
+    badge: display.Badge
     finished: bool
 
 
-def status_cell(repo: str, push_id: int) -> StatusCell:
-    fetched, error = fetch_summary(repo, push_id)
-    summary = fetched.value if fetched else services.summarize([])
+def status_cell(status: Status) -> StatusCell:
+    state = status.state
     return StatusCell(
-        push_id,
-        fetched,
-        error,
-        summary.counts,
-        badge(repo, push_id, fetched),
-        bool(fetched) and summary.finished,
+        status.push_id,
+        state.fetched,
+        state.error,
+        state.summary.counts,
+        badge(state, status.failures),
+        state.finished,
     )
 
 
-def status_cells(repo: str, push_ids: Sequence[int]) -> list[StatusCell]:
-    """Every row's status in one go: cached ones at once, the others read concurrently."""
-    if len(push_ids) <= 1:
-        return [status_cell(repo, push_id) for push_id in push_ids]
-    with ThreadPoolExecutor(max_workers=min(STATUS_WORKERS, len(push_ids))) as pool:
-        return list(pool.map(lambda push_id: status_cell(repo, push_id), push_ids))
+def status_cells(statuses: Sequence[Status]) -> list[StatusCell]:
+    return [status_cell(status) for status in statuses]

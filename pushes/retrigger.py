@@ -23,9 +23,10 @@ from django.conf import settings
 from accounts.crypto import CredentialsUnreadable
 from accounts.models import TaskclusterCredentials
 
-from . import rules
+from . import links, rules
 from . import taskcluster as tc
-from .treeherder import TreeherderClient, TreeherderError, TreeherderNotFound, get_client
+from .treeherder.client import TreeherderClient, get_client
+from .treeherder.errors import TreeherderError, TreeherderNotFound
 
 log = logging.getLogger(__name__)
 
@@ -257,8 +258,8 @@ def _job_link(client: TreeherderClient, repo: str, job: rules.Job) -> str:
     try:
         push = client.push(repo, job.push_id)
     except TreeherderError:
-        return f"{base}/jobs?repo={repo}&selectedJob={job.id}"
-    return rules.treeherder_job_url(base, repo, push.revision, job)
+        return f"{links.treeherder_repo_url(base, repo)}&selectedJob={job.id}"
+    return links.treeherder_job_url(base, repo, push.revision, job)
 
 
 def retrigger_job(
@@ -266,7 +267,7 @@ def retrigger_job(
 ) -> RetriggerOutcome:
     """Retrigger one job `times` times (1..5) with `user`'s own Taskcluster credentials."""
     times = max(1, min(MAX_TIMES, int(times)))
-    fallback = f"{settings.TREEHERDER_URL}/jobs?repo={repo}"
+    fallback = links.treeherder_repo_url(settings.TREEHERDER_URL, repo)
     client = client or get_client()
     base = {"repo": repo, "job_id": job_id, "times": times}
 
@@ -340,6 +341,6 @@ def retrigger_job(
         SUCCESS,
         f"Taskcluster started action task {task_id}, which adds {runs} new {noun} of {job.job_type_name} to the push.",
         task_id=task_id,
-        task_url=rules.taskcluster_task_url(tc.root_url(), task_id),
+        task_url=links.taskcluster_task_url(tc.root_url(), task_id),
         **base,
     )

@@ -1,7 +1,13 @@
 """BuildWatch's domain rules, as pure functions over plain dataclasses (docs/ARCHITECTURE.md names them).
 
 No Django, no HTTP, no clock: everything here is a function of its arguments, so it can be tested
-exhaustively and shared by the pages, the poller and the emails.
+exhaustively and shared by the pages, the poller and the emails. How results look (colours, job symbols,
+a push's badge, notification titles) is pushes.display; the addresses of Treeherder, Taskcluster and
+Bugzilla are pushes.links.
+
+Longer than the ~450-line guide on purpose: SPEC §3 names this module the home of the domain rules, and
+what makes it long is one rule with its evidence, failure triage (`FailureGroup` carries its `Triage`
+and `Bug`s, so grouping and triage share their dataclasses); split, either half would import the other.
 """
 
 from __future__ import annotations
@@ -15,20 +21,9 @@ FAILURE_RESULTS = frozenset({"testfailed", "busted", "exception"})
 UNFINISHED_STATES = frozenset({"unscheduled", "pending", "running"})
 BOILERPLATE_PREFIXES = ("Fuzzy", "try:", "a=try")
 BUG_RE = re.compile(r"Bug (\d+)")
-
-# Colour names, used as CSS classes: text labels always go with them.
-RESULT_COLOURS = {
-    "success": "green",
-    "testfailed": "red",
-    "busted": "orange",
-    "exception": "purple",
-    "retry": "yellow",
-    "usercancel": "gray",
-    "unknown": "gray",
-    "running": "blue",
-    "pending": "gray",
-    "unscheduled": "gray",
-}
+# A Treeherder repository name, the one pattern: the URLs of the push pages and of watching accept it, and
+# the Treeherder client asks about nothing else (which names exist is Treeherder's list, read by the views).
+REPO_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 
 
 class State(StrEnum):
@@ -209,16 +204,6 @@ def display_result(job: Job) -> str:
     return job.result or "unknown"
 
 
-def job_status(job: Job) -> str:
-    """What a job badge shows: its state while not completed, else its display result."""
-    return job.state if job.state in UNFINISHED_STATES else display_result(job)
-
-
-def result_colour(status: str) -> str:
-    """Colour class of a job status or result; values we do not know (e.g. superseded) are neutral."""
-    return RESULT_COLOURS.get(status, "neutral")
-
-
 def is_failure(job: Job) -> bool:
     return job.state == "completed" and job.result in FAILURE_RESULTS
 
@@ -237,12 +222,6 @@ def group_status(jobs: Iterable[Job]) -> State:
 
 def group_display_name(platform: str, option: str) -> str:
     return f"{platform} {option}" if option else platform
-
-
-def job_symbol(job: Job) -> str:
-    """`M(bc3)` as Treeherder shows it; the bare job symbol when the group is none or `?`."""
-    group = job.job_group_symbol or ""
-    return f"{group}({job.job_type_symbol})" if group and group != "?" else job.job_type_symbol
 
 
 def job_duration(job: Job) -> float | None:
@@ -692,28 +671,6 @@ class FailureSummary:
         return " · ".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class Badge:
-    """What a push's result looks like wherever it shows: `key` names its CSS class and favicon,
-    `label` is the word (never colour alone), `title` the word with its sign for tab titles."""
-
-    key: str
-    label: str
-    title: str
-    colour: str
-
-
-def push_badge(state: State, summary: FailureSummary | None = None) -> Badge:
-    """The push's state, told by its verdict once its failures are triaged: "✗ 3 new failures",
-    "⚠ known failures only"; without a summary (not read yet) a failing push just says "failing"."""
-    if state == State.FAILING and summary is not None:
-        if summary.verdict == Verdict.KNOWN:
-            return Badge("known", "known failures only", "⚠ known failures only", "orange")
-        if summary.verdict == Verdict.FAILED and summary.new_count:
-            return Badge("failing", summary.verdict_label, f"✗ {summary.verdict_label}", "red")
-    return Badge(state.value, state.label, state.title, state.colour)
-
-
 def logs_to_read(jobs: Iterable[Job], limit: int = MAX_LOG_JOBS) -> tuple[list[Job], int]:
     """The failed jobs whose logs a summary reads (tier-1 first, at most `limit`), and how many failed."""
     failed = failed_jobs(jobs)
@@ -729,7 +686,7 @@ def summarize_failures(logs: Sequence[JobLog], failed_total: int, tier1_failed: 
     )
 
 
-# --- Finished and notifications ----------------------------------------------------------------------
+# --- Finished --------------------------------------------------------------------------------------
 
 
 def is_finished(jobs: Iterable[Job]) -> bool:
@@ -760,44 +717,3 @@ def ready_to_notify(jobs: Sequence[Job], previous_job_count: int | None) -> bool
 def has_failures(jobs: Iterable[Job]) -> bool:
     """A push failed when any tier-1 job is a failure."""
     return any(is_failure(job) and effective_tier(job) == 1 for job in jobs)
-
-
-def repo_label(repo: str) -> str:
-    return "Try" if repo == "try" else repo[:1].upper() + repo[1:]
-
-
-def notification_title(repo: str, verdict: Verdict | str) -> str:
-    """ "Try push failed" / "Try push: known failures only" / "Try push passed" (other repos by name)."""
-    label = repo_label(repo)
-    if verdict == Verdict.KNOWN:
-        return f"{label} push: known failures only"
-    return f"{label} push {'passed' if verdict == Verdict.PASSED else 'failed'}"
-
-
-# --- Links -----------------------------------------------------------------------------------------
-
-
-def treeherder_push_url(base: str, repo: str, revision: str) -> str:
-    return f"{base}/jobs?repo={repo}&revision={revision}"
-
-
-def treeherder_job_url(base: str, repo: str, revision: str, job: Job) -> str:
-    url = treeherder_push_url(base, repo, revision)
-    return (
-        f"{url}&selectedTaskRun={job.task_id}.{job.retry_id}"
-        if job.task_id
-        else f"{url}&selectedJob={job.id}"
-    )
-
-
-def treeherder_log_url(base: str, repo: str, job_id: int) -> str:
-    """Treeherder's log viewer for a job (its parsed log, error lines highlighted)."""
-    return f"{base}/logviewer?job_id={job_id}&repo={repo}"
-
-
-def taskcluster_task_url(root: str, task_id: str) -> str:
-    return f"{root}/tasks/{task_id}"
-
-
-def bugzilla_url(bug: str) -> str:
-    return f"https://bugzilla.mozilla.org/show_bug.cgi?id={bug}"

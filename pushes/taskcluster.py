@@ -28,7 +28,7 @@ from taskcluster.utils import scopeMatch
 
 from buildwatch import upstream
 
-from .treeherder import default_user_agent
+from .treeherder.transport import default_user_agent
 
 # actions.json of a real decision task is ~100 kB; API answers are small.
 MAX_BYTES = 4_000_000

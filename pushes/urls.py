@@ -1,12 +1,13 @@
 from django.urls import path, register_converter
 
 from . import confirm_views, live_views, retrigger_views, views
+from .rules import REPO_NAME
 
 
 class RepoConverter:
     """A Treeherder repository name (validated against Treeherder's list in the views)."""
 
-    regex = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+    regex = REPO_NAME
 
     def to_python(self, value: str) -> str:
         return value
@@ -20,7 +21,7 @@ register_converter(RepoConverter, "repo")
 urlpatterns = [
     path("<repo:repo>/", views.push_list, name="push_list"),
     path("<repo:repo>/pushes/<int:push_id>/", views.push_detail, name="push_detail"),
-    path("<repo:repo>/live/", live_views.push_list_live, name="push_list_live"),
+    path("<repo:repo>/live/", views.push_list_live, name="push_list_live"),
     path("<repo:repo>/pushes/<int:push_id>/live/", live_views.push_refresh, name="push_refresh"),
     path("<repo:repo>/pushes/<int:push_id>/jobs/<int:job_id>/", live_views.job_detail, name="job_detail"),
     path("<repo:repo>/jobs/<int:job_id>/log/", live_views.job_log, name="job_log"),

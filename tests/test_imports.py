@@ -1,8 +1,9 @@
 """The module boundaries, checked on the source's import statements (ast, not grep): only the HTTP
 modules import `requests`, and the apps depend one way: accounts (per-user data) at the bottom imports
 neither of the others, pushes may import accounts, notifications may import both; pushes never imports
-notifications (its templates load notifications' watch_tags for the Watch buttons, at render time).
-Like the purity check of `pushes/rules.py` in tests/pushes/test_rules.py, but across the app packages."""
+notifications (its templates load notifications' watch_tags for the Watch buttons, at render time). The
+background poller keeps off the pages' cache, and the push pages' presenters do no I/O. Like the purity
+check of the pure modules in tests/pushes/test_rules.py, but across the app packages."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ APP_PACKAGES = ("buildwatch", "accounts", "pushes", "notifications")
 # One HTTP module per upstream (docs: issue 13, item 3); a notification channel is one module of
 # notifications/channels/ and makes its own calls.
 REQUESTS_ALLOWED = {
-    "pushes.treeherder",  # or a pushes/treeherder/ package: see _may_import_requests
+    "pushes.treeherder.transport",  # Treeherder's client (pushes/treeherder/) makes its calls there
     "pushes.taskcluster",
     "notifications.channels.webpush.send",  # the POSTs to the push services (pywebpush)
     "notifications.channels.matrix",
@@ -46,12 +47,26 @@ def app_modules() -> dict[str, Path]:
     return modules
 
 
-def imported_modules(module: str, path: Path) -> set[str]:
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """The nodes under `if TYPE_CHECKING:`: imports that name types for annotations and run nothing."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(inner) for stmt in node.body for inner in ast.walk(stmt))
+    return skipped
+
+
+def imported_modules(module: str, path: Path, *, runtime: bool = False) -> set[str]:
     """The absolute names of all modules `module` imports anywhere (also inside functions), with
-    relative imports resolved and `from a import b` counted as both `a` and `a.b`."""
+    relative imports resolved and `from a import b` counted as both `a` and `a.b`; `runtime`: leave
+    out the imports under `if TYPE_CHECKING:`."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    skipped = _type_checking_only(tree) if runtime else set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -71,10 +86,6 @@ def imported_modules(module: str, path: Path) -> set[str]:
 
 def _top(names: set[str], top: str) -> set[str]:
     return {name for name in names if name == top or name.startswith(top + ".")}
-
-
-def _may_import_requests(module: str) -> bool:
-    return module in REQUESTS_ALLOWED or module.startswith("pushes.treeherder.")
 
 
 MODULES = app_modules()
@@ -99,9 +110,11 @@ def test_only_the_http_modules_import_requests() -> None:
     offenders = {
         module: sorted(_top(imported_modules(module, path), "requests"))
         for module, path in MODULES.items()
-        if not _may_import_requests(module) and _top(imported_modules(module, path), "requests")
+        if module not in REQUESTS_ALLOWED and _top(imported_modules(module, path), "requests")
     }
-    assert offenders == {}, "HTTP belongs in pushes/treeherder, pushes/taskcluster.py or a channel module"
+    assert offenders == {}, (
+        "HTTP belongs in pushes/treeherder/transport.py, pushes/taskcluster.py or a channel module"
+    )
 
 
 def test_the_pushes_app_never_imports_notifications() -> None:
@@ -124,6 +137,80 @@ def test_the_accounts_app_imports_neither_pushes_nor_notifications() -> None:
         )
     }
     assert offenders == {}, "accounts is the bottom app: per-user data and Django's auth, nothing above it"
+
+
+# The background poller reads Treeherder with its own client and a push's failures through
+# pushes.evidence (each failed job's answers, cached by job): the pages' cached reads, what is derived
+# from them and what the pages render are not its to read or write.
+POLLER_MODULES = {
+    "notifications.autowatch",
+    "notifications.cycle",
+    "notifications.early",
+    "notifications.followup",
+    "notifications.jobstore",
+    "notifications.outbox",
+    "notifications.poller",
+    "notifications.snapshot",
+    "notifications.tasks",
+}
+PAGE_CACHE_MODULES = (
+    "pushes.services",
+    "pushes.live",
+    "pushes.failure_view",
+    "pushes.reads",
+    "pushes.fragments",
+)
+
+
+def test_the_background_poller_never_reads_the_pages_cache() -> None:
+    assert POLLER_MODULES <= MODULES.keys()
+    offenders = {
+        module: sorted(
+            name for top in PAGE_CACHE_MODULES for name in _top(imported_modules(module, path), top)
+        )
+        for module, path in MODULES.items()
+        if module in POLLER_MODULES
+    }
+    assert {module: names for module, names in offenders.items() if names} == {}
+
+
+# A push page reads everything first (pushes.reads), then hands plain data to modules that present it:
+# those import nothing that reads or writes (Treeherder, the cache, the database). Their imports under
+# `if TYPE_CHECKING:` run nothing: they may name the read side's dataclasses in annotations.
+IO_MODULES = (
+    "pushes.services",
+    "pushes.reads",
+    "pushes.cached",
+    "pushes.evidence",
+    "pushes.fragments",
+    "pushes.live",
+    "pushes.models",
+    "pushes.treeherder",
+    "django.core.cache",
+    "django.db",
+    "requests",
+)
+PRESENTING_MODULES = {
+    "pushes.presenters": IO_MODULES,
+    "pushes.jobview": IO_MODULES,
+    # Reads Treeherder's time stamps (pushes.treeherder.parsing), never Treeherder.
+    "pushes.failure_view": tuple(name for name in IO_MODULES if name != "pushes.treeherder")
+    + ("pushes.treeherder.client", "pushes.treeherder.transport"),
+}
+
+
+@pytest.mark.parametrize("module", sorted(PRESENTING_MODULES))
+def test_presenters_do_no_io(module: str) -> None:
+    names = imported_modules(module, MODULES[module], runtime=True)
+    assert names, "the parser found no imports at all: the check itself is broken"
+    assert sorted(name for top in PRESENTING_MODULES[module] for name in _top(names, top)) == []
+
+
+def test_type_checking_imports_are_told_apart(tmp_path: Path) -> None:
+    path = tmp_path / "module.py"
+    path.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .services import X\n")
+    assert "pushes.services" in imported_modules("pushes.presenters", path)
+    assert "pushes.services" not in imported_modules("pushes.presenters", path, runtime=True)
 
 
 @pytest.mark.parametrize(

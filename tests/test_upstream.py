@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pushes import taskcluster
-from pushes.treeherder import TreeherderClient, TreeherderError
+from pushes.treeherder.client import TreeherderClient
+from pushes.treeherder.errors import TreeherderError
 from tests.faulty_upstream import FaultyServer, timed
 
 SLACK = 0.6  # scheduling on a shared 2-core machine; far below one more attempt or one more drip

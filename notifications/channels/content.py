@@ -11,7 +11,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from notifications.models import Notification, PushState
-from pushes import rules
+from pushes import links, rules
 
 
 def push_page_url(repo: str, push_id: int) -> str:
@@ -48,7 +48,7 @@ def message_context(notification: Notification) -> dict[str, Any]:
         # Every failed job the failure summary considered (summaries stored before it: tier 1 only).
         "failed_total": summary.get("failed_total", summary.get("failed_jobs", 0)),
         "push_url": push_page_url(notification.repo, notification.push_id),
-        "treeherder_url": rules.treeherder_push_url(settings.TREEHERDER_URL, notification.repo, revision),
+        "treeherder_url": links.treeherder_push_url(settings.TREEHERDER_URL, notification.repo, revision),
         "settings_url": settings.SITE_URL + "/settings/",
         "site_url": settings.SITE_URL,
         "detail": notification.detail,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from django import template
 
-from pushes import rules
+from pushes import display, rules
 
 register = template.Library()
 
@@ -29,7 +29,7 @@ def colour(status: str) -> str:
     """CSS colour class of a job status, a result or a push/group state."""
     if status in rules.State:
         return rules.State(status).colour
-    return rules.result_colour(status)
+    return display.result_colour(status)
 
 
 @register.filter

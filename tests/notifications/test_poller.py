@@ -307,7 +307,7 @@ def test_it_rereads_the_whole_push_periodically_and_before_notifying(upstream, r
 
 
 def test_treeherder_errors_are_recorded_and_retried_next_cycle(upstream, run_cycle, monkeypatch):
-    from pushes.treeherder import TreeherderClient
+    from pushes.treeherder.client import TreeherderClient
 
     no_wait = TreeherderClient(settings.TREEHERDER_URL, timeout=5, sleep=lambda seconds: None)
     monkeypatch.setattr(poller, "get_client", lambda **kwargs: no_wait)

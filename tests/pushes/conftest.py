@@ -19,7 +19,7 @@ from fakeherder import (
     text_log_error,
 )
 from fakeherder.payloads import api_jobs_page
-from pushes.treeherder import TreeherderClient
+from pushes.treeherder.client import TreeherderClient
 
 BASE_URL = "https://treeherder.test"
 TH = "https://treeherder.mozilla.org"

@@ -560,7 +560,7 @@ def test_cli_serves_and_prints_its_url():
 
 
 def test_the_client_reads_everything_it_needs_from_the_fake(default_fake):
-    from pushes.treeherder import TreeherderClient
+    from pushes.treeherder.client import TreeherderClient
 
     fake = default_fake
     client = TreeherderClient(fake.url, timeout=10, session=requests.Session(), max_retries=0)

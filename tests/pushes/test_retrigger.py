@@ -22,7 +22,7 @@ from accounts.models import TaskclusterCredentials
 from fakeherder import FakeTreeherder, job_properties
 from pushes import retrigger as service
 from pushes.rules import Job
-from pushes.treeherder import TreeherderClient
+from pushes.treeherder.client import TreeherderClient
 from tests.helpers import recording
 from tests.pushes.conftest import BASE_URL, SleepRecorder
 
@@ -882,12 +882,12 @@ def test_a_finished_push_already_seen_shows_the_new_runs_after_a_retrigger(
 
 def test_after_a_retrigger_a_push_that_still_looks_finished_is_cached_briefly(settings: Any) -> None:
     """On real Treeherder the new runs appear a minute or two after the trigger (the action task runs first)."""
-    from pushes import services
+    from pushes import cached, services
 
     finished = [_job(state="completed", result="testfailed")]
     assert services._jobs_ttl(finished, REPO, PUSH_ID) == services.FINISHED_TTL
 
     services.note_retrigger(REPO, PUSH_ID)
 
-    assert services._jobs_ttl(finished, REPO, PUSH_ID) == services.short_ttl()
+    assert services._jobs_ttl(finished, REPO, PUSH_ID) == cached.short_ttl()
     assert services._jobs_ttl(finished, REPO, PUSH_ID + 1) == services.FINISHED_TTL

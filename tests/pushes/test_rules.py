@@ -1,4 +1,5 @@
-"""pushes/rules.py, rule by rule: normal cases and every edge case each rule resolves."""
+"""pushes/rules.py (and the pure display and links beside it), rule by rule: normal cases and every edge
+case each rule resolves."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pushes import rules
+from pushes import display, links, rules
+from pushes.display import job_status, notification_title, result_colour
+from pushes.links import bugzilla_url, taskcluster_task_url, treeherder_job_url, treeherder_push_url
 from pushes.rules import (
     FailureGroup,
     Job,
@@ -17,7 +20,6 @@ from pushes.rules import (
     TextLogError,
     author_handle,
     bug_number,
-    bugzilla_url,
     clean_try_message,
     display_result,
     display_title,
@@ -29,15 +31,9 @@ from pushes.rules import (
     is_failure,
     is_finished,
     job_counts,
-    job_status,
-    notification_title,
     platform_groups,
     ready_to_notify,
-    result_colour,
     short_message,
-    taskcluster_task_url,
-    treeherder_job_url,
-    treeherder_push_url,
 )
 from tests.helpers import recording
 
@@ -95,8 +91,9 @@ def logview_errors(name: str, job_id: int) -> list[TextLogError]:
 # --- The module stays pure -------------------------------------------------------------------------
 
 
-def test_rules_module_imports_no_django_http_or_clock():
-    tree = ast.parse(Path(rules.__file__).read_text())
+@pytest.mark.parametrize("module", [rules, display, links], ids=lambda module: module.__name__)
+def test_pure_modules_import_no_django_http_or_clock(module):
+    tree = ast.parse(Path(module.__file__).read_text())
     imported: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

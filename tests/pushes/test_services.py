@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from pushes import rules, services
+from pushes import cached, evidence, rules, services
 from tests.pushes.conftest import TH, job, mock_jobs, mock_log_errors, mock_repositories
 
 
@@ -55,7 +55,7 @@ def test_treeherder_failing_serves_the_last_good_copy_marked_stale(mocked_respon
 def test_a_failing_treeherder_is_not_asked_again_by_every_viewer(mocked_responses):
     upstream = mocked_responses.get(f"{TH}/api/jobs/", body="<html>app</html>", content_type="text/html")
     for _ in range(3):
-        with pytest.raises(services.Unavailable) as raised:
+        with pytest.raises(cached.Unavailable) as raised:
             services.jobs("try", 100)
     assert "expected JSON" in raised.value.reason
     assert upstream.call_count == 1
@@ -77,11 +77,11 @@ def test_failure_summary_reads_15_logs_concurrently_and_caches_parsed_ones(mocke
     for i in range(1, 16):
         mock_log_errors(mocked_responses, i, [f"TEST-UNEXPECTED-FAIL | test_{i % 2}.js | boom"])
     all_jobs = services.jobs("try", 100).value
-    summary = services.failure_summary("try", all_jobs)
+    summary = evidence.failure_summary("try", all_jobs)
     assert summary.failed_total == 17 and summary.not_shown == 2 and len(summary.logs) == 15
     assert [(g.key, g.affected_job_count) for g in summary.groups] == [("test_1.js", 8), ("test_0.js", 7)]
     calls = len(mocked_responses.calls)
-    services.failure_summary("try", all_jobs)
+    evidence.failure_summary("try", all_jobs)
     assert len(mocked_responses.calls) == calls
 
 
@@ -89,14 +89,14 @@ def test_unparsed_logs_are_told_apart_from_logs_without_errors(mocked_responses)
     mock_jobs(mocked_responses, [job(1, result="busted"), job(2, result="busted")])
     mock_log_errors(mocked_responses, 1, [], parse_status="pending")
     mock_log_errors(mocked_responses, 2, [], parse_status="parsed")
-    summary = services.failure_summary("try", services.jobs("try", 100).value)
+    summary = evidence.failure_summary("try", services.jobs("try", 100).value)
     assert [log.job.id for log in summary.unparsed] == [1]
     assert [log.job.id for log in summary.parsed_without_errors] == [2]
     assert summary.groups == []
 
 
 def test_push_state():
-    from pushes.treeherder import job_from_dict
+    from pushes.treeherder.parsing import job_from_dict
 
     def jobs(*rows):
         return [job_from_dict(row) for row in rows]

@@ -24,17 +24,10 @@ from fakeherder import (
     job_properties,
     project_jobs_page,
 )
-from pushes.rules import Job, Push, Revision, TextLogError
-from pushes.treeherder import (
-    Bug,
-    BugSuggestion,
-    LogErrors,
-    TreeherderClient,
-    TreeherderError,
-    TreeherderNotFound,
-    get_client,
-    parse_jobs,
-)
+from pushes.rules import Bug, BugSuggestion, Job, Push, Revision, TextLogError
+from pushes.treeherder.client import TreeherderClient, get_client
+from pushes.treeherder.errors import TreeherderError, TreeherderNotFound
+from pushes.treeherder.parsing import LogErrors, parse_jobs
 from tests.conftest import NetworkBlocked
 from tests.helpers import free_port, recording
 from tests.pushes.conftest import BASE_URL
@@ -832,10 +825,10 @@ def test_page_clients_retry_less_and_wait_less_than_background_ones():
 
 
 def test_a_forked_worker_gets_its_own_session(monkeypatch):
-    import pushes.treeherder as treeherder
+    from pushes.treeherder import transport
 
     parent = get_client().session
-    monkeypatch.setattr(treeherder.os, "getpid", lambda: -1)
+    monkeypatch.setattr(transport.os, "getpid", lambda: -1)
 
     assert get_client().session is not parent
     assert get_client().session is get_client().session

@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 
-from pushes import rules
+from pushes import display, rules
 from pushes.rules import Bug, BugSuggestion, Job, JobLog, TextLogError, Triage, Verdict
-from pushes.treeherder import bug_suggestion_from_dict
+from pushes.treeherder.parsing import bug_suggestion_from_dict
 from tests.helpers import recording
 
 _ids = itertools.count(1)
@@ -255,14 +255,14 @@ def test_new_failures_come_first_then_preexisting_then_intermittent():
     assert summary.verdict == Verdict.FAILED
     assert summary.verdict_label == "1 new failure"
     assert summary.triage_line == "1 new failure · 1 known intermittent · 1 also failing on mozilla-central"
-    assert rules.push_badge(rules.State.FAILING, summary).title == "✗ 1 new failure"
+    assert display.push_badge(rules.State.FAILING, summary).title == "✗ 1 new failure"
 
 
 def test_known_failures_only():
     summary = summarize(log(job(1), [error(1, FAIL_A, 5)], [suggestion(5, bugs=(INTERMITTENT_BUG,))]))
     assert summary.verdict == Verdict.KNOWN
     assert summary.verdict_label == "known failures only"
-    badge = rules.push_badge(rules.State.FAILING, summary)
+    badge = display.push_badge(rules.State.FAILING, summary)
     assert (badge.key, badge.label, badge.colour) == ("known", "known failures only", "orange")
 
 
@@ -278,13 +278,13 @@ def test_not_known_while_a_log_is_unread_or_more_jobs_failed_than_were_read():
 def test_only_tier2_failures_is_passed():
     summary = summarize(log(job(1, tier=2), [error(1, FAIL_A, 5)], [suggestion(5, counter=0)]))
     assert summary.verdict == Verdict.PASSED
-    assert rules.notification_title("try", summary.verdict) == "Try push passed"
+    assert display.notification_title("try", summary.verdict) == "Try push passed"
 
 
 def test_badge_of_states_without_failures():
-    assert rules.push_badge(rules.State.PASSING).title == "✓ passed"
-    assert rules.push_badge(rules.State.RUNNING).title == "… running"
-    assert rules.push_badge(rules.State.FAILING).title == "✗ failing"
+    assert display.push_badge(rules.State.PASSING).title == "✓ passed"
+    assert display.push_badge(rules.State.RUNNING).title == "… running"
+    assert display.push_badge(rules.State.FAILING).title == "✗ failing"
 
 
 # --- Parsing the evidence -------------------------------------------------------------------------

@@ -414,7 +414,7 @@ def test_treeherder_down_shows_last_good_data_with_a_banner(client, th, clock):
     # The short-lived copy expires; Treeherder now answers garbage (its web app's HTML).
     from django.core.cache import cache
 
-    cache.delete("bw:th:v1:jobs:try:100")
+    cache.delete("bw:th:v2:jobs:try:100")
     th.replace("GET", f"{TH}/api/jobs/", body="<html>treeherder</html>", content_type="text/html")
     clock.shift(180)
     response = client.get("/try/pushes/100/")
