@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -75,15 +76,28 @@ def visible_job(fake: FakeTreeherder, repo: str, job_id: str) -> FakeJob:
 
 # --- Pushes ---------------------------------------------------------------------------------------------
 
-_PUSH_FILTERS: list[tuple[str, Callable[[FakePush, int], bool]]] = [
-    ("id__lt", lambda p, v: p.id < v), ("id__gt", lambda p, v: p.id > v),
-    ("id__lte", lambda p, v: p.id <= v), ("id__gte", lambda p, v: p.id >= v),
-    ("push_timestamp__gte", lambda p, v: p.push_timestamp >= v),
+_ID_FILTERS: list[tuple[str, Callable[[FakePush, int], bool]]] = [
+    ("id__lt", lambda p, v: p.id < v), ("id__lte", lambda p, v: p.id <= v),
+    ("id__gt", lambda p, v: p.id > v), ("id__gte", lambda p, v: p.id >= v), ("id", lambda p, v: p.id == v),
+]  # fmt: skip
+_TIME_FILTERS: list[tuple[str, Callable[[FakePush, float], bool]]] = [
+    ("push_timestamp__lt", lambda p, v: p.push_timestamp < v),
     ("push_timestamp__lte", lambda p, v: p.push_timestamp <= v),
+    ("push_timestamp__gt", lambda p, v: p.push_timestamp > v),
+    ("push_timestamp__gte", lambda p, v: p.push_timestamp >= v),
 ]  # fmt: skip
 
 
+def _tie_order(push: FakePush, count: int) -> int:
+    """Where a push goes among pushes of the same second. Treeherder orders by `-time` alone, so
+    PostgreSQL returns ties in no particular order, which can change with the LIMIT: the fake's order is
+    not the ids' and changes with `count`, so a client that relies on an order among ties fails here too."""
+    return zlib.crc32(f"{push.id}:{count}".encode())
+
+
 def push_list(fake: FakeTreeherder, repo: str, query: dict[str, str]) -> dict:
+    """`/api/project/{repo}/push/`: newest push *time* first (Treeherder's `order_by("-time")`), so a push
+    ingested late (a higher id, an older time) is listed at its time, not at its id."""
     try:
         count = int(query.get("count", 10))
     except ValueError:
@@ -93,7 +107,7 @@ def push_list(fake: FakeTreeherder, repo: str, query: dict[str, str]) -> dict:
     if count < 1:
         raise HttpError(400, {"detail": "count requires a positive integer"})
     check_repo(repo)
-    pushes = fake.visible_pushes(repo)
+    pushes = sorted(fake.visible_pushes(repo), key=lambda p: (-p.push_timestamp, _tie_order(p, count)))
     author = query.get("author")
     if author:
         if author.startswith("-"):
@@ -110,13 +124,20 @@ def push_list(fake: FakeTreeherder, repo: str, query: dict[str, str]) -> dict:
         except ValueError:
             raise HttpError(400, {"detail": "Invalid id__in specification"}) from None
         pushes = [p for p in pushes if p.id in wanted]
-    for key, test in _PUSH_FILTERS:
-        if key in query:
+    for key, time_test in _TIME_FILTERS:
+        if query.get(key):  # as Treeherder: an empty value is no filter, any float a moment
             try:
-                value = int(float(query[key]))
+                moment = float(query[key])
             except ValueError:
-                raise HttpError(400, {"detail": f"Invalid value for {key}"}) from None
-            pushes = [p for p in pushes if test(p, value)]
+                raise HttpError(400, {"detail": f"Invalid timestamp specified for {key}"}) from None
+            pushes = [p for p in pushes if time_test(p, moment)]
+    for key, id_test in _ID_FILTERS:
+        try:
+            number = int(query.get(key) or 0)
+        except ValueError:  # Treeherder's own message, "timestamp" and all
+            raise HttpError(400, {"detail": f"Invalid timestamp specified for {key}"}) from None
+        if number:
+            pushes = [p for p in pushes if id_test(p, number)]
     return push_list_payload([fake_push_payload(p) for p in pushes[:count]], repo, **query)
 
 

@@ -122,6 +122,37 @@ def test_push_list_filters_by_author_case_insensitively_and_pages_with_id_lt(htt
     assert older["meta"]["filter_params"] == {"id__lt": "511138", "count": "3"}
 
 
+def test_push_list_is_ordered_by_time_as_treeherder_orders_it(http, quick):
+    """A push ingested late (a higher id, an older time) is listed at its time; pushes of the same second
+    come in an order of their own (PostgreSQL's for `-time` alone), not by id, and filters by time are
+    Treeherder's (any float moment; a bad one is a 400 naming the parameter)."""
+    ids = quick.push_ids()  # 600005 ... 600001, pushed 20 s to 2 h ago
+    late = quick.add_push(pushed_ago=3000)  # between 600003 (1 h ago) and 600004 (30 s ago)
+    ties = [quick.add_push(pushed_ago=4500) for _ in range(4)]  # between 600003 and 600002
+    listed = [p["id"] for p in get(http, quick, "/api/project/try/push/", count=20).json()["results"]]
+
+    assert late > max(ids) and listed.index(late) == 2 and listed[:2] == ids[:2]
+    assert set(listed[4:8]) == set(ties) and listed[3] == ids[2] and listed[8:] == ids[3:]
+    orders = {
+        tuple(p["id"] for p in get(http, quick, "/api/project/try/push/", count=n).json()["results"][4:8])
+        for n in (8, 9, 10, 11, 20)
+    }
+    assert all(set(order) == set(ties) for order in orders)
+    assert len(orders) > 1 and tuple(sorted(ties, reverse=True)) not in orders  # ties: no order of ids
+
+    moment = quick.push(late).push_timestamp
+    older = get(http, quick, "/api/project/try/push/", push_timestamp__lte=moment, count=3).json()
+    assert [p["id"] for p in older["results"]][:2] == [late, ids[2]] and older["results"][2]["id"] in ties
+    assert older["meta"]["filter_params"] == {"push_timestamp__lte": str(moment), "count": "3"}
+    strictly = get(http, quick, "/api/project/try/push/", push_timestamp__lt=f"{moment}.0", count=1).json()
+    assert [p["id"] for p in strictly["results"]] == [ids[2]]
+    bad = get(http, quick, "/api/project/try/push/", push_timestamp__lte="soon")
+    assert (bad.status_code, bad.json()) == (
+        400,
+        {"detail": "Invalid timestamp specified for push_timestamp__lte"},
+    )
+
+
 @pytest.mark.parametrize(
     ("count", "status"), [("0", 400), ("-1", 400), ("1001", 400), ("ten", 400), ("1000", 200), ("1", 200)]
 )
