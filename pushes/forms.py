@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
+from . import paging
 from .retrigger import MAX_TIMES
 
 DEFAULT_COUNT = 20
@@ -14,7 +15,7 @@ MAX_COUNT = 100
 class PushListQuery(forms.Form):
     author = forms.CharField(required=False, max_length=254, strip=True)
     count = forms.CharField(required=False)
-    id__lt = forms.IntegerField(required=False, min_value=1)
+    id__lt = forms.IntegerField(required=False, min_value=1)  # the old "Older pushes" links: redirected
 
     def clean_count(self) -> int:
         raw = self.cleaned_data.get("count")
@@ -26,13 +27,15 @@ class PushListQuery(forms.Form):
 
 
 def push_list_query(params: dict) -> dict:
-    """count (1..100, default 20), id__lt (None when absent or not a positive integer), author."""
+    """count (1..100, default 20), author, where "Older pushes" starts (`older`: pushes.paging, None on
+    the first page), and id__lt (None when absent or not a positive integer: only old links carry it)."""
     form = PushListQuery(params)
     form.is_valid()
     data = form.cleaned_data
     return {
         "author": data.get("author", "") if "author" in form.cleaned_data else "",
         "count": data.get("count", DEFAULT_COUNT),
+        "older": paging.from_query(params),
         "id_lt": data.get("id__lt"),
     }
 

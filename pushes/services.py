@@ -7,6 +7,7 @@ logs and bug suggestions are pushes.evidence's.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from urllib.parse import quote
 
 from django.core.cache import cache
 
-from . import cached, live, rules
+from . import cached, live, paging, rules
 from .cached import KEY, LAST_GOOD_TTL, Fetched, read, short_ttl
 from .rules import Job, Push
 from .treeherder.client import get_client
@@ -62,12 +63,25 @@ def is_known_repo(repo: str) -> bool:
 
 
 def push_list(
-    repo: str, *, count: int = 20, author: str | None = None, id_lt: int | None = None
+    repo: str, *, count: int = 20, author: str | None = None, older: paging.Older | None = None
 ) -> Fetched[list[Push]]:
-    key = f"pushes:{repo}:{count}:{quote(author or '')}:{id_lt or ''}"
+    """A page of the push list, newest first: the first page, or the page `older` starts (by push time,
+    as Treeherder orders pushes; pushes.paging)."""
+    where = ""
+    if older is not None:
+        shown = ",".join(map(str, sorted(older.shown)))
+        digest = hashlib.sha256(shown.encode()).hexdigest()[:32] if len(shown) > 64 else shown
+        where = f"{older.timestamp}:{digest}"
+    key = f"pushes:{repo}:{count}:{quote(author or '')}:{where}"
 
     def fetch() -> list[Push]:
-        pushes = list(get_client().pushes(repo, count=count, author=author or None, id_lt=id_lt))
+        rows = get_client().pushes(
+            repo,
+            count=older.fetch_count(count) if older else count,
+            author=author or None,
+            push_timestamp_lte=older.timestamp if older else None,
+        )
+        pushes = paging.page(rows, count, older)
         _remember_pushes(repo, pushes)
         return pushes
 

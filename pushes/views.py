@@ -19,7 +19,7 @@ from django.views.decorators.vary import vary_on_headers
 from accounts.models import author_email
 from buildwatch.htmx import wants_fragment
 
-from . import cached, fragments, jobview, pages, presenters, reads, rules, services
+from . import cached, fragments, jobview, pages, paging, presenters, reads, rules, services
 from .forms import JobsQuery, push_list_query
 from .jobview import SHOW_CHOICES, VIEW_CHOICES, JobFilter
 from .pages import push_page
@@ -55,8 +55,11 @@ def push_list(request: HttpRequest, repo: str) -> HttpResponse:
         "error": "",
         "fetched": None,
     }
+    older = query["older"]
     try:
-        fetched = services.push_list(repo, count=query["count"], author=author or None, id_lt=query["id_lt"])
+        if older is None and query["id_lt"] is not None:
+            return _older_than_push(request, repo, query["id_lt"], query["count"], author)
+        fetched = services.push_list(repo, count=query["count"], author=author or None, older=older)
     except TreeherderNotFound as exc:
         raise Http404(f"Unknown repository “{repo}”: Treeherder has no repository of that name.") from exc
     except cached.Unavailable as exc:
@@ -65,17 +68,40 @@ def push_list(request: HttpRequest, repo: str) -> HttpResponse:
     pushes = fetched.value
     context["fetched"] = fetched
     context["rows"] = push_rows(request, repo, pushes)
-    if len(pushes) >= query["count"] and pushes:
-        params = {"count": query["count"], "id__lt": pushes[-1].id}
-        if "author" in request.GET or not mine:
-            params["author"] = author
-        context["older_url"] = f"?{urlencode(params)}"
+    following = paging.after(pushes, older)
+    if len(pushes) >= query["count"] and following is not None:
+        context["older_url"] = f"?{urlencode(_list_params(request, query['count'], author, following))}"
     ids = [push.id for push in pushes]
-    first_page = query["id_lt"] is None
     context.update(
-        list_poll(repo, author, query["count"], ids, max(ids, default=0) if first_page else None, load=True)
+        list_poll(
+            repo, author, query["count"], ids, max(ids, default=0) if older is None else None, load=True
+        )
     )
     return render(request, "pushes/push_list.html", context)
+
+
+def _list_params(request: HttpRequest, count: int, author: str, older: paging.Older) -> dict[str, Any]:
+    """A link to the page `older` starts, with the same count and (when chosen) author."""
+    params: dict[str, Any] = {"count": count, **older.query()}
+    if "author" in request.GET or not _default_author(request.user):
+        params["author"] = author
+    return params
+
+
+def _older_than_push(request: HttpRequest, repo: str, push_id: int, count: int, author: str) -> HttpResponse:
+    """An "Older pushes" link from before the list paged by time (`?id__lt=N`, N the last push it
+    showed) goes to the pushes older than push N by time. Raises cached.Unavailable when Treeherder is
+    down and push N is not cached."""
+    try:
+        push = services.push(repo, push_id).value
+    except TreeherderNotFound:
+        raise Http404(
+            f"No push {push_id} in repository “{repo}”: this link lists the pushes older than it, "
+            "and Treeherder no longer has it."
+        ) from None
+    older = paging.Older(push.push_timestamp, frozenset({push.id}))
+    params = _list_params(request, count, author, older)
+    return redirect(f"{reverse('push_list', args=[repo])}?{urlencode(params)}")
 
 
 def push_rows(request: HttpRequest, repo: str, pushes: list[Push]) -> list[dict[str, Any]]:

@@ -50,14 +50,21 @@ class TreeherderClient(Transport):
         return [name for name in repos if name]
 
     def pushes(
-        self, repo: str, *, count: int = 20, author: str | None = None, id_lt: int | None = None
+        self,
+        repo: str,
+        *,
+        count: int = 20,
+        author: str | None = None,
+        push_timestamp_lte: int | None = None,
     ) -> list[Push]:
-        """Newest first. `author` is Treeherder's case-insensitive exact match; `id_lt` pages back."""
+        """Newest push time first (Treeherder orders by time alone: pushes of one second come in no
+        particular order). `author` is Treeherder's case-insensitive exact match; `push_timestamp_lte`
+        (epoch seconds) pages back in time, as Treeherder's UI does (see pushes.paging)."""
         params: dict[str, Any] = {"count": min(max(int(count), 1), MAX_PUSH_COUNT)}
         if author:
             params["author"] = author
-        if id_lt is not None:
-            params["id__lt"] = int(id_lt)
+        if push_timestamp_lte is not None:
+            params["push_timestamp__lte"] = int(push_timestamp_lte)
         path = f"/api/project/{self._repo(repo)}/push/"
         payload = self._get(path, params, max_bytes=PUSH_LIST_MAX_BYTES)
         if not isinstance(payload, Mapping):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pushes import display, links, rules
+from pushes import display, links, paging, rules
 from pushes.display import job_status, notification_title, result_colour
 from pushes.links import bugzilla_url, taskcluster_task_url, treeherder_job_url, treeherder_push_url
 from pushes.rules import (
@@ -91,7 +91,7 @@ def logview_errors(name: str, job_id: int) -> list[TextLogError]:
 # --- The module stays pure -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("module", [rules, display, links], ids=lambda module: module.__name__)
+@pytest.mark.parametrize("module", [rules, display, links, paging], ids=lambda module: module.__name__)
 def test_pure_modules_import_no_django_http_or_clock(module):
     tree = ast.parse(Path(module.__file__).read_text())
     imported: set[str] = set()

@@ -71,14 +71,14 @@ def test_it_reads_the_push_list_newest_first(mocked_responses, th_client):
     )
 
 
-def test_it_filters_pushes_by_author_and_pages_back_with_id_lt(mocked_responses, th_client):
+def test_it_filters_pushes_by_author_and_pages_back_by_push_time(mocked_responses, th_client):
     mocked_responses.get(
         f"{BASE_URL}/api/project/try/push/",
         json=recording("poll_push_list.json"),
-        match=query(count=50, author="someone@mozilla.com", id__lt=511138),
+        match=query(count=50, author="someone@mozilla.com", push_timestamp__lte=1562867957),
     )
 
-    pushes = th_client.pushes("try", count=50, author="someone@mozilla.com", id_lt=511138)
+    pushes = th_client.pushes("try", count=50, author="someone@mozilla.com", push_timestamp_lte=1562867957)
 
     assert len(pushes) == len(recording("poll_push_list.json")["results"])
 

@@ -81,15 +81,18 @@ def test_root_redirects_to_try(client):
 
 
 @pytest.mark.django_db
-def test_count_is_clamped_and_older_pushes_page_with_id_lt(client, th):
+def test_count_is_clamped_and_older_pushes_page_by_push_time(client, th):
     th.get(f"{TH}/api/project/try/push/", json=push_list_json(push(100), push(99)))
     client.get("/try/?count=500")
     assert "count=100" in th.calls[-1].request.url
     response = client.get("/try/?count=2&author=")
     assert "count=2" in th.calls[-1].request.url
-    assert 'href="?count=2&amp;id__lt=99&amp;author="' in response.content.decode()
-    client.get("/try/?count=0&id__lt=99")
-    assert "count=1" in th.calls[-1].request.url and "id__lt=99" in th.calls[-1].request.url
+    # Both pushes are of one second: the next page skips the ones of that second already shown.
+    link = 'href="?count=2&amp;push_timestamp__lte=1764000000&amp;shown=99%2C100&amp;author="'
+    assert link in response.content.decode()
+    client.get("/try/?count=0&push_timestamp__lte=1764000000&shown=99,100")
+    assert "count=3" in th.calls[-1].request.url  # one to show, two to skip
+    assert "push_timestamp__lte=1764000000" in th.calls[-1].request.url
     client.get("/try/?count=abc")
     assert "count=20" in th.calls[-1].request.url
 
