@@ -89,7 +89,9 @@ def job_log(request: HttpRequest, repo: str, job_id: int) -> HttpResponse:
     try:
         logs = services.job_log_urls(repo, job_id)
     except TreeherderNotFound as exc:
-        raise Http404(f"No job {job_id} in repository “{repo}”.") from exc
+        raise Http404(
+            f"Job {job_id} is not in repository “{repo}”: Treeherder has no job of that id there."
+        ) from exc
     except cached.Unavailable as exc:
         return render(
             request, "pushes/job_log.html", {"repo": repo, "job_id": job_id, "error": exc.reason}, status=503

@@ -247,12 +247,21 @@ LOG_URLS_TTL = FINISHED_TTL * 24  # a completed job's logs stay where they are
 
 
 def job_log_urls(repo: str, job_id: int) -> list[JobLogUrl]:
-    """The job's logs from job-log-url, cached (one upstream read per job, not per click or viewer)."""
-    return read(
-        f"logurls:{repo}:{job_id}",
-        lambda: get_client().job_log_urls(repo, job_id),
-        lambda value: LOG_URLS_TTL if value else short_ttl(),
-    ).value
+    """The job's logs from job-log-url, cached (one upstream read per job, not per click or viewer);
+    empty until it has completed. Raises TreeherderNotFound for a job that is not in `repo`.
+
+    job-log-url filters by repository and job id, so it answers an empty list both for a job without
+    logs yet and for a job of another repository; the job itself (also looked up by repository) tells
+    them apart: Treeherder answers 404 for the latter."""
+
+    def fetch() -> list[JobLogUrl]:
+        client = get_client()
+        logs = client.job_log_urls(repo, job_id)
+        if not logs:
+            client.job(repo, job_id)  # TreeherderNotFound: not a job of this repository
+        return logs
+
+    return read(f"logurls:{repo}:{job_id}", fetch, lambda value: LOG_URLS_TTL if value else short_ttl()).value
 
 
 def failing_groups_jobs(repo: str, push_id: int) -> Fetched[dict[tuple[str, str], list[Job]]]:

@@ -387,6 +387,21 @@ def test_the_log_link_redirects_to_the_log_found_through_job_log_url_once(client
 
 
 @pytest.mark.django_db
+def test_the_log_link_of_a_job_of_another_repository_says_it_is_not_in_this_one(client, fake):
+    """Treeherder's job-log-url filters by repository: a job of another one has no logs there, as an
+    unfinished job has none; its job endpoint (also by repository) answers 404, and the page says so."""
+    other = fake.add_push(repo="autoland", size=2, hold="completed")
+    job_id = fake.job_ids(other, state="completed")[-1]
+
+    response = client.get(f"/try/jobs/{job_id}/log/")
+
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert f"Job {job_id} is not in repository “try”" in html and "no log for this job yet" not in html
+    assert client.get(f"/autoland/jobs/{job_id}/log/").status_code == 302  # in its own repository
+
+
+@pytest.mark.django_db
 def test_a_chip_opens_the_jobs_details(client, fake):
     failed = fake.push_id("failed")
     job = next(job for job in fake.jobs(failed) if job["result"] == "success")
