@@ -64,6 +64,14 @@ def page_budget(seconds: float) -> Iterator[None]:
         _page_deadline.reset(token)
 
 
+def page_spent() -> bool:
+    """Whether the budget of the request being served (`page_budget`) leaves too little for another
+    read: a page then shows what is cached rather than start reads bound to time out. False outside a
+    request's budget."""
+    page = _page_deadline.get()
+    return page is not None and page[0] - time.monotonic() < MIN_ATTEMPT_SECONDS
+
+
 class Deadline:
     """A moment (time.monotonic) by which a whole call must be done.
 

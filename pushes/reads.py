@@ -13,11 +13,14 @@ settled) and a search by test name; the jobs of a refresh only for the groups it
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from django.core.cache import cache
+
+from buildwatch import upstream
 
 from . import cached, evidence, failure_view, fragments, jobview, live, rules, services
 from .cached import Fetched
@@ -300,9 +303,36 @@ def status(repo: str, push_id: int) -> Status:
     return Status(push_id, state, failures(repo, push_id) if failing else None)
 
 
+OUT_OF_TIME = "not read: this refresh's time for Treeherder ran out"
+
+
+def unread(push_id: int, reason: str) -> Status:
+    """A row's status that was not read, saying why."""
+    return Status(push_id, LiveState(None, reason, None, services.summarize([])), None)
+
+
+def _status_in_time(repo: str, push_id: int) -> Status:
+    """`status`, or once the request's budget for Treeherder is spent, what the cache has (the summary,
+    without the failure view a failing push's badge would add): no read is started only to time out
+    and leave its failed marker for every viewer."""
+    if not upstream.page_spent():
+        return status(repo, push_id)
+    fetched = services.cached_summary(repo, push_id)
+    if fetched is None:
+        return unread(push_id, OUT_OF_TIME)
+    return Status(push_id, LiveState(fetched, "", None, fetched.value), None)
+
+
 def statuses(repo: str, push_ids: Sequence[int]) -> list[Status]:
-    """Every row's status in one go: cached ones at once, the others read concurrently."""
+    """Every row's status in one go, within the request's one budget for Treeherder
+    (buildwatch.upstream.page_budget, which the reading threads share): cached ones at once, the others
+    read concurrently, and once the budget is spent only what is cached (`_status_in_time`)."""
     if len(push_ids) <= 1:
-        return [status(repo, push_id) for push_id in push_ids]
+        return [_status_in_time(repo, push_id) for push_id in push_ids]
     with ThreadPoolExecutor(max_workers=min(STATUS_WORKERS, len(push_ids))) as pool:
-        return list(pool.map(lambda push_id: status(repo, push_id), push_ids))
+        # A context copied per task: each thread keeps to this request's page budget.
+        futures = [
+            pool.submit(contextvars.copy_context().run, _status_in_time, repo, push_id)
+            for push_id in push_ids
+        ]
+        return [future.result() for future in futures]

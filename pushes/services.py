@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -191,8 +191,21 @@ def jobs_summary(repo: str, push_id: int) -> Fetched[JobsSummary]:
 
 def cached_jobs_summary(repo: str, push_id: int) -> JobsSummary | None:
     """The jobs summary if a page computed one lately (fresh or last good); never asks Treeherder."""
+    fetched = cached_summary(repo, push_id)
+    return fetched.value if fetched is not None else None
+
+
+def cached_summary(repo: str, push_id: int) -> Fetched[JobsSummary] | None:
+    """`jobs_summary` if a page computed it lately, with its fetch time; never asks Treeherder."""
     entry = cache.get(f"{KEY}:summary:{repo}:{push_id}")
-    return entry[1] if entry is not None else None
+    return Fetched(entry[1], entry[0]) if entry is not None else None
+
+
+def listed_push_ids(repo: str, push_ids: Iterable[int]) -> set[int]:
+    """Those of `push_ids` BuildWatch has read lately (a push list caches each push it lists, as a push
+    page does its push): the pushes someone can have on a page. Never asks Treeherder."""
+    keys = {f"{KEY}:push:{repo}:{push_id}{last}": push_id for push_id in push_ids for last in ("", ":last")}
+    return {keys[key] for key in cache.get_many(list(keys))}
 
 
 def group_jobs(

@@ -27,6 +27,7 @@ from .rules import Push
 from .treeherder.errors import TreeherderNotFound
 
 MAX_IDS = 100
+NOT_LISTED = "not read: reload the list to see this push's status"
 
 
 def _default_author(user: Any) -> str:
@@ -144,7 +145,9 @@ def _ints(text: str, limit: int) -> list[int]:
 @vary_on_headers("HX-Request")
 def push_list_live(request: HttpRequest, repo: str) -> HttpResponse:
     """One request per refresh for the whole push list: the rows still running get their status cells,
-    and (on the first page, `top`) pushes newer than the top row are added above it."""
+    and (on the first page, `top`) pushes newer than the top row are added above it. It keeps to one
+    budget for Treeherder (the request's page budget: reads.statuses), and reads for an anonymous caller
+    only the pushes a list has shown (`services.listed_push_ids`): at most MAX_IDS of them."""
     if not wants_fragment(request):
         return redirect("push_list", repo=repo)
     pages.check_repo(repo)
@@ -159,10 +162,15 @@ def push_list_live(request: HttpRequest, repo: str) -> HttpResponse:
             listed = []
         new_pushes = [push for push in listed if push.id > top[0]]
     new_rows = push_rows(request, repo, new_pushes)
-    cells = presenters.status_cells(reads.statuses(repo, [*ids, *(push.id for push in new_pushes)]))
+    wanted = [*ids, *(push.id for push in new_pushes)]
+    # Anyone may send any ids: for an anonymous caller only pushes BuildWatch has listed are read.
+    readable = set(wanted) if request.user.is_authenticated else services.listed_push_ids(repo, wanted)
+    read = iter(reads.statuses(repo, [push_id for push_id in wanted if push_id in readable]))
+    found = [next(read) if push_id in readable else reads.unread(push_id, NOT_LISTED) for push_id in wanted]
+    cells = presenters.status_cells(found)
     for row, cell in zip(new_rows, cells[len(ids) :], strict=True):
         row["status"] = cell
-    following = [cell.push_id for cell in cells if not cell.finished]
+    following = [cell.push_id for cell in cells if not cell.finished and cell.push_id in readable]
     newest = max([*top, *(push.id for push in new_pushes)]) if top else None
     context = {"repo": repo, "statuses": cells[: len(ids)], "new_rows": new_rows}
     context.update(list_poll(repo, query["author"], query["count"], following, newest, load=False))
