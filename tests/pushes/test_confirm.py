@@ -195,6 +195,44 @@ def test_confirming_needs_sign_in_and_csrf(fake, alice):
     assert fake.triggers == []
 
 
+@pytest.mark.parametrize("fault", ["down", "slow", "garbage"])
+def test_confirming_while_treeherder_cannot_answer_is_a_banner_and_runs_nothing(fake, alice, settings, fault):
+    push_id, _, _ = failed_push(fake)  # nothing of it cached yet
+    if fault == "down":
+        fake.set_down()
+    elif fault == "garbage":
+        fake.set_garbage()
+    else:
+        settings.TREEHERDER_PAGE_TIMEOUT = 0.5
+        fake.set_latency(1.5)
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+
+    response = client.post(f"/try/pushes/{push_id}/confirm/", {"times": "2"})
+
+    html = response.content.decode()
+    assert response.status_code == 503, html[-2000:]
+    assert "Treeherder did not answer" in html and "Nothing was run again." in html
+    assert 'class="confirm-form"' not in html and "data-outcome=" not in html
+    assert fake.triggers == [] and not ConfirmRequest.objects.exists()
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_the_confirm_page_answers_only_get_and_post(fake, alice, method):
+    push_id, _, _ = failed_push(fake)
+    response = getattr(signed_in(alice), method)(f"/try/pushes/{push_id}/confirm/", {"times": "2"})
+    assert response.status_code == 405 and response["Allow"] == "GET, POST"
+    assert fake.triggers == []
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_the_confirm_page_of_an_unknown_repository_is_a_404(fake, alice, method):
+    push_id, _, _ = failed_push(fake)
+    response = getattr(signed_in(alice), method)(f"/no-such-repo/pushes/{push_id}/confirm/", {"times": "2"})
+    assert response.status_code == 404 and "Unknown repository “no-such-repo”" in response.content.decode()
+    assert fake.triggers == [] and not ConfirmRequest.objects.exists()
+
+
 def test_the_follow_up_verdict_per_group_on_the_page_and_in_one_notification(
     fake, alice, django_capture_on_commit_callbacks
 ):
