@@ -12,8 +12,11 @@ DEFAULT_COUNT = 20
 MAX_COUNT = 100
 
 
+MAX_AUTHOR = 254  # the longest email address (RFC 5321's path); Treeherder keeps 150 characters
+
+
 class PushListQuery(forms.Form):
-    author = forms.CharField(required=False, max_length=254, strip=True)
+    author = forms.CharField(required=False, max_length=MAX_AUTHOR, strip=True)
     count = forms.CharField(required=False)
     id__lt = forms.IntegerField(required=False, min_value=1)  # the old "Older pushes" links: redirected
 
@@ -28,12 +31,22 @@ class PushListQuery(forms.Form):
 
 def push_list_query(params: dict) -> dict:
     """count (1..100, default 20), author, where "Older pushes" starts (`older`: pushes.paging, None on
-    the first page), and id__lt (None when absent or not a positive integer: only old links carry it)."""
+    the first page), and id__lt (None when absent or not a positive integer: only old links carry it).
+    An author too long to be an email address is kept as given with `author_error` saying why no push
+    can match it: the caller shows that, never everyone's pushes as if unfiltered."""
     form = PushListQuery(params)
     form.is_valid()
     data = form.cleaned_data
+    author_error = ""
+    if "author" in form.errors:
+        given = str(params.get("author", "")).strip()
+        author_error = (
+            f"The author filter has {len(given)} characters; an email address has at most {MAX_AUTHOR}, "
+            "so no push matches it."
+        )
     return {
-        "author": data.get("author", "") if "author" in form.cleaned_data else "",
+        "author": data["author"] if "author" in data else str(params.get("author", "")).strip(),
+        "author_error": author_error,
         "count": data.get("count", DEFAULT_COUNT),
         "older": paging.from_query(params),
         "id_lt": data.get("id__lt"),

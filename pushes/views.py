@@ -56,6 +56,9 @@ def push_list(request: HttpRequest, repo: str) -> HttpResponse:
         "error": "",
         "fetched": None,
     }
+    if query["author_error"]:
+        context["author_error"] = query["author_error"]
+        return render(request, "pushes/push_list.html", context, status=400)
     older = query["older"]
     try:
         if older is None and query["id_lt"] is not None:
@@ -155,7 +158,7 @@ def push_list_live(request: HttpRequest, repo: str) -> HttpResponse:
     ids = _ints(request.GET.get("ids", ""), MAX_IDS)
     top = _ints(request.GET.get("top", ""), 1)
     new_pushes: list[Push] = []
-    if top:
+    if top and not query["author_error"]:
         try:
             listed = services.push_list(repo, count=query["count"], author=query["author"] or None).value
         except (cached.Unavailable, TreeherderNotFound):

@@ -98,6 +98,21 @@ def test_count_is_clamped_and_older_pushes_page_by_push_time(client, th):
 
 
 @pytest.mark.django_db
+def test_an_author_filter_too_long_to_be_an_email_is_said_not_dropped(client, th):
+    author = "a" * 250 + "@mozilla.com"  # 262 characters: no email address is that long
+    response = client.get("/try/", {"author": author})
+
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "The author filter has 262 characters; an email address has at most 254" in html
+    assert f'value="{author}"' in html  # kept in the box, to be corrected
+    assert 'id="push-list"' not in html and "hx-get=" not in html  # not everyone's pushes instead
+    assert calls_to(th, "/push/") == []
+    live = client.get("/try/live/", {"author": author, "count": 20, "ids": "", "top": 1}, **HX)
+    assert calls_to(th, "/push/") == [] and 'id="push-' not in live.content.decode()
+
+
+@pytest.mark.django_db
 def test_author_filter_defaults_to_the_signed_in_users_email(client, th):
     th.get(f"{TH}/api/project/try/push/", json=push_list_json(push(100)))
     user = get_user_model().objects.create_user("ann", "ann@example.com", "pw")
