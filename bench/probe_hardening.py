@@ -84,7 +84,8 @@ def malformed(tally: Tally, client: Client) -> None:
         for method in ("get", "post"):
             tally(client, method, path)
     queries = ["count=0", "count=101", "count=x", "author=%00", "id__lt=x", "id__lt=-1", "count=1&count=2",
-               "author=" + "a" * 5000]  # fmt: skip
+               "author=" + "a" * 5000, "push_timestamp__lte=x", "push_timestamp__lte=-1",
+               "push_timestamp__lte=1&shown=x,%00," + "9" * 400, "push_timestamp__lte=" + "9" * 40]  # fmt: skip
     for query in queries:
         tally(client, "get", f"/try/?{query}")
     for token in ["x", "a:b:c", "." * 300, "eyJ1IjoieCJ9:1:abc"]:
@@ -92,7 +93,13 @@ def malformed(tally: Tally, client: Client) -> None:
         tally(client, "post", f"/unsubscribe/{token}/")
     for body in [b"", b"null", b"[]", b'{"endpoint": 1}', b"\xff\xfe", b'{"endpoint":"http://10.0.0.1/"}']:
         tally(client, "post", "/settings/webpush/subscribe/", data=body, content_type="application/json")
-    for path in ("/settings", "/watching", "/settings/webpush/subscribe", "/accounts/login"):
+    for path in (
+        "/settings",
+        "/watching",
+        "/settings/webpush/subscribe",
+        "/accounts/login",
+        "/try/pushes/1/confirm/",
+    ):
         for method in ("post", "put", "patch", "delete"):
             tally(client, method, path)
     tally(client, "post", "/settings/", data={"author_email": "x" * 500, "default_repo": "%00"})

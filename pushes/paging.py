@@ -12,7 +12,7 @@ keeps no list between pages, so the shown pushes of that second travel in the li
 A page shows its pushes newest first, pushes of one second by id (highest first), and loses or doubles
 none, whatever order Treeherder gives the pushes of a second: each page's pushes are all of the same or
 older seconds than the last page's, and none of those already shown (see `after`; up to MAX_SHOWN pushes
-of one second).
+of one second: beyond that, the rest of that second is skipped).
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from dataclasses import dataclass
 
 from .rules import Push
 
-# Treeherder answers at most 1,000 pushes a request and a page shows at most 100: a link carries at
-# most this many pushes of one second (more than any repository has ever pushed in one second).
-MAX_SHOWN = 900
+# A link carries at most this many pushes of one second (far more than a repository pushes in one
+# second), so a page asks Treeherder for at most this many rows more than it shows: a link anyone can
+# write costs no more than twice the largest page.
+MAX_SHOWN = 100
+MAX_TIMESTAMP = 2**32  # 2106: a later "second" is no moment Treeherder can take
 TIMESTAMP_PARAM = "push_timestamp__lte"
 SHOWN_PARAM = "shown"
 
@@ -49,10 +51,16 @@ class Older:
 def from_query(params: Mapping[str, str]) -> Older | None:
     """The `Older` a link names, or None (the first page) when it names no whole epoch second."""
     raw = str(params.get(TIMESTAMP_PARAM, "")).strip()
-    if not raw.isdigit():
+    if not _whole(raw) or int(raw) > MAX_TIMESTAMP:
         return None
-    shown = {int(part) for part in str(params.get(SHOWN_PARAM, "")).split(",") if part.strip().isdigit()}
+    shown = {int(part) for part in str(params.get(SHOWN_PARAM, "")).split(",") if _whole(part.strip())}
     return Older(int(raw), frozenset(sorted(shown)[:MAX_SHOWN]))
+
+
+def _whole(text: str) -> bool:
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int) and few of them (a push id is a
+    # database id, and int() refuses thousands of digits).
+    return text.isascii() and text.isdigit() and len(text) <= 19
 
 
 def page(rows: Iterable[Push], count: int, older: Older | None) -> list[Push]:

@@ -141,7 +141,9 @@ def list_poll(
 
 
 def _ints(text: str, limit: int) -> list[int]:
-    return [int(part) for part in text.split(",")[:limit] if part.strip().isdigit()]
+    # ASCII digits only: "²" is a digit to str.isdigit but not to int().
+    parts = (part.strip() for part in text.split(",")[:limit])
+    return [int(part) for part in parts if part.isascii() and part.isdigit() and len(part) <= 19]
 
 
 @require_GET

@@ -90,3 +90,14 @@ def test_a_refresh_waits_for_a_slow_treeherder_once_not_once_per_push(fake, sett
     assert len(unread) >= len(ids) - STATUS_WORKERS
     assert all("status unavailable" in cell(html, push_id) for push_id in ids)
     assert followed(html) == set(ids)  # still running as far as anyone knows: asked about next time
+
+
+def test_ids_that_only_look_like_numbers_are_ignored_not_a_500(fake):
+    client = Client(raise_request_exception=False)
+    html = client.get("/try/?author=").content.decode()
+    listed = re.findall(r'id="push-(\d+)"', html)
+
+    response = client.get(f"/try/live/?author=&count=20&ids=²,{'9' * 5000},{listed[0]}", **HX)
+
+    assert response.status_code == 200  # "²" is a digit to str.isdigit, not a number to int()
+    assert f'id="status-{listed[0]}"' in response.content.decode()

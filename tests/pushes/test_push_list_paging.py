@@ -77,6 +77,12 @@ def test_a_link_carries_the_pushes_of_its_second_already_shown():
     assert older.query() == {"push_timestamp__lte": 1_700_000_000, "shown": "3,7"}
     assert paging.from_query({"push_timestamp__lte": "1700000000", "shown": "7,x,3,"}) == older
     assert paging.from_query({"push_timestamp__lte": "soon", "shown": "7"}) is None
+    assert paging.from_query({"push_timestamp__lte": "²", "shown": "7"}) is None  # a digit, not a number
+    assert paging.from_query({"push_timestamp__lte": "9" * 5000}) is None  # no moment Treeherder takes
+    odd = paging.from_query({"push_timestamp__lte": "1700000000", "shown": "²,3," + "9" * 5000})
+    assert odd == paging.Older(1_700_000_000, frozenset({3}))
+    many = paging.from_query({"push_timestamp__lte": "1", "shown": ",".join(map(str, range(1000)))})
+    assert many is not None and len(many.shown) == paging.MAX_SHOWN  # a link asks for at most 100 more
     assert paging.from_query({}) is None
 
 
