@@ -7,10 +7,15 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from fakeherder import load_recording as recording  # noqa: F401 - a real answer, see recordings/PROVENANCE.md
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.test import Client
 
 
 def services_required() -> bool:
@@ -103,3 +108,38 @@ def channel_of(user: object, channel: str) -> object:
     from notifications.models import ChannelSettings
 
     return ChannelSettings.of(user, channel)
+
+
+# --- Users: tests/conftest.py's alice and bob, and anyone else a test needs -----------------------------
+
+# alice's Taskcluster credentials (the `alice_creds` fixture): a client id as Mozilla's SSO issues them.
+TASKCLUSTER_CLIENT_ID = "mozilla-auth0/ad|Mozilla-LDAP|alice/buildwatch"
+TASKCLUSTER_TOKEN = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_Wxyz"
+
+
+def make_user(name: str, email: str | None = None, **user_settings: object) -> User:
+    """A user `name` (email `name@example.com` unless given) with these settings: UserSettings fields,
+    and `<channel>_enabled` for a channel's switch. No password: tests sign in with force_login, and
+    hashing one costs half a second."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.models import UserSettings
+    from notifications import channels
+
+    user = get_user_model().objects.create_user(name, email or f"{name}@example.com")
+    for channel in channels.CHANNELS:
+        if f"{channel}_enabled" in user_settings:
+            set_channel(user, channel, bool(user_settings.pop(f"{channel}_enabled")))
+    if user_settings:
+        UserSettings.objects.update_or_create(user=user, defaults=user_settings)
+    return user
+
+
+def signed_in(user: User, **client_options: Any) -> Client:
+    """A Django test client (`Client(**client_options)`, e.g. enforce_csrf_checks=True) signed in as
+    `user`. The browser tests' `signed_in` fixture does the same for a browser."""
+    from django.test import Client
+
+    client = Client(**client_options)
+    client.force_login(user)
+    return client

@@ -19,8 +19,11 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def alice() -> User:
-    return User.objects.create_user("alice", "alice@mozilla.com", PASSWORD)
+def alice(alice: User) -> User:
+    """tests/conftest.py's alice, with a password: these tests sign in through the form."""
+    alice.set_password(PASSWORD)
+    alice.save()
+    return alice
 
 
 def test_login_page_renders_in_the_site_layout(client: Client) -> None:

@@ -13,8 +13,9 @@ import notifications.forms  # noqa: F401 - built from the registry at import, be
 from notifications import channels, outbox, poller
 from notifications.channels import Channel, TransportError
 from notifications.models import ChannelSettings, Notification, PushState
+from tests.helpers import make_user
 
-from .test_poller import make_user, watch
+from .test_poller import watch
 
 pytestmark = pytest.mark.django_db
 

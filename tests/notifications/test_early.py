@@ -12,8 +12,9 @@ from accounts.models import UserSettings
 from fakeherder import FakeTreeherder
 from notifications import early, outbox, poller
 from notifications.models import Notification, Watch
+from tests.helpers import make_user
 
-from .test_poller import make_user, running_push, watch
+from .test_poller import running_push, watch
 
 pytestmark = pytest.mark.django_db
 

@@ -16,8 +16,9 @@ from notifications import outbox, poller
 from notifications.channels.email import unsubscribe_token
 from notifications.models import Notification, PushState
 from pushes.rules import MAX_LOG_JOBS
+from tests.helpers import make_user
 
-from .test_poller import make_user, watch
+from .test_poller import watch
 
 pytestmark = pytest.mark.django_db
 

@@ -20,18 +20,6 @@ VALID = {
 }
 
 
-@pytest.fixture
-def alice() -> User:
-    return User.objects.create_user("alice", "alice@mozilla.com", "correct horse battery")
-
-
-@pytest.fixture
-def alice_client(alice: User) -> Client:
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
 def test_the_form_shows_the_defaults_and_the_account_email(alice_client: Client) -> None:
     html = alice_client.get("/settings/").content.decode()
     assert "<h1>Settings</h1>" in html
@@ -142,11 +130,8 @@ def test_web_push_can_be_switched_on_with_vapid_keys(alice: User, alice_client: 
     assert channel_of(alice, "webpush").enabled is True
 
 
-def test_settings_are_per_user(alice: User) -> None:
-    bob = User.objects.create_user("bob", "bob@mozilla.com", "another good password")
+def test_settings_are_per_user(alice: User, bob: User, bob_client: Client) -> None:
     UserSettings.objects.create(user=alice, author_email="alice.th@mozilla.com", default_repo="autoland")
-    bob_client = Client()
-    bob_client.force_login(bob)
 
     html = bob_client.get("/settings/").content.decode()
     assert "alice" not in html.lower()

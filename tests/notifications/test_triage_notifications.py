@@ -8,9 +8,10 @@ from django.core import mail
 
 from fakeherder import FakeTreeherder
 from notifications.models import Notification
+from tests.helpers import make_user
 
 from .test_email import poll_until_sent
-from .test_poller import make_user, watch
+from .test_poller import watch
 
 pytestmark = pytest.mark.django_db
 

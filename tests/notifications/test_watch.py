@@ -45,30 +45,6 @@ def treeherder() -> responses.RequestsMock:
 HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/try/"}
 
 
-@pytest.fixture
-def alice() -> User:
-    return User.objects.create_user("alice", "alice@mozilla.com", "correct horse battery")
-
-
-@pytest.fixture
-def bob() -> User:
-    return User.objects.create_user("bob", "bob@mozilla.com", "another good password")
-
-
-@pytest.fixture
-def alice_client(alice: User) -> Client:
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def bob_client(bob: User) -> Client:
-    client = Client()
-    client.force_login(bob)
-    return client
-
-
 def watch_url(repo: str = "try", push_id: int = 1234) -> str:
     return reverse("watch", args=[repo, push_id])
 

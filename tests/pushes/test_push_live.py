@@ -348,10 +348,9 @@ def test_filters_and_search_work_as_plain_links(client, fake):
 
 
 @pytest.mark.django_db
-def test_one_retrigger_control_per_page_and_buttons_only_on_completed_jobs(client, fake):
-    client.force_login(get_user_model().objects.create_user("bob", "bob@example.com", "pw"))
+def test_one_retrigger_control_per_page_and_buttons_only_on_completed_jobs(bob_client, fake):
     failed = fake.push_id("failed")
-    html = client.get(f"/try/pushes/{failed}/").content.decode()
+    html = bob_client.get(f"/try/pushes/{failed}/").content.decode()
     assert html.count('<form id="retrigger"') == 1 and html.count('<select name="times"') == 1
     job_id = min(fake.job_ids(failed, result="testfailed"))
     assert f'form="retrigger" formaction="/try/jobs/{job_id}/retrigger/"' in html

@@ -273,12 +273,12 @@ def test_group_jobs_fragment_lists_jobs_with_links_and_status(client, th):
 
 
 @pytest.mark.django_db
-def test_job_rows_offer_a_retrigger_button_to_signed_in_users(client, th):
+def test_job_rows_offer_a_retrigger_button_to_signed_in_users(client, th, bob):
     mock_push(th, push(100))
     mock_jobs(th, [job(1, result="testfailed")])
     url = "/try/pushes/100/jobs/?platform=linux64&option=opt"
     assert "retrigger-form" not in client.get(url, **HX).content.decode()
-    client.force_login(get_user_model().objects.create_user("bob", "bob@example.com", "pw"))
+    client.force_login(bob)
     assert 'action="/try/jobs/1/retrigger/"' in client.get(url, **HX).content.decode()
 
 
