@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import re
-import time
 from html import unescape
 
 import pytest
@@ -27,7 +26,7 @@ def fake_scenario() -> str:
 @pytest.fixture
 def fake(fake_treeherder: FakeTreeherder, settings) -> FakeTreeherder:
     settings.TREEHERDER_URL = settings.TASKCLUSTER_ROOT_URL = fake_treeherder.url
-    settings.BUILDWATCH_REFRESH_SECONDS = 1  # cached copies last 0.8 s: a test waits 1 s for new data
+    settings.BUILDWATCH_REFRESH_SECONDS = 1  # cached copies last 0.8 s: `clock.shift(1.0)` gets new data
     return fake_treeherder
 
 
@@ -51,7 +50,7 @@ def with_open(url: str, anchors: list[str]) -> str:
 
 
 @pytest.mark.django_db
-def test_a_refresh_of_the_5200_job_push_sends_only_what_changed(client, fake):
+def test_a_refresh_of_the_5200_job_push_sends_only_what_changed(client, fake, clock):
     big = fake.push_id("big")
     html = client.get(f"/try/pushes/{big}/").content.decode()
     url = poll_url(html)
@@ -86,7 +85,7 @@ def test_a_refresh_of_the_5200_job_push_sends_only_what_changed(client, fake):
         key=lambda a: -sum(anchor_of[j] == a for j in changed),
     )
     opened = busiest[:2]  # two open groups with changed jobs; the others are closed
-    time.sleep(1.0)
+    clock.shift(1.0)
     response = client.get(with_open(url, opened), **HX, **GZIP)
     assert len(response.content) <= 10 * 1024
     body = gzip.decompress(response.content).decode()
@@ -106,7 +105,7 @@ def test_a_refresh_of_the_5200_job_push_sends_only_what_changed(client, fake):
 
 
 @pytest.mark.django_db
-def test_a_job_that_fails_gets_a_row_and_its_group_badge_turns_failing(client, fake):
+def test_a_job_that_fails_gets_a_row_and_its_group_badge_turns_failing(client, fake, clock):
     running = fake.push_id("running")
     html = client.get(f"/try/pushes/{running}/").content.decode()
     every = anchors_of(fake, running, 100)
@@ -115,7 +114,7 @@ def test_a_job_that_fails_gets_a_row_and_its_group_badge_turns_failing(client, f
     while not set(fake.job_ids(running, result="testfailed", tier=1)) - failed_before:
         fake.advance(60)
     newly = set(fake.job_ids(running, result="testfailed", tier=1)) - failed_before
-    time.sleep(1.0)
+    clock.shift(1.0)
     body = client.get(url, **HX).content.decode()
     # Appended to its open group's rows, or (the group got new jobs too) in the group redrawn.
     appended = re.findall(r'<tbody hx-swap-oob="beforeend:#fr-g-[\w-]+">(.*?)</tbody>', body, re.S)
@@ -137,7 +136,7 @@ def digest_of(section: str) -> str:
 
 
 @pytest.mark.django_db
-def test_the_failure_summary_comes_with_a_refresh_only_when_it_changed(client, fake):
+def test_the_failure_summary_comes_with_a_refresh_only_when_it_changed(client, fake, clock):
     running = fake.push_id("running")
     url = poll_url(client.get(f"/try/pushes/{running}/").content.decode())
     loaded = client.get(f"/try/pushes/{running}/failures/", **HX).content.decode()
@@ -151,20 +150,20 @@ def test_the_failure_summary_comes_with_a_refresh_only_when_it_changed(client, f
     job_id = fake.add_job(running, "completed", result="testfailed", platform="linux2404-64", name="test-linux2404-64/opt-mochitest-live-1",
                           errors=["TEST-UNEXPECTED-FAIL | dom/tests/test_live_refresh.html | boom"])  # fmt: skip
     fake.jobs_by_id[job_id].parse_delay = 60
-    time.sleep(1.0)
+    clock.shift(1.0)
     body = client.get(f"{url}&failures={shown}", **HX).content.decode()
     section = failure_section(body)
     assert 'hx-swap-oob="true"' in section and "hx-trigger" not in section
     assert "log not parsed yet" in section and "test_live_refresh.html" not in section
     url, shown = poll_url(body), digest_of(section)
 
-    time.sleep(1.0)  # nothing changed: no section, however often the page asks
+    clock.shift(1.0)  # nothing changed: no section, however often the page asks
     body = client.get(f"{url}&failures={shown}", **HX).content.decode()
     assert not failure_section(body) and "hx-swap-oob" not in body
     assert not failure_section(client.get(f"{poll_url(body)}&failures={shown}", **HX).content.decode())
 
     fake.advance(61)  # the log is parsed: the job itself did not change, the summary did
-    time.sleep(1.0)
+    clock.shift(1.0)
     section = failure_section(client.get(f"{poll_url(body)}&failures={shown}", **HX).content.decode())
     assert "dom/tests/test_live_refresh.html" in section and digest_of(section) != shown
     # Without a digest (the section not loaded yet: it loads itself), never.
@@ -199,13 +198,13 @@ def running_job(fake: FakeTreeherder, push_id: int, platform: str, option: str =
 
 
 @pytest.mark.django_db
-def test_under_failures_only_a_job_that_fails_appears_live_with_its_group(client, fake):
+def test_under_failures_only_a_job_that_fails_appears_live_with_its_group(client, fake, clock):
     running = fake.push_id("running")
     html = client.get(f"/try/pushes/{running}/?show=failures").content.decode()
     assert "No jobs match the filter" in html and not groups_on(html)
     first = running_job(fake, running, "linux2404-64")
     fake.set_job(first, "completed", "testfailed")
-    time.sleep(1.0)
+    clock.shift(1.0)
     body = refresh(client, poll_url(html), [])
     group = added(body)
     assert groups_on(group) == ["g-linux2404-64-opt"] and f'<tr id="jr-{first}" class="job failed"' in group
@@ -213,7 +212,7 @@ def test_under_failures_only_a_job_that_fails_appears_live_with_its_group(client
 
     second = running_job(fake, running, "linux2404-64")
     fake.set_job(second, "completed", "testfailed")
-    time.sleep(1.0)
+    clock.shift(1.0)
     body = refresh(client, poll_url(body), ["g-linux2404-64-opt"])
     appended = re.search(r'<tbody hx-swap-oob="beforeend:#fr-g-linux2404-64-opt">(.*?)</tbody>', body, re.S)
     assert f'<tr id="jr-{second}" class="job failed"' in appended.group(1)
@@ -221,7 +220,7 @@ def test_under_failures_only_a_job_that_fails_appears_live_with_its_group(client
 
 
 @pytest.mark.django_db
-def test_under_unfinished_a_finished_job_stays_with_its_new_status_and_new_jobs_appear(client, fake):
+def test_under_unfinished_a_finished_job_stays_with_its_new_status_and_new_jobs_appear(client, fake, clock):
     running = fake.push_id("running")
     html = client.get(f"/try/pushes/{running}/?show=unfinished&view=rows").content.decode()
     shown = groups_on(html)
@@ -229,7 +228,7 @@ def test_under_unfinished_a_finished_job_stays_with_its_new_status_and_new_jobs_
     job_id = running_job(fake, running, "linux2404-64")
     fake.set_job(job_id, "completed", "success")
     late = fake.add_job(running, "pending", platform="linux1804-64", name="test-linux1804-64/opt-late-1")
-    time.sleep(1.0)
+    clock.shift(1.0)
     body = refresh(client, poll_url(html), shown)
     row = re.search(rf'<tr id="jr-{job_id}" class="job" hx-swap-oob="true">.*?</tr>', body).group(0)
     assert ">success<" in row  # swapped in place, not removed: nothing the reader reads moves
@@ -238,12 +237,12 @@ def test_under_unfinished_a_finished_job_stays_with_its_new_status_and_new_jobs_
 
 
 @pytest.mark.django_db
-def test_a_group_whose_first_jobs_arrive_is_added_to_the_page(client, fake):
+def test_a_group_whose_first_jobs_arrive_is_added_to_the_page(client, fake, clock):
     running = fake.push_id("running")
     html = client.get(f"/try/pushes/{running}/").content.decode()
     assert "g-linux-brand-new-opt" not in groups_on(html)
     fake.add_job(running, "pending", platform="linux-brand-new", name="test-linux-brand-new/opt-1")
-    time.sleep(1.0)
+    clock.shift(1.0)
     body = client.get(poll_url(html), **HX).content.decode()
     group = added(body)
     assert groups_on(group) == ["g-linux-brand-new-opt"] and 'hx-trigger="toggle once"' in group
@@ -395,7 +394,7 @@ def test_a_chip_opens_the_jobs_details(client, fake):
 
 
 @pytest.mark.django_db
-def test_the_push_list_has_one_poller_that_adds_new_pushes_on_top(client, fake):
+def test_the_push_list_has_one_poller_that_adds_new_pushes_on_top(client, fake, clock):
     html = client.get("/try/?author=").content.decode()
     url = unescape(re.search(r'id="list-poll" hx-get="([^"]+)" hx-trigger="load, every 1s"', html).group(1))
     shown = [int(i) for i in re.findall(r'<li class="push-row" id="push-(\d+)"', html)]
@@ -403,7 +402,7 @@ def test_the_push_list_has_one_poller_that_adds_new_pushes_on_top(client, fake):
     cells = re.findall(r'<div class="status-cell state-\w+" id="status-(\d+)" hx-swap-oob="true">', first)
     assert sorted(map(int, cells)) == sorted(shown)  # every row's status in one answer
     new_id = fake.add_push(author="someone@mozilla.com")
-    time.sleep(1.0)
+    clock.shift(1.0)
     second = client.get(unescape(re.search(r'hx-get="([^"]+)"', first).group(1)), **HX).content.decode()
     added = second[second.index('<ol hx-swap-oob="afterbegin:#push-list">') :]
     assert f'id="push-{new_id}"' in added and f'id="status-{new_id}"' in added
