@@ -12,7 +12,7 @@ from accounts.models import UserSettings
 from fakeherder import FakeTreeherder
 from notifications import early, outbox, poller
 from notifications.models import Notification, Watch
-from tests.helpers import make_user
+from tests.helpers import make_user, parse_html
 
 from .test_poller import running_push, watch
 
@@ -126,7 +126,7 @@ def test_settings_and_watching_show_early_alerts(
 
     page = alice_client.get("/settings/").content.decode()
     assert "Early alert at a watched push&#x27;s first new failure" in page and 'name="confirm_times"' in page
-    assert 'name="early_alerts"' in page and "checked" in page.split('name="early_alerts"')[1][:80]
+    assert "checked" in parse_html(page).one("input", name="early_alerts").attrs
     form = {"default_repo": "try", "notifications_enabled": "on", "email_enabled": "on", "confirm_times": "4"}
     alice_client.post("/settings/", form)
     prefs = UserSettings.objects.get(user=alice)

@@ -4,8 +4,6 @@ another viewer's through the fragments the push page renders once and shares wit
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
@@ -14,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from fakeherder import FakeTreeherder
 from notifications.models import Watch
+from tests.helpers import Element, has_class, parse_html
 
 pytestmark = pytest.mark.django_db
 
@@ -26,10 +25,11 @@ def fake(fake_treeherder: FakeTreeherder, settings) -> FakeTreeherder:
     return fake_treeherder
 
 
-def buttons(html: str) -> dict[int, bool]:
-    """{push id: watched} of every Watch / Unwatch button on the page."""
-    found = re.findall(r'<form class="watch-form( is-watching)?"[^>]*data-push-id="(\d+)"', html)
-    return {int(push_id): bool(watching) for watching, push_id in found}
+def buttons(html: str | Element) -> dict[int, bool]:
+    """{push id: watched} of every Watch / Unwatch button on the page (or in one of its elements)."""
+    page = parse_html(html) if isinstance(html, str) else html
+    forms = page.find_all("form", class_=has_class("watch-form"), data_push_id=True)
+    return {int(form.attrs["data-push-id"]): "is-watching" in form.classes for form in forms}
 
 
 def watch_queries(queries: CaptureQueriesContext) -> list[str]:
@@ -61,7 +61,7 @@ def test_rows_the_live_push_list_adds_carry_the_viewers_own_watch_buttons(
     url = f"/try/live/?author=&count=20&ids=&top={oldest}"  # every newer push is new to this page
     with CaptureQueriesContext(connection) as queries:
         html = alice_client.get(url, **HX).content.decode()
-    added = html[html.index('<ol hx-swap-oob="afterbegin:#push-list">') :]
+    added = parse_html(html).one("ol", hx_swap_oob="afterbegin:#push-list")
     assert buttons(added) == {push_id: push_id == newest for push_id in pushes[:-1]}
     assert len(watch_queries(queries)) == 1
 
@@ -78,6 +78,6 @@ def test_the_push_page_shows_each_viewer_their_own_button_beside_the_shared_grou
     # Bob reads the same fetch: its groups come from the fragment Alice's view rendered and cached.
     second = bob_client.get(f"/try/pushes/{push_id}/").content.decode()
     assert buttons(second) == {push_id: False}
-    groups = re.compile(r'<div class="groups" id="push-groups">.*?</section>', re.DOTALL)
-    assert groups.search(first).group(0) == groups.search(second).group(0)
+    groups = [parse_html(page).one("div", id="push-groups").source for page in (first, second)]
+    assert groups[0] == groups[1]
     assert buttons(alice_client.get(f"/try/pushes/{push_id}/").content.decode()) == {push_id: True}

@@ -16,7 +16,7 @@ from notifications import followup, outbox, poller
 from notifications.models import Notification, Watch
 from pushes.confirm import new_failure_groups
 from pushes.models import ConfirmRequest
-from tests.helpers import TASKCLUSTER_CLIENT_ID, set_channel, signed_in
+from tests.helpers import TASKCLUSTER_CLIENT_ID, has_class, parse_html, set_channel, signed_in
 
 # alice, in every test here, can confirm: her Taskcluster credentials are stored (tests/conftest.py).
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alice_creds")]
@@ -104,8 +104,10 @@ def test_every_taskcluster_failure_is_said_plainly(fake, alice, status, said):
     fake.fail_path("/api/hooks/v1/hooks/", status)
     html = signed_in(alice).post(f"/try/pushes/{push_id}/confirm/", {"times": "2"}).content.decode()
     assert "Not everything was confirmed." in html and "2 of 2 group(s) could not be confirmed." in html
-    outcomes = html.split('<ul class="confirm-groups">')[0]
-    assert outcomes.count("<li data-group-outcome=") == 2 and outcomes.count(said) == 2, outcomes
+    outcomes = parse_html(html).one("div", data_outcome=True)
+    groups = outcomes.find_all("li", data_group_outcome=True)
+    assert len(groups) == 2 and all(said in group.text for group in groups), outcomes.source
+    assert outcomes.text.count(said) == 2, outcomes.source
     assert "Taskcluster started" not in html
 
 
@@ -131,13 +133,15 @@ def test_a_confirmed_failure_is_not_offered_or_run_again(fake, alice):
 
     section = client.get(f"/try/pushes/{push_id}/failures/").content.decode()
     assert "Every new failure was sent to run again" in section
-    assert "Confirm 2 new failures" not in section and 'class="confirm-form"' not in section
+    assert "Confirm 2 new failures" not in section
+    assert not parse_html(section).find_all(class_=has_class("confirm-form"))
 
     again = client.post(f"/try/pushes/{push_id}/confirm/", {"times": "2"}).content.decode()
     assert 'data-outcome="already_confirming"' in again and "Already confirming." in again
     assert "nothing was run again" in again
     assert len(fake.triggers) == 2  # a second click (or a second teammate) doubles no runs
-    assert "Already being confirmed" in again and 'class="confirm-form"' not in again
+    assert "Already being confirmed" in again
+    assert not parse_html(again).find_all(class_=has_class("confirm-form"))
 
 
 def test_only_the_failures_nobody_confirmed_yet_are_offered(fake, alice, bob):
@@ -162,7 +166,7 @@ def test_a_section_header_says_how_many_of_its_failures_are_tier_2(fake, alice):
                  errors=["TEST-UNEXPECTED-FAIL | mobile/test_tier2.html | boom"])  # fmt: skip
     section = signed_in(alice).get(f"/try/pushes/{push_id}/failures/").content.decode()
     assert "<strong>2 new failures" in section  # the verdict counts tier 1 only
-    header = section.split('data-section="new"')[1].split("</h3>")[0]
+    header = parse_html(section).one("section", data_section="new").one("h3").text
     assert "3 failures" in header and "(1 of them tier 2/3 only)" in header
     assert "Confirm 2 new failures" in section  # tier-2 failures are not run again
 
