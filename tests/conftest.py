@@ -8,11 +8,19 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import time_machine
 
 from fakeherder import FakeTreeherder
+from tests.helpers import TASKCLUSTER_CLIENT_ID, TASKCLUSTER_TOKEN, make_user, signed_in
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from accounts.models import TaskclusterCredentials
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -165,6 +173,44 @@ def mocked_responses():
 
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         yield rsps
+
+
+# --- alice and bob: the users of every test that needs one or two ----------------------------------------
+
+
+@pytest.fixture
+def alice(db: None) -> User:
+    """alice@mozilla.com, with no password (sign in with force_login, or `alice_client`). A module that
+    signs in through the form overrides this fixture to give her one."""
+    return make_user("alice", "alice@mozilla.com")
+
+
+@pytest.fixture
+def bob(db: None) -> User:
+    """bob@mozilla.com, the other user: what alice owns, bob must not see or touch."""
+    return make_user("bob", "bob@mozilla.com")
+
+
+@pytest.fixture
+def alice_client(alice: User) -> Client:
+    return signed_in(alice)
+
+
+@pytest.fixture
+def bob_client(bob: User) -> Client:
+    return signed_in(bob)
+
+
+@pytest.fixture
+def alice_creds(alice: User) -> TaskclusterCredentials:
+    """alice's Taskcluster credentials (TASKCLUSTER_CLIENT_ID, TASKCLUSTER_TOKEN), stored as the
+    settings page stores them: what retrigger and confirm act with."""
+    from accounts.models import TaskclusterCredentials
+
+    creds = TaskclusterCredentials(user=alice, client_id=TASKCLUSTER_CLIENT_ID)
+    creds.set_access_token(TASKCLUSTER_TOKEN)
+    creds.save()
+    return creds
 
 
 # --- The fake Treeherder: one server for the whole session, reset for each test that asks for it ---------

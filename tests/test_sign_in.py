@@ -247,13 +247,6 @@ def test_starting_a_sign_in_sends_state_nonce_and_pkce_to_the_provider(client: C
 # --- Callbacks that change nothing -----------------------------------------------------------------
 
 
-@pytest.fixture
-def alice(client: Client) -> User:
-    user = User.objects.create_user("alice", "alice@mozilla.com", PASSWORD)
-    client.force_login(user)
-    return user
-
-
 @pytest.mark.parametrize(
     "query",
     [
@@ -266,6 +259,7 @@ def alice(client: Client) -> User:
 def test_a_callback_this_browser_did_not_start_changes_nothing(
     client: Client, sso: Any, alice: User, query: str
 ) -> None:
+    client.force_login(alice)
     response = client.get(f"/oidc/callback/?{query}")
     assert response.status_code == 400
     assert "does not belong to a sign-in started in this browser" in response.content.decode()
@@ -300,6 +294,7 @@ def test_the_providers_error_text_is_never_echoed(client: Client, sso: Any) -> N
 def test_a_session_ended_at_the_provider_signs_out_and_asks_to_sign_in_again(
     client: Client, sso: Any, alice: User
 ) -> None:
+    client.force_login(alice)
     state = pending_state(client)
     response = client.get(f"/oidc/callback/?error=login_required&state={state}", follow=True)
     assert response.redirect_chain[-1][0] == "/accounts/login/?next=%2Fwatching%2F"

@@ -7,22 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
-
-from accounts.models import TaskclusterCredentials
 
 pytestmark = pytest.mark.browser
-
-TOKEN = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_Wxyz"
-
-
-@pytest.fixture
-def alice(transactional_db: None) -> User:
-    user = User.objects.create_user("alice", "alice@mozilla.com")
-    creds = TaskclusterCredentials(user=user, client_id="mozilla-auth0/ad|Mozilla-LDAP|alice/buildwatch")
-    creds.set_access_token(TOKEN)
-    creds.save()
-    return user
 
 
 def _failed_row(page: Any, app: Any, fake: Any) -> tuple[Any, int, str]:
@@ -34,7 +20,9 @@ def _failed_row(page: Any, app: Any, fake: Any) -> tuple[Any, int, str]:
     return row, push_id, row.locator(".job-name").inner_text()
 
 
-def test_retrigger_a_failed_job_and_follow_the_new_runs(page, app, fake_treeherder, signed_in, alice) -> None:
+def test_retrigger_a_failed_job_and_follow_the_new_runs(
+    page, app, fake_treeherder, signed_in, alice, alice_creds
+) -> None:
     signed_in(alice)
     row, push_id, name = _failed_row(page, app, fake_treeherder)
 
@@ -65,7 +53,7 @@ def test_retrigger_a_failed_job_and_follow_the_new_runs(page, app, fake_treeherd
     ids=["csrf-403", "no-answer"],
 )
 def test_a_failed_post_is_said_next_to_the_button(
-    page, app, fake_treeherder, signed_in, alice, route, expected
+    page, app, fake_treeherder, signed_in, alice, alice_creds, route, expected
 ) -> None:
     signed_in(alice)
     row, _, _ = _failed_row(page, app, fake_treeherder)

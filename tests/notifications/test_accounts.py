@@ -12,6 +12,7 @@ from django.test import Client
 
 from accounts.models import UserSettings
 from notifications.models import Notification, PushState, PushSubscription, Watch
+from tests.helpers import parse_html
 
 pytestmark = pytest.mark.django_db
 
@@ -19,8 +20,11 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def alice() -> User:
-    return User.objects.create_user("alice", "alice@mozilla.com", PASSWORD)
+def alice(alice: User) -> User:
+    """tests/conftest.py's alice, with a password: these tests sign in through the form."""
+    alice.set_password(PASSWORD)
+    alice.save()
+    return alice
 
 
 def test_login_page_renders_in_the_site_layout(client: Client) -> None:
@@ -28,10 +32,10 @@ def test_login_page_renders_in_the_site_layout(client: Client) -> None:
     html = response.content.decode()
     assert response.status_code == 200
     assert "<h1>Sign in</h1>" in html
-    assert 'class="site-header"' in html  # base.html
+    assert parse_html(html).find_all(class_="site-header")  # base.html
     assert "css/forms.css" in html
     assert 'name="username"' in html and 'name="password"' in html
-    assert 'name="next" value="/watching/"' in html
+    assert parse_html(html).find_all("input", name="next", value="/watching/")
     assert "csrfmiddlewaretoken" in html
 
 

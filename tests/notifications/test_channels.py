@@ -13,8 +13,9 @@ import notifications.forms  # noqa: F401 - built from the registry at import, be
 from notifications import channels, outbox, poller
 from notifications.channels import Channel, TransportError
 from notifications.models import ChannelSettings, Notification, PushState
+from tests.helpers import make_user
 
-from .test_poller import make_user, watch
+from .test_poller import watch
 
 pytestmark = pytest.mark.django_db
 
@@ -144,10 +145,10 @@ def loft_pigeon(monkeypatch) -> LoftPigeon:
     return channel
 
 
-def test_a_registered_channel_has_its_settings_on_the_settings_page_without_a_migration(loft_pigeon, client):
-    user = make_user("alice")
-    client.force_login(user)
-    page = client.get("/settings/").content.decode()
+def test_a_registered_channel_has_its_settings_on_the_settings_page_without_a_migration(
+    loft_pigeon, alice, alice_client
+):
+    page = alice_client.get("/settings/").content.decode()
     assert 'name="pigeon_enabled"' in page and 'name="pigeon_loft"' in page and "By Carrier pigeon" in page
 
     form = {
@@ -156,15 +157,15 @@ def test_a_registered_channel_has_its_settings_on_the_settings_page_without_a_mi
         "email_enabled": "on",
         "pigeon_enabled": "on",
     }
-    refused = client.post("/settings/", form).content.decode()
+    refused = alice_client.post("/settings/", form).content.decode()
     assert "Name the loft." in refused
-    assert not ChannelSettings.objects.filter(user=user, channel="pigeon").exists()
+    assert not ChannelSettings.objects.filter(user=alice, channel="pigeon").exists()
 
-    client.post("/settings/", {**form, "pigeon_loft": "Rooftop"})
-    saved = ChannelSettings.objects.get(user=user, channel="pigeon")
+    alice_client.post("/settings/", {**form, "pigeon_loft": "Rooftop"})
+    saved = ChannelSettings.objects.get(user=alice, channel="pigeon")
     assert (saved.enabled, saved.config) == (True, {"pigeon_loft": "Rooftop"})
-    assert ChannelSettings.of(user, "email").enabled  # the other channels keep theirs
-    assert 'value="Rooftop"' in client.get("/settings/").content.decode()
+    assert ChannelSettings.of(alice, "email").enabled  # the other channels keep theirs
+    assert 'value="Rooftop"' in alice_client.get("/settings/").content.decode()
 
 
 def test_a_stored_config_the_channel_does_not_accept_is_refused_in_the_admin(loft_pigeon, admin_client):

@@ -15,12 +15,12 @@ from django.test.utils import CaptureQueriesContext
 
 from notifications import cycle, outbox, poller, tasks
 from notifications.models import Notification, PushJob, PushState
+from tests.helpers import make_user
 from tests.notifications import test_poller as poller_tests
 from tests.notifications.test_poller import (
     POLL,
     complete_all,
     jobs_queries,
-    make_user,
     running_jobs,
     running_push,
     watch,

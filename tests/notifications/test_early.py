@@ -12,8 +12,9 @@ from accounts.models import UserSettings
 from fakeherder import FakeTreeherder
 from notifications import early, outbox, poller
 from notifications.models import Notification, Watch
+from tests.helpers import make_user, parse_html
 
-from .test_poller import make_user, running_push, watch
+from .test_poller import running_push, watch
 
 pytestmark = pytest.mark.django_db
 
@@ -118,35 +119,34 @@ def test_early_alerts_can_be_switched_off(upstream, django_capture_on_commit_cal
     assert early_mails() == []
 
 
-def test_settings_and_watching_show_early_alerts(upstream, django_capture_on_commit_callbacks):
+def test_settings_and_watching_show_early_alerts(
+    upstream, django_capture_on_commit_callbacks, alice, alice_client, bob
+):
     from django.test import Client
 
-    user = make_user("alice")
-    client = Client()
-    client.force_login(user)
-    page = client.get("/settings/").content.decode()
+    page = alice_client.get("/settings/").content.decode()
     assert "Early alert at a watched push&#x27;s first new failure" in page and 'name="confirm_times"' in page
-    assert 'name="early_alerts"' in page and "checked" in page.split('name="early_alerts"')[1][:80]
-    client.post("/settings/", {"default_repo": "try", "notifications_enabled": "on", "email_enabled": "on",
-                               "confirm_times": "4"})  # fmt: skip
-    prefs = UserSettings.objects.get(user=user)
+    assert "checked" in parse_html(page).one("input", name="early_alerts").attrs
+    form = {"default_repo": "try", "notifications_enabled": "on", "email_enabled": "on", "confirm_times": "4"}
+    alice_client.post("/settings/", form)
+    prefs = UserSettings.objects.get(user=alice)
     assert (prefs.early_alerts, prefs.confirm_times) == (False, 4)
-    assert client.post("/settings/", {"default_repo": "try", "confirm_times": "9"}).status_code in (200, 400)
-    assert UserSettings.objects.get(user=user).confirm_times == 4
+    refused = alice_client.post("/settings/", {"default_repo": "try", "confirm_times": "9"})
+    assert refused.status_code in (200, 400)
+    assert UserSettings.objects.get(user=alice).confirm_times == 4
 
     push_id = running_push(upstream, jobs=3)
-    watch(user, push_id)
-    other = make_user("bob")
-    assert client.post(f"/try/pushes/{push_id}/early-alert/", {"on": "0"}).status_code == 302
-    assert Watch.objects.get(user=user).early_alert is False
-    watch(other, push_id)
+    watch(alice, push_id)
+    assert alice_client.post(f"/try/pushes/{push_id}/early-alert/", {"on": "0"}).status_code == 302
+    assert Watch.objects.get(user=alice).early_alert is False
+    watch(bob, push_id)
     Client().post(f"/try/pushes/{push_id}/early-alert/", {"on": "0"})
-    assert Watch.objects.get(user=other).early_alert is True
-    client.post(f"/try/pushes/{push_id}/early-alert/", {"on": "1"})
-    UserSettings.objects.filter(user=user).update(early_alerts=True)
+    assert Watch.objects.get(user=bob).early_alert is True
+    alice_client.post(f"/try/pushes/{push_id}/early-alert/", {"on": "1"})
+    UserSettings.objects.filter(user=alice).update(early_alerts=True)
     upstream.add_job(push_id, "completed", result="testfailed", errors=[MINE])
     poll(push_id, django_capture_on_commit_callbacks)
-    html = client.get("/watching/").content.decode()
+    html = alice_client.get("/watching/").content.decode()
     assert (
         'data-kind="early"' in html and "early alert</span> Try push: early alert, new test failure" in html
     )

@@ -15,15 +15,14 @@ import pytest
 import time_machine
 from celery.exceptions import Retry
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
 
 from accounts.models import UserSettings
 from fakeherder import FakeTreeherder
-from notifications import channels, outbox, poller, tasks
+from notifications import outbox, poller, tasks
 from notifications.models import Notification, PushJob, PushState, PushSubscription, Watch
-from tests.helpers import set_channel
+from tests.helpers import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -61,17 +60,6 @@ def run_cycle(clock, django_capture_on_commit_callbacks):
         return out.getvalue()
 
     return run
-
-
-def make_user(name: str, **user_settings: object):
-    """A user with these settings: UserSettings fields, and `<channel>_enabled` for a channel's switch."""
-    user = get_user_model().objects.create_user(name, f"{name}@example.com")  # no password: no slow hashing
-    for channel in channels.CHANNELS:
-        if f"{channel}_enabled" in user_settings:
-            set_channel(user, channel, bool(user_settings.pop(f"{channel}_enabled")))
-    if user_settings:
-        UserSettings.objects.update_or_create(user=user, defaults=user_settings)
-    return user
 
 
 def watch(user, push_id: int, repo: str = "try") -> Watch:

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from notifications.models import Notification, PushState, Watch
+from tests.helpers import parse_html
 
 pytestmark = pytest.mark.django_db
 
@@ -43,30 +44,6 @@ def treeherder() -> responses.RequestsMock:
 
 
 HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/try/"}
-
-
-@pytest.fixture
-def alice() -> User:
-    return User.objects.create_user("alice", "alice@mozilla.com", "correct horse battery")
-
-
-@pytest.fixture
-def bob() -> User:
-    return User.objects.create_user("bob", "bob@mozilla.com", "another good password")
-
-
-@pytest.fixture
-def alice_client(alice: User) -> Client:
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
-def bob_client(bob: User) -> Client:
-    client = Client()
-    client.force_login(bob)
-    return client
 
 
 def watch_url(repo: str = "try", push_id: int = 1234) -> str:
@@ -151,7 +128,7 @@ def test_it_unwatches_with_htmx_and_answers_the_watch_button(alice: User, alice_
     html = response.content.decode()
     assert 'hx-post="/try/pushes/1234/watch/"' in html
     assert "Unwatch" not in html and "Watch" in html
-    assert 'name="next" value="/try/"' in html
+    assert parse_html(html).find_all("input", name="next", value="/try/")
     assert not Watch.objects.filter(user=alice).exists()
 
 
@@ -266,7 +243,7 @@ def test_watching_lists_running_first_with_state_progress_and_notification(alice
     # Unwatch buttons for each watch, returning to /watching/ without JS.
     assert html.count('action="/try/pushes/1/unwatch/"') == 1
     assert 'action="/autoland/pushes/3/unwatch/"' in html
-    assert 'name="next" value="/watching/"' in html
+    assert parse_html(html).find_all("input", name="next", value="/watching/")
 
 
 def test_watching_shows_recent_notifications_with_outcome(alice: User, alice_client: Client) -> None:
@@ -328,7 +305,7 @@ def test_the_watch_button_is_hidden_from_anonymous_users(rf, alice: User) -> Non
     request.user = alice
     html = render_to_string("notifications/watch_button.html", context, request=request)
     assert 'action="/try/pushes/5/watch/"' in html
-    assert 'name="next" value="/try/"' in html
+    assert parse_html(html).find_all("input", name="next", value="/try/")
     assert "csrfmiddlewaretoken" in html
 
 
@@ -340,17 +317,17 @@ def test_watching_refreshes_itself_only_while_a_push_runs(
     PushState.objects.create(repo="try", push_id=1, state="running", title="Bug 1 - running")
 
     page = alice_client.get("/watching/").content.decode()
-    assert 'hx-get="/watching/" hx-trigger="every 17s"' in page
+    assert parse_html(page).find_all(hx_get="/watching/", hx_trigger="every 17s")
 
     fragment = alice_client.get("/watching/", headers={"HX-Request": "true"})
     html = fragment.content.decode()
-    assert html.lstrip().startswith('<div id="watch-lists"')
+    assert parse_html(html).first().matches("div", id="watch-lists")
     assert "<html" not in html and "Bug 1 - running" in html
     assert "HX-Request" in fragment["Vary"]
 
     PushState.objects.filter(repo="try", push_id=1).update(state="finished")
     html = alice_client.get("/watching/", headers={"HX-Request": "true"}).content.decode()
-    assert "hx-trigger" not in html.split(">", 1)[0]  # finished: the refreshed list stops polling
+    assert "hx-trigger" not in parse_html(html).first().attrs  # finished: the refreshed list stops polling
 
 
 def test_watching_shows_each_finished_push_verdict(alice: User, alice_client: Client) -> None:
@@ -367,9 +344,10 @@ def test_watching_shows_each_finished_push_verdict(alice: User, alice_client: Cl
 
     html = alice_client.get("/watching/").content.decode()
 
-    assert '<span class="badge c-green" data-verdict="passed">passed</span>' in html
-    assert '<span class="badge c-orange" data-verdict="known">known failures only</span>' in html
-    assert '<span class="badge c-red" data-verdict="failed">3 new failures</span>' in html
+    page = parse_html(html)
+    assert page.one("span", class_="badge c-green", data_verdict="passed").text == "passed"
+    assert page.one("span", class_="badge c-orange", data_verdict="known").text == "known failures only"
+    assert page.one("span", class_="badge c-red", data_verdict="failed").text == "3 new failures"
 
 
 # --- Validation, cap, filling, orphans (issue 17, item 5) ----------------------------------------------

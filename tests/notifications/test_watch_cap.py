@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import connections
 from django.test import Client
 
@@ -49,15 +49,14 @@ def post_at_once(cookies: dict[str, str], paths: list[str]) -> list[int]:
     return statuses
 
 
-def test_concurrent_watch_requests_never_pass_the_cap(fake_treeherder: FakeTreeherder, settings) -> None:
+def test_concurrent_watch_requests_never_pass_the_cap(
+    fake_treeherder: FakeTreeherder, settings, alice: User, alice_client: Client
+) -> None:
     settings.TREEHERDER_URL = fake_treeherder.url
     settings.BUILDWATCH_MAX_WATCHES_PER_USER = CAP
     push_ids = [fake_treeherder.add_push(author="alice@mozilla.com") for _ in range(REQUESTS)]
-    alice = get_user_model().objects.create_user("alice", "alice@mozilla.com")
-    client = Client()
-    client.force_login(alice)
-    client.get("/try/")  # the repository list, read once before: the ten requests start together
-    cookies = {name: morsel.value for name, morsel in client.cookies.items()}
+    alice_client.get("/try/")  # the repository list, read once before: the ten requests start together
+    cookies = {name: morsel.value for name, morsel in alice_client.cookies.items()}
 
     statuses = post_at_once(cookies, [f"/try/pushes/{push_id}/watch/" for push_id in push_ids])
 

@@ -96,7 +96,8 @@ def _start_push_service() -> PushService:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     service = PushService(server)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # shutdown() waits for serve_forever's next poll: 0.05 s, not the default 0.5 s, per server.
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return service
 
 
@@ -157,18 +158,6 @@ class BrowserKeys:
         return json.loads(plain)
 
 
-@pytest.fixture
-def user(django_user_model):
-    return django_user_model.objects.create_user(
-        "ada", "ada@example.com"
-    )  # no password: force_login, no slow hashing
-
-
-@pytest.fixture
-def other_user(django_user_model):
-    return django_user_model.objects.create_user("bob", "bob@example.com")
-
-
 def subscribe(user, endpoint: str, keys: BrowserKeys | None = None, ua: str = FIREFOX_UA) -> PushSubscription:
     keys = keys or BrowserKeys.new()
     return PushSubscription.objects.create(
@@ -197,13 +186,13 @@ def jwt_claims(authorization: str) -> dict:
 
 @pytest.mark.django_db
 def test_it_sends_an_encrypted_notification_each_browser_can_decrypt(
-    user, vapid, push_service, other_push_service
+    alice, vapid, push_service, other_push_service
 ):
     laptop, phone = BrowserKeys.new(), BrowserKeys.new()
-    subscribe(user, push_service.url("/wpush/laptop"), laptop)
-    subscribe(user, other_push_service.url("/wpush/phone"), phone)
+    subscribe(alice, push_service.url("/wpush/laptop"), laptop)
+    subscribe(alice, other_push_service.url("/wpush/phone"), phone)
 
-    send_webpush(notification_for(user))
+    send_webpush(notification_for(alice))
 
     [got_laptop], [got_phone] = push_service.received, other_push_service.received
     expected = {
@@ -229,21 +218,21 @@ def test_it_sends_an_encrypted_notification_each_browser_can_decrypt(
 
 
 @pytest.mark.django_db
-def test_it_cannot_be_decrypted_with_another_browsers_keys(user, vapid, push_service):
-    subscribe(user, push_service.url("/wpush/a"), BrowserKeys.new())
-    send_webpush(notification_for(user))
+def test_it_cannot_be_decrypted_with_another_browsers_keys(alice, vapid, push_service):
+    subscribe(alice, push_service.url("/wpush/a"), BrowserKeys.new())
+    send_webpush(notification_for(alice))
     with pytest.raises(Exception):  # noqa: B017 (http_ece raises InvalidTag / ECEException)
         BrowserKeys.new().decrypt(push_service.received[0].body)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("status", [404, 410])
-def test_it_removes_a_gone_subscription_and_still_reaches_the_others(user, vapid, push_service, status):
-    gone = subscribe(user, push_service.url("/wpush/gone"))
-    kept = subscribe(user, push_service.url("/wpush/kept"), ua=CHROME_UA)
+def test_it_removes_a_gone_subscription_and_still_reaches_the_others(alice, vapid, push_service, status):
+    gone = subscribe(alice, push_service.url("/wpush/gone"))
+    kept = subscribe(alice, push_service.url("/wpush/kept"), ua=CHROME_UA)
     push_service.statuses["/wpush/gone"] = status
 
-    send_webpush(notification_for(user))  # no error: one browser got it
+    send_webpush(notification_for(alice))  # no error: one browser got it
 
     assert not PushSubscription.objects.filter(pk=gone.pk).exists()
     assert PushSubscription.objects.filter(pk=kept.pk).exists()
@@ -251,24 +240,24 @@ def test_it_removes_a_gone_subscription_and_still_reaches_the_others(user, vapid
 
 
 @pytest.mark.django_db
-def test_when_every_subscription_is_gone_it_fails_permanently(user, vapid, push_service):
-    subscribe(user, push_service.url("/wpush/gone"))
+def test_when_every_subscription_is_gone_it_fails_permanently(alice, vapid, push_service):
+    subscribe(alice, push_service.url("/wpush/gone"))
     push_service.statuses["/wpush/gone"] = 410
 
     with pytest.raises(TransportError) as caught:
-        send_webpush(notification_for(user))
+        send_webpush(notification_for(alice))
 
     assert caught.value.permanent
     assert "no subscriptions" in caught.value.message
-    assert not PushSubscription.objects.filter(user=user).exists()
+    assert not PushSubscription.objects.filter(user=alice).exists()
 
 
 @pytest.mark.django_db
-def test_without_subscriptions_it_fails_permanently(user, vapid, other_user, push_service):
-    subscribe(other_user, push_service.url("/wpush/bobs"))
+def test_without_subscriptions_it_fails_permanently(alice, vapid, bob, push_service):
+    subscribe(bob, push_service.url("/wpush/bobs"))
 
     with pytest.raises(TransportError) as caught:
-        send_webpush(notification_for(user))
+        send_webpush(notification_for(alice))
 
     assert caught.value.permanent
     assert caught.value.message == "no subscriptions"
@@ -277,12 +266,12 @@ def test_without_subscriptions_it_fails_permanently(user, vapid, other_user, pus
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("status", [500, 503, 429])
-def test_a_push_service_error_is_retryable_and_keeps_the_subscription(user, vapid, push_service, status):
-    subscription = subscribe(user, push_service.url("/wpush/flaky"))
+def test_a_push_service_error_is_retryable_and_keeps_the_subscription(alice, vapid, push_service, status):
+    subscription = subscribe(alice, push_service.url("/wpush/flaky"))
     push_service.statuses["/wpush/flaky"] = status
 
     with pytest.raises(TransportError) as caught:
-        send_webpush(notification_for(user))
+        send_webpush(notification_for(alice))
 
     assert not caught.value.permanent
     assert str(status) in caught.value.message
@@ -291,38 +280,38 @@ def test_a_push_service_error_is_retryable_and_keeps_the_subscription(user, vapi
 
 
 @pytest.mark.django_db
-def test_a_push_service_that_is_down_is_retryable(user, vapid):
-    subscribe(user, f"http://127.0.0.1:{free_port()}/wpush/nobody-listens")
+def test_a_push_service_that_is_down_is_retryable(alice, vapid):
+    subscribe(alice, f"http://127.0.0.1:{free_port()}/wpush/nobody-listens")
 
     with pytest.raises(TransportError) as caught:
-        send_webpush(notification_for(user))
+        send_webpush(notification_for(alice))
 
     assert not caught.value.permanent
     assert "ConnectionError" in caught.value.message
 
 
 @pytest.mark.django_db
-def test_a_hanging_push_service_times_out_and_is_retryable(user, vapid, push_service, monkeypatch):
+def test_a_hanging_push_service_times_out_and_is_retryable(alice, vapid, push_service, monkeypatch):
     monkeypatch.setattr(send, "WEBPUSH_TIMEOUT", 0.2)
     push_service.hang = True
-    subscribe(user, push_service.url("/wpush/slow"))
+    subscribe(alice, push_service.url("/wpush/slow"))
 
     with pytest.raises(TransportError) as caught:
-        send_webpush(notification_for(user))
+        send_webpush(notification_for(alice))
 
     assert not caught.value.permanent
     assert "Timeout" in caught.value.message
 
 
 @pytest.mark.django_db
-def test_a_dripping_push_service_is_cut_at_the_total_deadline(user, vapid, monkeypatch):
+def test_a_dripping_push_service_is_cut_at_the_total_deadline(alice, vapid, monkeypatch):
     """`200` and then one byte of body every 0.2 s: each read is quick, the answer never complete."""
     from tests.faulty_upstream import FaultyServer, timed
 
     monkeypatch.setattr(send, "WEBPUSH_TIMEOUT", 1.0)
     with FaultyServer("drip", interval=0.2) as server:
-        subscribe(user, server.url + "/wpush/drip")
-        seconds, problem = timed(lambda: send_webpush(notification_for(user)))
+        subscribe(alice, server.url + "/wpush/drip")
+        seconds, problem = timed(lambda: send_webpush(notification_for(alice)))
 
     assert isinstance(problem, TransportError) and not problem.permanent, problem
     assert "ReadTimeout" in problem.message
@@ -330,38 +319,38 @@ def test_a_dripping_push_service_is_cut_at_the_total_deadline(user, vapid, monke
 
 
 @pytest.mark.django_db
-def test_one_failing_browser_does_not_fail_a_delivery_another_got(user, vapid, push_service):
-    subscribe(user, push_service.url("/wpush/broken"))
-    subscribe(user, push_service.url("/wpush/fine"))
+def test_one_failing_browser_does_not_fail_a_delivery_another_got(alice, vapid, push_service):
+    subscribe(alice, push_service.url("/wpush/broken"))
+    subscribe(alice, push_service.url("/wpush/fine"))
     push_service.statuses["/wpush/broken"] = 500
 
-    send_webpush(notification_for(user))
+    send_webpush(notification_for(alice))
 
     assert len(push_service.received) == 2
-    assert PushSubscription.objects.filter(user=user).count() == 2
+    assert PushSubscription.objects.filter(user=alice).count() == 2
 
 
 @pytest.mark.django_db
-def test_a_refusal_that_cannot_change_is_permanent(user, vapid, push_service):
-    subscribe(user, push_service.url("/wpush/other-key"))
+def test_a_refusal_that_cannot_change_is_permanent(alice, vapid, push_service):
+    subscribe(alice, push_service.url("/wpush/other-key"))
     push_service.statuses["/wpush/other-key"] = 403
 
     with pytest.raises(TransportError) as caught:
-        send_webpush(notification_for(user))
+        send_webpush(notification_for(alice))
 
     assert caught.value.permanent
     assert "403" in caught.value.message
-    assert PushSubscription.objects.filter(user=user).count() == 1
+    assert PushSubscription.objects.filter(user=alice).count() == 1
 
 
 @pytest.mark.django_db
-def test_without_vapid_keys_nothing_is_sent(user, settings, push_service):
+def test_without_vapid_keys_nothing_is_sent(alice, settings, push_service):
     settings.VAPID_PUBLIC_KEY = settings.VAPID_PRIVATE_KEY = ""
-    subscribe(user, push_service.url("/wpush/a"))
+    subscribe(alice, push_service.url("/wpush/a"))
 
     assert not vapid_keys.webpush_available()
     with pytest.raises(TransportError) as caught:
-        send_webpush(notification_for(user))
+        send_webpush(notification_for(alice))
 
     assert caught.value.permanent
     assert "not configured" in caught.value.message
@@ -369,12 +358,12 @@ def test_without_vapid_keys_nothing_is_sent(user, settings, push_service):
 
 
 @pytest.mark.django_db
-def test_a_broken_private_key_is_a_permanent_error(user, vapid, settings, push_service):
+def test_a_broken_private_key_is_a_permanent_error(alice, vapid, settings, push_service):
     settings.VAPID_PRIVATE_KEY = "not-a-key"
-    subscribe(user, push_service.url("/wpush/a"))
+    subscribe(alice, push_service.url("/wpush/a"))
 
     with pytest.raises(TransportError) as caught:
-        send_webpush(notification_for(user))
+        send_webpush(notification_for(alice))
 
     assert caught.value.permanent
     assert push_service.received == []
@@ -384,9 +373,9 @@ def test_a_broken_private_key_is_a_permanent_error(user, vapid, settings, push_s
 
 
 @pytest.fixture
-def webpush_user(user):
-    set_channel(user, "webpush", True)
-    return user
+def webpush_user(alice):
+    set_channel(alice, "webpush", True)
+    return alice
 
 
 @pytest.mark.django_db
@@ -440,12 +429,12 @@ def test_the_poller_retries_a_row_when_the_push_service_fails(webpush_user, vapi
 
 
 @pytest.mark.django_db
-def test_a_public_key_of_another_pair_is_a_permanent_error(user, vapid, settings, push_service):
+def test_a_public_key_of_another_pair_is_a_permanent_error(alice, vapid, settings, push_service):
     settings.VAPID_PUBLIC_KEY = generate_vapid_keys().public_key
-    subscribe(user, push_service.url("/wpush/a"))
+    subscribe(alice, push_service.url("/wpush/a"))
 
     with pytest.raises(TransportError) as caught:
-        send_webpush(notification_for(user))
+        send_webpush(notification_for(alice))
 
     assert caught.value.permanent
     assert "VAPID_PUBLIC_KEY does not belong to VAPID_PRIVATE_KEY" in caught.value.message
@@ -495,33 +484,27 @@ def post_json(client: Client, url: str, data: object, **extra) -> object:
     return client.post(url, body, content_type="application/json", **extra)
 
 
-@pytest.fixture
-def ada(client, user) -> Client:
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.django_db
-def test_subscribing_stores_the_browser_and_turns_web_push_on(ada, user, vapid):
+def test_subscribing_stores_the_browser_and_turns_web_push_on(alice_client, alice, vapid):
     data = subscription_json()
-    response = post_json(ada, reverse("webpush_subscribe"), data, HTTP_USER_AGENT=FIREFOX_UA)
+    response = post_json(alice_client, reverse("webpush_subscribe"), data, HTTP_USER_AGENT=FIREFOX_UA)
 
     assert response.status_code == 201
     assert response.json()["browser"] == "Firefox on Linux"
-    subscription = PushSubscription.objects.get(user=user)
+    subscription = PushSubscription.objects.get(user=alice)
     assert subscription.endpoint == data["endpoint"]
     assert (subscription.p256dh, subscription.auth) == (data["keys"]["p256dh"], data["keys"]["auth"])
     assert subscription.user_agent == FIREFOX_UA
-    assert channel_of(user, "webpush").enabled
+    assert channel_of(alice, "webpush").enabled
 
 
 @pytest.mark.django_db
-def test_subscribing_the_same_endpoint_again_updates_its_keys(ada, user, vapid):
+def test_subscribing_the_same_endpoint_again_updates_its_keys(alice_client, alice, vapid):
     first = subscription_json()
-    post_json(ada, reverse("webpush_subscribe"), first)
+    post_json(alice_client, reverse("webpush_subscribe"), first)
     again = subscription_json()  # same endpoint, new keys (the browser re-subscribed)
 
-    response = post_json(ada, reverse("webpush_subscribe"), again)
+    response = post_json(alice_client, reverse("webpush_subscribe"), again)
 
     assert response.status_code == 200
     subscription = PushSubscription.objects.get()
@@ -531,32 +514,36 @@ def test_subscribing_the_same_endpoint_again_updates_its_keys(ada, user, vapid):
 
 @pytest.mark.django_db
 def test_posting_another_users_endpoint_moves_nothing_and_asks_for_a_fresh_subscription(
-    ada, other_user, vapid
+    alice_client, bob, vapid
 ):
-    theirs = subscribe(other_user, "https://updates.push.services.mozilla.com/wpush/v2/theirs")
+    theirs = subscribe(bob, "https://updates.push.services.mozilla.com/wpush/v2/theirs")
     stolen = {"endpoint": theirs.endpoint, "keys": {"p256dh": BrowserKeys.new().p256dh, "auth": theirs.auth}}
 
-    response = post_json(ada, reverse("webpush_subscribe"), stolen)
+    response = post_json(alice_client, reverse("webpush_subscribe"), stolen)
 
     assert response.status_code == 409 and response.json()["resubscribe"] is True
     theirs.refresh_from_db()
-    assert theirs.user == other_user and PushSubscription.objects.count() == 1
+    assert theirs.user == bob and PushSubscription.objects.count() == 1
 
 
 @pytest.mark.django_db
-def test_a_user_keeps_only_the_newest_subscriptions(ada, user, vapid):
+def test_a_user_keeps_only_the_newest_subscriptions(alice_client, alice, vapid):
     for n in range(subscriptions.MAX_SUBSCRIPTIONS_PER_USER + 2):
-        post_json(ada, reverse("webpush_subscribe"), subscription_json(f"https://push.example.com/{n}"))
+        post_json(
+            alice_client, reverse("webpush_subscribe"), subscription_json(f"https://push.example.com/{n}")
+        )
 
-    kept = set(PushSubscription.objects.filter(user=user).values_list("endpoint", flat=True))
+    kept = set(PushSubscription.objects.filter(user=alice).values_list("endpoint", flat=True))
     assert len(kept) == subscriptions.MAX_SUBSCRIPTIONS_PER_USER
     assert "https://push.example.com/0" not in kept and "https://push.example.com/1" not in kept
     assert f"https://push.example.com/{subscriptions.MAX_SUBSCRIPTIONS_PER_USER + 1}" in kept
 
 
 @pytest.mark.django_db
-def test_subscribing_from_a_loopback_push_service_is_allowed(ada, vapid):
-    response = post_json(ada, reverse("webpush_subscribe"), subscription_json("http://localhost:8001/push/1"))
+def test_subscribing_from_a_loopback_push_service_is_allowed(alice_client, vapid):
+    response = post_json(
+        alice_client, reverse("webpush_subscribe"), subscription_json("http://localhost:8001/push/1")
+    )
     assert response.status_code == 201
 
 
@@ -565,8 +552,8 @@ def test_subscribing_from_a_loopback_push_service_is_allowed(ada, vapid):
     "endpoint",
     ["https://evil.example.net/x", "https://fcm.googleapis.com.evil.example/x", "https://10.0.0.8/push"],
 )
-def test_only_known_push_services_are_accepted(ada, vapid, endpoint):
-    response = post_json(ada, reverse("webpush_subscribe"), subscription_json(endpoint))
+def test_only_known_push_services_are_accepted(alice_client, vapid, endpoint):
+    response = post_json(alice_client, reverse("webpush_subscribe"), subscription_json(endpoint))
 
     assert response.status_code == 400
     assert "not a known push service" in response.content.decode()
@@ -574,18 +561,20 @@ def test_only_known_push_services_are_accepted(ada, vapid, endpoint):
 
 
 @pytest.mark.django_db
-def test_loopback_push_services_are_refused_in_production(ada, vapid, settings):
+def test_loopback_push_services_are_refused_in_production(alice_client, vapid, settings):
     settings.WEBPUSH_ALLOW_LOOPBACK = False
-    response = post_json(ada, reverse("webpush_subscribe"), subscription_json("http://127.0.0.1:6379/x"))
+    response = post_json(
+        alice_client, reverse("webpush_subscribe"), subscription_json("http://127.0.0.1:6379/x")
+    )
 
     assert response.status_code == 400
     assert not PushSubscription.objects.exists()
 
 
 @pytest.mark.django_db
-def test_subdomains_of_a_known_push_service_are_accepted(ada, vapid):
+def test_subdomains_of_a_known_push_service_are_accepted(alice_client, vapid):
     endpoint = "https://wns2-by3p.notify.windows.com/w/?token=abc"
-    response = post_json(ada, reverse("webpush_subscribe"), subscription_json(endpoint))
+    response = post_json(alice_client, reverse("webpush_subscribe"), subscription_json(endpoint))
 
     assert response.status_code == 201
 
@@ -608,8 +597,8 @@ def test_subdomains_of_a_known_push_service_are_accepted(ada, vapid):
         (subscription_json(keys={"auth": b64urlencode(b"short")}), "auth must be 16 bytes"),
     ],
 )
-def test_an_invalid_subscription_is_refused_with_a_reason(ada, vapid, data, error):
-    response = post_json(ada, reverse("webpush_subscribe"), data)
+def test_an_invalid_subscription_is_refused_with_a_reason(alice_client, vapid, data, error):
+    response = post_json(alice_client, reverse("webpush_subscribe"), data)
 
     assert response.status_code == 400
     assert error in response.json()["error"]
@@ -627,9 +616,9 @@ def test_subscribing_needs_sign_in(client, vapid):
 
 
 @pytest.mark.django_db
-def test_subscribing_needs_the_csrf_token(user, vapid):
+def test_subscribing_needs_the_csrf_token(alice, vapid):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
+    client.force_login(alice)
 
     refused = post_json(client, reverse("webpush_subscribe"), subscription_json())
     assert refused.status_code == 403
@@ -645,24 +634,24 @@ def test_subscribing_needs_the_csrf_token(user, vapid):
 
 
 @pytest.mark.django_db
-def test_subscribing_is_post_only(ada, vapid):
-    assert ada.get(reverse("webpush_subscribe")).status_code == 405
+def test_subscribing_is_post_only(alice_client, vapid):
+    assert alice_client.get(reverse("webpush_subscribe")).status_code == 405
 
 
 @pytest.mark.django_db
-def test_subscribing_without_vapid_keys_is_refused(ada, settings):
+def test_subscribing_without_vapid_keys_is_refused(alice_client, settings):
     settings.VAPID_PUBLIC_KEY = settings.VAPID_PRIVATE_KEY = ""
-    response = post_json(ada, reverse("webpush_subscribe"), subscription_json())
+    response = post_json(alice_client, reverse("webpush_subscribe"), subscription_json())
     assert response.status_code == 409
     assert not PushSubscription.objects.exists()
 
 
 @pytest.mark.django_db
-def test_settings_lists_my_browsers_with_a_remove_button_and_the_key(ada, user, other_user, vapid):
-    mine = subscribe(user, "https://fcm.googleapis.com/fcm/send/mine", ua=CHROME_UA)
-    theirs = subscribe(other_user, "https://updates.push.services.mozilla.com/wpush/v2/theirs")
+def test_settings_lists_my_browsers_with_a_remove_button_and_the_key(alice_client, alice, bob, vapid):
+    mine = subscribe(alice, "https://fcm.googleapis.com/fcm/send/mine", ua=CHROME_UA)
+    theirs = subscribe(bob, "https://updates.push.services.mozilla.com/wpush/v2/theirs")
 
-    html = ada.get(reverse("settings")).content.decode()
+    html = alice_client.get(reverse("settings")).content.decode()
 
     assert f'data-vapid-public-key="{vapid.public_key}"' in html
     assert f'data-subscribe-url="{reverse("webpush_subscribe")}"' in html
@@ -676,19 +665,21 @@ def test_settings_lists_my_browsers_with_a_remove_button_and_the_key(ada, user, 
 
 
 @pytest.mark.django_db
-def test_settings_says_when_subscribed_browsers_get_nothing_because_web_push_is_off(ada, user, vapid):
-    subscribe(user, "https://fcm.googleapis.com/fcm/send/mine")
-    assert "data-webpush-off" in ada.get(reverse("settings")).content.decode()
+def test_settings_says_when_subscribed_browsers_get_nothing_because_web_push_is_off(
+    alice_client, alice, vapid
+):
+    subscribe(alice, "https://fcm.googleapis.com/fcm/send/mine")
+    assert "data-webpush-off" in alice_client.get(reverse("settings")).content.decode()
 
-    set_channel(user, "webpush", True)
-    assert "data-webpush-off" not in ada.get(reverse("settings")).content.decode()
+    set_channel(alice, "webpush", True)
+    assert "data-webpush-off" not in alice_client.get(reverse("settings")).content.decode()
 
 
 @pytest.mark.django_db
-def test_settings_without_vapid_keys_explains_web_push_is_unavailable(ada, settings):
+def test_settings_without_vapid_keys_explains_web_push_is_unavailable(alice_client, settings):
     settings.VAPID_PUBLIC_KEY = settings.VAPID_PRIVATE_KEY = ""
 
-    html = ada.get(reverse("settings")).content.decode()
+    html = alice_client.get(reverse("settings")).content.decode()
 
     assert "Web push is not available on this BuildWatch" in html
     assert "generate_vapid_keys" in html
@@ -697,10 +688,10 @@ def test_settings_without_vapid_keys_explains_web_push_is_unavailable(ada, setti
 
 
 @pytest.mark.django_db
-def test_removing_my_subscription(ada, user, vapid):
-    subscription = subscribe(user, "https://fcm.googleapis.com/fcm/send/mine", ua=CHROME_UA)
+def test_removing_my_subscription(alice_client, alice, vapid):
+    subscription = subscribe(alice, "https://fcm.googleapis.com/fcm/send/mine", ua=CHROME_UA)
 
-    response = ada.post(reverse("webpush_unsubscribe", args=[subscription.pk]), follow=True)
+    response = alice_client.post(reverse("webpush_unsubscribe", args=[subscription.pk]), follow=True)
 
     assert response.redirect_chain[-1][0] == reverse("settings")
     assert not PushSubscription.objects.filter(pk=subscription.pk).exists()
@@ -708,23 +699,23 @@ def test_removing_my_subscription(ada, user, vapid):
 
 
 @pytest.mark.django_db
-def test_removing_someone_elses_subscription_is_a_404(ada, other_user, vapid):
-    theirs = subscribe(other_user, "https://updates.push.services.mozilla.com/wpush/v2/theirs")
+def test_removing_someone_elses_subscription_is_a_404(alice_client, bob, vapid):
+    theirs = subscribe(bob, "https://updates.push.services.mozilla.com/wpush/v2/theirs")
 
-    response = ada.post(reverse("webpush_unsubscribe", args=[theirs.pk]))
+    response = alice_client.post(reverse("webpush_unsubscribe", args=[theirs.pk]))
 
     assert response.status_code == 404
     assert PushSubscription.objects.filter(pk=theirs.pk).exists()
-    assert ada.post(reverse("webpush_unsubscribe", args=[theirs.pk + 1000])).status_code == 404
+    assert alice_client.post(reverse("webpush_unsubscribe", args=[theirs.pk + 1000])).status_code == 404
 
 
 @pytest.mark.django_db
-def test_removing_needs_post_sign_in_and_csrf(user, vapid):
-    subscription = subscribe(user, "https://fcm.googleapis.com/fcm/send/mine")
+def test_removing_needs_post_sign_in_and_csrf(alice, vapid):
+    subscription = subscribe(alice, "https://fcm.googleapis.com/fcm/send/mine")
     url = reverse("webpush_unsubscribe", args=[subscription.pk])
     assert Client().post(url).status_code == 302  # to sign-in
     client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
+    client.force_login(alice)
     assert client.get(url).status_code == 405
     assert client.post(url).status_code == 403
     assert PushSubscription.objects.filter(pk=subscription.pk).exists()
@@ -780,10 +771,10 @@ def test_browser_label(user_agent, label):
 
 
 @pytest.mark.django_db
-def test_a_long_body_is_shortened_to_fit_a_push_message(user, vapid, push_service):
+def test_a_long_body_is_shortened_to_fit_a_push_message(alice, vapid, push_service):
     keys = BrowserKeys.new()
-    subscribe(user, push_service.url("/wpush/a"), keys)
-    notification = notification_for(user)
+    subscribe(alice, push_service.url("/wpush/a"), keys)
+    notification = notification_for(alice)
     notification.body = "x" * 5000
     notification.save()
 
@@ -794,15 +785,15 @@ def test_a_long_body_is_shortened_to_fit_a_push_message(user, vapid, push_servic
 
 
 @pytest.mark.django_db
-def test_the_topic_is_one_per_user_push_and_kind(user, other_user):
+def test_the_topic_is_one_per_user_push_and_kind(alice, bob):
     """A retry replaces its own undelivered copy at the push service, never another user's message."""
     mine, again = (
-        notification_for(user),
-        Notification(user=user, repo="try", push_id=1234567, channel="webpush"),
+        notification_for(alice),
+        Notification(user=alice, repo="try", push_id=1234567, channel="webpush"),
     )
-    theirs = Notification.objects.create(user=other_user, repo="try", push_id=1234567, channel="webpush")
-    other_push = notification_for(user, push_id=42)
-    early = Notification(user=user, repo="try", push_id=1234567, channel="webpush", kind="early")
+    theirs = Notification.objects.create(user=bob, repo="try", push_id=1234567, channel="webpush")
+    other_push = notification_for(alice, push_id=42)
+    early = Notification(user=alice, repo="try", push_id=1234567, channel="webpush", kind="early")
     assert send.notification_topic(mine) == send.notification_topic(again)
     assert len({send.notification_topic(n) for n in (mine, theirs, other_push, early)}) == 4
 
@@ -823,21 +814,21 @@ def test_topic_is_a_short_base64url_token():
         "https://push.example.com\t/x",
     ],
 )
-def test_an_endpoint_read_differently_by_the_http_client_is_refused(ada, vapid, endpoint):
-    response = post_json(ada, reverse("webpush_subscribe"), subscription_json(endpoint))
+def test_an_endpoint_read_differently_by_the_http_client_is_refused(alice_client, vapid, endpoint):
+    response = post_json(alice_client, reverse("webpush_subscribe"), subscription_json(endpoint))
 
     assert response.status_code == 400
     assert not PushSubscription.objects.exists()
 
 
 @pytest.mark.django_db
-def test_a_stored_subscription_no_longer_allowed_is_never_posted_to(user, vapid, push_service, settings):
+def test_a_stored_subscription_no_longer_allowed_is_never_posted_to(alice, vapid, push_service, settings):
     # Stored before the allowlist existed, or before the admin narrowed it.
-    subscribe(user, push_service.url("/wpush/old"))
+    subscribe(alice, push_service.url("/wpush/old"))
     settings.WEBPUSH_ALLOW_LOOPBACK = False
 
     with pytest.raises(TransportError) as error:
-        send_webpush(notification_for(user))
+        send_webpush(notification_for(alice))
 
     assert error.value.permanent
     assert push_service.received == []
@@ -845,11 +836,11 @@ def test_a_stored_subscription_no_longer_allowed_is_never_posted_to(user, vapid,
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("character", ["😀", "漢", "\x01"])
-def test_a_long_non_ascii_body_still_fits_one_push_message(user, vapid, push_service, character):
+def test_a_long_non_ascii_body_still_fits_one_push_message(alice, vapid, push_service, character):
     # Push services refuse messages over 4096 bytes (413), which would fail the notification for good.
     keys = BrowserKeys.new()
-    subscribe(user, push_service.url("/wpush/a"), keys)
-    notification = notification_for(user)
+    subscribe(alice, push_service.url("/wpush/a"), keys)
+    notification = notification_for(alice)
     notification.body = character * 5000
     notification.save()
 

@@ -8,24 +8,22 @@ import copy
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
 
-from accounts.models import TaskclusterCredentials
 from fakeherder import FakeTreeherder
 from notifications import followup, outbox, poller
 from notifications.models import Notification, Watch
 from pushes.confirm import new_failure_groups
 from pushes.models import ConfirmRequest
-from tests.helpers import set_channel
+from tests.helpers import TASKCLUSTER_CLIENT_ID, has_class, parse_html, set_channel, signed_in
 
-pytestmark = pytest.mark.django_db
+# alice, in every test here, can confirm: her Taskcluster credentials are stored (tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alice_creds")]
 
 MINE = "TEST-UNEXPECTED-FAIL | dom/base/test/test_mine.html | got 1, expected 2"
 OTHER = "TEST-UNEXPECTED-FAIL | dom/base/test/test_flaky.html | timed out"
 OLD = "TEST-UNEXPECTED-FAIL | dom/media/test/test_old.html | timed out"
-CLIENT_ID = "mozilla-auth0/ad|Mozilla-LDAP|alice/buildwatch"
 
 
 @pytest.fixture
@@ -33,21 +31,6 @@ def fake(fake_treeherder: FakeTreeherder, settings: Any) -> FakeTreeherder:
     settings.TREEHERDER_URL = fake_treeherder.url
     settings.TASKCLUSTER_ROOT_URL = fake_treeherder.url
     return fake_treeherder
-
-
-@pytest.fixture
-def alice() -> User:
-    user = User.objects.create_user("alice", "alice@mozilla.com")
-    creds = TaskclusterCredentials(user=user, client_id=CLIENT_ID)
-    creds.set_access_token("AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_Wxyz")
-    creds.save()
-    return user
-
-
-def signed_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def failed_push(fake: FakeTreeherder) -> tuple[int, int, int]:
@@ -90,7 +73,7 @@ def test_confirm_failures_triggers_the_task_action_for_each_failing_test(fake, a
             "taskGroupId": fake.decision_task_id(push_id),
             "taskId": fake.jobs_by_id[job_id].task_id,
         }
-        assert f'id="{CLIENT_ID}"' in trigger["authorization"]
+        assert f'id="{TASKCLUSTER_CLIENT_ID}"' in trigger["authorization"]
         assert trigger["task_id"] in html
     assert ConfirmRequest.objects.filter(user=alice, push_id=push_id, outcome="success").count() == 2
 
@@ -121,8 +104,10 @@ def test_every_taskcluster_failure_is_said_plainly(fake, alice, status, said):
     fake.fail_path("/api/hooks/v1/hooks/", status)
     html = signed_in(alice).post(f"/try/pushes/{push_id}/confirm/", {"times": "2"}).content.decode()
     assert "Not everything was confirmed." in html and "2 of 2 group(s) could not be confirmed." in html
-    outcomes = html.split('<ul class="confirm-groups">')[0]
-    assert outcomes.count("<li data-group-outcome=") == 2 and outcomes.count(said) == 2, outcomes
+    outcomes = parse_html(html).one("div", data_outcome=True)
+    groups = outcomes.find_all("li", data_group_outcome=True)
+    assert len(groups) == 2 and all(said in group.text for group in groups), outcomes.source
+    assert outcomes.text.count(said) == 2, outcomes.source
     assert "Taskcluster started" not in html
 
 
@@ -134,10 +119,9 @@ def test_taskcluster_down_while_reading_actions_is_said(fake, alice):
     assert fake.triggers == []
 
 
-def test_without_credentials_nothing_is_triggered(fake):
-    bob = User.objects.create_user("bob", "bob@mozilla.com")
+def test_without_credentials_nothing_is_triggered(fake, bob_client):
     push_id, _, _ = failed_push(fake)
-    html = signed_in(bob).post(f"/try/pushes/{push_id}/confirm/", {"times": "2"}).content.decode()
+    html = bob_client.post(f"/try/pushes/{push_id}/confirm/", {"times": "2"}).content.decode()
     assert "Add your Taskcluster client id and access token in Settings" in html and fake.triggers == []
 
 
@@ -149,18 +133,19 @@ def test_a_confirmed_failure_is_not_offered_or_run_again(fake, alice):
 
     section = client.get(f"/try/pushes/{push_id}/failures/").content.decode()
     assert "Every new failure was sent to run again" in section
-    assert "Confirm 2 new failures" not in section and 'class="confirm-form"' not in section
+    assert "Confirm 2 new failures" not in section
+    assert not parse_html(section).find_all(class_=has_class("confirm-form"))
 
     again = client.post(f"/try/pushes/{push_id}/confirm/", {"times": "2"}).content.decode()
     assert 'data-outcome="already_confirming"' in again and "Already confirming." in again
     assert "nothing was run again" in again
     assert len(fake.triggers) == 2  # a second click (or a second teammate) doubles no runs
-    assert "Already being confirmed" in again and 'class="confirm-form"' not in again
+    assert "Already being confirmed" in again
+    assert not parse_html(again).find_all(class_=has_class("confirm-form"))
 
 
-def test_only_the_failures_nobody_confirmed_yet_are_offered(fake, alice):
+def test_only_the_failures_nobody_confirmed_yet_are_offered(fake, alice, bob):
     push_id, mine, other = failed_push(fake)
-    bob = User.objects.create_user("bob", "bob@mozilla.com")
     [mine_key] = [g.key for g in new_failure_groups("try", push_id)[0] if "test_mine" in g.key]
     ConfirmRequest.objects.create(  # bob confirmed one of the two a minute ago
         user=bob, repo="try", push_id=push_id, group_key=mine_key, job_ids=[mine],
@@ -181,7 +166,7 @@ def test_a_section_header_says_how_many_of_its_failures_are_tier_2(fake, alice):
                  errors=["TEST-UNEXPECTED-FAIL | mobile/test_tier2.html | boom"])  # fmt: skip
     section = signed_in(alice).get(f"/try/pushes/{push_id}/failures/").content.decode()
     assert "<strong>2 new failures" in section  # the verdict counts tier 1 only
-    header = section.split('data-section="new"')[1].split("</h3>")[0]
+    header = parse_html(section).one("section", data_section="new").one("h3").text
     assert "3 failures" in header and "(1 of them tier 2/3 only)" in header
     assert "Confirm 2 new failures" in section  # tier-2 failures are not run again
 

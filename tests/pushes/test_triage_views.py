@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from fakeherder import FakeTreeherder
+from tests.helpers import parse_html
 
 pytestmark = pytest.mark.django_db
 
@@ -48,10 +49,13 @@ def test_failure_summary_shows_new_then_preexisting_then_intermittent(upstream):
 
     assert sections(html) == ["new", "preexisting", "intermittent"]
     assert "1 new failure · 1 known intermittent · 1 also failing on mozilla-central" in html
-    groups = re.findall(r'<li class="failure-group" data-triage="(\w+)">', html)
+    page = parse_html(html)
+    groups = [li.attrs.get("data-triage") for li in page.find_all("li", class_="failure-group")]
     assert groups == ["new", "preexisting", "intermittent"]
     # Each class has a word beside its colour, and its evidence.
-    assert '<span class="badge c-red">new</span> <code>dom/base/test/test_mine.html</code>' in html
+    badge, key = page.find_all("li", data_triage="new")[0].one("p", class_="failure-key").elements[:2]
+    assert (badge.tag, badge.classes, badge.text) == ("span", {"badge", "c-red"}, "new")
+    assert (key.tag, key.text) == ("code", "dom/base/test/test_mine.html")
     assert "Seen 37× on autoland/mozilla-central in the last 21 days." in html
     assert 'href="https://bugzilla.mozilla.org/show_bug.cgi?id=1622925">Bug 1622925</a>' in html
     # Log lines are untrusted: escaped.

@@ -13,6 +13,7 @@ from django.urls import reverse
 from accounts.models import UserSettings
 from notifications.models import Watch
 from pushes import rules
+from tests.helpers import parse_html
 from tests.pushes.conftest import (
     TH,
     job,
@@ -150,7 +151,7 @@ def test_status_cell_fragment_shows_counts_progress_and_worst_result(client, th)
     assert "<html" not in html
     assert "✗ failing" in html and "c-red" in html
     assert "2/3 done" in html and "1 failed" in html
-    assert '<progress max="3" value="2"' in html
+    assert parse_html(html).find_all("progress", max="3", value="2")
     assert "hx-trigger" not in html  # the list's one poller refreshes it
 
 
@@ -198,14 +199,15 @@ def test_detail_shows_header_totals_and_sorted_platform_groups(client, th):
     # Failing groups first, then by name; the failing one is open with its jobs in the page (no more
     # requests), the others load theirs when opened.
     assert html.index("linux64 opt") < html.index("android-em") < html.index("windows11-64 debug")
-    assert '<details class="group" id="g-linux64-opt" open>' in html
-    assert 'id="job-2" class="chip c-red"' in html and 'id="jr-2"' in html  # a chip, and a row: it failed
-    assert (
-        'hx-get="/try/pushes/100/jobs/?platform=windows11-64&amp;option=debug" hx-trigger="toggle once"'
-        in html
-    )
+    page = parse_html(html)
+    open_group = page.one("details", id="g-linux64-opt")
+    assert open_group.attrs == {"class": "group", "id": "g-linux64-opt", "open": ""}  # and nothing to load
+    assert page.find_all(id="job-2", class_="chip c-red") and 'id="jr-2"' in html  # a chip, and a row: failed
+    closed = "/try/pushes/100/jobs/?platform=windows11-64&option=debug"
+    [lazy] = page.find_all(hx_get=closed, hx_trigger="toggle once")
+    assert "&amp;option=debug" in lazy.start_tag  # escaped in the markup
     assert "Tier 2 and 3 jobs" in html
-    assert 'hx-get="/try/pushes/100/failures/" hx-trigger="load"' in html
+    assert page.find_all(hx_get="/try/pushes/100/failures/", hx_trigger="load")
     # Still running: the live part polls; tab title and favicon say so.
     assert 'hx-trigger="every 30s"' in html
     assert "<title>✗ failing · Bug 1234567" in html
@@ -221,7 +223,7 @@ def test_detail_htmx_refresh_returns_only_the_live_fragment(client, th):
     response = client.get("/try/pushes/100/", **HX)
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.lstrip().startswith('<section id="push-live"')
+    assert parse_html(html).first().matches("section", id="push-live")
     assert "<html" not in html and "push-header" not in html
     assert 'data-title="… running' in html
     assert response["Vary"] and "HX-Request" in response["Vary"]
@@ -242,7 +244,7 @@ def test_finished_push_stops_refreshing(client, th):
     suggestion.update(bugs={"open_recent": [], "all_others": []}, line_number=10, counter=0)
     th.get(f"{TH}/api/project/try/jobs/2/bug_suggestions/", json=[suggestion])
     html = client.get("/try/pushes/100/", **HX).content.decode()
-    assert 'hx-trigger="every' not in html.split('<div class="groups">')[0]
+    assert not parse_html(html).find_all(hx_trigger=re.compile("every.*"))
     assert 'data-title="✗ 1 new failure' in html
 
 
@@ -252,7 +254,8 @@ def test_a_finished_push_keeps_refreshing_until_its_failed_logs_are_parsed(clien
     mock_detail(th, [job(1), job(2, result="busted", last_modified=ended.isoformat())], decision=False)
     mock_log_errors(th, 2, [], parse_status="pending")
     html = client.get("/try/pushes/100/", **HX).content.decode()
-    assert re.search(r'<div id="push-poll" hx-get="[^"]+" hx-trigger="every', html)
+    polling = re.compile("every.*")
+    assert parse_html(html).find_all("div", id="push-poll", hx_get=re.compile(".+"), hx_trigger=polling)
 
 
 @pytest.mark.django_db
@@ -262,7 +265,7 @@ def test_a_finished_push_stops_refreshing_when_a_log_stays_unparsed_past_the_bou
     mock_log_errors(th, 2, [], parse_status="pending")
     th.get(f"{TH}/api/project/try/jobs/2/bug_suggestions/", json=[])
     html = client.get("/try/pushes/100/", **HX).content.decode()
-    assert 'id="push-poll"' in html and 'hx-trigger="every' not in html.split('<div class="groups">')[0]
+    assert 'id="push-poll"' in html and not parse_html(html).find_all(hx_trigger=re.compile("every.*"))
 
 
 @pytest.mark.django_db
@@ -291,12 +294,12 @@ def test_group_jobs_fragment_lists_jobs_with_links_and_status(client, th):
 
 
 @pytest.mark.django_db
-def test_job_rows_offer_a_retrigger_button_to_signed_in_users(client, th):
+def test_job_rows_offer_a_retrigger_button_to_signed_in_users(client, th, bob):
     mock_push(th, push(100))
     mock_jobs(th, [job(1, result="testfailed")])
     url = "/try/pushes/100/jobs/?platform=linux64&option=opt"
     assert "retrigger-form" not in client.get(url, **HX).content.decode()
-    client.force_login(get_user_model().objects.create_user("bob", "bob@example.com", "pw"))
+    client.force_login(bob)
     assert 'action="/try/jobs/1/retrigger/"' in client.get(url, **HX).content.decode()
 
 
@@ -385,7 +388,7 @@ def test_failure_summary_shows_ten_groups_and_the_rest_behind_a_disclosure(clien
     mock_jobs(th, failing_rows(1))
     mock_log_errors(th, 1, [f"TEST-UNEXPECTED-FAIL | test_{i:02d}.js | boom" for i in range(12)])
     html = client.get("/try/pushes/100/failures/", **HX).content.decode()
-    assert html.count('class="failure-group"') == 12
+    assert len(parse_html(html).find_all(class_="failure-group")) == 12
     assert "2 more failure groups" in html
     assert html.index("test_09.js") < html.index("2 more failure groups") < html.index("test_10.js")
 
