@@ -15,12 +15,18 @@ import pytest
 from tests.helpers import scratch_postgres_and_redis
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ("tests/notifications/test_cycle.py", "tests/notifications/test_poller.py")
+MODULES = (
+    "tests/notifications/test_cycle.py",
+    "tests/notifications/test_poller.py",
+    "tests/notifications/test_durations.py",
+)
 
 
 @pytest.mark.services
 def test_the_poll_cycle_tests_pass_on_postgresql() -> None:
-    with scratch_postgres_and_redis("bw_pgpaths", redis_db=13) as (dsn, _redis_url):
+    # Its Redis database is emptied: the one a parallel run names (test_production_shape.py's), not a fixed 13.
+    redis_db = int(os.environ.get("BUILDWATCH_TEST_PROD_REDIS_DB", "13"))
+    with scratch_postgres_and_redis("bw_pgpaths", redis_db=redis_db) as (dsn, _redis_url):
         env = {**os.environ, "DATABASE_URL": dsn}
         env.pop("REDIS_URL", None)  # the modules' own cache (local memory), as in the rest of the suite
         result = subprocess.run(
