@@ -287,15 +287,18 @@ def _at(values: Sequence[float], p: float) -> float:
     return values[index] + (values[index + 1] - values[index]) * (position - index)
 
 
-def _share(values: Sequence[float], t: float) -> float:
-    """The share of sorted values at or below t, interpolated between them (the inverse of `_at`)."""
+def _share(values: Sequence[float], t: float, levels: Sequence[float] | None = None) -> float:
+    """The share of sorted values at or below t, interpolated between them (the inverse of `_at`); with
+    `levels`, values are those quantiles (a job's GRID quantiles) rather than samples."""
     index = bisect_right(values, t)
     if index == 0:
         return 0.0
     if index >= len(values):
         return 1.0
     low, high = values[index - 1], values[index]
-    return (index - 1 + (t - low) / (high - low)) / (len(values) - 1)
+    if levels is None:
+        return (index - 1 + (t - low) / (high - low)) / (len(values) - 1)
+    return levels[index - 1] + (levels[index] - levels[index - 1]) * (t - low) / (high - low)
 
 
 def _left(
@@ -327,24 +330,13 @@ class _Remaining:
     def cdf(self, t: float) -> float:
         if t >= self.top:
             return 1.0
-        done = _grid_share(self.values, t)
+        done = _share(self.values, t, GRID)
         if self.retry:
-            done = (1 - self.retry) * done + self.retry * _grid_share(self.again, t)
+            done = (1 - self.retry) * done + self.retry * _share(self.again, t, GRID)
         return done
 
     def longest(self) -> float:
         return max(self.values[-1], self.again[-1] if self.retry else 0.0)
-
-
-def _grid_share(values: Sequence[float], t: float) -> float:
-    """P(time ≤ t) from GRID quantiles, interpolated between them."""
-    index = bisect_right(values, t)
-    if index == 0:
-        return 0.0
-    if index >= len(values):
-        return 1.0
-    low, high = values[index - 1], values[index]
-    return GRID[index - 1] + (GRID[index] - GRID[index - 1]) * (t - low) / (high - low)
 
 
 def _median(values: Sequence[float]) -> float:
