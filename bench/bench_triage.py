@@ -35,9 +35,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_fake(latency: float) -> tuple[subprocess.Popen, str]:
+def start_fake(latency: float, scenario: str = "default") -> tuple[subprocess.Popen, str]:
+    """The fake Treeherder in its own process, its clock frozen; (process, url) once it answers."""
     port = free_port()
-    command = [sys.executable, "-m", "fakeherder", "--port", str(port), "--scenario", "default",
+    command = [sys.executable, "-m", "fakeherder", "--port", str(port), "--scenario", scenario,
                "--speed", "0", "--latency", str(latency)]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

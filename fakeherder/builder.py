@@ -7,7 +7,10 @@ Everything is seeded (`random.Random`), so the same arguments give the same push
 from __future__ import annotations
 
 import base64
+import hashlib
+import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -114,6 +117,44 @@ INTERMITTENT_LINE = (
 # --- Building scenarios ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Variation:
+    """What makes a real push's timing hard to guess (issue 26), for pushes that should look real.
+
+    Each kind of job (platform, option, job name without its chunk number) has its own typical run time,
+    log-uniform in the pace's range and the same on every push; chunks of one suite differ (their tests
+    are not split evenly); runs of one kind vary; a push as a whole runs a little faster or slower (what
+    its patch does) and waits longer or shorter for workers (how busy the pool is: queues also differ by
+    pool, `POOL_QUEUE`); a few jobs are stragglers (a test hanging into its timeout, a slow machine), and
+    a few runs are lost to the infrastructure (result `retry`) and run again as the same task."""
+
+    run_noise: float = 0.12  # sigma of the log of a run's time, run to run, within one kind
+    chunk_noise: float = 0.2  # sigma of the log of a chunk's typical time within its suite
+    push_noise: float = 0.08  # sigma of the log of a push-wide factor on run times
+    load_noise: float = 0.5  # sigma of the log of a push-wide factor on queue times
+    straggler: float = 0.02  # share of jobs that run straggler_factor times longer
+    straggler_factor: tuple[float, float] = (1.8, 4.0)
+    retry: float = 0.015  # share of runs lost to the infrastructure, run again
+
+
+# How long each worker pool makes a job wait, as a factor on the pace's queue.
+POOL_QUEUE = {"linux": 1.0, "windows": 2.0, "macosx": 4.0, "android": 3.0}
+
+
+def pool_queue(platform: str) -> float:
+    return next((factor for prefix, factor in POOL_QUEUE.items() if platform.startswith(prefix)), 1.5)
+
+
+def _unit(text: str) -> float:
+    """A number in [0, 1) that only `text` decides: a kind's place in its range, the same every push."""
+    return int(hashlib.sha1(text.encode()).hexdigest()[:12], 16) / 16**12
+
+
+def job_kind(name: str) -> str:
+    """A job type name without its chunk number (`...-browser-chrome-3` and `-12` are one kind)."""
+    return re.sub(r"-\d+$", "", name)
+
+
 @dataclass(slots=True)
 class Pace:
     """How long things take, in simulated seconds."""
@@ -124,10 +165,14 @@ class Pace:
     queue: tuple[float, float] = (5.0, 60.0)
     spread: float = 0.0  # extra random queueing for huge pushes
     parse_delay: float = PARSE_DELAY
+    variation: Variation | None = None  # None: uniform in the ranges, every job alike
 
 
 QUICK = Pace(decision=60.0, build=(40.0, 70.0), test=(30.0, 80.0), queue=(5.0, 15.0), parse_delay=20.0)
 DEMO = Pace()
+# The demo's pace with real pushes' spreads (per-kind times, stragglers, lost runs): the pushes that arrive
+# as a demo runs, and the `history` scenario.
+VARIED = Pace(variation=Variation())
 SLOW = Pace(decision=180.0, build=(600.0, 900.0), test=(300.0, 1200.0), queue=(10.0, 120.0))
 
 
@@ -234,6 +279,9 @@ class Builder:
         return job
 
     def schedule(self, push: FakePush, specs: list[JobSpec], pace: Pace) -> None:
+        if pace.variation is not None:
+            self.schedule_varied(push, specs, pace, pace.variation)
+            return
         rng, p = self.rng, float(push.push_timestamp)
         decision = JobSpec("Gecko Decision Task", "D", "unknown", "?", "gecko-decision", "opt", 1, "decision")
         dec_end = p + pace.decision
@@ -252,6 +300,53 @@ class Builder:
                 pending = ready + rng.uniform(5, 30)
                 start = pending + queue
                 self.make_job(push, spec, graph_at, pending, start, start + rng.uniform(*pace.test), pace)
+
+    def schedule_varied(self, push: FakePush, specs: list[JobSpec], pace: Pace, variation: Variation) -> None:
+        """`schedule` with a Variation: per-kind run times, spreads, stragglers and lost runs."""
+        rng, p = self.rng, float(push.push_timestamp)
+        speed = math.exp(rng.gauss(0.0, variation.push_noise))
+        load = math.exp(rng.gauss(0.0, variation.load_noise))
+        decision = JobSpec("Gecko Decision Task", "D", "unknown", "?", "gecko-decision", "opt", 1, "decision")
+        dec_end = p + 20 + (pace.decision - 20) * math.exp(rng.gauss(0.0, variation.run_noise))
+        self.make_job(push, decision, p + 5, p + 5, p + 20, dec_end, pace)
+        graph_at = dec_end + 15
+        build_end: dict[tuple[str, str], float] = {}
+
+        def queue(spec: JobSpec) -> float:
+            extra = rng.uniform(0, pace.spread) if pace.spread else 0.0
+            return rng.uniform(*pace.queue) * pool_queue(spec.platform) * load + extra
+
+        for spec in specs:
+            if spec.kind == "build":
+                pending = graph_at
+            else:
+                ready = build_end.get((spec.platform.removesuffix("-qr"), spec.option), graph_at)
+                pending = ready + rng.uniform(5, 30)
+            start = pending + queue(spec)
+            end = start + self.run_time(spec, pace, variation, speed)
+            job = self.make_job(push, spec, graph_at, pending, start, end, pace)
+            if rng.random() < variation.retry:  # lost part-way through; its task runs again
+                job.result = "retry"
+                job.end_at = start + (end - start) * rng.uniform(0.1, 0.9)
+                again = job.end_at + queue(spec)
+                job = job.rerun(id=self.job_id(), task_id=job.task_id, retry_id=job.retry_id + 1,
+                                appear_at=job.end_at, start_at=again,
+                                end_at=again + self.run_time(spec, pace, variation, speed))  # fmt: skip
+                push.jobs.append(job)
+            if spec.kind == "build":
+                build_end[(spec.platform, spec.option)] = job.end_at
+
+    def run_time(self, spec: JobSpec, pace: Pace, variation: Variation, speed: float) -> float:
+        """One run of `spec`: its kind's typical time (log-uniform in the pace's range, fixed by the kind),
+        its chunk's share, this push's speed, run-to-run noise, and now and then a straggler."""
+        low, high = pace.build if spec.kind == "build" else pace.test
+        kind = f"{spec.platform}/{spec.option}/{job_kind(spec.name)}"
+        typical = low * (high / low) ** _unit(kind)
+        chunk = math.exp(variation.chunk_noise * random.Random(spec.name).gauss(0.0, 1.0))
+        run = typical * chunk * speed * math.exp(self.rng.gauss(0.0, variation.run_noise))
+        if self.rng.random() < variation.straggler:
+            run *= self.rng.uniform(*variation.straggler_factor)
+        return run
 
     def retry(self, push: FakePush, job: FakeJob) -> FakeJob:
         """Mark `job` as an infrastructure retry and add its rerun (same task, retry_id 1)."""

@@ -199,16 +199,21 @@ def repositories_payload(names: Iterable[str]) -> list[dict[str, Any]]:
 # --- The fake's own jobs and pushes ---------------------------------------------------------------------
 
 
+def treeherder_duration(submitted: float, started: float | None, ended: float | None, now: float) -> int:
+    """`/api/jobs/`'s `duration` as Treeherder computes it (model `Job.get_duration`): whole minutes, at
+    least 1, from the start (from the submit time while a job has not started) to the end (to now while
+    it has not ended)."""
+    seconds = (ended if ended is not None else now) - (started if started is not None else submitted)
+    return max(round(max(seconds, 60.0) / 60), 1)
+
+
 def fake_job_properties(job: FakeJob, state: str, last_modified: str, now: float) -> dict[str, Any]:
     """Every property of a fake job as both jobs endpoints would send it at `now`."""
     started = state in ("running", "completed")
     completed = state == "completed"
-    if completed:
-        duration = max(1, round((job.end_at - job.start_at) / 60))
-    elif state == "running":
-        duration = round((now - job.start_at) / 60)
-    else:
-        duration = 0
+    duration = treeherder_duration(
+        job.submitted_at, job.start_at if started else None, job.end_at if completed else None, now
+    )
     return {
         "build_architecture": "-", "build_os": "-", "build_platform": job.platform,
         "build_platform_id": small_id("platform:" + job.platform), "build_system_type": "taskcluster",
@@ -225,7 +230,7 @@ def fake_job_properties(job: FakeJob, state: str, last_modified: str, now: float
         "ref_data_name": job.signature, "result": job.result if completed else "unknown",
         "result_set_id": job.push_id, "signature": job.signature,
         "start_timestamp": int(job.start_at) if started else 0, "state": state,
-        "submit_timestamp": int(job.appear_at), "tier": job.tier, "who": job.who, "task_id": job.task_id,
+        "submit_timestamp": int(job.submitted_at), "tier": job.tier, "who": job.who, "task_id": job.task_id,
         "retry_id": job.retry_id, "platform_option": job.platform_option,
     }  # fmt: skip
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .builder import DEMO, PLANS, QUICK, Builder, Pace, catalog, logview
+from .builder import DEMO, PLANS, QUICK, VARIED, Builder, Pace, catalog, logview
 from .timeline import FakeJob, FakePush, load_recording
 
 DEMO_AUTHOR = "tester@mozilla.com"
@@ -324,10 +324,40 @@ def recurring_push(t0: float, number: int, first_push_id: int, first_job_id: int
         plan="failures" if number % 3 == 1 else "green",
         role=f"recurring-{number + 1}",
         platforms=6,
+        pace=VARIED,
     )
+
+
+HISTORY_PUSHES = 120
+HISTORY_EVERY = 10 * MINUTE
+# (platforms, size): what a push runs, from a few jobs on a few platforms to a large try run. Pushes of the
+# same shape run the same kinds of jobs (different chunks too), as real try pushes repeat each other.
+HISTORY_SHAPES = ((3, 90), (4, 160), (6, 260), (12, 420), (4, 120), (6, 340), (12, 600), (3, 60))
+
+
+def scenario_history(t0: float) -> dict[int, FakePush]:
+    """Try pushes one after another (HISTORY_PUSHES of them, every HISTORY_EVERY from t0 on; none
+    visible at t0), all at the VARIED pace: per-kind run times, spreads, stragglers and lost runs. For
+    measuring estimates of when a push finishes (bench/bench_eta.py): the earlier pushes are the history,
+    the later ones the pushes to predict. Every fifth push has failures; roles are `history-N`."""
+    b = Builder(t0, seed=2026, first_push_id=700001, first_job_id=500_000_000)
+    for number in range(HISTORY_PUSHES):
+        platforms, size = HISTORY_SHAPES[number % len(HISTORY_SHAPES)]
+        b.push(
+            author=(DEMO_AUTHOR, *OTHER_AUTHORS)[number % 3],
+            messages=[f"Bug {1920000 + number} - History push {number + 1}. r=dev"],
+            pushed_at=t0 + HISTORY_EVERY * (number + 1),
+            size=size,
+            plan="failures" if number % 5 == 4 else "green",
+            role=f"history-{number + 1}",
+            platforms=platforms,
+            pace=VARIED,
+        )
+    return b.pushes
 
 
 SCENARIOS: dict[str, Callable[[float], dict[int, FakePush]]] = {
     "default": scenario_default,
     "quick": scenario_quick,
+    "history": scenario_history,
 }

@@ -86,6 +86,9 @@ class FakeJob:
     reproduces: bool = False
     job_guid: str = ""
     signature: str = ""
+    # Treeherder's submit time is the task's creation, shared by all its runs: a retried run's (retry_id
+    # > 0) is its first run's. None: when it appears.
+    created_at: float | None = None
 
     def __post_init__(self) -> None:
         if not self.job_guid:
@@ -104,12 +107,18 @@ class FakeJob:
         end_at: float,
         kind: str | None = None,
     ) -> FakeJob:
-        """Another run of this job type on the same push: green, unparsed, unclassified, its own guid."""
+        """Another run of this job type on the same push: green, unparsed, unclassified, its own guid. A
+        run of the same task (retry_id > 0) keeps the task's creation as its submit time."""
         return replace(
             self, id=id, task_id=task_id, retry_id=retry_id, result="success", appear_at=appear_at,
             pending_at=appear_at, start_at=start_at, end_at=end_at, kind=kind or self.kind, errors=[],
             touched_at=0.0, failure_classification_id=1, job_guid="",
+            created_at=self.submitted_at if task_id == self.task_id else None,
         )  # fmt: skip
+
+    @property
+    def submitted_at(self) -> float:
+        return self.appear_at if self.created_at is None else min(self.created_at, self.appear_at)
 
     def state_at(self, now: float) -> str | None:
         if now < self.appear_at:

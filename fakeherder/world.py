@@ -22,6 +22,13 @@ from .scenarios import DEMO_AUTHOR, SCENARIOS
 from .timeline import FakeJob, FakePush, slug
 
 
+def _next_minute(job: FakeJob, state: str, now: float) -> float:
+    """When an unfinished job's `duration` (whole minutes since its start, or its submit time while it
+    waits; at least 1) next changes."""
+    since = job.start_at if state == "running" else job.appear_at
+    return since + max(90.0, 30.0 + 60.0 * (math.floor((now - since - 30.0) / 60.0) + 1))
+
+
 class Snapshot:
     """A push's visible jobs at one moment, rebuilt only when something changes."""
 
@@ -37,6 +44,8 @@ class Snapshot:
             state = job.state_at(now)
             if state is not None:
                 views.append((job, state, iso(job.last_modified_at(now))))
+            if state in ("unscheduled", "pending", "running"):  # its `duration` (minutes) ticks on
+                self.valid_until = min(self.valid_until, _next_minute(job, state, now))
         views.sort(key=lambda view: view[0].id)
         self.views = views
         self.now = now

@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
 from django.db.models import Q
+from django.utils import timezone
 
-from pushes import rules
+from pushes import durations, eta, rules
 
 from .models import PushJob, PushState
-from .snapshot import SNAPSHOT_FIELDS, decode_job, encode_job
+from .snapshot import SNAPSHOT_FIELDS, decode_job, encode_row, parse_last_modified, row_timing
 
 
 @dataclass
@@ -99,6 +101,7 @@ class JobsRead:
     state: PushState
     jobs: list[rules.Job]
     full: bool
+    read_at: datetime | None = None  # when it was read (the jobs' `duration` counts to then); None: now
 
 
 def write_jobs(state: PushState, fetched: Iterable[rules.Job], *, full: bool) -> Written:
@@ -111,15 +114,19 @@ def write_many(reads: Sequence[JobsRead]) -> dict[int, Written]:
     queries for all of them; returns each push's new tally by PushState pk. Reads back only the rows of
     the fetched jobs (all rows on a full read), writes only those that differ, and deletes on a full
     read the rows that vanished upstream. Jobs with no row yet (all of them on a push's first read) are
-    inserted without conflict handling: on PostgreSQL with COPY, several times faster than INSERTs."""
+    inserted without conflict handling: on PostgreSQL with COPY, several times faster than INSERTs.
+    Jobs that just completed or started teach their kinds' durations (pushes.durations.record: two more
+    queries for the batch, none when no job did)."""
     old = _stored_rows(reads)
     fresh: list[tuple[int, int, list[Any]]] = []  # (push pk, job id, data) of jobs with no row yet
     upserts: list[PushJob] = []
     vanished = Q()
     written: dict[int, Written] = {}
+    samples: list[tuple[str, eta.Sample]] = []
+    now = timezone.now()
     for read in reads:
         state, before = read.state, old[read.state.pk]
-        new = {job.id: (job, encode_job(job)) for job in read.jobs}
+        new = _rows(read, before, (read.read_at or now).timestamp(), samples)
         changed = {job_id: pair for job_id, pair in new.items() if before.get(job_id) != pair[1]}
         gone = [job_id for job_id in before if job_id not in new] if read.full else []
         if read.full:
@@ -147,7 +154,29 @@ def write_many(reads: Sequence[JobsRead]) -> dict[int, Written]:
         )  # fmt: skip
     if vanished:
         PushJob.objects.filter(vanished).delete()
+    if samples:
+        durations.record(samples, now)
     return written
+
+
+def _rows(
+    read: JobsRead, before: dict[int, list[Any]], read_at: float, samples: list[tuple[str, eta.Sample]]
+) -> dict[int, tuple[rules.Job, list[Any]]]:
+    """Each fetched job and its row data: its fields and its Timing (what the stored row knew, and what
+    this read adds: pushes.eta.observe). Appends to `samples` what the jobs that just completed or
+    started teach (pushes.eta.learn)."""
+    rows = {}
+    for job in read.jobs:
+        stored = before.get(job.id)
+        earlier = row_timing(stored)
+        modified = parse_last_modified(job.last_modified)
+        modified_at = modified.timestamp() if modified else None
+        timing = eta.observe(job, earlier, read_at, modified_at)
+        rows[job.id] = (job, encode_row(job, timing))
+        sample = eta.learn(job, stored[0] if stored else None, earlier, timing, read_at, modified_at)
+        if sample is not None:
+            samples.append((read.state.repo, sample))
+    return rows
 
 
 READ_BACK_IDS = 5000  # job ids per read-back query: SQLite allows 32,766 variables in one

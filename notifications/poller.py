@@ -263,7 +263,10 @@ def finish_polls(
             index for index in good if locked[polls[index][0].state.pk].state != PushState.State.FINISHED
         ]
         written = write_many(
-            [JobsRead(locked[polls[i][0].state.pk], polls[i][1].jobs, polls[i][0].full) for i in running]
+            [
+                JobsRead(locked[polls[i][0].state.pk], polls[i][1].jobs, polls[i][0].full, polls[i][0].now)
+                for i in running
+            ]
         )
         changed: list[tuple[PushState, set[str]]] = []
         for index in running:

@@ -1,7 +1,9 @@
 """What a PushState keeps of Treeherder's push: the compact job codec, the cursor, the push fields.
 
-A job is stored (PushJob.data, notifications/jobstore.py) as its [SNAPSHOT_FIELDS values]: enough to
-rebuild rules.Job for every rule the poller applies.
+A job is stored (PushJob.data, notifications/jobstore.py) as its [SNAPSHOT_FIELDS values] and then its
+TIMING_FIELDS: enough to rebuild rules.Job for every rule the poller applies, and the submit and start
+moments worked out so far (pushes.eta.Timing: /api/jobs/ rows carry no timestamps), which the next
+read needs to learn the job's wait and run time.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from operator import attrgetter
 from typing import Any
 
 from pushes import rules
+from pushes.eta import Timing
 from pushes.treeherder.parsing import parse_last_modified
 
 from .models import PushState
@@ -31,6 +34,8 @@ SNAPSHOT_FIELDS = (
 )
 
 
+TIMING_FIELDS = ("submitted", "queued", "started")  # epoch seconds or None, after the SNAPSHOT_FIELDS
+
 _snapshot_values = attrgetter(*SNAPSHOT_FIELDS)
 
 
@@ -38,8 +43,22 @@ def encode_job(job: rules.Job) -> list[Any]:
     return list(_snapshot_values(job))
 
 
+def encode_row(job: rules.Job, timing: Timing) -> list[Any]:
+    """PushJob.data: the job's SNAPSHOT_FIELDS, then its TIMING_FIELDS."""
+    return [*_snapshot_values(job), timing.submitted, timing.queued, timing.started]
+
+
+def row_timing(values: list[Any] | None) -> Timing | None:
+    """The Timing a stored row carries; None for no row, or one stored before rows carried it."""
+    if values is None or len(values) < len(SNAPSHOT_FIELDS) + len(TIMING_FIELDS):
+        return None
+    submitted, queued, started = values[len(SNAPSHOT_FIELDS) : len(SNAPSHOT_FIELDS) + len(TIMING_FIELDS)]
+    return Timing(submitted, queued, started)
+
+
 def decode_job(job_id: int, values: list[Any], push_id: int) -> rules.Job:
     data = dict(zip(SNAPSHOT_FIELDS, values, strict=False))
+    timing = row_timing(values)
     return rules.Job(
         id=int(job_id),
         push_id=push_id,
@@ -52,7 +71,7 @@ def decode_job(job_id: int, values: list[Any], push_id: int) -> rules.Job:
         job_group_symbol=data.get("job_group_symbol") or "",
         state=data.get("state") or "unknown",
         result=data.get("result") or "unknown",
-        start_timestamp=None,
+        start_timestamp=timing.started if timing else None,
         end_timestamp=None,
         tier=data.get("tier"),
         retry_id=data.get("retry_id") or 0,

@@ -45,3 +45,36 @@ class ConfirmRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} confirms {self.group_key[:40]} on {self.repo} push {self.push_id}"
+
+
+class JobDurations(models.Model):
+    """How long one kind of job took lately on one repository: its runs (start → end), waits (submit →
+    start) and queues (pending → start), each chunk's last runs, and the runs lost to the infrastructure;
+    newest last, at most pushes.eta.WINDOW each, none older than pushes.eta.MAX_AGE. A kind is a
+    platform, an option and a job type name without its chunk number (pushes.eta.job_kind). The row
+    with an empty platform, option and name is the repository's SHAPE (pushes.eta.SHAPE): every kind's
+    runs ÷ their kind's typical time, with their push. Written by the poller's batch writes
+    (pushes/durations.py `record`), read to estimate when a push finishes (`push_eta`)."""
+
+    repo = models.CharField(max_length=100)
+    platform = models.CharField(max_length=100, blank=True)
+    option = models.CharField(max_length=100, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    runs = models.JSONField(default=list)  # [[learned at (epoch seconds), seconds], ...]
+    waits = models.JSONField(default=list)  # the same, submit → start
+    queues = models.JSONField(default=list)  # the same, pending → start
+    chunks = models.JSONField(default=dict)  # {chunk number: [[learned at, seconds], ...]}
+    retries = models.JSONField(default=list)  # [[learned at], ...]
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "job durations"
+        verbose_name_plural = "job durations"
+        constraints = [
+            models.UniqueConstraint(fields=["name", "platform", "option", "repo"], name="unique_job_kind")
+        ]
+
+    def __str__(self) -> str:
+        if not self.name:
+            return f"every kind's shape on {self.repo}"
+        return f"{self.name} ({self.platform} {self.option}) on {self.repo}"

@@ -20,6 +20,7 @@ MODULES = (
     "tests/notifications/test_cycle.py",
     "tests/notifications/test_poller.py",
     "tests/notifications/test_watch_cap.py",
+    "tests/notifications/test_durations.py",
 )
 REDIS_DB = int(os.environ.get("BUILDWATCH_TEST_PROD_REDIS_DB", "13"))
 
