@@ -59,7 +59,7 @@ def run_buildwatch(url: str, warmup: int, count: int, poll: int) -> dict:  # noq
     from notifications import cycle
     from notifications.models import Watch
     from pushes import durations, rules
-    from pushes.treeherder import TreeherderClient
+    from pushes.treeherder.client import TreeherderClient
 
     call_command("migrate", verbosity=0)
     client = TreeherderClient(url, timeout=60)

@@ -21,7 +21,7 @@ from . import eta
 from .eta import SHAPE, Eta, History, Kind, Sample
 from .models import JobDurations
 from .rules import UNFINISHED_STATES, Job, is_decision_or_action
-from .treeherder import parse_last_modified
+from .treeherder.parsing import parse_last_modified
 
 CHUNK_WINDOW = 5  # runs kept per chunk: a chunk's own typical time (pushes.eta.scale)
 Key = tuple[str, str, str, str]  # (repo, platform, option, name): a row

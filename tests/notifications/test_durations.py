@@ -14,7 +14,7 @@ from notifications.jobstore import stored_jobs
 from notifications.models import PushState
 from pushes import durations, eta
 from pushes.models import JobDurations
-from pushes.treeherder import get_client
+from pushes.treeherder.client import get_client
 from tests.notifications import test_poller as poller_tests
 from tests.notifications.test_poller import POLL, jobs_queries, make_user, running_push, watch
 
