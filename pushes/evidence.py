@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
 
 from . import cached, rules
@@ -20,46 +19,20 @@ from .rules import Job
 from .treeherder.client import get_client
 from .treeherder.errors import TreeherderNotFound
 
-SUGGESTIONS_RUNNING_TTL = 300  # bug suggestions of a running push: re-read at most every 5 minutes
 LOGS_PARSED_TTL = 24 * 3600  # a parsed log's error lines never change
 
 
 def _log_errors(repo: str, job: Job) -> rules.JobLog:
     try:
         fetched = cached.read(
-            f"logerrors:{repo}:{job.id}",
-            lambda: get_client().log_errors(repo, job.id),
-            lambda value: LOGS_PARSED_TTL if value.parsed else cached.short_ttl(),
+            f"evidence:{repo}:{job.id}",
+            lambda: get_client().failure_evidence(repo, job.id),
+            lambda value: LOGS_PARSED_TTL if value.parse_status == "parsed" else cached.short_ttl(),
         )
     except (cached.Unavailable, TreeherderNotFound) as exc:
         return rules.JobLog(job=job, parse_status="unknown", error=getattr(exc, "reason", "") or str(exc))
     value = fetched.value
-    return rules.JobLog(job=job, errors=list(value.errors), parse_status=value.parse_status)
-
-
-def _suggestions(repo: str, job: Job, push_finished: bool) -> list[rules.BugSuggestion] | None:
-    """The job's bug suggestions, or None when Treeherder did not give them (not the same as none).
-    An empty answer (log not parsed yet) is kept only briefly."""
-    try:
-        fetched = cached.read(
-            f"suggestions:{repo}:{job.id}",
-            lambda: list(get_client().bug_suggestions(repo, job.id)),
-            lambda value: (
-                LOGS_PARSED_TTL
-                if value and push_finished
-                else (SUGGESTIONS_RUNNING_TTL if value else cached.short_ttl())
-            ),
-        )
-    except (cached.Unavailable, TreeherderNotFound):
-        return None
-    return fetched.value
-
-
-def _with_suggestions(log: rules.JobLog, suggestions: list[rules.BugSuggestion] | None) -> rules.JobLog:
-    # Suggestions read before the log was parsed are empty: not evidence of "no known bug".
-    if not log.parsed or (log.errors and not suggestions):
-        suggestions = None
-    return replace(log, suggestions=suggestions)
+    return rules.job_log(job, value.parse_status, value.suggestions)
 
 
 def failure_summary(
@@ -70,16 +43,11 @@ def failure_summary(
     chosen, failed_total = rules.logs_to_read(jobs, limit)
     logs: list[rules.JobLog] = []
     if chosen:
-        with ThreadPoolExecutor(max_workers=2 * len(chosen)) as pool:  # one round: at most 30 reads
+        with ThreadPoolExecutor(max_workers=len(chosen)) as pool:  # one round: at most 15 reads
             # Each read runs in the caller's context: a page's reads keep to its Treeherder budget.
             def submit(read: Callable[..., Any], *args: Any) -> Any:
                 return pool.submit(contextvars.copy_context().run, read, *args)
 
-            log_reads = [submit(_log_errors, repo, job) for job in chosen]
-            suggestion_reads = [submit(_suggestions, repo, job, finished) for job in chosen]
-            logs = [
-                _with_suggestions(log.result(), suggestions.result())
-                for log, suggestions in zip(log_reads, suggestion_reads, strict=True)
-            ]
+            logs = [read.result() for read in [submit(_log_errors, repo, job) for job in chosen]]
     tier1_failed = sum(1 for job in jobs if rules.is_failure(job) and rules.effective_tier(job) == 1)
     return rules.summarize_failures(logs, failed_total, tier1_failed)

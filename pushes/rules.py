@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 FAILURE_RESULTS = frozenset({"testfailed", "busted", "exception"})
@@ -378,6 +378,17 @@ class BugSuggestion:
 
 
 @dataclass(frozen=True, slots=True)
+class BasePush:
+    """The push a try push is based on: Push Health's parent push (on autoland or mozilla-central)."""
+
+    repo: str
+    push_id: int
+    revision: str
+    exact_match: bool = True  # False: the push found holds the parent commit, not as its top
+    unfinished_jobs: int = 0  # pending + running, from Push Health's jobCounts (a hint)
+
+
+@dataclass(frozen=True, slots=True)
 class JobLog:
     """What we know of one failed job's failure: its error lines, whether its log was parsed, its bug
     suggestions (None: not fetched), and the upstream error if Treeherder did not answer."""
@@ -391,6 +402,27 @@ class JobLog:
     @property
     def parsed(self) -> bool:
         return self.parse_status == "parsed" and not self.error
+
+
+def job_log(job: Job, parse_status: str, suggestions: Sequence[BugSuggestion]) -> JobLog:
+    """A job's JobLog from its bug suggestions, which are its error lines too (one per line, the line
+    cleaned of its harness prefix). A row without a line number (older Treeherders) gets its place."""
+    numbered = [
+        s if s.line_number is not None else replace(s, line_number=index)
+        for index, s in enumerate(suggestions)
+    ]
+    errors = [
+        TextLogError(
+            id=index + 1,
+            line=s.search,
+            line_number=s.line_number or 0,
+            job=job.id,
+            new_failure=s.failure_new_in_rev,
+        )
+        for index, s in enumerate(numbered)
+    ]
+    parsed = parse_status == "parsed"
+    return JobLog(job=job, errors=errors, parse_status=parse_status, suggestions=numbered if parsed else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,8 +530,6 @@ def triage_group(group: FailureGroup, logs_by_job: Mapping[int, JobLog]) -> Fail
     tier1 = any(effective_tier(job) == 1 for job in jobs) or not jobs
 
     def classified(triage: Triage, reason: str, **extra: object) -> FailureGroup:
-        from dataclasses import replace
-
         return replace(
             group, triage=triage, reason=reason, classified_intermittent=intermittent_jobs, seen_count=seen,
             tier1=tier1, **extra,

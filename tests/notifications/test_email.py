@@ -59,7 +59,7 @@ def log_reads(upstream: FakeTreeherder) -> list[str]:
     return [
         path
         for path in upstream.request_paths("/api/project/try/jobs/")
-        if path.endswith("/text_log_errors/")
+        if path.endswith("/bug_suggestions/")
     ]
 
 

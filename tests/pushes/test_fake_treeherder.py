@@ -464,6 +464,14 @@ def test_push_health_names_the_base_push_and_the_new_failures_in_todays_shape(ht
     assert all(job["failure_classification_id"] == 6 for jobs in body["jobs"].values() for job in jobs)
     assert sum(len(jobs) for jobs in body["jobs"].values()) == 6
 
+    from pushes.rules import BasePush
+    from pushes.treeherder.client import TreeherderClient
+
+    client = TreeherderClient(fake.url, timeout=10, session=http, max_retries=0)
+    read = client.push_health("try", fake.push(fake.push_id("mixed")).revision)
+    assert read.base == BasePush("autoland", base.id, base.revision, exact_match=True, unfinished_jobs=0)
+    assert len(read.need_investigation) == 6
+
 
 def test_push_health_without_a_base_push_and_for_unknown_revisions(http, triage_fake):
     fake = triage_fake
@@ -698,6 +706,7 @@ def test_cli_serves_and_prints_its_url():
 
 def test_the_client_reads_everything_it_needs_from_the_fake(default_fake):
     from pushes.treeherder.client import TreeherderClient
+    from pushes.treeherder.parsing import Evidence
 
     fake = default_fake
     client = TreeherderClient(fake.url, timeout=10, session=requests.Session(), max_retries=0)
@@ -715,14 +724,11 @@ def test_the_client_reads_everything_it_needs_from_the_fake(default_fake):
 
     failed = fake.push_id("failed")
     job_id = fake.job_ids(failed, result="testfailed")[0]
-    log = client.log_errors("try", job_id)
-    assert log.parsed and log.errors and log.errors[0].job == job_id
+    evidence = client.failure_evidence("try", job_id)
+    assert evidence.parse_status == "parsed" and evidence.suggestions
+    lines = get(requests.Session(), fake, f"/api/project/try/jobs/{job_id}/text_log_errors/").json()
+    assert evidence.suggestions[0].search in lines[0]["line"]  # the line without its harness prefix
     green = fake.job_ids(failed, result="success")[1]
-    assert (
-        client.log_errors("try", green).parse_status == "parsed"
-        and not client.log_errors("try", green).errors
-    )
-    suggestions = client.bug_suggestions("try", job_id)
-    assert suggestions and suggestions[0].search in log.errors[0].line
+    assert client.failure_evidence("try", green) == Evidence("parsed", [])
     assert client.decision_task("try", failed) == fake.decision_task_id(failed)
     assert client.decision_task("try", 5) is None

@@ -219,10 +219,8 @@ def test_history_restore_request_gets_the_whole_page(client, th):
 @pytest.mark.django_db
 def test_finished_push_stops_refreshing(client, th):
     mock_detail(th, [job(1), job(2, result="busted")], decision=False)
-    mock_log_errors(th, 2, ["TEST-UNEXPECTED-FAIL | test_a.js | boom"])  # the failure summary is settled
-    suggestion = {"search": "TEST-UNEXPECTED-FAIL | test_a.js | boom", "path_end": "test_a.js"}
-    suggestion.update(bugs={"open_recent": [], "all_others": []}, line_number=10, counter=0)
-    th.get(f"{TH}/api/project/try/jobs/2/bug_suggestions/", json=[suggestion])
+    # The failure summary is settled: the failed job's evidence read, a line never seen before.
+    mock_log_errors(th, 2, ["TEST-UNEXPECTED-FAIL | test_a.js | boom"], counter=0)
     html = client.get("/try/pushes/100/", **HX).content.decode()
     assert 'hx-trigger="every' not in html.split('<div class="groups">')[0]
     assert 'data-title="✗ 1 new failure' in html
@@ -242,7 +240,6 @@ def test_a_finished_push_stops_refreshing_when_a_log_stays_unparsed_past_the_bou
     ended = datetime.now(UTC) - timedelta(seconds=rules.LOG_PARSE_WAIT + 60)  # it will not be parsed
     mock_detail(th, [job(1), job(2, result="busted", last_modified=ended.isoformat())], decision=False)
     mock_log_errors(th, 2, [], parse_status="pending")
-    th.get(f"{TH}/api/project/try/jobs/2/bug_suggestions/", json=[])
     html = client.get("/try/pushes/100/", **HX).content.decode()
     assert 'id="push-poll"' in html and 'hx-trigger="every' not in html.split('<div class="groups">')[0]
 
@@ -358,7 +355,7 @@ def test_failure_summary_fetches_at_most_15_logs_and_says_how_many_more(client, 
     html = client.get("/try/pushes/100/failures/").content.decode()
     assert "<html" in html  # a page of its own without htmx
     assert "17 failed jobs" in html and "2 more failed jobs not shown" in html
-    assert len(calls_to(th, "/text_log_errors/")) == 15
+    assert len(calls_to(th, "/bug_suggestions/")) == 15
 
 
 @pytest.mark.django_db
