@@ -477,7 +477,7 @@ def finished_summary(repo: str, jobs: list[rules.Job], revision: str = "") -> di
         ],
         more_failure_groups=len(failures.more_groups),
         failed_total=failures.failed_total,
-        examined_jobs=len(failures.logs),
+        examined_jobs=failures.triaged_count,
         logs_not_parsed=len(failures.unparsed) - unreadable,
         logs_unreadable=unreadable,
     )

@@ -35,15 +35,14 @@ def _log_errors(repo: str, job: Job) -> rules.JobLog:
     return rules.job_log(job, value.parse_status, value.suggestions)
 
 
-def failure_summary(
-    repo: str, jobs: Sequence[Job], *, finished: bool = False, limit: int = rules.MAX_LOG_JOBS
-) -> rules.FailureSummary:
+def failure_summary(repo: str, jobs: Sequence[Job], *, finished: bool = False) -> rules.FailureSummary:
     """The triaged failure summary of a push from its jobs (or just its failed jobs: same result).
     The chosen jobs' logs and bug suggestions are read in one concurrent round, each cached per job."""
-    chosen, failed_total = rules.logs_to_read(jobs, limit)
+    chosen = rules.failed_jobs(jobs)
+    failed_total = len(chosen)
     logs: list[rules.JobLog] = []
     if chosen:
-        with ThreadPoolExecutor(max_workers=len(chosen)) as pool:  # one round: at most 15 reads
+        with ThreadPoolExecutor(max_workers=min(8, len(chosen))) as pool:
             # Each read runs in the caller's context: a page's reads keep to its Treeherder budget.
             def submit(read: Callable[..., Any], *args: Any) -> Any:
                 return pool.submit(contextvars.copy_context().run, read, *args)

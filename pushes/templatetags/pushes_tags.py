@@ -60,7 +60,13 @@ def get_item(mapping: dict, key: object) -> object:
     return mapping.get(key) if mapping else None
 
 
-TRIAGE_COLOURS = {"new": "red", "preexisting": "orange", "intermittent": "yellow", "unknown": "gray"}
+TRIAGE_COLOURS = {
+    "new": "red",
+    "base": "orange",
+    "preexisting": "orange",
+    "intermittent": "yellow",
+    "unknown": "gray",
+}
 
 
 @register.filter

@@ -15,7 +15,6 @@ from fakeherder import FakeTreeherder
 from notifications import outbox, poller
 from notifications.channels.email import unsubscribe_token
 from notifications.models import Notification, PushState
-from pushes.rules import MAX_LOG_JOBS
 
 from .test_poller import make_user, watch
 
@@ -104,13 +103,30 @@ def test_the_email_has_counts_failing_platforms_top_failures_and_links(
     assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
 
 
-def test_only_15_failed_jobs_are_read_and_the_email_says_so(upstream, django_capture_on_commit_callbacks):
-    push_id = failing_push(upstream, failed_jobs=20)
+def test_every_failed_job_is_triaged_the_only_new_failure_being_the_40th(
+    upstream, django_capture_on_commit_callbacks
+):
+    intermittent = (
+        "TEST-UNEXPECTED-FAIL | devtools/client/netmonitor/src/har/test/browser_net_har_copy_all_as_har.js"
+        " | There must be some page title -"
+    )
+    push_id = upstream.add_push(messages=["Bug 40 - Forty failures"], size=1, hold="completed")
+    for n in range(39):
+        upstream.add_job(
+            push_id, "completed", result="testfailed", platform=f"linux{n}", errors=[intermittent], seen=9
+        )
+    mine = "TEST-UNEXPECTED-FAIL | dom/base/test/test_mine.html | got 1, expected 2"
+    upstream.add_job(push_id, "completed", result="testfailed", platform="linux40", errors=[mine])
     watch(make_user("alice"), push_id)
     poll_until_sent(push_id, django_capture_on_commit_callbacks)
-    assert len(log_reads(upstream)) == MAX_LOG_JOBS
-    # 20 failed tier-1 jobs and the busted tier-2 one: the push page's failure summary counts all 21.
-    assert "Failures read from the logs of 15 of 21 failed jobs." in mail.outbox[0].body
+
+    assert len(set(log_reads(upstream))) == 40  # no cap: every failed job's evidence
+    [message] = mail.outbox
+    assert message.subject == "Try push failed: Bug 40 - Forty failures"
+    assert message.body.startswith("1 new failure (dom/base/test/test_mine.html) · 1 known intermittent\n")
+    new = message.body.split("New failures (most likely caused by this push):")[1].split("Also failing")[0]
+    assert "dom/base/test/test_mine.html (1 job)" in new
+    assert "39 jobs" in message.body.split("Also failing, not new:")[1]
 
 
 def test_log_errors_that_cannot_be_read_do_not_stop_the_email(upstream, django_capture_on_commit_callbacks):

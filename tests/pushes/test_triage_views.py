@@ -47,7 +47,10 @@ def test_failure_summary_shows_new_then_preexisting_then_intermittent(upstream):
     html = response.content.decode()
 
     assert sections(html) == ["new", "preexisting", "intermittent"]
-    assert "1 new failure · 1 known intermittent · 1 also failing on mozilla-central" in html
+    assert (
+        "1 new failure (dom/base/test/test_mine.html) · 1 known intermittent · 1 also failing on mozilla-central"
+        in html
+    )
     groups = re.findall(r'<li class="failure-group" data-triage="(\w+)">', html)
     assert groups == ["new", "preexisting", "intermittent"]
     # Each class has a word beside its colour, and its evidence.
