@@ -77,7 +77,7 @@ def find_early_failure(state: PushState, jobs: list[rules.Job], now: datetime) -
     failed = [job for job in rules.failed_jobs(jobs) if rules.effective_tier(job) == 1]
     if not failed:
         return None
-    summary = failure_summary(state.repo, failed)
+    summary = failure_summary(state.repo, failed, revision=state.revision, background=True)
     by_id = summary.jobs_by_id
     for group in summary.new_groups:
         job = next((by_id[job_id] for job_id in group.job_ids if job_id in by_id), None)

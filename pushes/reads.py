@@ -188,12 +188,22 @@ def failures(repo: str, push_id: int) -> FailureView:
         finished = bool(failed) and services.jobs_summary(repo, push_id).value.finished
     except (cached.Unavailable, TreeherderNotFound):
         finished = False
-    summary = evidence.failure_summary(repo, failed.value if failed else [], finished=finished)
+    summary = evidence.failure_summary(
+        repo, failed.value if failed else [], revision=_revision(repo, push_id), finished=finished
+    )
     # The section needs when and whether they were read, not the jobs (the summary has them).
     view = failure_view.view_of(summary, replace(failed, value=[]) if failed else None, error, finished)
     if key:
         cache.set(key, view, services.FINISHED_TTL if view.settled else cached.short_ttl())
     return view
+
+
+def _revision(repo: str, push_id: int) -> str:
+    """The push's revision, for Push Health (the page read the push already: cached a day); "" unknown."""
+    try:
+        return services.push(repo, push_id).value.revision
+    except (cached.Unavailable, TreeherderNotFound):
+        return ""
 
 
 def confirmations(repo: str, push_id: int) -> dict[str, ConfirmRequest]:
@@ -294,15 +304,22 @@ class Status:
 
 
 def status(repo: str, push_id: int) -> Status:
-    fetched, error = _summary(repo, push_id)
+    return _status(repo, push_id, _summary(repo, push_id))
+
+
+def _status(repo: str, push_id: int, read: tuple[Fetched[services.JobsSummary] | None, str]) -> Status:
+    fetched, error = read
     state = LiveState(fetched, error, None, fetched.value if fetched else services.summarize([]))
     failing = fetched is not None and state.summary.state == rules.State.FAILING
     return Status(push_id, state, failures(repo, push_id) if failing else None)
 
 
 def statuses(repo: str, push_ids: Sequence[int]) -> list[Status]:
-    """Every row's status in one go: cached ones at once, the others read concurrently."""
+    """Every row's status in one go: the jobs summaries, cached ones at once, the others read
+    concurrently; then the failing pushes' failures, in this thread (their evidence is in the database,
+    which the pool's threads never touch: no connection of their own to leak)."""
     if len(push_ids) <= 1:
         return [status(repo, push_id) for push_id in push_ids]
     with ThreadPoolExecutor(max_workers=min(STATUS_WORKERS, len(push_ids))) as pool:
-        return list(pool.map(lambda push_id: status(repo, push_id), push_ids))
+        reads = list(pool.map(lambda push_id: _summary(repo, push_id), push_ids))
+    return [_status(repo, push_id, read) for push_id, read in zip(push_ids, reads, strict=True)]

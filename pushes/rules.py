@@ -415,21 +415,21 @@ class BaseState(StrEnum):
 class BaseCheck:
     """What BuildWatch knows of a push's base push, to check the failures that would be new against it:
     the base push (None: unknown, and why), its jobs by job type name with the evidence of its failed ones
-    (`jobs` None: not read yet), and the (job type, test) pairs Push Health says failed there."""
+    (`jobs` None: not read), the (job type, test) pairs Push Health says failed there, and whether what is
+    missing is still being read (`pending`) rather than unavailable."""
 
     push: BasePush | None
-    reason: str = ""  # why the base push is unknown
+    reason: str = ""  # why the base push, or its jobs, are unknown
     jobs: Mapping[str, Sequence[JobLog]] | None = None
     failed_in_parent: frozenset[tuple[str, str]] = frozenset()
+    pending: bool = False
 
     def state_of(self, group: FailureGroup, job_names: Sequence[str]) -> BaseState:
         """The base push's word on `group`, failing in jobs of these types."""
         if any(name in job_names and _same_test(test, group.key) for name, test in self.failed_in_parent):
             return BaseState.FAILING
-        if self.push is None:
-            return BaseState.UNKNOWN
-        if self.jobs is None:
-            return BaseState.PENDING
+        if self.push is None or self.jobs is None:
+            return BaseState.PENDING if self.pending else BaseState.UNKNOWN
         base_logs = [log for name in job_names for log in self.jobs.get(name, ())]
         if not base_logs:
             return BaseState.RUNNING if self.push.unfinished_jobs else BaseState.NOT_RUN

@@ -71,7 +71,8 @@ def test_repositories_are_cached_and_fall_back_to_a_builtin_list(mocked_response
     assert services.is_known_repo("autoland") and not services.is_known_repo("elm")
 
 
-def test_failure_summary_reads_every_failed_jobs_evidence_concurrently_and_caches_it(mocked_responses):
+@pytest.mark.django_db
+def test_failure_summary_reads_every_failed_jobs_evidence_concurrently_and_keeps_it(mocked_responses):
     jobs = [job(i, result="testfailed") for i in range(1, 18)]
     mock_jobs(mocked_responses, jobs)
     for i in range(1, 18):
@@ -85,6 +86,7 @@ def test_failure_summary_reads_every_failed_jobs_evidence_concurrently_and_cache
     assert len(mocked_responses.calls) == calls
 
 
+@pytest.mark.django_db
 def test_unparsed_logs_are_told_apart_from_logs_without_errors(mocked_responses):
     mock_jobs(mocked_responses, [job(1, result="busted"), job(2, result="busted")])
     mock_log_errors(mocked_responses, 1, [], parse_status="pending")

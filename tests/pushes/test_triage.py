@@ -391,7 +391,8 @@ def test_push_health_saying_it_failed_in_the_parent_is_enough():
     [
         (None, None),  # not checked at all
         (rules.BaseCheck(push=None, reason="Push Health did not answer"), rules.BaseState.UNKNOWN),
-        (rules.BaseCheck(push=BASE, jobs=None), rules.BaseState.PENDING),  # its jobs not read yet
+        (rules.BaseCheck(push=BASE, jobs=None, pending=True), rules.BaseState.PENDING),  # being read
+        (rules.BaseCheck(push=BASE, jobs=None, reason="its jobs could not be read"), rules.BaseState.UNKNOWN),
         ("passing", rules.BaseState.PASSING),
         ("other-failure", rules.BaseState.PASSING),  # fails there, but not this way
         ("running", rules.BaseState.RUNNING),

@@ -169,6 +169,7 @@ def test_detail_shows_header_totals_and_sorted_platform_groups(client, th):
         job(5, platform="linux64", option="opt", tier=2),
     ]
     mock_detail(th, rows)
+    mock_log_errors(th, 2, [], parse_status="pending")  # the badge reads the failure's evidence
     response = client.get("/try/pushes/100/")
     html = response.content.decode()
     assert response.status_code == 200
