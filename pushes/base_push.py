@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from buildwatch import upstream
+
 from . import cached, rules
 from .rules import Job
 from .treeherder.client import TreeherderClient, get_client
@@ -50,17 +52,25 @@ def health(repo: str, revision: str, finished: bool, background: bool) -> PushHe
         return f"Push Health did not answer ({problem.reason or problem})"
 
 
-def _base_jobs(client: TreeherderClient, base: rules.BasePush) -> list[Job] | str | None:
+def _base_jobs(round_: Round, base: rules.BasePush) -> list[Job] | str | None:
+    """The base push's jobs, cached; a reason when Treeherder did not give them; None when they are not
+    read this time (being read elsewhere, or the round's time is up)."""
+    key = f"basejobs:{base.repo}:{base.push_id}"
+    if round_.time_left() < upstream.MIN_ATTEMPT_SECONDS:
+        return None
     try:
         return cached.read(
-            f"basejobs:{base.repo}:{base.push_id}",
-            lambda: client.jobs(base.repo, base.push_id),
+            key,
+            lambda: round_.client.jobs(base.repo, base.push_id),
             lambda jobs: BASE_JOBS_FINISHED_TTL if rules.looks_finished(jobs) else cached.short_ttl(),
             wait=False,
         ).value
     except cached.Busy:
         return None
     except (cached.Unavailable, TreeherderNotFound) as problem:
+        if round_.time_left() < upstream.MIN_ATTEMPT_SECONDS:  # cut short by the round's end
+            cached.forget_failure(key)
+            return None
         return f"its jobs could not be read ({problem.reason or problem})"
 
 
@@ -83,7 +93,7 @@ def check(
         return rules.BaseCheck(
             push=None, reason="Treeherder knows no base push for it", failed_in_parent=flagged
         )
-    jobs = _base_jobs(round_.client, answer.base)
+    jobs = _base_jobs(round_, answer.base)
     if not isinstance(jobs, list):
         return rules.BaseCheck(
             push=answer.base, reason=jobs or "", failed_in_parent=flagged, pending=jobs is None

@@ -82,6 +82,12 @@ class Round:
         return self.ends - time.monotonic()
 
 
+def _round_end(budget: float) -> float:
+    """When a round in the current budget (upstream.within) stops starting reads."""
+    left = upstream.budget_left()
+    return time.monotonic() + (budget if left is None else min(budget, left))
+
+
 # --- One job's evidence --------------------------------------------------------------------------------
 
 
@@ -149,7 +155,7 @@ def gather(wanted: Sequence[tuple[str, Sequence[Job]]], *, seconds: float | None
     pool = ThreadPoolExecutor(max_workers=concurrency(), thread_name_prefix="evidence")
     try:
         with upstream.within(budget):
-            round_ = Round(client_for(True), pool, time.monotonic() + budget)
+            round_ = Round(client_for(True), pool, _round_end(budget))
             for repo, jobs in wanted:
                 collect(round_, repo, rules.failed_jobs(jobs))
     finally:
@@ -179,8 +185,7 @@ def failure_summary(
     pool = ThreadPoolExecutor(max_workers=concurrency() + 1, thread_name_prefix="evidence")
     try:
         with upstream.within(budget):
-            left = upstream.budget_left()
-            round_ = Round(client_for(background), pool, time.monotonic() + min(budget, left or budget))
+            round_ = Round(client_for(background), pool, _round_end(budget))
             # Push Health is slow: asked alongside the jobs' evidence, and waited for only when needed.
             health = (
                 round_.submit(base_push.health, repo, revision, finished, background) if revision else None

@@ -129,14 +129,23 @@ def test_every_failed_job_is_triaged_the_only_new_failure_being_the_40th(
     assert "39 jobs" in message.body.split("Also failing, not new:")[1]
 
 
-def test_log_errors_that_cannot_be_read_do_not_stop_the_email(upstream, django_capture_on_commit_callbacks):
+def test_evidence_that_cannot_be_read_holds_the_email_a_while_then_it_says_so(
+    upstream, django_capture_on_commit_callbacks, clock
+):
     push_id = failing_push(upstream, unreadable_log=True)
     watch(make_user("alice"), push_id)
     poll_until_sent(push_id, django_capture_on_commit_callbacks)
+    # Kept pending, never dropped: the failed job whose evidence Treeherder does not give is not "new".
+    assert mail.outbox == [] and PushState.objects.get().state == PushState.State.RUNNING
+    assert PushState.objects.get().confirm_at is not None  # confirmed again a settle interval later
+
+    clock.shift(poller.EVIDENCE_WAIT.total_seconds() + 60)
+    poll_until_sent(push_id, django_capture_on_commit_callbacks)
     [message] = mail.outbox
     assert "dom/tests/test_focus.html (2 jobs)" in message.body
+    assert message.body.startswith("3 new failures · 1 failed job not triaged yet · 1 log not parsed yet\n")
     summary = PushState.objects.get().summary
-    assert summary["logs_unreadable"] == 1
+    assert summary["logs_unreadable"] == 1 and not summary["complete"]
 
 
 def test_a_passing_push_email_has_no_failure_sections(upstream, django_capture_on_commit_callbacks):

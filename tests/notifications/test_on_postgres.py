@@ -23,6 +23,7 @@ MODULES = (
     "tests/notifications/test_poller.py",
     "tests/notifications/test_watch_cap.py",
     "tests/pushes/test_evidence.py",
+    "tests/notifications/test_triage_at_scale.py",
 )
 REDIS_DB = int(os.environ.get("BUILDWATCH_TEST_PROD_REDIS_DB", "13"))
 
