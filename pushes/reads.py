@@ -251,7 +251,8 @@ def _failure_section(
 ) -> FailureSection:
     waiting = any(not request.verdict for request in confirmed.values())
     body = None if waiting else fragments.cached_failure_body(repo, push.id, digest)
-    classifications = services.failure_classifications() if body is None and view.summary.groups else {}
+    shown = view.summary.groups or view.summary.classified_unread
+    classifications = services.failure_classifications() if body is None and shown else {}
     return FailureSection(view, confirmed, digest, waiting, body, classifications)
 
 
