@@ -514,7 +514,8 @@ def finished_summary(repo: str, jobs: list[rules.Job], revision: str = "") -> di
         verdict_label=failures.verdict_label,
         triage_line=failures.triage_line,
         failure_groups=[
-            _group_json(repo, revision, group, failures.jobs_by_id) for group in failures.top_groups
+            _group_json(repo, revision, group, failures.jobs_by_id, failures.base)
+            for group in failures.top_groups
         ],
         more_failure_groups=len(failures.more_groups),
         failed_total=failures.failed_total,
@@ -538,10 +539,16 @@ def _base_json(base: rules.BasePush) -> dict[str, Any]:
 
 
 def _group_json(
-    repo: str, revision: str, group: rules.FailureGroup, jobs: dict[int, rules.Job]
+    repo: str,
+    revision: str,
+    group: rules.FailureGroup,
+    jobs: dict[int, rules.Job],
+    check: rules.BaseCheck | None,
 ) -> dict[str, Any]:
-    """One failure group as the notification templates read it: class, evidence, job and log links."""
+    """One failure group as the notification templates read it: class, evidence (what the base push says
+    of it in words), job and log links."""
     base = settings.TREEHERDER_URL
+    base_push = check.push if check else None
     return {
         "key": group.key,
         "jobs": group.affected_job_count,
@@ -550,6 +557,7 @@ def _group_json(
         "tier1": group.tier1,
         "seen_count": group.seen_count,
         "base": group.base.value if group.base else "",
+        "base_note": display.base_words(group.base, base_push, check.reason if check else ""),
         "bugs": [
             {"id": bug.id, "summary": bug.summary, "url": links.bugzilla_url(str(bug.id)) if bug.id else ""}
             for bug in group.bugs

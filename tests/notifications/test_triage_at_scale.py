@@ -6,10 +6,13 @@ a push of 300 failed jobs gets its verdict everywhere a verdict shows."""
 from __future__ import annotations
 
 import pytest
+from django.core import mail
 
 from fakeherder import FakeTreeherder
 from notifications import outbox, poller
-from notifications.models import PushState
+from notifications.channels import matrix
+from notifications.channels.webpush.send import push_payload
+from notifications.models import Notification, PushState
 from pushes.models import JobEvidence
 
 from .test_poller import make_user, watch
@@ -88,3 +91,69 @@ def test_what_a_poll_had_no_time_for_is_read_at_the_next_poll(
     [result] = poll(push_id, django_capture_on_commit_callbacks)  # incremental: no job changed
     assert not result.full_read
     assert JobEvidence.objects.filter(push_id=push_id).count() == 60
+
+
+# --- A push of 300 failed jobs: the verdict everywhere a verdict shows ------------------------------------
+
+
+def notify(upstream: FakeTreeherder, role: str, capture) -> tuple[mail.EmailMessage, Notification, object]:
+    user = make_user("alice")
+    push_id = upstream.push_id(role)
+    watch(user, push_id)
+    poll(push_id, capture, times=2)  # the first read, then the settle rule's confirming one
+    [message] = mail.outbox
+    return message, Notification.objects.get(channel="email"), user
+
+
+def test_300_known_intermittents_are_known_failures_only_in_every_message_and_on_watching(
+    upstream, django_capture_on_commit_callbacks, client
+):
+    message, row, user = notify(upstream, "known", django_capture_on_commit_callbacks)
+
+    assert (
+        message.subject == "Try push: known failures only: Bug 1950010 - Rewrite the layout cache. r=reviewer"
+    )
+    assert message.body.startswith("60 known intermittent\n")
+    assert "Known failures, none of them new:" in message.body and "New failures" not in message.body
+    assert "Triaged" not in message.body  # every one of the 300
+    assert push_payload(row)["title"] == "Try push: known failures only"
+    assert push_payload(row)["body"].startswith("60 known intermittent\n")
+    chat = matrix.message_content(row)
+    assert chat["body"].startswith("⚠ Try push: known failures only: Bug 1950010")
+    assert "Known failures, none of them new:" in chat["body"]
+    client.force_login(user)
+    watching = client.get("/watching/").content.decode()
+    assert '<span class="badge c-orange" data-verdict="known">known failures only</span>' in watching
+
+
+def test_one_new_failure_among_300_is_named_first(upstream, django_capture_on_commit_callbacks):
+    message, row, _ = notify(upstream, "one-new", django_capture_on_commit_callbacks)
+    base = upstream.push_id("base")
+
+    assert message.subject.startswith("Try push failed: ")
+    assert message.body.startswith(
+        "1 new failure (testing/triage/new/test_mine.html) · 60 known intermittent\n"
+    )
+    new = message.body.split("New failures (most likely caused by this push):")[1].split("Also failing")[0]
+    assert f"testing/triage/new/test_mine.html (1 job); passes on autoland push {base}" in new
+    assert push_payload(row)["body"].startswith("1 new failure (testing/triage/new/test_mine.html)")
+    assert (
+        "- testing/triage/new/test_mine.html (1 job), passes on autoland push"
+        in matrix.message_content(row)["body"]
+    )
+
+
+def test_failures_failing_on_the_base_push_say_so_with_its_link(upstream, django_capture_on_commit_callbacks):
+    message, row, _ = notify(upstream, "mixed", django_capture_on_commit_callbacks)
+    base = upstream.push(upstream.push_id("base"))
+    url = f"{upstream.url}/jobs?repo=autoland&revision={base.revision}"
+
+    assert message.body.startswith("2 new failures · 4 failing on the base push · ")
+    assert (
+        f"[failing on the base push] testing/triage/base/test_broken_0.html (1 job)\n      also fails on autoland push {base.id}: {url}"
+        in message.body
+    )
+    [(html, _)] = message.alternatives
+    assert f'<a href="{url.replace("&", "&amp;")}">Also fails on autoland push {base.id}</a>' in html
+    assert f"also fails on autoland push {base.id}: {url}" in matrix.message_content(row)["body"]
+    assert PushState.objects.get().summary["base"] == {"repo": "autoland", "push_id": base.id, "url": url}
