@@ -93,3 +93,15 @@ def test_a_page_keeps_to_its_budget_and_says_how_far_triage_got(upstream, settin
     assert 'data-section="new"' not in failures  # a job not read is never "new"
     detail = page(upstream, "known")
     assert "known failures only" not in detail and "<title>✗ failing · " in detail
+
+
+def test_confirm_offers_only_the_new_failures_not_those_failing_on_the_base_push(upstream):
+    from django.contrib.auth import get_user_model
+
+    client = Client()
+    client.force_login(get_user_model().objects.create_user("ada", "ada@example.com"))
+    html = client.get(f"/try/pushes/{upstream.push_id('mixed')}/confirm/").content.decode()
+    assert re.findall(r'<strong class="triage-new">new</strong> <code>([^<]+)</code>', html) == [
+        "testing/triage/new/test_also_mine.html", "testing/triage/new/test_mine.html"
+    ]  # fmt: skip
+    assert "test_broken_" not in html
