@@ -27,7 +27,7 @@ from .models import ConfirmRequest
 from .rules import Job, Push
 from .treeherder.errors import TreeherderNotFound
 
-FAILURES_KEY = "bw:failures:v3"  # v3: a view carries a pushes.cached.Fetched (pickled by module)
+FAILURES_KEY = "bw:failures:v4"  # v4: a summary carries every failed job and the base push (pickled)
 STATUS_WORKERS = 8
 
 
