@@ -48,10 +48,16 @@ def failing_push(upstream: FakeTreeherder, *, failed_jobs: int = 3, unreadable_l
     return push_id
 
 
-def poll_until_sent(push_id: int, django_capture_on_commit_callbacks) -> None:
-    for _ in range(2):
+def poll_until_sent(
+    push_id: int, django_capture_on_commit_callbacks, times: int = 2
+) -> list[poller.PollResult]:
+    """Poll the push `times` times (the first read, then the settle rule's confirming one), delivering
+    what is due at once."""
+    results = []
+    for _ in range(times):
         with django_capture_on_commit_callbacks(execute=True):
-            poller.poll_push("try", push_id, enqueue=outbox.deliver, min_interval=0)
+            results.append(poller.poll_push("try", push_id, enqueue=outbox.deliver, min_interval=0))
+    return results
 
 
 def log_reads(upstream: FakeTreeherder) -> list[str]:

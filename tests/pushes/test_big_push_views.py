@@ -15,23 +15,11 @@ from fakeherder import FakeTreeherder
 pytestmark = pytest.mark.django_db
 
 HX = {"HTTP_HX_REQUEST": "true"}
-T0 = 1_795_000_000
 
 
 @pytest.fixture
-def fake_scenario() -> str:
-    return "triage"
-
-
-@pytest.fixture
-def fake_start_time() -> float:
-    return T0
-
-
-@pytest.fixture
-def upstream(fake_treeherder: FakeTreeherder, settings) -> FakeTreeherder:
-    settings.TREEHERDER_URL = fake_treeherder.url
-    return fake_treeherder
+def upstream(triage_upstream: FakeTreeherder) -> FakeTreeherder:
+    return triage_upstream
 
 
 def page(upstream: FakeTreeherder, role: str, path: str = "", **headers: str) -> str:

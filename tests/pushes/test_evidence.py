@@ -16,26 +16,14 @@ from pushes import evidence, rules
 from pushes.models import JobEvidence
 from pushes.rules import BaseState, Triage, Verdict
 from pushes.treeherder.client import get_client
+from tests.conftest import TRIAGE_T0
 
 pytestmark = pytest.mark.django_db
 
-T0 = 1_795_000_000
-
 
 @pytest.fixture
-def fake_scenario() -> str:
-    return "triage"
-
-
-@pytest.fixture
-def fake_start_time() -> float:
-    return T0
-
-
-@pytest.fixture
-def upstream(fake_treeherder: FakeTreeherder, settings) -> FakeTreeherder:
-    settings.TREEHERDER_URL = fake_treeherder.url
-    return fake_treeherder
+def upstream(triage_upstream: FakeTreeherder) -> FakeTreeherder:
+    return triage_upstream
 
 
 def jobs_of(upstream: FakeTreeherder, role: str) -> tuple[list[rules.Job], str]:
@@ -117,7 +105,7 @@ def test_push_health_failing_or_slow_is_no_dependency(upstream):
     assert summary.new_groups[0].base == BaseState.UNKNOWN
     assert summary.base.reason.startswith("Push Health did not answer (HTTP 500")
 
-    upstream.reset("triage", start_time=T0)
+    upstream.reset("triage", start_time=TRIAGE_T0)
     cache.clear()
     upstream.delay_path("/push/health/", 3)
     slow = summary_of(upstream, "one-new", seconds=1)  # the round's budget ends before Push Health does
@@ -147,7 +135,7 @@ def test_bug_suggestions_answering_500_are_retried_and_a_job_that_stays_unread_i
     upstream.fail_path("/bug_suggestions/", 500, times=2)  # two 500s in a row: retried with backoff
     assert summary_of(upstream, "no-base").complete
 
-    upstream.reset("triage", start_time=T0)
+    upstream.reset("triage", start_time=TRIAGE_T0)
     cache.clear()
     push_id = upstream.push_id("known")
     stuck = upstream.job_ids(push_id, result="testfailed")[5]
@@ -157,7 +145,7 @@ def test_bug_suggestions_answering_500_are_retried_and_a_job_that_stays_unread_i
     assert summary.verdict == Verdict.FAILED and summary.new_count == 0  # not new, not known
     assert not JobEvidence.objects.filter(job_id=stuck).exists()
 
-    upstream.reset("triage", start_time=T0)  # Treeherder recovers: the job is read, the rest is stored
+    upstream.reset("triage", start_time=TRIAGE_T0)  # Treeherder recovers: the job is read, the rest is stored
     cache.clear()
     upstream.clear_requests()
     assert summary_of(upstream, "known").verdict == Verdict.KNOWN

@@ -419,9 +419,8 @@ def test_default_scenario_keeps_pushes_coming_and_moving(http, default_fake):
 
 
 @pytest.fixture
-def triage_fake(fake_treeherder: FakeTreeherder) -> FakeTreeherder:
-    fake_treeherder.reset("triage", start_time=T0)
-    return fake_treeherder
+def triage_fake(triage_upstream: FakeTreeherder) -> FakeTreeherder:
+    return triage_upstream
 
 
 def health(http: requests.Session, fake: FakeTreeherder, role: str, repo: str = "try") -> dict:
