@@ -77,11 +77,13 @@ def read[T](
     landed: Callable[[T, float], None] | None = None,
     *,
     wait: bool = True,
+    last_good: bool = True,
 ) -> Fetched[T]:
     """Single-flight: of all the viewers (threads, processes) asking at once, the one that takes the
     lock (`cache.add`, atomic on local memory and on Redis) fetches; the others get the last good copy
     if there is one, or wait for the fetch to land in the cache (`wait=False`: raise Busy instead, for a
-    reader with a budget of its own). Treeherder sees one fetch per interval.
+    reader with a budget of its own). Treeherder sees one fetch per interval. `last_good=False` keeps no
+    week-long last good copy (what has a durable copy elsewhere: failed jobs' evidence).
     `landed(value, fetched_at)` runs once per fetch, after it is in the cache and before the lock goes."""
     full = f"{KEY}:{key}"
     lock = f"{full}:lock"
@@ -97,7 +99,7 @@ def read[T](
                 raise Unavailable(failed)
             return Fetched(last[1], last[0], stale=True, error=failed)
         if cache.add(lock, 1, _lock_seconds()):
-            return _fetch_locked(full, lock, fetch, ttl, landed)
+            return _fetch_locked(full, lock, fetch, ttl, landed, last_good)
         last = cache.get(f"{full}:last")
         if last is not None:  # someone is refreshing: meanwhile everyone gets the last good copy
             return Fetched(last[1], last[0])
@@ -110,7 +112,7 @@ def read[T](
         elif now > deadline or cache.get(lock) is None and cache.get(full) is None:
             # The fetcher died, or gave up without an answer (a 404 is not cached): try ourselves.
             if cache.add(lock, 1, _lock_seconds()):
-                return _fetch_locked(full, lock, fetch, ttl, landed)
+                return _fetch_locked(full, lock, fetch, ttl, landed, last_good)
             deadline = now + _lock_seconds()
         time.sleep(LOCK_POLL_SECONDS)
 
@@ -121,6 +123,7 @@ def _fetch_locked[T](
     fetch: Callable[[], T],
     ttl: Callable[[T], float] | float,
     landed: Callable[[T, float], None] | None = None,
+    last_good: bool = True,
 ) -> Fetched[T]:
     try:
         entry = cache.get(full)  # the previous holder may have finished between our read and our lock
@@ -138,7 +141,8 @@ def _fetch_locked[T](
         now = time.time()
         timeout = ttl(value) if callable(ttl) else ttl
         cache.set(full, (now, value), timeout)
-        cache.set(f"{full}:last", (now, value), LAST_GOOD_TTL)
+        if last_good:
+            cache.set(f"{full}:last", (now, value), LAST_GOOD_TTL)
         if landed is not None:
             try:
                 landed(value, now)

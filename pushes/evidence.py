@@ -106,6 +106,7 @@ def _read(round_: Round, repo: str, job: Job) -> Evidence | str | None:
             lambda: round_.client.failure_evidence(repo, job.id),
             cached.short_ttl(),  # what is final goes to the database
             wait=False,
+            last_good=False,
         ).value
     except cached.Busy:
         return None
@@ -187,9 +188,8 @@ def failure_summary(
         with upstream.within(budget):
             round_ = Round(client_for(background), pool, _round_end(budget))
             # Push Health is slow: asked alongside the jobs' evidence, and waited for only when needed.
-            health = (
-                round_.submit(base_push.health, repo, revision, finished, background) if revision else None
-            )
+            asked = revision and tier1_failed
+            health = round_.submit(base_push.health, repo, revision, finished, background) if asked else None
             logs = collect(round_, repo, failed)
             summary = rules.summarize_failures(logs, len(failed), tier1_failed)
             if health is not None and any(group.triage == rules.Triage.NEW for group in summary.groups):
