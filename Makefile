@@ -7,6 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 FAKE_PORT ?= 8100
 FAKE_SPEED ?= 1
+FAKE_SCENARIO ?= default
 
 # The first interpreter that is Python >= 3.12: python3.13, python3.12, then python3.
 PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
@@ -59,7 +60,7 @@ run: migrate
 demo: migrate
 	@echo "Fake Treeherder on http://127.0.0.1:$(FAKE_PORT)/, BuildWatch on http://$(HOST):$(PORT)/"
 	@$(STOP_PROCESSES); export TREEHERDER_URL=http://127.0.0.1:$(FAKE_PORT) TASKCLUSTER_ROOT_URL=http://127.0.0.1:$(FAKE_PORT); \
-	$(PY) manage.py fake_treeherder --port $(FAKE_PORT) --speed $(FAKE_SPEED) & \
+	$(PY) manage.py fake_treeherder --port $(FAKE_PORT) --speed $(FAKE_SPEED) --scenario $(FAKE_SCENARIO) & \
 	$(POLLER) \
 	$(PY) manage.py runserver $(HOST):$(PORT) & wait
 

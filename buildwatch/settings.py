@@ -377,6 +377,12 @@ BUILDWATCH_POLL_CONCURRENCY = env.int(
     "BUILDWATCH_POLL_CONCURRENCY", 16, validate=validate.Range(min=1, max=64, error="must be 1 to 64")
 )
 BUILDWATCH_REFRESH_SECONDS = env.int("BUILDWATCH_REFRESH_SECONDS", 30, validate=_AT_LEAST_ONE)
+# A push's failed jobs' evidence (bug suggestions, log status): reads at once, and the seconds one poll
+# of the watched pushes spends on it at most (what is left is read at the next poll).
+BUILDWATCH_EVIDENCE_CONCURRENCY = env.int(
+    "BUILDWATCH_EVIDENCE_CONCURRENCY", 8, validate=validate.Range(min=1, max=32, error="must be 1 to 32")
+)
+BUILDWATCH_EVIDENCE_POLL_SECONDS = env.float("BUILDWATCH_EVIDENCE_POLL_SECONDS", 20.0, validate=_POSITIVE)
 # First wait before a failed send is retried (doubling after each attempt, at most 15 minutes).
 BUILDWATCH_RETRY_SECONDS = env.int("BUILDWATCH_RETRY_SECONDS", 30, validate=_AT_LEAST_ONE)
 # Unfinished pushes one user may watch at once (auto-watch is not counted against it).

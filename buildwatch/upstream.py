@@ -72,6 +72,25 @@ def page_spent() -> bool:
     return page is not None and page[0] - time.monotonic() < MIN_ATTEMPT_SECONDS
 
 
+@contextmanager
+def within(seconds: float) -> Iterator[None]:
+    """A budget of `seconds` inside the current one, never past it: every Deadline started inside (by
+    page clients) ends by then. One part of a page (its failures' evidence) or of a poll keeps to it."""
+    now = time.monotonic()
+    outer = _page_deadline.get()
+    if outer is not None and outer[0] <= now + seconds:
+        yield
+        return
+    with page_budget(seconds):
+        yield
+
+
+def budget_left() -> float | None:
+    """Seconds left of the current budget (`page_budget`, `within`); None outside one."""
+    outer = _page_deadline.get()
+    return None if outer is None else max(0.0, outer[0] - time.monotonic())
+
+
 class Deadline:
     """A moment (time.monotonic) by which a whole call must be done.
 

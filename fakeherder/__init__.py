@@ -7,10 +7,13 @@ a test with `FakeTreeherder("quick", speed=0).start()`.
 Modules, one concern each:
 - timeline.py   pushes and jobs on a simulated timeline; the recordings they are seeded from
 - builder.py    the job catalogue, paces, the Builder and the result plans
-- scenarios.py  the `default` and `quick` scenarios
+- scenarios.py  the `default` and `quick` scenarios; triage.py the `triage` one (300-failure try pushes
+                and their base pushes on autoland)
 - world.py      the clock and one scenario's pushes, and the ways a test changes them
 - payloads.py   the API's shapes and property names, and payload builders for `responses` tests
-- treeherder_api.py / taskcluster_api.py / control.py   the endpoints (`/api/...`, `/__fake__/...`)
+- treeherder_api.py / push_health.py / taskcluster_api.py / control.py   the endpoints (`/api/...`,
+                Push Health's `push/health/` and `push/health_summary/`, `/__fake__/...`); errors.py
+                how they answer an error
 - server.py     `FakeTreeherder`: the world over HTTP, failure modes, the request log
 - cli.py        the command line (`manage.py fake_treeherder`, `python -m fakeherder`)
 """

@@ -218,6 +218,7 @@ class Builder:
         chunks: int | None = None,
         revision_count: int | None = None,
         push_id: int | None = None,
+        autoclassify: bool = False,
     ) -> FakePush:
         if push_id is None:
             push_id = self.next_push_id
@@ -235,6 +236,7 @@ class Builder:
             revisions=revisions,
             revision_count=revision_count or len(revisions),
             role=role,
+            autoclassify=autoclassify,
         )
         self.pushes[push_id] = push
         self.schedule(push, catalog(max(size - 1, 0), platforms=platforms, chunks=chunks), pace)
@@ -274,6 +276,7 @@ class Builder:
             kind=spec.kind,
             suite=spec.suite,
             parse_delay=pace.parse_delay,
+            autoclassify=push.autoclassify,
         )
         push.jobs.append(job)
         return job

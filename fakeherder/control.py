@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .treeherder_api import HttpError
+from .errors import HttpError
 
 if TYPE_CHECKING:
     from .server import FakeTreeherder

@@ -218,7 +218,7 @@ def fake_job_properties(job: FakeJob, state: str, last_modified: str, now: float
         "build_architecture": "-", "build_os": "-", "build_platform": job.platform,
         "build_platform_id": small_id("platform:" + job.platform), "build_system_type": "taskcluster",
         "duration": duration, "end_timestamp": int(job.end_at) if completed else 0,
-        "failure_classification_id": job.failure_classification_id, "id": job.id, "job_group_description": "",
+        "failure_classification_id": job.classification_at(now), "id": job.id, "job_group_description": "",
         "job_group_id": small_id("group:" + job.job_group_name), "job_group_name": job.job_group_name,
         "job_group_symbol": job.job_group_symbol, "job_guid": job.job_guid, "job_type_description": "",
         "job_type_id": small_id("type:" + job.job_type_name), "job_type_name": job.job_type_name,

@@ -1,7 +1,8 @@
 """The fake's scenarios: deterministic sets of pushes built at a simulated start time `t0`.
 
 `default` is a realistic mix for `make demo` (about 7,500 jobs, recorded real pushes among them); `quick`
-is small and fast for end-to-end tests. Only `t0` moves a scenario as a whole.
+is small and fast for end-to-end tests; `triage` (fakeherder/triage.py) has try pushes of 300 failed jobs
+and their base pushes on autoland. Only `t0` moves a scenario as a whole.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable
 
 from .builder import DEMO, PLANS, QUICK, VARIED, Builder, Pace, catalog, logview
 from .timeline import FakeJob, FakePush, load_recording
+from .triage import scenario_triage
 
 DEMO_AUTHOR = "tester@mozilla.com"
 OTHER_AUTHORS = ("ahal@mozilla.com", "jmaher@mozilla.com")
@@ -360,4 +362,5 @@ SCENARIOS: dict[str, Callable[[float], dict[int, FakePush]]] = {
     "default": scenario_default,
     "quick": scenario_quick,
     "history": scenario_history,
+    "triage": scenario_triage,
 }

@@ -8,7 +8,8 @@
 
 Reading and changing the world (push_ids, push_id, jobs, job_ids, add_push, add_job, set_job,
 finish_push, bulk_update, ...): see world.py. Here: `set_down(True)` (503 HTML), `set_garbage(True)`
-(200 truncated JSON), `fail_next(n, status, retry_after)`, `fail_path(prefix, status)`, `set_latency(seconds)`; `request_count`,
+(200 truncated JSON), `fail_next(n, status, retry_after)`, `fail_path(prefix, status, times)`,
+`set_latency(seconds)`, `delay_path(prefix, seconds)`; `request_count`,
 `requests` [(method, path)], `request_paths(contains)`, `queries(path)`, `clear_requests()`; `triggers`
 (every hook trigger: payload, authorization, new_job_ids); `state()`. A path without its trailing slash,
 or an unknown path, answers 200 HTML like the real server.
@@ -26,10 +27,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import control, taskcluster_api, treeherder_api
+from .errors import HttpError
 from .payloads import iso
 from .scenarios import SCENARIOS
 from .timeline import load_recording
-from .treeherder_api import HttpError
 from .world import World
 
 HTML_PAGE = (
@@ -77,7 +78,8 @@ class FakeTreeherder(World):
             self.down = False
             self.garbage = False
             self._fail_next: deque[tuple[int, float | None]] = deque()
-            self._fail_paths: dict[str, int] = {}
+            self._fail_paths: dict[str, list[int | None]] = {}  # part: [status, answers left or None]
+            self._delays: dict[str, float] = {}
             self.triggers: list[dict] = []
             self.requests.clear()
             self.request_count = 0
@@ -146,10 +148,17 @@ class FakeTreeherder(World):
         with self._lock:
             self._fail_next.extend([(status, retry_after)] * count)
 
-    def fail_path(self, prefix: str, status: int = 500) -> None:
-        """Every API request whose path starts with `prefix` answers `status` (until reset)."""
+    def fail_path(self, part: str, status: int = 500, times: int | None = None) -> None:
+        """API requests whose path contains `part` (`/api/project/try/jobs/5/`, `/bug_suggestions/`)
+        answer `status`: every one until reset, or the next `times` of them (Treeherder's bug_suggestions
+        answers 500 now and then under concurrent reads)."""
         with self._lock:
-            self._fail_paths[prefix] = status
+            self._fail_paths[part] = [status, times]
+
+    def delay_path(self, part: str, seconds: float) -> None:
+        """API requests whose path contains `part` wait this much longer (Push Health is slow)."""
+        with self._lock:
+            self._delays[part] = seconds
 
     def clear_requests(self) -> None:
         with self._lock:
@@ -254,11 +263,13 @@ class _Handler(BaseHTTPRequestHandler):
                 fake.request_count += 1
                 fake.requests.append((method, self.path))
                 failure = fake._fail_next.popleft() if fake._fail_next else None
-                for prefix, status in fake._fail_paths.items():
-                    if failure is None and path.startswith(prefix):
-                        failure = (status, None)
-            if fake.latency:
-                time.sleep(fake.latency)
+                for part, rule in fake._fail_paths.items():
+                    if failure is None and part in path and rule[1] != 0:
+                        failure = (rule[0], None)
+                        rule[1] = None if rule[1] is None else rule[1] - 1
+                delay = fake.latency + sum(extra for part, extra in fake._delays.items() if part in path)
+            if delay:
+                time.sleep(delay)
             if failure is not None:
                 status, retry_after = failure
                 headers = [("Retry-After", str(retry_after))] if retry_after is not None else []

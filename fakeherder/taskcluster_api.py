@@ -11,9 +11,9 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+from .errors import HttpError
 from .payloads import iso
 from .timeline import FakePush, slug
-from .treeherder_api import HttpError
 
 if TYPE_CHECKING:
     from .server import FakeTreeherder

@@ -21,6 +21,8 @@ PARSE_DELAY = 60.0  # seconds after a job ends until its log is "parsed"
 MAX_ERROR_LINES = 40  # Treeherder keeps at most 40 error lines per job
 REPOSITORY_IDS = {"mozilla-central": 1, "try": 4, "autoland": 77}
 NEVER = math.inf
+FAILURE_RESULTS = frozenset({"testfailed", "busted", "exception"})
+NEW_FAILURE_CLASSIFICATION = 6  # "new failure not classified", set by Treeherder's log parser
 
 OPTION_HASHES = {
     "opt": "102210fe594ee9b33d82058545b1ed14f4c8206e",
@@ -84,6 +86,8 @@ class FakeJob:
     parse_delay: float = PARSE_DELAY
     # A retrigger (or confirm-failures) run of this job fails the same way; else reruns pass.
     reproduces: bool = False
+    # Play the log parser's automatic "new failure not classified" (6): see classification_at.
+    autoclassify: bool = False
     job_guid: str = ""
     signature: str = ""
     # Treeherder's submit time is the task's creation, shared by all its runs: a retried run's (retry_id
@@ -178,6 +182,23 @@ class FakeJob:
     def parsed(self, now: float) -> bool:
         return now >= self.parsed_at
 
+    def classification_at(self, now: float) -> int:
+        """`failure_classification_id` at `now`. Treeherder's log parser marks a failed job whose lines
+        it has not seen on autoland/mozilla-central "new failure not classified" (6) once the log is
+        parsed, without touching `last_modified` (so only a full re-read sees it); a classification
+        someone gave it stays. Played for the pushes built with `autoclassify` (the triage scenario's and
+        pushes added with it): the older scenarios' expectations predate it."""
+        if (
+            self.autoclassify
+            and self.failure_classification_id == 1
+            and self.result in FAILURE_RESULTS
+            and self.completed(now)
+            and self.parsed(now)
+            and any(new for _, _, _, new in self.errors)
+        ):
+            return NEW_FAILURE_CLASSIFICATION
+        return self.failure_classification_id
+
 
 @dataclass(slots=True)
 class FakePush:
@@ -191,6 +212,10 @@ class FakePush:
     role: str = ""
     jobs: list[FakeJob] = field(default_factory=list)
     version: int = 0  # bumped on every out-of-timeline change
+    # The push this one is based on (Push Health's parent push: autoland or mozilla-central), by id;
+    # None: Treeherder finds no parent push for it ("base push unknown").
+    base: int | None = None
+    autoclassify: bool = False  # its jobs play the log parser's "new failure" classification (6)
 
     @property
     def decision(self) -> FakeJob | None:

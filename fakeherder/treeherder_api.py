@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from . import push_health, triage
+from .errors import HttpError, check_repo
 from .payloads import (
     DATE_FORMAT,
     PROJECT_PROPERTY_NAMES,
@@ -26,7 +28,7 @@ from .payloads import (
     push_list_payload,
     text_log_error,
 )
-from .timeline import REPOSITORY_IDS, FakeJob, FakePush, load_recording
+from .timeline import FakeJob, FakePush, load_recording
 
 if TYPE_CHECKING:
     from .server import FakeTreeherder
@@ -38,12 +40,6 @@ COUNT_DETAIL = f"Specified count exceeds API MAX_JOBS_COUNT value: {MAX_JOBS_COU
 PREFIX_RE = re.compile(r"^\d\d:\d\d:\d\d\s+\w+\s+-\s+(\d+ INFO\s+)?")
 
 
-class HttpError(Exception):
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(status)
-        self.status, self.body = status, body
-
-
 def parse_date(value: str) -> str | None:
     """A query date as a comparable last_modified string (UTC, no zone), or None when unparsable."""
     try:
@@ -53,11 +49,6 @@ def parse_date(value: str) -> str | None:
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed.strftime(DATE_FORMAT)
-
-
-def check_repo(repo: str) -> None:
-    if repo not in REPOSITORY_IDS:
-        raise HttpError(404, {"detail": f"No project with name {repo}"})
 
 
 def visible_push(fake: FakeTreeherder, repo: str, push_id: str) -> FakePush:
@@ -148,16 +139,7 @@ def push(fake: FakeTreeherder, repo: str, push_id: str) -> dict:
 
 def push_status(fake: FakeTreeherder, repo: str, push_id: str) -> dict:
     check_repo(repo)
-    status = {"completed": 0, "pending": 0, "running": 0}
-    for job, state, _ in fake.snapshot(visible_push(fake, repo, push_id)).views:
-        if job.tier == 3 or job.failure_classification_id not in (None, 1):
-            continue
-        if state == "completed":
-            status["completed"] += 1
-            status[job.result] = status.get(job.result, 0) + 1
-        else:
-            status[state] = status.get(state, 0) + 1
-    return status
+    return push_health.status_counts(fake, visible_push(fake, repo, push_id))
 
 
 def decision_task(fake: FakeTreeherder, repo: str, query_list: dict[str, list[str]]) -> dict:
@@ -351,6 +333,7 @@ def known_bugs() -> dict[str, dict]:
         ],
         "all_others": [],
     }  # fmt: skip
+    known.update(triage.known_bugs())
     return known
 
 
@@ -406,6 +389,8 @@ PROJECT_RE = re.compile(r"^/api/project/(?P<repo>[^/]+)/(?P<rest>.*)$")
 ROUTES: list[tuple[re.Pattern[str], Callable[..., Any]]] = [
     (re.compile(r"^push/$"), lambda fake, repo, m, q, ql: push_list(fake, repo, q)),
     (re.compile(r"^push/decisiontask/$"), lambda fake, repo, m, q, ql: decision_task(fake, repo, ql)),
+    (re.compile(r"^push/health/$"), lambda fake, repo, m, q, ql: push_health.health(fake, repo, q)),
+    (re.compile(r"^push/health_summary/$"), lambda fake, repo, m, q, ql: push_health.health_summary(fake, repo, q)),
     (re.compile(r"^push/(?P<id>[^/]+)/$"), lambda fake, repo, m, q, ql: push(fake, repo, m["id"])),
     (re.compile(r"^push/(?P<id>[^/]+)/status/$"), lambda fake, repo, m, q, ql: push_status(fake, repo, m["id"])),
     (re.compile(r"^jobs/$"), lambda fake, repo, m, q, ql: jobs_project(fake, repo, q)),

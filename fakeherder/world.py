@@ -244,10 +244,14 @@ class World:
         repo: str = "try",
         role: str = "",
         hold: str | None = None,
+        base: int | None = None,
+        autoclassify: bool = False,
     ) -> int:
         """A new push (quick pace) pushed `pushed_ago` seconds ago; returns its id. `size` counts the
         decision task. `hold="running"` (or another state) finishes the decision task at once and keeps
-        every other job in that state until `set_job` or `finish_push` moves it."""
+        every other job in that state until `set_job` or `finish_push` moves it. `base`: the push (on
+        autoland, say) Push Health names as its parent; None, none is known. `autoclassify`: its failed
+        jobs with new lines turn "new failure not classified" (6) once parsed, as on Treeherder."""
         now = self.now()
         with self._lock:
             self._pristine = False
@@ -265,10 +269,12 @@ class World:
                 pace=QUICK,
                 platforms=3,
                 chunks=1,
+                autoclassify=autoclassify,
             )
             if hold is not None:
                 for job in push.jobs:
                     job.hold("completed" if job.kind == "decision" else hold, now)
+            push.base = base
             self.pushes.update(builder.pushes)
             self._index()
             return push_id

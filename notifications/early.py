@@ -77,12 +77,16 @@ def find_early_failure(state: PushState, jobs: list[rules.Job], now: datetime) -
     failed = [job for job in rules.failed_jobs(jobs) if rules.effective_tier(job) == 1]
     if not failed:
         return None
-    summary = failure_summary(state.repo, failed)
+    summary = failure_summary(state.repo, failed, revision=state.revision, background=True)
     by_id = summary.jobs_by_id
+    base = summary.base
     for group in summary.new_groups:
+        if group.base == rules.BaseState.PENDING:  # the base push may still show it failed before
+            continue
         job = next((by_id[job_id] for job_id in group.job_ids if job_id in by_id), None)
         if job is not None:
-            return _detail(state, job, group.key, group.reason, jobs)
+            words = display.base_words(group.base, base.push if base else None, base.reason if base else "")
+            return _detail(state, job, group.key, "; ".join(filter(None, [group.reason, words])), jobs)
     bound = (now - EVIDENCE_BOUND).timestamp()
     for log in summary.logs:
         if not log.parsed and _failed_since(state, log.job, now) <= bound:

@@ -15,10 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from pushes import durations, eta, rules
+from pushes.models import JobEvidence
 
 from .models import PushJob, PushState
 from .snapshot import SNAPSHOT_FIELDS, decode_job, encode_row, parse_last_modified, row_timing
@@ -228,6 +229,31 @@ def insert_fresh_rows(rows: list[tuple[int, int, list[Any]]]) -> None:
     )
 
 
+def unexplained_failures(states: Sequence[PushState]) -> dict[int, list[rules.Job]]:
+    """The failed tier-1 jobs of these pushes whose evidence is not stored yet (pushes.models.JobEvidence),
+    by PushState pk: one query for all of them, however many jobs they have (the row's state and result,
+    SNAPSHOT_FIELDS' first two, are compared in the database)."""
+    if not states:
+        return {}
+    stored = JobEvidence.objects.filter(repo=OuterRef("push__repo"), job_id=OuterRef("job_id"))
+    rows = (
+        PushJob.objects.filter(
+            push__in=[state.pk for state in states],
+            data__0="completed",
+            data__1__in=sorted(rules.FAILURE_RESULTS),
+        )
+        .exclude(Exists(stored))
+        .values_list("push_id", "job_id", "data")
+    )
+    by_pk = {state.pk: state for state in states}
+    found: dict[int, list[rules.Job]] = {}
+    for push_pk, job_id, data in rows:
+        job = decode_job(job_id, data, by_pk[push_pk].push_id)
+        if rules.effective_tier(job) == 1:
+            found.setdefault(push_pk, []).append(job)
+    return found
+
+
 def stored_jobs(state: PushState) -> list[rules.Job]:
     """Every job as last stored (the push page and email never need this; tests and the admin may)."""
     return [
@@ -242,6 +268,7 @@ __all__ = [
     "Tally",
     "Written",
     "stored_jobs",
+    "unexplained_failures",
     "write_jobs",
     "write_many",
 ]

@@ -24,13 +24,15 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from buildwatch import upstream
 from pushes import display, links, rules
-from pushes.evidence import failure_summary
+from pushes.evidence import failure_summary, gather
+from pushes.evidence import poll_seconds as evidence_poll_seconds
 from pushes.treeherder.client import TreeherderClient, get_client
 from pushes.treeherder.errors import TreeherderError, TreeherderNotFound
 
 from .early import record_early_alerts
-from .jobstore import JobsRead, Tally, stored_jobs, write_many
+from .jobstore import JobsRead, Tally, stored_jobs, unexplained_failures, write_many
 from .models import Notification, PushState, Watch
 from .outbox import Enqueue, record_due_notifications
 from .snapshot import advance_cursor, parse_last_modified, push_values
@@ -43,6 +45,8 @@ FULL_READ_EVERY_POLLS = 10  # incremental polls miss bulk updates: re-read every
 CURSOR_OVERLAP = timedelta(seconds=5)
 WATCH_MAX_AGE = timedelta(days=14)  # a push that never finishes is not polled forever
 CONFIRM_EARLY = timedelta(seconds=2)  # a confirming poll may run this much before confirm_at (clock skew)
+# A finished push's notification waits this long at most for failed jobs' evidence Treeherder did not give.
+EVIDENCE_WAIT = timedelta(seconds=rules.LOG_PARSE_WAIT)
 
 
 def poll_seconds() -> int:
@@ -238,6 +242,13 @@ def finish_polls(
     one transaction and a few queries for all of them (database; a finished push's summary may read
     failure logs first). A push whose jobs and state did not change is not written at all. A push
     ready to notify is marked finished in the same transaction that records its ledger rows."""
+    # One budget for the failures' evidence of the whole batch (BUILDWATCH_EVIDENCE_POLL_SECONDS): the
+    # finished summaries, the new failures' evidence and the early alerts share it (pushes.evidence).
+    with upstream.within(evidence_poll_seconds()):
+        return _finish_polls(polls, enqueue)
+
+
+def _finish_polls(polls: Sequence[tuple[PollPlan, Fetched]], enqueue: Enqueue | None) -> list[PollResult]:
     results = [
         PollResult(repo=plan.state.repo, push_id=plan.state.push_id, polled=True, state=plan.state.state)
         for plan, _ in polls
@@ -251,7 +262,11 @@ def finish_polls(
         plan, fetched = polls[index]
         if plan.full and rules.ready_to_notify(fetched.jobs, plan.state.job_count):
             revision = fetched.push.revision if fetched.push else plan.state.revision
-            summaries[index] = finished_summary(plan.state.repo, fetched.jobs, revision)
+            summary = finished_summary(plan.state.repo, fetched.jobs, revision)
+            # A failed job whose evidence could not be read yet holds the notification (the push is
+            # confirmed again a settle interval later), for at most EVIDENCE_WAIT after its last job.
+            if not summary.get("evidence_pending") or _waited_for_evidence(fetched.jobs, plan.now):
+                summaries[index] = summary
     with transaction.atomic():
         locked = {
             state.pk: state
@@ -291,6 +306,7 @@ def finish_polls(
             if state.state == PushState.State.FINISHED:
                 results[index].notifications = record_due_notifications(state, polls[index][0].now, enqueue)
     failing = [locked[polls[index][0].state.pk] for index in good]
+    _read_new_failures([s for s in failing if s.state != PushState.State.FINISHED and s.failed_count])
     alerting = _wanting_early_alerts(
         [s for s in failing if s.state != PushState.State.FINISHED and s.failed_count]
     )
@@ -375,6 +391,27 @@ def _sync_watch_states(states: Sequence[PushState]) -> None:
         Watch.objects.filter(repo=repo, push_id__in=push_ids, notified_at__isnull=True).exclude(
             last_state=value
         ).update(last_state=value)
+
+
+def _read_new_failures(states: Sequence[PushState]) -> None:
+    """Each poll reads the evidence of the tier-1 jobs that failed since the last one (and of any still
+    missing: not read in time, or Treeherder did not answer), for every running push of the batch in one
+    round within the poll's budget: the verdict at the end then costs no more reads, and the early alert
+    has it."""
+    if not states:
+        return
+    try:
+        pending = unexplained_failures(states)
+        if pending:
+            gather([(state.repo, pending[state.pk]) for state in states if pending.get(state.pk)])
+    except Exception:  # evidence must never stop the pushes from being polled
+        logger.exception("Reading the evidence of new failures failed")
+
+
+def _waited_for_evidence(jobs: Sequence[rules.Job], now: datetime) -> bool:
+    """The push finished EVIDENCE_WAIT ago (its newest job's last change): stop holding its notification."""
+    newest = max((moment for job in jobs if (moment := parse_last_modified(job.last_modified))), default=None)
+    return newest is None or now - newest >= EVIDENCE_WAIT
 
 
 def _wanting_early_alerts(states: Sequence[PushState]) -> set[tuple[str, int]]:
@@ -463,35 +500,58 @@ def finished_summary(repo: str, jobs: list[rules.Job], revision: str = "") -> di
         "failure_groups": [],
         "more_failure_groups": 0,
         "failed_total": 0,  # every failed job the failure summary considered, tier 2 and 3 included
-        "examined_jobs": 0,
+        "examined_jobs": 0,  # of them, triaged: their evidence read (or explained by a classification)
         "logs_not_parsed": 0,
-        "logs_unreadable": 0,
+        "logs_unreadable": 0,  # not triaged: Treeherder did not give their evidence (or not in time)
+        "evidence_pending": False,
+        "complete": True,
+        "base": None,
     }
     if not summary["failed"]:  # a passed push's email lists no failures: no log is read for it
         return summary
-    failures = failure_summary(repo, jobs, finished=True)
-    unreadable = sum(1 for log in failures.logs if log.error)
+    failures = failure_summary(repo, jobs, revision=revision, finished=True, background=True)
+    unreadable = len(failures.not_read)
+    base = failures.base.push if failures.base else None
     summary.update(
         verdict=failures.verdict.value,
         verdict_label=failures.verdict_label,
         triage_line=failures.triage_line,
         failure_groups=[
-            _group_json(repo, revision, group, failures.jobs_by_id) for group in failures.top_groups
+            _group_json(repo, revision, group, failures.jobs_by_id, failures.base)
+            for group in failures.top_groups
         ],
         more_failure_groups=len(failures.more_groups),
         failed_total=failures.failed_total,
-        examined_jobs=len(failures.logs),
-        logs_not_parsed=len(failures.unparsed) - unreadable,
+        examined_jobs=failures.triaged_count,
+        logs_not_parsed=len(failures.unparsed),
         logs_unreadable=unreadable,
+        evidence_pending=bool(unreadable)
+        or any(group.base == rules.BaseState.PENDING for group in failures.groups),
+        complete=failures.complete,
+        base=_base_json(base) if base else None,
     )
     return summary
 
 
+def _base_json(base: rules.BasePush) -> dict[str, Any]:
+    return {
+        "repo": base.repo,
+        "push_id": base.push_id,
+        "url": links.treeherder_push_url(settings.TREEHERDER_URL, base.repo, base.revision),
+    }
+
+
 def _group_json(
-    repo: str, revision: str, group: rules.FailureGroup, jobs: dict[int, rules.Job]
+    repo: str,
+    revision: str,
+    group: rules.FailureGroup,
+    jobs: dict[int, rules.Job],
+    check: rules.BaseCheck | None,
 ) -> dict[str, Any]:
-    """One failure group as the notification templates read it: class, evidence, job and log links."""
+    """One failure group as the notification templates read it: class, evidence (what the base push says
+    of it in words), job and log links."""
     base = settings.TREEHERDER_URL
+    base_push = check.push if check else None
     return {
         "key": group.key,
         "jobs": group.affected_job_count,
@@ -499,6 +559,8 @@ def _group_json(
         "triage_label": group.triage.label,
         "tier1": group.tier1,
         "seen_count": group.seen_count,
+        "base": group.base.value if group.base else "",
+        "base_note": display.base_words(group.base, base_push, check.reason if check else ""),
         "bugs": [
             {"id": bug.id, "summary": bug.summary, "url": links.bugzilla_url(str(bug.id)) if bug.id else ""}
             for bug in group.bugs

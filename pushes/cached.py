@@ -36,6 +36,10 @@ class Unavailable(Exception):
         self.reason = reason
 
 
+class Busy(Unavailable):
+    """Someone else is reading it right now and nothing is cached yet (a read that does not wait)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Fetched[T]:
     value: T
@@ -71,10 +75,15 @@ def read[T](
     fetch: Callable[[], T],
     ttl: Callable[[T], float] | float,
     landed: Callable[[T, float], None] | None = None,
+    *,
+    wait: bool = True,
+    last_good: bool = True,
 ) -> Fetched[T]:
     """Single-flight: of all the viewers (threads, processes) asking at once, the one that takes the
     lock (`cache.add`, atomic on local memory and on Redis) fetches; the others get the last good copy
-    if there is one, or wait for the fetch to land in the cache. Treeherder sees one fetch per interval.
+    if there is one, or wait for the fetch to land in the cache (`wait=False`: raise Busy instead, for a
+    reader with a budget of its own). Treeherder sees one fetch per interval. `last_good=False` keeps no
+    week-long last good copy (what has a durable copy elsewhere: failed jobs' evidence).
     `landed(value, fetched_at)` runs once per fetch, after it is in the cache and before the lock goes."""
     full = f"{KEY}:{key}"
     lock = f"{full}:lock"
@@ -90,10 +99,12 @@ def read[T](
                 raise Unavailable(failed)
             return Fetched(last[1], last[0], stale=True, error=failed)
         if cache.add(lock, 1, _lock_seconds()):
-            return _fetch_locked(full, lock, fetch, ttl, landed)
+            return _fetch_locked(full, lock, fetch, ttl, landed, last_good)
         last = cache.get(f"{full}:last")
         if last is not None:  # someone is refreshing: meanwhile everyone gets the last good copy
             return Fetched(last[1], last[0])
+        if not wait:
+            raise Busy("being read")
         # Cold cache: wait for the one fetch rather than making our own.
         now = time.monotonic()
         if deadline is None:
@@ -101,7 +112,7 @@ def read[T](
         elif now > deadline or cache.get(lock) is None and cache.get(full) is None:
             # The fetcher died, or gave up without an answer (a 404 is not cached): try ourselves.
             if cache.add(lock, 1, _lock_seconds()):
-                return _fetch_locked(full, lock, fetch, ttl, landed)
+                return _fetch_locked(full, lock, fetch, ttl, landed, last_good)
             deadline = now + _lock_seconds()
         time.sleep(LOCK_POLL_SECONDS)
 
@@ -112,6 +123,7 @@ def _fetch_locked[T](
     fetch: Callable[[], T],
     ttl: Callable[[T], float] | float,
     landed: Callable[[T, float], None] | None = None,
+    last_good: bool = True,
 ) -> Fetched[T]:
     try:
         entry = cache.get(full)  # the previous holder may have finished between our read and our lock
@@ -129,7 +141,8 @@ def _fetch_locked[T](
         now = time.time()
         timeout = ttl(value) if callable(ttl) else ttl
         cache.set(full, (now, value), timeout)
-        cache.set(f"{full}:last", (now, value), LAST_GOOD_TTL)
+        if last_good:
+            cache.set(f"{full}:last", (now, value), LAST_GOOD_TTL)
         if landed is not None:
             try:
                 landed(value, now)
@@ -138,6 +151,12 @@ def _fetch_locked[T](
         return Fetched(value, now)
     finally:
         cache.delete(lock)
+
+
+def forget_failure(key: str) -> None:
+    """Drop the "failed" marker of `key`: its read failed for a reason of the reader's own (its budget
+    ran out), not Treeherder's, and the next reader should try at once."""
+    cache.delete(f"{KEY}:{key}:failed")
 
 
 def _failed(full: str, last: Any, reason: str) -> Fetched:

@@ -67,7 +67,7 @@ class ConfirmOutcome:
 def new_failure_groups(repo: str, push_id: int) -> tuple[list[rules.FailureGroup], dict[int, rules.Job]]:
     """The push's tier-1 new failure groups (what "confirm failures" re-runs), with their jobs."""
     failed = services.push_failed_jobs(repo, push_id).value
-    summary = evidence.failure_summary(repo, failed)
+    summary = evidence.failure_summary(repo, failed, revision=services.push(repo, push_id).value.revision)
     return summary.new_groups, summary.jobs_by_id
 
 

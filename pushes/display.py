@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .rules import UNFINISHED_STATES, FailureSummary, Job, State, Verdict, display_result
+from .rules import UNFINISHED_STATES, BasePush, BaseState, FailureSummary, Job, State, Verdict, display_result
 
 # Colour names, used as CSS classes: text labels always go with them.
 RESULT_COLOURS = {
@@ -61,6 +61,23 @@ def push_badge(state: State, summary: FailureSummary | None = None) -> Badge:
         if summary.verdict == Verdict.FAILED and summary.new_count:
             return Badge("failing", summary.verdict_label, f"✗ {summary.verdict_label}", "red")
     return Badge(state.value, state.label, state.title, state.colour)
+
+
+def base_words(state: BaseState | str | None, base: BasePush | None, reason: str = "") -> str:
+    """What the base push says of a failure that would be new, in words: "also fails on autoland push
+    630312", "passes on autoland push 630312", "base push unknown: …" ("" when it was not asked)."""
+    if not state:
+        return ""
+    where = f"{base.repo} push {base.push_id}" if base else "the base push"
+    words = {
+        BaseState.FAILING: f"also fails on {where}",
+        BaseState.PASSING: f"passes on {where}",
+        BaseState.RUNNING: f"{where}, its base, is still running",
+        BaseState.NOT_RUN: f"not run on {where}",
+        BaseState.PENDING: "base push not checked yet",
+        BaseState.UNKNOWN: f"base push unknown{': ' + reason if reason else ''}",
+    }
+    return words.get(BaseState(state), "")
 
 
 def repo_label(repo: str) -> str:

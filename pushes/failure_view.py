@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from .models import ConfirmRequest
 
 PENDING_PARSE = frozenset({"pending", "unknown"})  # Treeherder will still parse these logs
+# The base push may still answer for a failure that would be new: being read, or still running.
+UNSETTLED_BASE = frozenset({rules.BaseState.PENDING, rules.BaseState.RUNNING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +42,16 @@ class FailureView:
 
     @property
     def settled(self) -> bool:
-        """Nothing in it can still change without the jobs changing: every chosen log was read (parsed, or
-        Treeherder gave up on it) and every parsed log with errors has its bug suggestions."""
+        """Nothing in it can still change without the jobs changing: every failed job's evidence was read
+        (parsed, or Treeherder gave up on it, or a classification explains it), every parsed log with
+        errors has its bug suggestions, and the base push has said its word on what would be new."""
         if not self.jobs_fetched or self.jobs_fetched.stale or not self.finished:
             return False
         now = time.time()
+        if any(group.base in UNSETTLED_BASE for group in self.summary.groups):
+            return False
         for log in self.summary.logs:
-            if log.error:
+            if log.evidence_missing and not log.classified:
                 return False
             if log.parse_status in PENDING_PARSE and now - (_ended_at(log.job) or now) < rules.LOG_PARSE_WAIT:
                 return False

@@ -78,3 +78,26 @@ class JobDurations(models.Model):
         if not self.name:
             return f"every kind's shape on {self.repo}"
         return f"{self.name} ({self.platform} {self.option}) on {self.repo}"
+
+
+class JobEvidence(models.Model):
+    """What Treeherder says of one failed job once it will say no more: its bug suggestions (one per
+    error line of its log, in Treeherder's own shape) and its log's final parse status. Read from
+    Treeherder once, ever (pushes/evidence.py): a restart, a cache eviction or another viewer reads it
+    here; evidence that can still change (a log not parsed yet) is never stored. A job's classification
+    is not here: it comes with the jobs list, at triage time."""
+
+    repo = models.CharField(max_length=100)
+    job_id = models.PositiveBigIntegerField()
+    push_id = models.PositiveBigIntegerField()
+    parse_status = models.CharField(max_length=16)  # parsed | failed | skipped-size
+    suggestions = models.JSONField(default=list)
+    read_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "job evidence"
+        constraints = [models.UniqueConstraint(fields=["repo", "job_id"], name="unique_job_evidence")]
+        indexes = [models.Index(fields=["repo", "push_id"])]
+
+    def __str__(self) -> str:
+        return f"evidence of {self.repo} job {self.job_id}"

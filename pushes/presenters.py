@@ -401,10 +401,15 @@ def failure_section_context(
         "failures_digest": section.digest,
     }
     push_url = links.treeherder_push_url(settings.TREEHERDER_URL, repo, push.revision)
+    base = summary.base.push if summary.base else None
+    base_url = links.treeherder_push_url(settings.TREEHERDER_URL, base.repo, base.revision) if base else ""
+    context.update(base_push=base, base_url=base_url)
     body = {
         "repo": repo,
         "push": push,
         "summary": summary,
+        "base_push": base,
+        "base_url": base_url,
         # Each confirmation with a Treeherder link to its group's confirming runs.
         "confirmed": {
             key: {

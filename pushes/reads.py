@@ -30,7 +30,7 @@ from .models import ConfirmRequest
 from .rules import Job, Push
 from .treeherder.errors import TreeherderNotFound
 
-FAILURES_KEY = "bw:failures:v3"  # v3: a view carries a pushes.cached.Fetched (pickled by module)
+FAILURES_KEY = "bw:failures:v4"  # v4: a summary carries every failed job and the base push (pickled)
 STATUS_WORKERS = 8
 
 
@@ -191,12 +191,22 @@ def failures(repo: str, push_id: int) -> FailureView:
         finished = bool(failed) and services.jobs_summary(repo, push_id).value.finished
     except (cached.Unavailable, TreeherderNotFound):
         finished = False
-    summary = evidence.failure_summary(repo, failed.value if failed else [], finished=finished)
+    summary = evidence.failure_summary(
+        repo, failed.value if failed else [], revision=_revision(repo, push_id), finished=finished
+    )
     # The section needs when and whether they were read, not the jobs (the summary has them).
     view = failure_view.view_of(summary, replace(failed, value=[]) if failed else None, error, finished)
     if key:
         cache.set(key, view, services.FINISHED_TTL if view.settled else cached.short_ttl())
     return view
+
+
+def _revision(repo: str, push_id: int) -> str:
+    """The push's revision, for Push Health (the page read the push already: cached a day); "" unknown."""
+    try:
+        return services.push(repo, push_id).value.revision
+    except (cached.Unavailable, TreeherderNotFound):
+        return ""
 
 
 def confirmations(repo: str, push_id: int) -> dict[str, ConfirmRequest]:
@@ -244,7 +254,8 @@ def _failure_section(
 ) -> FailureSection:
     waiting = any(not request.verdict for request in confirmed.values())
     body = None if waiting else fragments.cached_failure_body(repo, push.id, digest)
-    classifications = services.failure_classifications() if body is None and view.summary.groups else {}
+    shown = view.summary.groups or view.summary.classified_unread
+    classifications = services.failure_classifications() if body is None and shown else {}
     return FailureSection(view, confirmed, digest, waiting, body, classifications)
 
 
@@ -297,10 +308,16 @@ class Status:
 
 
 def status(repo: str, push_id: int) -> Status:
-    fetched, error = _summary(repo, push_id)
+    return _status(repo, push_id, _summary(repo, push_id))
+
+
+def _status(repo: str, push_id: int, read: tuple[Fetched[services.JobsSummary] | None, str]) -> Status:
+    fetched, error = read
     state = LiveState(fetched, error, None, fetched.value if fetched else services.summarize([]))
     failing = fetched is not None and state.summary.state == rules.State.FAILING
-    return Status(push_id, state, failures(repo, push_id) if failing else None)
+    # Once the request's budget is spent, no failure view: its reads would only time out.
+    wanted = failing and not upstream.page_spent()
+    return Status(push_id, state, failures(repo, push_id) if wanted else None)
 
 
 OUT_OF_TIME = "not read: this refresh's time for Treeherder ran out"
@@ -311,28 +328,32 @@ def unread(push_id: int, reason: str) -> Status:
     return Status(push_id, LiveState(None, reason, None, services.summarize([])), None)
 
 
-def _status_in_time(repo: str, push_id: int) -> Status:
-    """`status`, or once the request's budget for Treeherder is spent, what the cache has (the summary,
-    without the failure view a failing push's badge would add): no read is started only to time out
-    and leave its failed marker for every viewer."""
+def _summary_in_time(repo: str, push_id: int) -> tuple[Fetched[services.JobsSummary] | None, str] | None:
+    """The push's jobs summary, or once the request's budget for Treeherder is spent, what the cache has
+    (None: nothing): no read is started only to time out and leave its failed marker for every viewer."""
     if not upstream.page_spent():
-        return status(repo, push_id)
+        return _summary(repo, push_id)
     fetched = services.cached_summary(repo, push_id)
-    if fetched is None:
-        return unread(push_id, OUT_OF_TIME)
-    return Status(push_id, LiveState(fetched, "", None, fetched.value), None)
+    return None if fetched is None else (fetched, "")
 
 
 def statuses(repo: str, push_ids: Sequence[int]) -> list[Status]:
     """Every row's status in one go, within the request's one budget for Treeherder
-    (buildwatch.upstream.page_budget, which the reading threads share): cached ones at once, the others
-    read concurrently, and once the budget is spent only what is cached (`_status_in_time`)."""
+    (buildwatch.upstream.page_budget, which the reading threads share): the jobs summaries, cached ones
+    at once, the others read concurrently, once the budget is spent only what is cached; then the
+    failing pushes' failures, in this thread (their evidence is in the database, which the pool's
+    threads never touch: no connection of their own to leak)."""
     if len(push_ids) <= 1:
-        return [_status_in_time(repo, push_id) for push_id in push_ids]
-    with ThreadPoolExecutor(max_workers=min(STATUS_WORKERS, len(push_ids))) as pool:
-        # A context copied per task: each thread keeps to this request's page budget.
-        futures = [
-            pool.submit(contextvars.copy_context().run, _status_in_time, repo, push_id)
-            for push_id in push_ids
-        ]
-        return [future.result() for future in futures]
+        reads = [_summary_in_time(repo, push_id) for push_id in push_ids]
+    else:
+        with ThreadPoolExecutor(max_workers=min(STATUS_WORKERS, len(push_ids))) as pool:
+            # A context copied per task: each thread keeps to this request's page budget.
+            futures = [
+                pool.submit(contextvars.copy_context().run, _summary_in_time, repo, push_id)
+                for push_id in push_ids
+            ]
+            reads = [future.result() for future in futures]
+    return [
+        unread(push_id, OUT_OF_TIME) if read is None else _status(repo, push_id, read)
+        for push_id, read in zip(push_ids, reads, strict=True)
+    ]

@@ -6,15 +6,16 @@ a push's badge, notification titles) is pushes.display; the addresses of Treeher
 Bugzilla are pushes.links.
 
 Longer than the ~450-line guide on purpose: SPEC §3 names this module the home of the domain rules, and
-what makes it long is one rule with its evidence, failure triage (`FailureGroup` carries its `Triage`
-and `Bug`s, so grouping and triage share their dataclasses); split, either half would import the other.
+what makes it long is one rule with its evidence, failure triage (`FailureGroup` carries its `Triage`,
+`Bug`s and `BaseState`, `BaseCheck` reads groups' keys, so grouping, triage and the base-push check share
+their dataclasses); split, either half would import the other.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 FAILURE_RESULTS = frozenset({"testfailed", "busted", "exception"})
@@ -284,11 +285,12 @@ def push_state(jobs: Sequence[Job]) -> State:
 
 # --- Failures ----------------------------------------------------------------------------------------
 #
-# A failure summary reads the error lines of at most MAX_LOG_JOBS failed jobs (tier-1 first), groups
-# them by key and gives every group one triage class from Treeherder's evidence. docs/ARCHITECTURE.md
-# ("Failure triage") states the rules in prose; the functions below are the rules.
+# A failure summary takes the evidence of every failed job of a push (tier-1 first), groups the error
+# lines by key and gives every group one triage class from Treeherder's evidence and, for a failure that
+# would be new, from the push it is based on. A failed job whose evidence is not read yet is counted as
+# not triaged, never guessed. docs/ARCHITECTURE.md ("Failure triage") states the rules in prose; the
+# functions below are the rules.
 
-MAX_LOG_JOBS = 15
 # Treeherder parses a failed job's log within minutes of its end. One still unparsed this long after
 # (seconds) will not be: the early alert goes out without it, and a finished push's page stops waiting.
 LOG_PARSE_WAIT = 15 * 60
@@ -296,8 +298,15 @@ TOP_FAILURE_GROUPS = 10  # shown at once; the rest behind a disclosure
 # failure_classification_id values (names come from /api/failureclassification/): sheriffs' or
 # Treeherder's autoclassification's word that a job's failure is a known intermittent ...
 INTERMITTENT_CLASSIFICATIONS = frozenset({4, 7, 8})
-# ... or that it is real: fixed by commit (2), new failure not classified (6).
-REAL_FAILURE_CLASSIFICATIONS = frozenset({2, 6})
+# ... or that it is real: fixed by commit (2). A job classified either way is explained by that, even
+# before its log is read.
+REAL_FAILURE_CLASSIFICATIONS = frozenset({2})
+# "New failure not classified" (6) is no one's word: Treeherder's log parser sets it on every failed job
+# with a line it has not seen on autoland/mozilla-central, the same evidence as the bug suggestions'
+# `counter` 0. It counts as unclassified: the base push may still show the failure was there before.
+NOT_CLASSIFIED = frozenset({None, 1, 6})
+# A log's parse status that will not change: Treeherder parsed it, or gave up on it.
+FINAL_PARSE_STATUSES = frozenset({"parsed", "failed", "skipped-size"})
 INTERMITTENT_KEYWORD = "intermittent-failure"
 CLOSED_BUG_STATUSES = frozenset({"RESOLVED", "VERIFIED", "CLOSED"})
 
@@ -322,6 +331,7 @@ class Triage(StrEnum):
     """Whose failure is it? One class per failure group."""
 
     NEW = "new"  # no evidence it happened before: most likely caused by the push
+    BASE = "base"  # the push it is based on fails the same way: it was failing before this push
     PREEXISTING = "preexisting"  # Treeherder saw the line recently on autoland/mozilla-central
     INTERMITTENT = "intermittent"  # a known intermittent: an open bug, or classified so
     UNKNOWN = "unknown"  # no evidence yet: bug suggestions not fetched
@@ -333,11 +343,13 @@ class Triage(StrEnum):
 
 _TRIAGE_LABELS = {
     Triage.NEW: "new",
+    Triage.BASE: "failing on the base push",
     Triage.PREEXISTING: "already failing",
     Triage.INTERMITTENT: "known intermittent",
     Triage.UNKNOWN: "not triaged yet",
 }
-TRIAGE_ORDER = (Triage.NEW, Triage.UNKNOWN, Triage.PREEXISTING, Triage.INTERMITTENT)
+TRIAGE_ORDER = (Triage.NEW, Triage.UNKNOWN, Triage.BASE, Triage.PREEXISTING, Triage.INTERMITTENT)
+KNOWN_TRIAGES = frozenset({Triage.BASE, Triage.PREEXISTING, Triage.INTERMITTENT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,19 +390,121 @@ class BugSuggestion:
 
 
 @dataclass(frozen=True, slots=True)
+class BasePush:
+    """The push a try push is based on: Push Health's parent push (on autoland or mozilla-central)."""
+
+    repo: str
+    push_id: int
+    revision: str
+    exact_match: bool = True  # False: the push found holds the parent commit, not as its top
+    unfinished_jobs: int = 0  # pending + running, from Push Health's jobCounts (a hint)
+
+
+class BaseState(StrEnum):
+    """What the base push says of a failure that would be new, for the page and the messages to say."""
+
+    FAILING = "failing"  # a job of the same type fails there with the same key (or Push Health says so)
+    PASSING = "passing"  # the same job types ran there and do not fail this way
+    RUNNING = "running"  # a job of the same type has not finished there yet
+    NOT_RUN = "not_run"  # no job of these types ran on the base push
+    PENDING = "pending"  # not checked yet: the base push's jobs or a failing job's evidence not read
+    UNKNOWN = "unknown"  # no base push known (Push Health did not answer, or found none)
+
+
+@dataclass(frozen=True, slots=True)
+class BaseCheck:
+    """What BuildWatch knows of a push's base push, to check the failures that would be new against it:
+    the base push (None: unknown, and why), its jobs by job type name with the evidence of its failed ones
+    (`jobs` None: not read), the (job type, test) pairs Push Health says failed there, and whether what is
+    missing is still being read (`pending`) rather than unavailable."""
+
+    push: BasePush | None
+    reason: str = ""  # why the base push, or its jobs, are unknown
+    jobs: Mapping[str, Sequence[JobLog]] | None = None
+    failed_in_parent: frozenset[tuple[str, str]] = frozenset()
+    pending: bool = False
+
+    def state_of(self, group: FailureGroup, job_names: Sequence[str]) -> BaseState:
+        """The base push's word on `group`, failing in jobs of these types."""
+        if any(name in job_names and _same_test(test, group.key) for name, test in self.failed_in_parent):
+            return BaseState.FAILING
+        if self.push is None or self.jobs is None:
+            return BaseState.PENDING if self.pending else BaseState.UNKNOWN
+        base_logs = [log for name in job_names for log in self.jobs.get(name, ())]
+        if not base_logs:
+            return BaseState.RUNNING if self.push.unfinished_jobs else BaseState.NOT_RUN
+        failed = [log for log in base_logs if is_failure(log.job)]
+        if any(
+            group.key in {key for key, _ in _job_keyed_errors(log.errors)} for log in failed if log.parsed
+        ):
+            return BaseState.FAILING
+        if any(log.job.state != "completed" for log in base_logs):
+            return BaseState.RUNNING
+        if any(not log.triaged for log in failed):
+            return BaseState.PENDING
+        return BaseState.PASSING
+
+
+def _same_test(test: str, key: str) -> bool:
+    """A Push Health test name and a failure group's key name the same test (its cleaning differs:
+    one may hold the other)."""
+    return bool(test and key) and (test == key or test in key or key in test)
+
+
+@dataclass(frozen=True, slots=True)
 class JobLog:
     """What we know of one failed job's failure: its error lines, whether its log was parsed, its bug
-    suggestions (None: not fetched), and the upstream error if Treeherder did not answer."""
+    suggestions (None: not fetched), the upstream error if Treeherder did not answer, and whether
+    BuildWatch has read it at all (`read` False: not yet, out of time or being read elsewhere)."""
 
     job: Job
     errors: list[TextLogError] = field(default_factory=list)
     parse_status: str = "unknown"
     error: str = ""
     suggestions: list[BugSuggestion] | None = None
+    read: bool = True
 
     @property
     def parsed(self) -> bool:
-        return self.parse_status == "parsed" and not self.error
+        return self.parse_status == "parsed" and not self.error and self.read
+
+    @property
+    def evidence_missing(self) -> bool:
+        """Not read yet, or Treeherder did not answer: nothing may be concluded from it."""
+        return not self.read or bool(self.error)
+
+    @property
+    def classified(self) -> bool:
+        """Treeherder (a sheriff, or its autoclassification) already said what this failure is."""
+        cls = self.job.failure_classification_id
+        return cls in INTERMITTENT_CLASSIFICATIONS or cls in REAL_FAILURE_CLASSIFICATIONS
+
+    @property
+    def triaged(self) -> bool:
+        """Everything Treeherder will tell about it is known: classified, or its evidence read with its
+        log parsed (or given up on)."""
+        return self.classified or (not self.evidence_missing and self.parse_status in FINAL_PARSE_STATUSES)
+
+
+def job_log(job: Job, parse_status: str, suggestions: Sequence[BugSuggestion]) -> JobLog:
+    """A job's JobLog from its bug suggestions, which are its error lines too (one per line, the line
+    cleaned of its harness prefix). A row without a line number (older Treeherders) gets its place."""
+    numbered = [
+        s if s.line_number is not None else replace(s, line_number=index)
+        for index, s in enumerate(suggestions)
+    ]
+    errors = [
+        TextLogError(
+            id=index + 1,
+            line=s.search,
+            line_number=s.line_number or 0,
+            job=job.id,
+            new_failure=s.failure_new_in_rev,
+        )
+        for index, s in enumerate(numbered)
+    ]
+    parsed = parse_status == "parsed"
+    return JobLog(job=job, errors=errors, parse_status=parse_status, suggestions=numbered if parsed else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,6 +519,7 @@ class FailureGroup:
     classified_intermittent: int = 0  # jobs Treeherder classified as intermittent
     reason: str = ""  # one sentence: why this class
     tier1: bool = True  # a tier-1 job has it: only those make a push fail
+    base: BaseState | None = None  # the base push's word on a failure that would be new; None: not asked
 
     @property
     def sample(self) -> TextLogError | None:
@@ -466,24 +581,30 @@ def failure_groups(errors: Iterable[TextLogError]) -> list[FailureGroup]:
 
 
 def failed_jobs(jobs: Iterable[Job]) -> list[Job]:
-    """Failures, tier-1 first, then by id: a stable order for the MAX_LOG_JOBS whose logs we read."""
+    """Failures, tier-1 first, then by id: the order their evidence is read in."""
     return sorted((job for job in jobs if is_failure(job)), key=lambda job: (effective_tier(job), job.id))
 
 
-def triage_group(group: FailureGroup, logs_by_job: Mapping[int, JobLog]) -> FailureGroup:
+def triage_group(
+    group: FailureGroup, logs_by_job: Mapping[int, JobLog], base: BaseCheck | None = None
+) -> FailureGroup:
     """The group with its class, from the evidence of its lines and its jobs. Precedence, first match:
-    1. a job of the group classified as a real failure (fixed by commit, new failure) → new;
+    1. a job of the group classified as a real failure (fixed by commit) → new;
     2. a line matches an open intermittent bug → intermittent (the bugs are kept);
     3. every classified job of the group is classified intermittent (at least one) → intermittent;
     4. no job's bug suggestions fetched → unknown (we do not guess "new");
     5. a line was seen recently on autoland/mozilla-central (`counter` > 0; where `counter` is missing,
        `new_failure` false) → preexisting, with the count;
-    6. otherwise → new.
-    So sheriffs' "this is real" beats a bug match, a bug match beats a classification split, and a
-    split (some jobs intermittent, others new) is not enough to call the group known."""
+    6. the push it is based on fails the same way (`base`: a job of the same type failing there with
+       the same key, or Push Health's `failedInParent`) → base;
+    7. otherwise → new, with what the base push says (passes there, still running, unknown, ...).
+    So sheriffs' "this is real" beats a bug match, a bug match beats a classification split, a split
+    (some jobs intermittent, others new) is not enough to call the group known, and Treeherder's
+    automatic "new failure" (6) is no classification: it is rule 5's evidence, and the base push may
+    still show the failure was there before."""
     jobs = [logs_by_job[job_id].job for job_id in group.job_ids if job_id in logs_by_job]
     classes = [
-        job.failure_classification_id for job in jobs if job.failure_classification_id not in (None, 1)
+        job.failure_classification_id for job in jobs if job.failure_classification_id not in NOT_CLASSIFIED
     ]
     intermittent_jobs = sum(cls in INTERMITTENT_CLASSIFICATIONS for cls in classes)
     matches = _matching_suggestions(group, logs_by_job)
@@ -498,8 +619,6 @@ def triage_group(group: FailureGroup, logs_by_job: Mapping[int, JobLog]) -> Fail
     tier1 = any(effective_tier(job) == 1 for job in jobs) or not jobs
 
     def classified(triage: Triage, reason: str, **extra: object) -> FailureGroup:
-        from dataclasses import replace
-
         return replace(
             group, triage=triage, reason=reason, classified_intermittent=intermittent_jobs, seen_count=seen,
             tier1=tier1, **extra,
@@ -517,7 +636,10 @@ def triage_group(group: FailureGroup, logs_by_job: Mapping[int, JobLog]) -> Fail
         return classified(Triage.PREEXISTING, f"seen {seen}× on autoland/mozilla-central recently")
     if seen is None and _new_failure_flags(group) == {False}:
         return classified(Triage.PREEXISTING, "Treeherder has seen this line on autoland/mozilla-central")
-    return classified(Triage.NEW, "not seen on autoland/mozilla-central, no known bug")
+    state = base.state_of(group, list(dict.fromkeys(job.job_type_name for job in jobs))) if base else None
+    if state == BaseState.FAILING:
+        return classified(Triage.BASE, "fails the same way on the push it is based on", base=state)
+    return classified(Triage.NEW, "not seen on autoland/mozilla-central, no known bug", base=state)
 
 
 def _matching_suggestions(group: FailureGroup, logs_by_job: Mapping[int, JobLog]) -> list[BugSuggestion]:
@@ -547,37 +669,42 @@ def _new_failure_flags(group: FailureGroup) -> set[bool]:
     return {error.new_failure for error in group.errors if error.new_failure is not None}
 
 
-def triage_groups(groups: Sequence[FailureGroup], logs: Sequence[JobLog]) -> list[FailureGroup]:
-    """Every group triaged, new first (then not yet triaged, pre-existing, known intermittent);
-    within each class most affected jobs first, then by key."""
+def triage_groups(
+    groups: Sequence[FailureGroup], logs: Sequence[JobLog], base: BaseCheck | None = None
+) -> list[FailureGroup]:
+    """Every group triaged, new first (then not yet triaged, failing on the base push, pre-existing,
+    known intermittent); within each class most affected jobs first, then by key."""
     logs_by_job = {log.job.id: log for log in logs}
-    triaged = [triage_group(group, logs_by_job) for group in groups]
+    triaged = [triage_group(group, logs_by_job, base) for group in groups]
     rank = {triage: index for index, triage in enumerate(TRIAGE_ORDER)}
     return sorted(triaged, key=lambda g: (rank[g.triage], -g.affected_job_count, g.key))
 
 
 class Verdict(StrEnum):
     PASSED = "passed"  # no failed tier-1 job
-    KNOWN = "known"  # failures, every one pre-existing or a known intermittent
-    FAILED = "failed"  # a new failure, or failures not triaged yet
+    KNOWN = "known"  # failures, every one explained: pre-existing, failing on the base push, intermittent
+    FAILED = "failed"  # a new failure, or failures not (all) triaged yet
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 @dataclass(frozen=True, slots=True)
 class FailureSummary:
-    """The one failure summary of a push, for the page, the email and web push alike."""
+    """The one failure summary of a push, for the page, the email and web push alike: every failed job
+    (`logs`, one each, read or not yet), the groups of their error lines, triaged, and the base push they
+    were checked against (`base`)."""
 
     groups: list[FailureGroup]  # triaged, in display order
-    logs: list[JobLog]  # the failed jobs whose logs we looked at
+    logs: list[JobLog]  # every failed job, tier-1 first: its evidence, or that it is not read yet
     failed_total: int
     tier1_failed: int
+    base: BaseCheck | None = None
 
     @property
     def jobs_by_id(self) -> dict[int, Job]:
         return {log.job.id: log.job for log in self.logs}
-
-    @property
-    def not_shown(self) -> int:
-        return max(0, self.failed_total - len(self.logs))
 
     @property
     def top_groups(self) -> list[FailureGroup]:
@@ -588,12 +715,37 @@ class FailureSummary:
         return self.groups[TOP_FAILURE_GROUPS:]
 
     @property
+    def not_read(self) -> list[JobLog]:
+        """Failed jobs whose evidence BuildWatch has not (yet) got, and that no classification explains:
+        not triaged yet, never new."""
+        return [log for log in self.logs if log.evidence_missing and not log.classified]
+
+    @property
     def unparsed(self) -> list[JobLog]:
-        return [log for log in self.logs if not log.parsed]
+        """Failed jobs read whose logs Treeherder has not parsed (or could not)."""
+        return [
+            log for log in self.logs if not log.evidence_missing and not log.parsed and not log.classified
+        ]
+
+    @property
+    def classified_unread(self) -> list[JobLog]:
+        """Failed jobs explained by Treeherder's classification whose error lines are not known (yet)."""
+        return [log for log in self.logs if log.classified and not log.parsed]
 
     @property
     def parsed_without_errors(self) -> list[JobLog]:
         return [log for log in self.logs if log.parsed and not log.errors]
+
+    @property
+    def triaged_count(self) -> int:
+        """Failed jobs (every tier) about which Treeherder has told all it will."""
+        return sum(1 for log in self.logs if log.triaged)
+
+    @property
+    def complete(self) -> bool:
+        """Every tier-1 failed job triaged: what the verdict says holds until a job fails or is classified."""
+        tier1 = [log for log in self.logs if effective_tier(log.job) == 1]
+        return len(tier1) == self.tier1_failed and all(log.triaged for log in tier1)
 
     def by_triage(self, triage: Triage) -> list[FailureGroup]:
         return [group for group in self.groups if group.triage == triage]
@@ -614,18 +766,21 @@ class FailureSummary:
 
     @property
     def verdict(self) -> Verdict:
-        """passed: no failed tier-1 job. known: every failed job's log was read and every one of its
-        groups is pre-existing or intermittent. failed: anything else (a new failure, a log not read
-        yet, more failed jobs than we read, a failure with no error line)."""
+        """passed: no failed tier-1 job. known: every tier-1 failed job triaged and explained — classified
+        intermittent, or its log read and every group it is in pre-existing, failing on the base push or
+        a known intermittent. failed: anything else (a new failure, a job not triaged yet, a failure with
+        no error line, a job classified fixed by commit)."""
         if not self.tier1_failed:
             return Verdict.PASSED
-        known = (Triage.PREEXISTING, Triage.INTERMITTENT)
+        if not self.complete:
+            return Verdict.FAILED
         tier1_logs = [log for log in self.logs if effective_tier(log.job) == 1]
-        every_job_explained = len(tier1_logs) == self.tier1_failed and all(
-            log.parsed and log.errors for log in tier1_logs
+        explained = all(
+            log.job.failure_classification_id in INTERMITTENT_CLASSIFICATIONS or (log.parsed and log.errors)
+            for log in tier1_logs
         )
         tier1_groups = [group for group in self.groups if group.tier1]
-        if tier1_groups and every_job_explained and all(group.triage in known for group in tier1_groups):
+        if explained and all(group.triage in KNOWN_TRIAGES for group in tier1_groups):
             return Verdict.KNOWN
         return Verdict.FAILED
 
@@ -647,42 +802,48 @@ class FailureSummary:
             return "passed"
         if verdict == Verdict.KNOWN:
             return "known failures only"
-        return (
-            f"{self.new_count} new failure{'s' if self.new_count != 1 else ''}"
-            if self.new_count
-            else "failed"
-        )
+        return _plural(self.new_count, "new failure") if self.new_count else "failed"
 
     @property
     def triage_line(self) -> str:
-        """ "2 new failures · 3 known intermittent · 1 also failing on mozilla-central"."""
+        """ "1 new failure (dom/a.html) · 2 failing on the base push · 3 known intermittent · 1 also failing
+        on mozilla-central · 60 failed jobs not triaged yet": a lone new failure is named first."""
         counts = self.counts
         parts = []
-        if counts[Triage.NEW]:
-            parts.append(f"{counts[Triage.NEW]} new failure{'s' if counts[Triage.NEW] != 1 else ''}")
+        if counts[Triage.NEW] == 1:
+            parts.append(f"1 new failure ({_short(self.new_groups[0].key)})")
+        elif counts[Triage.NEW]:
+            parts.append(_plural(counts[Triage.NEW], "new failure"))
         if counts[Triage.UNKNOWN]:
             parts.append(f"{counts[Triage.UNKNOWN]} not triaged yet")
+        if counts[Triage.BASE]:
+            parts.append(f"{counts[Triage.BASE]} failing on the base push")
         if counts[Triage.INTERMITTENT]:
             parts.append(f"{counts[Triage.INTERMITTENT]} known intermittent")
         if counts[Triage.PREEXISTING]:
             parts.append(f"{counts[Triage.PREEXISTING]} also failing on mozilla-central")
+        if classified := len(self.classified_unread):
+            parts.append(f"{_plural(classified, 'job')} classified on Treeherder")
+        if not_read := len(self.not_read):
+            parts.append(f"{_plural(not_read, 'failed job')} not triaged yet")
         if self.unparsed:
-            parts.append(f"{len(self.unparsed)} log{'s' if len(self.unparsed) != 1 else ''} not parsed yet")
+            parts.append(f"{_plural(len(self.unparsed), 'log')} not parsed yet")
         return " · ".join(parts)
 
 
-def logs_to_read(jobs: Iterable[Job], limit: int = MAX_LOG_JOBS) -> tuple[list[Job], int]:
-    """The failed jobs whose logs a summary reads (tier-1 first, at most `limit`), and how many failed."""
-    failed = failed_jobs(jobs)
-    return failed[:limit], len(failed)
+def _short(key: str, limit: int = 80) -> str:
+    return key if len(key) <= limit else key[: limit - 1] + "…"
 
 
-def summarize_failures(logs: Sequence[JobLog], failed_total: int, tier1_failed: int) -> FailureSummary:
-    """The failure summary from what was read of the failed jobs' logs (see `logs_to_read`)."""
+def summarize_failures(
+    logs: Sequence[JobLog], failed_total: int, tier1_failed: int, base: BaseCheck | None = None
+) -> FailureSummary:
+    """The failure summary from the evidence of the failed jobs (`logs`: every one of them, tier-1 first;
+    see `failed_jobs`), checked against the base push where a failure would be new."""
     errors = [error for log in logs if log.parsed for error in log.errors]
-    groups = triage_groups(failure_groups(errors), logs)
+    groups = triage_groups(failure_groups(errors), logs, base)
     return FailureSummary(
-        groups=groups, logs=list(logs), failed_total=failed_total, tier1_failed=tier1_failed
+        groups=groups, logs=list(logs), failed_total=failed_total, tier1_failed=tier1_failed, base=base
     )
 
 

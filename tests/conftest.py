@@ -252,3 +252,15 @@ def fake_treeherder(
     fake_treeherder_server.set_latency(0)
     fake_treeherder_server.reset(fake_scenario, speed=0, start_time=fake_start_time)
     return fake_treeherder_server
+
+
+TRIAGE_T0 = 1_795_000_000  # the triage scenario's fixed simulated start: every answer is reproducible
+
+
+@pytest.fixture
+def triage_upstream(fake_treeherder: FakeTreeherder, settings) -> FakeTreeherder:
+    """The session's fake on its `triage` scenario (try pushes of 300 failed jobs, their base pushes on
+    autoland) at TRIAGE_T0, and BuildWatch pointed at it."""
+    fake_treeherder.reset("triage", start_time=TRIAGE_T0)
+    settings.TREEHERDER_URL = fake_treeherder.url
+    return fake_treeherder

@@ -60,7 +60,13 @@ def get_item(mapping: dict, key: object) -> object:
     return mapping.get(key) if mapping else None
 
 
-TRIAGE_COLOURS = {"new": "red", "preexisting": "orange", "intermittent": "yellow", "unknown": "gray"}
+TRIAGE_COLOURS = {
+    "new": "red",
+    "base": "orange",
+    "preexisting": "orange",
+    "intermittent": "yellow",
+    "unknown": "gray",
+}
 
 
 @register.filter
@@ -74,3 +80,15 @@ def lower_tier_count(groups: list[rules.FailureGroup]) -> int:
 def triage_colour(triage: str) -> str:
     """CSS colour class of a failure group's triage class (always shown with its word)."""
     return TRIAGE_COLOURS.get(str(triage), "neutral")
+
+
+@register.filter
+def base_words(group: rules.FailureGroup, check: rules.BaseCheck | None) -> str:
+    """What the base push says of a failure that would be new ("passes on autoland push 630312")."""
+    return display.base_words(group.base, check.push if check else None, check.reason if check else "")
+
+
+@register.filter
+def unanswered(logs: list[rules.JobLog]) -> list[rules.JobLog]:
+    """The jobs among these whose evidence Treeherder did not give (not just not read yet)."""
+    return [log for log in logs if log.error]

@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from pushes.rules import REPO_NAME, BugSuggestion, Job, Push, TextLogError
+from pushes.rules import REPO_NAME, BugSuggestion, Job, Push
 
 from . import parsing
 from .errors import TreeherderError, TreeherderNotFound
-from .parsing import BadRow, JobLogUrl, LogErrors
+from .parsing import BadRow, Evidence, JobLogUrl, PushHealth
 from .transport import Transport, default_user_agent, full_url, setting, shared_session
 
 MAX_PUSH_COUNT = 1000
@@ -24,7 +24,8 @@ JOBS_PAGE_SIZE = 2000  # the server's MAX_JOBS_COUNT; 2001 is a 400
 MAX_JOB_PAGES = 100  # 200,000 jobs: far past any real push, but a bound on a looping `next`
 PUSH_LIST_MAX_BYTES = 8_000_000  # 1,000 pushes with their revisions
 JOBS_MAX_BYTES = 16_000_000  # one page of 2,000 jobs
-TEXT_MAX_BYTES = 4_000_000  # error lines, bug suggestions
+TEXT_MAX_BYTES = 4_000_000  # bug suggestions
+HEALTH_MAX_BYTES = 16_000_000  # Push Health of a push with thousands of failures
 _REPO_RE = re.compile(REPO_NAME)
 
 
@@ -174,29 +175,23 @@ class TreeherderClient(Transport):
         except BadRow as problem:
             raise TreeherderError(f"job answer unreadable: {problem}", self._url(path)) from None
 
-    def text_log_errors(self, repo: str, job_id: int) -> list[TextLogError]:
-        """The job's error lines (at most 40), ordered by id; empty until its log is parsed."""
-        job_id = int(job_id)
-        path = f"/api/project/{self._repo(repo)}/jobs/{job_id}/text_log_errors/"
-        payload = self._get(path, max_bytes=TEXT_MAX_BYTES)
-        return parsing.read_rows(
-            payload,
-            lambda row: parsing.text_log_error_from_dict(row, job_id=job_id),
-            self._url(path),
-            "text log error",
-        )
+    def failure_evidence(self, repo: str, job_id: int) -> Evidence:
+        """A failed job's error lines with their bug suggestions, and whether its log was parsed.
 
-    def log_errors(self, repo: str, job_id: int) -> LogErrors:
-        """Error lines plus whether the log was parsed, so "no errors" differs from "not parsed yet"."""
-        errors = self.text_log_errors(repo, job_id)
-        if errors:
-            return LogErrors(errors=errors, parse_status="parsed")
-        payload = self._get(f"/api/project/{self._repo(repo)}/job-log-url/", {"job_id": int(job_id)})
-        if not isinstance(payload, list):
-            raise TreeherderError(
-                "job log urls answer is not a list", self._url(f"/api/project/{repo}/job-log-url/")
-            )
-        return LogErrors(errors=[], parse_status=parsing.overall_parse_status(payload))
+        `bug_suggestions/` has one row per error line (the line without its harness prefix, as
+        Treeherder's own failure summary shows it), so one request is the evidence of a parsed job. An
+        empty answer asks `job-log-url/` whether the log is parsed yet; when it is, the suggestions are
+        read once more (the lines may have landed between the two reads) before "no error lines" is
+        believed."""
+        suggestions = self.bug_suggestions(repo, job_id)
+        if suggestions:
+            return Evidence("parsed", suggestions)
+        status = parsing.overall_parse_status(
+            self._get(f"/api/project/{self._repo(repo)}/job-log-url/", {"job_id": int(job_id)})
+        )
+        if status == "parsed":
+            return Evidence("parsed", self.bug_suggestions(repo, job_id))
+        return Evidence(status, [])
 
     def job_log_urls(self, repo: str, job_id: int) -> list[JobLogUrl]:
         """The job's logs (empty until it has completed); only http(s) URLs are kept."""
@@ -207,6 +202,17 @@ class TreeherderClient(Transport):
         path = f"/api/project/{self._repo(repo)}/jobs/{int(job_id)}/bug_suggestions/"
         payload = self._get(path, max_bytes=TEXT_MAX_BYTES)
         return parsing.read_rows(payload, parsing.bug_suggestion_from_dict, self._url(path), "bug suggestion")
+
+    def push_health(self, repo: str, revision: str) -> PushHealth:
+        """Push Health's assessment of a push: its base push (`metrics.commitHistory`) and the failures
+        it says need investigation. Slow on the real server; its UI was removed in 2026, the backend
+        stays. Under the project (`/api/project/{repo}/push/health/`): the project-less path is the
+        web app's HTML."""
+        path = f"/api/project/{self._repo(repo)}/push/health/"
+        if not isinstance(revision, str) or not revision.isalnum():
+            raise TreeherderNotFound(f"not a revision: {revision!r}")
+        payload = self._get(path, {"revision": revision}, max_bytes=HEALTH_MAX_BYTES)
+        return parsing.parse_push_health(payload, full_url(self._url(path), {"revision": revision}))
 
     def failure_classifications(self) -> dict[int, str]:
         """{id: name} from /api/failureclassification/ (e.g. 4: "intermittent")."""
@@ -223,8 +229,12 @@ class TreeherderClient(Transport):
         return parsing.parse_decision_task(payload, push_id, self._url(path))
 
 
-def get_client(*, background: bool = False) -> TreeherderClient:
-    """A client configured from settings: page views get the short timeout, background work the long one."""
+def get_client(
+    *, background: bool = False, max_retries: int | None = None, within_page: bool | None = None
+) -> TreeherderClient:
+    """A client configured from settings: page views get the short timeout, background work the long one.
+    `max_retries` and `within_page` (keep to the budget of buildwatch.upstream.page_budget) override
+    what `background` chooses."""
     timeout = setting("TREEHERDER_BACKGROUND_TIMEOUT" if background else "TREEHERDER_PAGE_TIMEOUT")
     agent = default_user_agent(setting("SITE_URL"))
     session = shared_session()
@@ -235,7 +245,7 @@ def get_client(*, background: bool = False) -> TreeherderClient:
         session=session,
         user_agent=agent,
         # A page must answer soon: one retry and short waits; background work can afford more patience.
-        max_retries=2 if background else 1,
+        max_retries=max_retries if max_retries is not None else (2 if background else 1),
         retry_after_max=10.0 if background else 3.0,
-        within_page=not background,
+        within_page=within_page if within_page is not None else not background,
     )

@@ -14,21 +14,45 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pushes.rules import Bug, BugSuggestion, Job, Push, Revision, TextLogError
+from pushes.rules import BasePush, Bug, BugSuggestion, Job, Push, Revision
 
 from .errors import TreeherderError
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class LogErrors:
-    errors: list[TextLogError]
-    parse_status: str  # "parsed" | "pending" | "failed" | "skipped-size" | "unknown"
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What Treeherder says of one failed job: its bug suggestions, one per error line of its log (the
+    line cleaned of its harness prefix, the bugs that match it, how often autoland/mozilla-central saw
+    it), and whether its log was parsed ("no error lines" and "not parsed yet" both answer [])."""
 
-    @property
-    def parsed(self) -> bool:
-        return self.parse_status == "parsed"
+    parse_status: str  # "parsed" | "pending" | "failed" | "skipped-size" | "unknown"
+    suggestions: list[BugSuggestion]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthFailure:
+    """One `needInvestigation` row of Push Health: a test failing in one job type on one platform and
+    config (only in jobs the log parser marked new failures), and whether it failed on the parent push."""
+
+    test_name: str
+    job_name: str
+    platform: str
+    config: str
+    tier: int | None
+    failed_in_parent: bool
+    job_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PushHealth:
+    """Push Health's answer as BuildWatch uses it: the base push (None: Treeherder knows of none) and the
+    failures it says need investigation."""
+
+    base: BasePush | None
+    need_investigation: list[HealthFailure]
+    result: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,21 +212,6 @@ def parse_jobs(payload: Any, *, push_id: int | None = None, url: str = "") -> li
     return jobs
 
 
-def text_log_error_from_dict(data: Any, *, job_id: int | None = None) -> TextLogError:
-    if not isinstance(data, Mapping) or "id" not in data or not isinstance(data.get("line"), str):
-        raise BadRow("text log error lacks id or line")
-    job = data.get("job", job_id)
-    if isinstance(job, Mapping):  # older serializers nested the job
-        job = job.get("id", job_id)
-    return TextLogError(
-        id=_int(data["id"], "id"),
-        line=data["line"],
-        line_number=_opt_int(data.get("line_number"), "line_number") or 0,
-        job=_int(job, "job"),
-        new_failure=data["new_failure"] if isinstance(data.get("new_failure"), bool) else None,
-    )
-
-
 def _bug(data: Any) -> Bug:
     if not isinstance(data, Mapping):
         raise BadRow("bug is not an object")
@@ -240,6 +249,33 @@ def bug_suggestion_from_dict(data: Any) -> BugSuggestion:
         if isinstance(data.get("failure_new_in_rev"), bool)
         else None,
     )
+
+
+def bug_suggestion_to_dict(suggestion: BugSuggestion) -> dict[str, Any]:
+    """The row `bug_suggestion_from_dict` reads back (BuildWatch keeps evidence in Treeherder's shape),
+    without `all_others` (bugs no triage rule reads: closed or not intermittent)."""
+    return {
+        "search": suggestion.search,
+        "path_end": suggestion.path_end,
+        "line_number": suggestion.line_number,
+        "counter": suggestion.counter,
+        "failure_new_in_rev": suggestion.failure_new_in_rev,
+        "bugs": {
+            "open_recent": [
+                {
+                    "id": bug.id,
+                    "summary": bug.summary,
+                    "status": bug.status,
+                    "resolution": bug.resolution,
+                    "internal_id": bug.internal_id,
+                    "keywords": bug.keywords,
+                    "whiteboard": bug.whiteboard,
+                }
+                for bug in suggestion.open_recent
+            ],  # fmt: skip
+            "all_others": [],
+        },
+    }
 
 
 def overall_parse_status(log_urls: Any) -> str:
@@ -321,3 +357,76 @@ def parse_decision_task(payload: Any, push_id: int, url: str) -> str | None:
     entry = payload.get(str(int(push_id)))
     task_id = entry.get("id") if isinstance(entry, Mapping) else None
     return task_id if isinstance(task_id, str) and task_id else None
+
+
+def _health_failure(data: Any) -> HealthFailure:
+    if not isinstance(data, Mapping) or not isinstance(data.get("testName"), str):
+        raise BadRow("needInvestigation row lacks testName")
+    jobs = data.get("failedInJobs")
+    return HealthFailure(
+        test_name=data["testName"],
+        job_name=_str(data.get("jobName")),
+        platform=_str(data.get("platform")),
+        config=_str(data.get("config")),
+        tier=_opt_int(data.get("tier"), "tier"),
+        # Today's server sends it, older ones do not: missing is "not known to fail there".
+        failed_in_parent=data.get("failedInParent") is True,
+        job_ids=tuple(job for job in jobs if isinstance(job, int)) if isinstance(jobs, list) else (),
+    )
+
+
+def _base_push(details: Any) -> BasePush | None:
+    """`metrics.commitHistory.details`: the parent push when Treeherder found one (its id and revision),
+    else None (no parent found: nulls, and `parentRepository: true`; a git repository: no details)."""
+    if not isinstance(details, Mapping):
+        return None
+    repository = details.get("parentRepository")
+    push_id = details.get("id")
+    revision = details.get("parentPushRevision")
+    if not isinstance(repository, Mapping) or not isinstance(repository.get("name"), str):
+        return None
+    if (
+        isinstance(push_id, bool)
+        or not isinstance(push_id, int)
+        or not isinstance(revision, str)
+        or not revision
+    ):
+        return None
+    counts = details.get("jobCounts")
+    unfinished = (
+        sum(
+            value for key, value in counts.items() if key in ("pending", "running") and isinstance(value, int)
+        )
+        if isinstance(counts, Mapping)
+        else 0
+    )
+    return BasePush(
+        repo=repository["name"],
+        push_id=push_id,
+        revision=revision,
+        exact_match=details.get("exactMatch") is True,
+        unfinished_jobs=unfinished,
+    )
+
+
+def parse_push_health(payload: Any, url: str) -> PushHealth:
+    """`/api/project/{repo}/push/health/`: the base push and the `needInvestigation` rows (one unreadable
+    row is skipped; an answer without `metrics` is wrong as a whole)."""
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("metrics"), Mapping):
+        raise TreeherderError("push health answer has no `metrics`", url)
+    metrics = payload["metrics"]
+    history = metrics.get("commitHistory")
+    tests = metrics.get("tests")
+    details = tests.get("details") if isinstance(tests, Mapping) else None
+    rows = details.get("needInvestigation") if isinstance(details, Mapping) else None
+    failures: list[HealthFailure] = []
+    for row in rows if isinstance(rows, list) else []:
+        try:
+            failures.append(_health_failure(row))
+        except BadRow as problem:
+            logger.warning("Skipping unreadable Push Health row from %s: %s", url, problem)
+    return PushHealth(
+        base=_base_push(history.get("details") if isinstance(history, Mapping) else None),
+        need_investigation=failures,
+        result=_str(payload.get("result")),
+    )

@@ -83,6 +83,27 @@ def test_no_early_alert_for_a_failure_that_is_known(upstream, django_capture_on_
     assert mail.outbox == [] and not Notification.objects.exists()
 
 
+def test_no_early_alert_for_a_failure_failing_the_same_way_on_the_base_push(
+    upstream, django_capture_on_commit_callbacks
+):
+    base = upstream.add_push(repo="autoland", size=1, hold="completed")
+    name = "test-linux1804-64/opt-mochitest-plain-3"
+    upstream.add_job(
+        base, "completed", result="testfailed", name=name, errors=[MINE.replace("got 1", "got 5")], seen=4
+    )
+    push_id = upstream.add_push(messages=["Bug 9 - Based on autoland"], size=4, hold="running", base=base)
+    watch(make_user("alice"), push_id)
+    upstream.add_job(push_id, "completed", result="testfailed", name=name, errors=[MINE])
+    poll(push_id, django_capture_on_commit_callbacks, times=3)
+    assert early_mails() == []  # new to Treeherder's line counter, but failing before this push
+
+    upstream.add_job(push_id, "completed", result="testfailed", errors=[OLD.replace("old", "also_mine")])
+    poll(push_id, django_capture_on_commit_callbacks)
+    [message] = early_mails()  # a failure that passes on the base push: new, and said so
+    assert "dom/media/test/test_also_mine.html" in message.body
+    assert f"not run on autoland push {base}" in message.body
+
+
 def test_no_early_alert_before_the_log_is_parsed_then_after_the_bound(
     upstream, django_capture_on_commit_callbacks, clock
 ):

@@ -15,7 +15,6 @@ from fakeherder import FakeTreeherder
 from notifications import outbox, poller
 from notifications.channels.email import unsubscribe_token
 from notifications.models import Notification, PushState
-from pushes.rules import MAX_LOG_JOBS
 from tests.helpers import make_user, parse_html
 
 from .test_poller import watch
@@ -50,17 +49,23 @@ def failing_push(upstream: FakeTreeherder, *, failed_jobs: int = 3, unreadable_l
     return push_id
 
 
-def poll_until_sent(push_id: int, django_capture_on_commit_callbacks) -> None:
-    for _ in range(2):
+def poll_until_sent(
+    push_id: int, django_capture_on_commit_callbacks, times: int = 2
+) -> list[poller.PollResult]:
+    """Poll the push `times` times (the first read, then the settle rule's confirming one), delivering
+    what is due at once."""
+    results = []
+    for _ in range(times):
         with django_capture_on_commit_callbacks(execute=True):
-            poller.poll_push("try", push_id, enqueue=outbox.deliver, min_interval=0)
+            results.append(poller.poll_push("try", push_id, enqueue=outbox.deliver, min_interval=0))
+    return results
 
 
 def log_reads(upstream: FakeTreeherder) -> list[str]:
     return [
         path
         for path in upstream.request_paths("/api/project/try/jobs/")
-        if path.endswith("/text_log_errors/")
+        if path.endswith("/bug_suggestions/")
     ]
 
 
@@ -105,23 +110,49 @@ def test_the_email_has_counts_failing_platforms_top_failures_and_links(
     assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
 
 
-def test_only_15_failed_jobs_are_read_and_the_email_says_so(upstream, django_capture_on_commit_callbacks):
-    push_id = failing_push(upstream, failed_jobs=20)
+def test_every_failed_job_is_triaged_the_only_new_failure_being_the_40th(
+    upstream, django_capture_on_commit_callbacks
+):
+    intermittent = (
+        "TEST-UNEXPECTED-FAIL | devtools/client/netmonitor/src/har/test/browser_net_har_copy_all_as_har.js"
+        " | There must be some page title -"
+    )
+    push_id = upstream.add_push(messages=["Bug 40 - Forty failures"], size=1, hold="completed")
+    for n in range(39):
+        upstream.add_job(
+            push_id, "completed", result="testfailed", platform=f"linux{n}", errors=[intermittent], seen=9
+        )
+    mine = "TEST-UNEXPECTED-FAIL | dom/base/test/test_mine.html | got 1, expected 2"
+    upstream.add_job(push_id, "completed", result="testfailed", platform="linux40", errors=[mine])
     watch(make_user("alice"), push_id)
     poll_until_sent(push_id, django_capture_on_commit_callbacks)
-    assert len(log_reads(upstream)) == MAX_LOG_JOBS
-    # 20 failed tier-1 jobs and the busted tier-2 one: the push page's failure summary counts all 21.
-    assert "Failures read from the logs of 15 of 21 failed jobs." in mail.outbox[0].body
+
+    assert len(set(log_reads(upstream))) == 40  # no cap: every failed job's evidence
+    [message] = mail.outbox
+    assert message.subject == "Try push failed: Bug 40 - Forty failures"
+    assert message.body.startswith("1 new failure (dom/base/test/test_mine.html) · 1 known intermittent\n")
+    new = message.body.split("New failures (most likely caused by this push):")[1].split("Also failing")[0]
+    assert "dom/base/test/test_mine.html (1 job)" in new
+    assert "39 jobs" in message.body.split("Also failing, not new:")[1]
 
 
-def test_log_errors_that_cannot_be_read_do_not_stop_the_email(upstream, django_capture_on_commit_callbacks):
+def test_evidence_that_cannot_be_read_holds_the_email_a_while_then_it_says_so(
+    upstream, django_capture_on_commit_callbacks, clock
+):
     push_id = failing_push(upstream, unreadable_log=True)
     watch(make_user("alice"), push_id)
     poll_until_sent(push_id, django_capture_on_commit_callbacks)
+    # Kept pending, never dropped: the failed job whose evidence Treeherder does not give is not "new".
+    assert mail.outbox == [] and PushState.objects.get().state == PushState.State.RUNNING
+    assert PushState.objects.get().confirm_at is not None  # confirmed again a settle interval later
+
+    clock.shift(poller.EVIDENCE_WAIT.total_seconds() + 60)
+    poll_until_sent(push_id, django_capture_on_commit_callbacks)
     [message] = mail.outbox
     assert "dom/tests/test_focus.html (2 jobs)" in message.body
+    assert message.body.startswith("3 new failures · 1 failed job not triaged yet · 1 log not parsed yet\n")
     summary = PushState.objects.get().summary
-    assert summary["logs_unreadable"] == 1
+    assert summary["logs_unreadable"] == 1 and not summary["complete"]
 
 
 def test_a_passing_push_email_has_no_failure_sections(upstream, django_capture_on_commit_callbacks):

@@ -1,6 +1,8 @@
 """The poll cycle's tests again, on PostgreSQL: the batched claims (row locks), the COPY of new job rows and
 the one-statement UPDATE of a batch's PushStates run only there, while the rest of the suite uses SQLite.
-So does the lock that keeps the per-user watch cap under concurrent requests (test_watch_cap.py).
+So does the lock that keeps the per-user watch cap under concurrent requests (test_watch_cap.py), and the
+failed jobs' evidence: its batched upsert and the poller's query for failed job rows without evidence
+(JSON keys compared in the database; test_evidence.py, test_triage_at_scale.py).
 Production runs PostgreSQL, so every CI run checks those paths with the same tests, in a pytest of their own
 pointed at a scratch database."""
 
@@ -21,6 +23,8 @@ MODULES = (
     "tests/notifications/test_poller.py",
     "tests/notifications/test_watch_cap.py",
     "tests/notifications/test_durations.py",
+    "tests/pushes/test_evidence.py",
+    "tests/notifications/test_triage_at_scale.py",
 )
 REDIS_DB = int(os.environ.get("BUILDWATCH_TEST_PROD_REDIS_DB", "13"))
 

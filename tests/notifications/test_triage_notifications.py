@@ -79,7 +79,9 @@ def test_a_new_failure_among_known_ones_fails_the_push_and_comes_first(
 
     assert message.subject == "Try push failed: Bug 42 - Triage me"
     text = message.body
-    assert text.startswith("1 new failure · 1 known intermittent · 1 also failing on mozilla-central\n")
+    assert text.startswith(
+        "1 new failure (dom/base/test/test_mine.html) · 1 known intermittent · 1 also failing on mozilla-central\n"
+    )
     assert text.index("New failures (most likely caused by this push):") < text.index(
         "Also failing, not new:"
     )
@@ -87,7 +89,9 @@ def test_a_new_failure_among_known_ones_fails_the_push_and_comes_first(
     assert "dom/base/test/test_mine.html (1 job)" in new
     assert "/logviewer?job_id=" in new and "&selectedTaskRun=" in new
     assert "test_old.html" not in new
-    assert Notification.objects.get().body.startswith("1 new failure · 1 known intermittent")
+    assert Notification.objects.get().body.startswith(
+        "1 new failure (dom/base/test/test_mine.html) · 1 known intermittent"
+    )
 
 
 def test_a_passed_push_says_passed(upstream, django_capture_on_commit_callbacks):

@@ -16,7 +16,6 @@ from fakeherder import (
     job_properties,
     push_payload,
     repositories_payload,
-    text_log_error,
 )
 from fakeherder.payloads import api_jobs_page
 from pushes.treeherder.client import TreeherderClient
@@ -112,15 +111,31 @@ def mock_decision(rsps: responses.RequestsMock, push_id: int = 100, repo: str = 
     )
 
 
+def suggestion_row(line: str, line_number: int, *, counter: int | None = None, bugs: list[dict] | None = None,
+                   new: bool | None = None) -> dict[str, Any]:  # fmt: skip
+    """One row of `bug_suggestions/` as today's server sends it (`counter` None: an older server's row)."""
+    row: dict[str, Any] = {
+        "search": line, "search_terms": [], "path_end": None, "line_number": line_number,
+        "bugs": {"open_recent": bugs or [], "all_others": []},
+    }  # fmt: skip
+    if counter is not None or new is not None:
+        row.update(counter=counter, failure_new_in_rev=new)
+    return row
+
+
 def mock_log_errors(
     rsps: responses.RequestsMock,
     job_id: int,
     lines: list[str],
     repo: str = "try",
     parse_status: str = "parsed",
-) -> None:  # noqa: E501
-    errors = [text_log_error(job_id * 100 + i, job_id, line, 10 + i) for i, line in enumerate(lines)]
-    rsps.get(f"{TH}/api/project/{repo}/jobs/{job_id}/text_log_errors/", json=errors)
+    counter: int | None = None,
+) -> None:
+    """The job's evidence: its bug suggestions (one row per error line, no known bug; `counter`: times
+    autoland/mozilla-central saw it, None: an older server's row), or, without lines, its logs' parse
+    status."""
+    rows = [suggestion_row(line, 10 + i, counter=counter) for i, line in enumerate(lines)]
+    rsps.get(f"{TH}/api/project/{repo}/jobs/{job_id}/bug_suggestions/", json=rows)
     if not lines:
         rsps.get(
             f"{TH}/api/project/{repo}/job-log-url/",

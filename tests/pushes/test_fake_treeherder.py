@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -445,6 +446,149 @@ def test_default_scenario_keeps_pushes_coming_and_moving(http, default_fake):
     assert fake.is_finished(fake.push_id("running")) and fake.is_finished(fake.push_id("big"))
 
 
+# --- Push Health, base pushes, the triage scenario --------------------------------------------------------
+
+
+@pytest.fixture
+def triage_fake(triage_upstream: FakeTreeherder) -> FakeTreeherder:
+    return triage_upstream
+
+
+def health(http: requests.Session, fake: FakeTreeherder, role: str, repo: str = "try") -> dict:
+    revision = fake.push(fake.push_id(role)).revision
+    response = get(http, fake, f"/api/project/{repo}/push/health/", revision=revision)
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_push_health_names_the_base_push_and_the_new_failures_in_todays_shape(http, triage_fake):
+    fake = triage_fake
+    body = health(http, fake, "mixed")
+    base = fake.push(fake.push_id("base"))
+
+    assert set(body) == {"revision", "id", "result", "jobs", "metrics", "status"}
+    assert set(body["metrics"]) == {"commitHistory", "linting", "tests", "builds"}
+    history = body["metrics"]["commitHistory"]["details"]
+    assert (history["id"], history["parentPushRevision"], history["parentSha"]) == (
+        base.id,
+        base.revision,
+        base.revision,
+    )
+    assert history["exactMatch"] is True and history["parentRepository"]["name"] == "autoland"
+    assert history["jobCounts"]["completed"] == len(base.jobs) and history["jobCounts"]["running"] == 0
+    assert history["currentPush"]["id"] == fake.push_id("mixed")
+    tests = body["metrics"]["tests"]["details"]
+    assert tests["knownIssues"] == []  # today's server: always empty
+    rows = tests["needInvestigation"]
+    # Only the jobs the log parser marked new failures (6): the two new tests and the four failing on the
+    # base push with another message; never the 294 known intermittents.
+    assert len(rows) == 6 and body["result"] == "fail"
+    assert {row["testName"] for row in rows} >= {
+        "testing/triage/new/test_mine.html",
+        "testing/triage/base/test_broken_0.html",
+    }
+    assert all(row["failedInParent"] is False for row in rows)  # today's code never sets it
+    assert set(rows[0]) >= {"testName", "jobName", "platform", "config", "tier", "suggestedClassification",
+                            "isClassifiedIntermittent", "totalFailures", "failedInParent", "isInvestigated",
+                            "investigatedTestId", "failedInJobs"}  # fmt: skip
+    assert all(job["failure_classification_id"] == 6 for jobs in body["jobs"].values() for job in jobs)
+    assert sum(len(jobs) for jobs in body["jobs"].values()) == 6
+
+    from pushes.rules import BasePush
+    from pushes.treeherder.client import TreeherderClient
+
+    client = TreeherderClient(fake.url, timeout=10, session=http, max_retries=0)
+    read = client.push_health("try", fake.push(fake.push_id("mixed")).revision)
+    assert read.base == BasePush("autoland", base.id, base.revision, exact_match=True, unfinished_jobs=0)
+    assert len(read.need_investigation) == 6
+
+
+def test_push_health_without_a_base_push_and_for_unknown_revisions(http, triage_fake):
+    fake = triage_fake
+    history = health(http, fake, "no-base")["metrics"]["commitHistory"]["details"]
+    # What the server sends when no parent is found: nulls, and `parentRepository: true`.
+    assert (history["id"], history["parentPushRevision"], history["exactMatch"]) == (None, None, False)
+    assert history["parentRepository"] is True and history["jobCounts"] is None
+    running = health(http, fake, "base-still-running")["metrics"]["commitHistory"]["details"]
+    assert running["jobCounts"]["running"] > 0
+    assert health(http, fake, "known")["result"] == "pass"  # 300 known intermittents: none is "new" (6)
+
+    missing = get(http, fake, "/api/project/try/push/health/", revision="f" * 40)
+    assert (missing.status_code, missing.json()) == (404, f"No push with revision: {'f' * 40}")
+    # The project-less path is not the API: the web app's HTML, as for any unknown path.
+    revision = fake.push(fake.push_id("mixed")).revision
+    html = get(http, fake, "/api/push/health/", repo="try", revision=revision)
+    assert html.status_code == 200 and html.headers["Content-Type"].startswith("text/html")
+
+
+def test_push_health_summary_counts(http, triage_fake):
+    fake = triage_fake
+    mixed, one_new = (fake.push(fake.push_id(role)).revision for role in ("mixed", "one-new"))
+    rows = get(http, fake, "/api/project/try/push/health_summary/", revision=f"{mixed},{one_new}").json()
+    by_revision = {row["revision"]: row for row in rows}
+    assert by_revision[mixed]["needInvestigation"] == by_revision[mixed]["testFailureCount"] == 6
+    assert by_revision[one_new]["needInvestigation"] == 1
+    assert set(rows[0]) >= {"repository", "testFailureCount", "buildFailureCount", "lintFailureCount",
+                            "needInvestigation", "status", "metrics"}  # fmt: skip
+    mine = get(http, fake, "/api/project/try/push/health_summary/", author=DEMO_AUTHOR, count=3).json()
+    assert len(mine) == 3
+
+
+def test_the_log_parser_marks_new_failures_in_pushes_that_play_it(http, quick):
+    push_id = quick.add_push(size=1, hold="completed", autoclassify=True)
+    new = quick.add_job(
+        push_id, "completed", result="testfailed", errors=["TEST-UNEXPECTED-FAIL | a.html | x"]
+    )
+    known = quick.add_job(
+        push_id, "completed", result="testfailed", errors=["TEST-UNEXPECTED-FAIL | b.html | x"], seen=3
+    )
+    pending = quick.add_job(push_id, "completed", result="testfailed")  # no log lines yet
+    rows = {job["id"]: job for job in quick.jobs(push_id)}
+    assert (rows[new]["failure_classification_id"], rows[known]["failure_classification_id"]) == (6, 1)
+    assert rows[pending]["failure_classification_id"] == 1
+    status = get(http, quick, f"/api/project/try/push/{push_id}/status/").json()
+    assert status["testfailed"] == 2  # the push's status leaves the classified one out
+    older = quick.add_push(size=1, hold="completed")  # the older scenarios' pushes keep theirs
+    plain = quick.add_job(
+        older, "completed", result="testfailed", errors=["TEST-UNEXPECTED-FAIL | a.html | x"]
+    )
+    assert {job["id"]: job for job in quick.jobs(older)}[plain]["failure_classification_id"] == 1
+
+
+def test_the_triage_scenario(http, triage_fake):
+    fake = triage_fake
+    for role in ("known", "one-new", "mixed"):
+        assert fake.is_finished(fake.push_id(role))
+        assert len(fake.job_ids(fake.push_id(role), result="testfailed", tier=1)) == 300
+    known = fake.push_id("known")
+    some = fake.job_ids(known, result="testfailed")[7]
+    [suggestion] = get(http, fake, f"/api/project/try/jobs/{some}/bug_suggestions/").json()
+    assert suggestion["bugs"]["open_recent"][0]["summary"].startswith("Intermittent testing/triage/")
+    assert suggestion["counter"] > 0
+    base = fake.push_id("base")
+    assert fake.push(base).repo == "autoland" and len(fake.job_ids(base, result="testfailed")) == 4
+    assert fake.push_ids(repo="autoland") == [fake.push_id("base-running"), base]
+    running = fake.push_id("running-60")
+    assert not fake.is_finished(running) and len(fake.job_ids(running, result="testfailed")) == 60
+    fake.advance(10 * 60 + 30)
+    assert len(fake.job_ids(running, result="testfailed")) == 70
+    later = fake.job_ids(running, result="testfailed")[-1]
+    assert get(http, fake, f"/api/project/try/jobs/{later}/bug_suggestions/").json()  # parsed 20 s after
+
+
+def test_failing_some_requests_and_slowing_others(http, quick):
+    push_id = quick.push_id("failed")
+    job_id = quick.job_ids(push_id, result="testfailed")[0]
+    path = f"/api/project/try/jobs/{job_id}/bug_suggestions/"
+    quick.fail_path("/bug_suggestions/", 500, times=2)
+    assert [get(http, quick, path).status_code for _ in range(3)] == [500, 500, 200]
+    quick.delay_path("/push/health/", 0.3)
+    revision = quick.push(push_id).revision
+    started = time.monotonic()
+    assert get(http, quick, "/api/project/try/push/health/", revision=revision).status_code == 200
+    assert time.monotonic() - started >= 0.3
+
+
 # --- Taskcluster: actions, task definitions, hook trigger ---------------------------------------------------
 
 
@@ -592,6 +736,7 @@ def test_cli_serves_and_prints_its_url():
 
 def test_the_client_reads_everything_it_needs_from_the_fake(default_fake):
     from pushes.treeherder.client import TreeherderClient
+    from pushes.treeherder.parsing import Evidence
 
     fake = default_fake
     client = TreeherderClient(fake.url, timeout=10, session=requests.Session(), max_retries=0)
@@ -609,14 +754,11 @@ def test_the_client_reads_everything_it_needs_from_the_fake(default_fake):
 
     failed = fake.push_id("failed")
     job_id = fake.job_ids(failed, result="testfailed")[0]
-    log = client.log_errors("try", job_id)
-    assert log.parsed and log.errors and log.errors[0].job == job_id
+    evidence = client.failure_evidence("try", job_id)
+    assert evidence.parse_status == "parsed" and evidence.suggestions
+    lines = get(requests.Session(), fake, f"/api/project/try/jobs/{job_id}/text_log_errors/").json()
+    assert evidence.suggestions[0].search in lines[0]["line"]  # the line without its harness prefix
     green = fake.job_ids(failed, result="success")[1]
-    assert (
-        client.log_errors("try", green).parse_status == "parsed"
-        and not client.log_errors("try", green).errors
-    )
-    suggestions = client.bug_suggestions("try", job_id)
-    assert suggestions and suggestions[0].search in log.errors[0].line
+    assert client.failure_evidence("try", green) == Evidence("parsed", [])
     assert client.decision_task("try", failed) == fake.decision_task_id(failed)
     assert client.decision_task("try", 5) is None

@@ -60,7 +60,7 @@ def check_one_fetch_per_interval(live_server, fake: FakeTreeherder, later: Calla
     assert [response.status_code for response in cold] == [200] * VIEWERS
     assert all("push-live" in response.text for response in cold)
     assert fetches(fake, push_id) == {"jobs": 1, "push": 1, "decision": 1}
-    logs = fake.request_paths("/text_log_errors/")
+    logs = fake.request_paths("/bug_suggestions/")
     assert len(logs) == len(set(logs))  # each failed job's log read once, not once per viewer
 
     later(4.2)  # the running push's copy has expired: one viewer refreshes it, for everyone

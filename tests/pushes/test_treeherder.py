@@ -24,10 +24,10 @@ from fakeherder import (
     job_properties,
     project_jobs_page,
 )
-from pushes.rules import Bug, BugSuggestion, Job, Push, Revision, TextLogError
+from pushes.rules import BasePush, Bug, BugSuggestion, Job, Push, Revision
 from pushes.treeherder.client import TreeherderClient, get_client
 from pushes.treeherder.errors import TreeherderError, TreeherderNotFound
-from pushes.treeherder.parsing import LogErrors, parse_jobs
+from pushes.treeherder.parsing import Evidence, parse_jobs
 from tests.conftest import NetworkBlocked
 from tests.helpers import free_port, recording
 from tests.pushes.conftest import BASE_URL
@@ -468,55 +468,53 @@ def test_it_reads_one_job_in_dict_form(mocked_responses, th_client):
 # --- Errors of a job -----------------------------------------------------------------------------------
 
 
-def text_log_error_rows(job_id: int) -> list[dict]:
-    """text_log_errors rows as the server serializes them, from a recorded log-parser output."""
-    errors = recording("text_log_summary.json")["blob"]["errors"]
-    return [
-        {
-            "id": 900 + n,
-            "line": error["line"],
-            "line_number": error["linenumber"],
-            "job": job_id,
-            "new_failure": n == 0,
-            "metadata": None,
-            "failure_line": None,
-        }
-        for n, error in enumerate(errors)
-    ]
+def suggestion_rows() -> list[dict]:
+    """bug_suggestions rows as today's server serializes them: the recorded (older) rows with a line
+    number, `counter` and `failure_new_in_rev`."""
+    rows = recording("bug_suggestions.json")
+    for n, row in enumerate(rows):
+        row.update(line_number=row.get("line_number") or 100 + n, counter=n, failure_new_in_rev=n == 0)
+    return rows
 
 
-def test_it_reads_text_log_errors(mocked_responses, th_client):
-    rows = text_log_error_rows(303550431)
-    mocked_responses.get(f"{BASE_URL}/api/project/try/jobs/303550431/text_log_errors/", json=rows)
+def test_the_evidence_of_a_parsed_job_is_one_read_of_its_bug_suggestions(mocked_responses, th_client):
+    url = f"{BASE_URL}/api/project/try/jobs/1/bug_suggestions/"
+    mocked_responses.get(url, json=suggestion_rows())
 
-    errors = th_client.text_log_errors("try", 303550431)
+    evidence = th_client.failure_evidence("try", 1)
 
-    assert len(errors) == len(rows)
-    assert errors[0] == TextLogError(
-        id=900, line=rows[0]["line"], line_number=8151, job=303550431, new_failure=True
-    )
-    assert "TEST-UNEXPECTED-FAIL | dom/indexedDB/test/test_transaction_lifetimes.html" in errors[0].line
-
-
-def test_log_errors_with_lines_are_parsed_without_asking_for_log_status(mocked_responses, th_client):
-    mocked_responses.get(f"{BASE_URL}/api/project/try/jobs/1/text_log_errors/", json=text_log_error_rows(1))
-
-    result = th_client.log_errors("try", 1)
-
-    assert result.parsed and result.parse_status == "parsed"
-    assert len(result.errors) == len(text_log_error_rows(1))
-    assert len(mocked_responses.calls) == 1
+    assert evidence.parse_status == "parsed" and len(evidence.suggestions) == len(suggestion_rows())
+    assert evidence.suggestions[0].search.startswith("TEST-UNEXPECTED-FAIL | devtools/client/netmonitor/")
+    assert (evidence.suggestions[0].counter, evidence.suggestions[0].failure_new_in_rev) == (0, True)
+    assert len(mocked_responses.calls) == 1  # no log status asked
 
 
-def test_no_errors_in_a_parsed_log_is_parsed_and_empty(mocked_responses, th_client):
-    mocked_responses.get(f"{BASE_URL}/api/project/try/jobs/303550427/text_log_errors/", json=[])
+def test_no_error_lines_in_a_parsed_log_is_believed_after_asking_again(mocked_responses, th_client):
+    url = f"{BASE_URL}/api/project/try/jobs/303550427/bug_suggestions/"
+    mocked_responses.get(url, json=[])
     mocked_responses.get(
         f"{BASE_URL}/api/project/try/job-log-url/",
         json=recording("job_log_urls.json"),
         match=query(job_id=303550427),
     )
 
-    assert th_client.log_errors("try", 303550427) == LogErrors(errors=[], parse_status="parsed")
+    evidence = th_client.failure_evidence("try", 303550427)
+
+    assert (evidence.parse_status, evidence.suggestions) == ("parsed", [])
+    assert [call.request.url.split("?")[0] for call in mocked_responses.calls] == [
+        url, f"{BASE_URL}/api/project/try/job-log-url/", url,
+    ]  # fmt: skip
+
+
+def test_lines_that_landed_between_the_two_reads_are_kept(mocked_responses, th_client):
+    url = f"{BASE_URL}/api/project/try/jobs/8/bug_suggestions/"
+    mocked_responses.get(url, json=[])
+    mocked_responses.get(f"{BASE_URL}/api/project/try/job-log-url/", json=recording("job_log_urls.json"))
+    mocked_responses.get(url, json=suggestion_rows()[:1])
+
+    evidence = th_client.failure_evidence("try", 8)
+
+    assert evidence.parse_status == "parsed" and len(evidence.suggestions) == 1
 
 
 @pytest.mark.parametrize(
@@ -529,27 +527,107 @@ def test_no_errors_in_a_parsed_log_is_parsed_and_empty(mocked_responses, th_clie
         (["something-new"], "unknown"),
     ],
 )
-def test_an_empty_error_list_of_an_unparsed_log_is_not_no_errors(
-    mocked_responses, th_client, statuses, expected
-):
+def test_no_suggestions_of_an_unparsed_log_is_not_no_errors(mocked_responses, th_client, statuses, expected):
     logs = [dict(recording("job_log_urls.json")[0], parse_status=status) for status in statuses]
-    mocked_responses.get(f"{BASE_URL}/api/project/try/jobs/7/text_log_errors/", json=[])
+    mocked_responses.get(f"{BASE_URL}/api/project/try/jobs/7/bug_suggestions/", json=[])
     mocked_responses.get(f"{BASE_URL}/api/project/try/job-log-url/", json=logs)
 
-    result = th_client.log_errors("try", 7)
+    evidence = th_client.failure_evidence("try", 7)
 
-    assert result.parse_status == expected
-    assert not result.parsed
-    assert result.errors == []
+    assert (evidence.parse_status, evidence.suggestions) == (expected, [])
 
 
-def test_text_log_errors_of_an_unknown_job_are_not_found(mocked_responses, th_client):
+def test_the_evidence_of_an_unknown_job_is_not_found(mocked_responses, th_client):
     mocked_responses.get(
-        f"{BASE_URL}/api/project/try/jobs/5/text_log_errors/", json="No job with id: 5", status=404
+        f"{BASE_URL}/api/project/try/jobs/5/bug_suggestions/", json="No job with id: 5", status=404
     )
 
     with pytest.raises(TreeherderNotFound, match="No job with id: 5"):
-        th_client.log_errors("try", 5)
+        th_client.failure_evidence("try", 5)
+
+
+def test_bug_suggestions_answering_500_now_and_then_are_retried(mocked_responses, sleeps):
+    # Treeherder's bug_suggestions answers 500 under concurrent reads (a race in its cache bookkeeping).
+    client = TreeherderClient(BASE_URL, timeout=12, session=requests.Session(), backoff=0.25, sleep=sleeps,
+                              max_retries=3)  # fmt: skip
+    url = f"{BASE_URL}/api/project/try/jobs/1/bug_suggestions/"
+    for _ in range(2):
+        mocked_responses.get(url, status=500, body="<html>Server Error</html>", content_type="text/html")
+    mocked_responses.get(url, json=suggestion_rows())
+
+    assert client.failure_evidence("try", 1).parse_status == "parsed"
+    assert sleeps.calls == [0.25, 0.5]  # backing off
+
+
+# --- Push Health -------------------------------------------------------------------------------------
+
+
+def health_payload(**history: object) -> dict:
+    """The recorded Push Health answer (older shape) with today's keys on its rows."""
+    payload = recording("push_health.json")
+    for row in payload["metrics"]["tests"]["details"]["needInvestigation"]:
+        row.update(
+            failedInParent=False, isInvestigated=False, investigatedTestId=None, failedInJobs=[285852125]
+        )
+    payload["metrics"]["commitHistory"]["details"].update(history)
+    return payload
+
+
+def test_push_health_gives_the_base_push_and_what_needs_investigation(mocked_responses, th_client):
+    payload = health_payload()
+    payload["metrics"]["tests"]["details"]["needInvestigation"][1]["failedInParent"] = True
+    revision = "cd02b96bdce57d9ae53b632ca4740c871d3ecc32"
+    mocked_responses.get(
+        f"{BASE_URL}/api/project/try/push/health/", json=payload, match=query(revision=revision)
+    )
+
+    health = th_client.push_health("try", revision)
+
+    assert health.base == BasePush(
+        repo="autoland", push_id=630312, revision="eeb6fd68c0223a72d8714734a34d3e6da69995e1", exact_match=True
+    )
+    assert len(health.need_investigation) == 17 and health.result == "fail"
+    first, second = health.need_investigation[:2]
+    assert first.job_name == "test-windows10-64-mingwclang/debug-reftest-e10s-1" and first.tier == 2
+    assert first.test_name.startswith("layout/reftests/high-contrast/backplate-bg-image-006.html == ")
+    assert (first.failed_in_parent, second.failed_in_parent, first.job_ids) == (False, True, (285852125,))
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        {
+            "parentSha": None,
+            "parentPushRevision": None,
+            "parentRepository": True,
+            "id": None,
+            "jobCounts": None,
+        },
+        {"id": "630312"},
+        {"parentRepository": {"name": None}},
+    ],
+    ids=["no-parent", "id-text", "repository-unnamed"],
+)
+def test_push_health_without_a_readable_parent_has_no_base(mocked_responses, th_client, history):
+    mocked_responses.get(f"{BASE_URL}/api/project/try/push/health/", json=health_payload(**history))
+    assert th_client.push_health("try", "abc123").base is None
+
+
+def test_push_health_of_a_git_repository_has_no_commit_history(mocked_responses, th_client):
+    payload = health_payload()
+    payload["metrics"]["commitHistory"]["details"] = None
+    payload["metrics"]["tests"]["details"]["needInvestigation"].append({"jobName": "no test name"})
+    mocked_responses.get(f"{BASE_URL}/api/project/try/push/health/", json=payload)
+
+    health = th_client.push_health("try", "abc123")
+
+    assert health.base is None and len(health.need_investigation) == 17  # the unreadable row skipped
+
+
+def test_a_base_push_still_running_says_so(mocked_responses, th_client):
+    counts = {"completed": 200, "pending": 40, "running": 12, "success": 200}
+    mocked_responses.get(f"{BASE_URL}/api/project/try/push/health/", json=health_payload(jobCounts=counts))
+    assert th_client.push_health("try", "abc123").base.unfinished_jobs == 52
 
 
 def test_it_reads_bug_suggestions_of_the_older_shape(mocked_responses, th_client):
@@ -735,9 +813,10 @@ def test_a_json_content_type_with_a_broken_body_is_an_error(mocked_responses, th
             {"id": "one", "state": "completed", "push_id": 1},
             lambda c: c.job("try", 1),
         ),
-        ("/api/project/try/jobs/1/text_log_errors/", {"results": []}, lambda c: c.text_log_errors("try", 1)),
-        ("/api/project/try/jobs/1/text_log_errors/", [{"id": 1}], lambda c: c.text_log_errors("try", 1)),
+        ("/api/project/try/jobs/1/bug_suggestions/", {"results": []}, lambda c: c.failure_evidence("try", 1)),
+        ("/api/project/try/jobs/1/bug_suggestions/", [{"line": "x"}], lambda c: c.failure_evidence("try", 1)),
         ("/api/project/try/jobs/1/bug_suggestions/", "oops", lambda c: c.bug_suggestions("try", 1)),
+        ("/api/project/try/push/health/", {"result": "pass"}, lambda c: c.push_health("try", "abc")),
         ("/api/project/try/push/decisiontask/", ["x"], lambda c: c.decision_task("try", 1)),
         ("/api/repository/", {"results": []}, lambda c: c.repositories()),
     ],
@@ -748,9 +827,10 @@ def test_a_json_content_type_with_a_broken_body_is_an_error(mocked_responses, th
         "status-list",
         "job-list",
         "job-id-text",
-        "tle-dict",
-        "tle-no-line",
+        "evidence-dict",
+        "evidence-no-search",
         "bugs-string",
+        "health-no-metrics",
         "decision-list",
         "repos-dict",
     ],
@@ -976,7 +1056,7 @@ def test_results_and_errors_survive_the_cache(mocked_responses, th_client):
         f"{BASE_URL}/api/project/try/jobs/1/bug_suggestions/", json=recording("bug_suggestions.json")
     )
     suggestions = th_client.bug_suggestions("try", 1)
-    log = LogErrors(errors=[TextLogError(id=1, line="x", line_number=0, job=1)], parse_status="parsed")
+    log = Evidence(parse_status="parsed", suggestions=suggestions)
     error = TreeherderNotFound("HTTP 404: No job with id: 5", f"{BASE_URL}/api/project/try/jobs/5/", 404)
 
     assert pickle.loads(pickle.dumps(suggestions)) == suggestions

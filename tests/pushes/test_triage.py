@@ -4,6 +4,7 @@ evidence, the precedence when that evidence disagrees, and the push verdict buil
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -193,13 +194,28 @@ def test_a_real_failure_classification_beats_a_bug_match():
 
 
 def test_a_bug_match_beats_a_classification_split():
-    a, b = job(1, classification=4), job(2, classification=6)
+    a, b = job(1, classification=4), job(2, classification=1)
     summary = summarize(
         log(a, [error(1, FAIL_A, 5)], [suggestion(5, bugs=(INTERMITTENT_BUG,))]),
-        log(b, [error(2, FAIL_A, 5)], [suggestion(5)]),
+        log(b, [error(2, FAIL_A, 5)], [suggestion(5, counter=0)]),
     )
-    # Job 2 is classified 6 (new failure): that is "real" and wins over everything.
-    assert summary.groups[0].triage == Triage.NEW
+    assert summary.groups[0].triage == Triage.INTERMITTENT
+
+
+def test_treeherders_automatic_new_failure_is_no_classification():
+    # 6, "new failure not classified", is what Treeherder's log parser sets whenever a line is new to it:
+    # the same evidence as counter 0, no one's verdict. A bug match or the base push still count.
+    with_bug = summarize(
+        log(job(1, classification=6), [error(1, FAIL_A, 5)], [suggestion(5, bugs=(INTERMITTENT_BUG,))])
+    )
+    assert with_bug.groups[0].triage == Triage.INTERMITTENT
+    alone = summarize(log(job(2, classification=6), [error(2, FAIL_A, 5)], [suggestion(5, counter=0)]))
+    assert alone.groups[0].triage == Triage.NEW
+    split = summarize(
+        log(job(3, classification=4), [error(3, FAIL_A, 5)], [suggestion(5)]),
+        log(job(4, classification=6), [error(4, FAIL_A, 5)], [suggestion(5, counter=0)]),
+    )
+    assert split.groups[0].triage == Triage.INTERMITTENT  # the only classification is intermittent
 
 
 def test_half_the_jobs_classified_intermittent_and_the_rest_unclassified_is_intermittent():
@@ -254,7 +270,10 @@ def test_new_failures_come_first_then_preexisting_then_intermittent():
     assert [triage for triage, _ in summary.sections] == [Triage.NEW, Triage.PREEXISTING, Triage.INTERMITTENT]
     assert summary.verdict == Verdict.FAILED
     assert summary.verdict_label == "1 new failure"
-    assert summary.triage_line == "1 new failure · 1 known intermittent · 1 also failing on mozilla-central"
+    assert (
+        summary.triage_line
+        == "1 new failure (dom/mine.js) · 1 known intermittent · 1 also failing on mozilla-central"
+    )
     assert display.push_badge(rules.State.FAILING, summary).title == "✗ 1 new failure"
 
 
@@ -272,7 +291,128 @@ def test_not_known_while_a_log_is_unread_or_more_jobs_failed_than_were_read():
     assert summarize(known, unparsed).verdict == Verdict.FAILED
     assert summarize(known, unparsed).verdict_label == "failed"
     more = rules.summarize_failures([known], failed_total=20, tier1_failed=20)
-    assert more.verdict == Verdict.FAILED
+    assert more.verdict == Verdict.FAILED and not more.complete
+
+
+def test_a_job_not_read_yet_is_not_triaged_never_new_and_never_dropped():
+    known = [log(job(n), [error(n, FAIL_A, 5)], [suggestion(5, bugs=(INTERMITTENT_BUG,))]) for n in (1, 2, 3)]
+    unread = JobLog(job=job(4), read=False)
+    failed = JobLog(job=job(5), error="HTTP 500")  # bug_suggestions answered 500, retries and all
+    summary = summarize(*known, unread, failed)
+    assert (summary.verdict, summary.new_count, summary.complete) == (Verdict.FAILED, 0, False)
+    assert [log.job.id for log in summary.not_read] == [4, 5]
+    assert summary.triaged_count == 3 and summary.failed_total == 5
+    assert summary.triage_line == "1 known intermittent · 2 failed jobs not triaged yet"
+    assert display.push_badge(rules.State.FAILING, summary).title == "✗ failing"  # not "known" yet
+
+
+def test_every_failed_job_counts_however_many_the_new_one_is_last_of_40():
+    known = [
+        log(job(n), [error(n, FAIL_A, 5)], [suggestion(5, bugs=(INTERMITTENT_BUG,))]) for n in range(1, 40)
+    ]
+    mine = log(job(40), [error(40, "TEST-UNEXPECTED-FAIL | dom/mine.js | x", 7)], [suggestion(7, counter=0)])
+    summary = summarize(*known, mine)
+    assert summary.verdict_label == "1 new failure" and summary.complete
+    assert summary.groups[0].key == "dom/mine.js"
+    assert summary.triage_line == "1 new failure (dom/mine.js) · 1 known intermittent"
+    assert summarize(*known).verdict == Verdict.KNOWN
+
+
+def test_jobs_classified_before_their_logs_are_read_are_explained_by_it():
+    known = log(job(1), [error(1, FAIL_A, 5)], [suggestion(5, bugs=(INTERMITTENT_BUG,))])
+    classified = JobLog(job=job(2, classification=8), read=False)
+    summary = summarize(known, classified)
+    assert summary.verdict == Verdict.KNOWN and summary.complete
+    assert summary.triage_line == "1 known intermittent · 1 job classified on Treeherder"
+    fixed = summarize(known, JobLog(job=job(3, classification=2), read=False))  # fixed by commit: real
+    assert fixed.verdict == Verdict.FAILED and fixed.complete
+
+
+def test_a_sheriffs_classification_arriving_later_changes_the_verdict_without_new_evidence():
+    lines, suggestions = [error(1, FAIL_A, 5)], [suggestion(5, counter=0)]
+    before = summarize(log(job(1, classification=1), lines, suggestions))
+    after = summarize(log(job(1, classification=4), lines, suggestions))
+    assert (before.verdict_label, after.verdict_label) == ("1 new failure", "known failures only")
+    fixed = summarize(log(job(1, classification=2), lines, [suggestion(5, bugs=(INTERMITTENT_BUG,))]))
+    assert fixed.verdict_label == "1 new failure"
+
+
+# --- The base push ----------------------------------------------------------------------------------
+
+BASE = rules.BasePush(repo="autoland", push_id=630312, revision="e" * 40)
+FAIL_B = "TEST-UNEXPECTED-FAIL | dom/b.js | got 2, expected 1"
+
+
+def base_job(job_id: int, name: str, *, result: str = "success", state: str = "completed") -> Job:
+    return Job(
+        id=job_id, push_id=BASE.push_id, task_id=None, platform="linux64", platform_option="opt",
+        job_type_name=name, job_type_symbol="1", job_group_name="M", job_group_symbol="M", state=state,
+        result=result, start_timestamp=1, end_timestamp=2, tier=1,
+    )  # fmt: skip
+
+
+def new_on_try(job_id: int = 1) -> JobLog:
+    return log(job(job_id), [error(job_id, FAIL_A, 5)], [suggestion(5, counter=0)])
+
+
+def check(*base_logs: JobLog, push: rules.BasePush | None = BASE, **kwargs) -> rules.BaseCheck:
+    jobs: dict[str, list[JobLog]] = {}
+    for base_log in base_logs:
+        jobs.setdefault(base_log.job.job_type_name, []).append(base_log)
+    return rules.BaseCheck(push=push, jobs=jobs, **kwargs)
+
+
+def triaged(base: rules.BaseCheck) -> rules.FailureGroup:
+    summary = rules.summarize_failures([new_on_try()], 1, 1, base)
+    return summary.groups[0]
+
+
+def test_a_failure_that_fails_the_same_way_on_the_base_push_is_not_new():
+    name = job(1).job_type_name
+    failing = log(
+        base_job(900, name, result="testfailed"), [error(900, FAIL_A.replace("x", "y"), 3)], [suggestion(3)]
+    )
+    group = triaged(check(failing))
+    assert (group.triage, group.base) == (Triage.BASE, rules.BaseState.FAILING)
+    summary = rules.summarize_failures([new_on_try()], 1, 1, check(failing))
+    assert summary.verdict == Verdict.KNOWN and summary.triage_line == "1 failing on the base push"
+    assert Triage.BASE.label == "failing on the base push"
+
+
+def test_push_health_saying_it_failed_in_the_parent_is_enough():
+    base = rules.BaseCheck(
+        push=BASE, jobs=None, failed_in_parent=frozenset({(job(1).job_type_name, "dom/a.js")})
+    )
+    assert triaged(base).triage == Triage.BASE
+
+
+@pytest.mark.parametrize(
+    ("base", "state"),
+    [
+        (None, None),  # not checked at all
+        (rules.BaseCheck(push=None, reason="Push Health did not answer"), rules.BaseState.UNKNOWN),
+        (rules.BaseCheck(push=BASE, jobs=None, pending=True), rules.BaseState.PENDING),  # being read
+        (rules.BaseCheck(push=BASE, jobs=None, reason="its jobs could not be read"), rules.BaseState.UNKNOWN),
+        ("passing", rules.BaseState.PASSING),
+        ("other-failure", rules.BaseState.PASSING),  # fails there, but not this way
+        ("running", rules.BaseState.RUNNING),
+        ("unread", rules.BaseState.PENDING),  # fails there, its evidence not read yet
+        ("missing", rules.BaseState.NOT_RUN),
+        ("not-scheduled-yet", rules.BaseState.RUNNING),
+    ],
+)
+def test_a_new_failure_says_what_its_base_push_says_and_stays_new(base, state):
+    name = job(1).job_type_name
+    cases = {
+        "passing": lambda: check(JobLog(job=base_job(900, name), read=False)),
+        "other-failure": lambda: check(log(base_job(900, name, result="testfailed"), [error(900, FAIL_B, 3)], [suggestion(3)])),
+        "running": lambda: check(JobLog(job=base_job(900, name, state="running"), read=False)),
+        "unread": lambda: check(JobLog(job=base_job(900, name, result="testfailed"), read=False)),
+        "missing": lambda: check(JobLog(job=base_job(900, "another-job-type"), read=False)),
+        "not-scheduled-yet": lambda: check(push=replace(BASE, unfinished_jobs=12)),
+    }  # fmt: skip
+    group = triaged(cases[base]() if isinstance(base, str) else base)
+    assert (group.triage, group.base) == (Triage.NEW, state)
 
 
 def test_only_tier2_failures_is_passed():

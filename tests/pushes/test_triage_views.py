@@ -48,7 +48,10 @@ def test_failure_summary_shows_new_then_preexisting_then_intermittent(upstream):
     html = response.content.decode()
 
     assert sections(html) == ["new", "preexisting", "intermittent"]
-    assert "1 new failure · 1 known intermittent · 1 also failing on mozilla-central" in html
+    assert (
+        "1 new failure (dom/base/test/test_mine.html) · 1 known intermittent · 1 also failing on mozilla-central"
+        in html
+    )
     page = parse_html(html)
     groups = [li.attrs.get("data-triage") for li in page.find_all("li", class_="failure-group")]
     assert groups == ["new", "preexisting", "intermittent"]
@@ -99,3 +102,13 @@ def test_the_verdict_shows_in_the_list_the_header_and_the_tab(upstream, failures
     assert favicon in detail
     cell = Client().get(f"/try/pushes/{push_id}/status/", **HX).content.decode()
     assert f">{badge}</span>" in cell
+
+
+def test_no_cap_the_only_new_failure_of_40_being_the_40th_is_the_verdict(upstream):
+    push_id = push_with(upstream, *[(INTERMITTENT, 9)] * 39, (MINE, 0))
+    detail = Client().get(f"/try/pushes/{push_id}/").content.decode()
+    assert "<title>✗ 1 new failure · Bug 42 - Triage me" in detail
+    html = Client().get(f"/try/pushes/{push_id}/failures/", **HX).content.decode()
+    assert "40 failed jobs." in html and "not shown" not in html
+    assert sections(html) == ["new", "intermittent"]
+    assert "1 new failure (dom/base/test/test_mine.html) · 1 known intermittent" in html

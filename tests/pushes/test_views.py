@@ -188,6 +188,7 @@ def test_detail_shows_header_totals_and_sorted_platform_groups(client, th):
         job(5, platform="linux64", option="opt", tier=2),
     ]
     mock_detail(th, rows)
+    mock_log_errors(th, 2, [], parse_status="pending")  # the badge reads the failure's evidence
     response = client.get("/try/pushes/100/")
     html = response.content.decode()
     assert response.status_code == 200
@@ -239,10 +240,8 @@ def test_history_restore_request_gets_the_whole_page(client, th):
 @pytest.mark.django_db
 def test_finished_push_stops_refreshing(client, th):
     mock_detail(th, [job(1), job(2, result="busted")], decision=False)
-    mock_log_errors(th, 2, ["TEST-UNEXPECTED-FAIL | test_a.js | boom"])  # the failure summary is settled
-    suggestion = {"search": "TEST-UNEXPECTED-FAIL | test_a.js | boom", "path_end": "test_a.js"}
-    suggestion.update(bugs={"open_recent": [], "all_others": []}, line_number=10, counter=0)
-    th.get(f"{TH}/api/project/try/jobs/2/bug_suggestions/", json=[suggestion])
+    # The failure summary is settled: the failed job's evidence read, a line never seen before.
+    mock_log_errors(th, 2, ["TEST-UNEXPECTED-FAIL | test_a.js | boom"], counter=0)
     html = client.get("/try/pushes/100/", **HX).content.decode()
     assert not parse_html(html).find_all(hx_trigger=re.compile("every.*"))
     assert 'data-title="✗ 1 new failure' in html
@@ -263,7 +262,6 @@ def test_a_finished_push_stops_refreshing_when_a_log_stays_unparsed_past_the_bou
     ended = datetime.now(UTC) - timedelta(seconds=rules.LOG_PARSE_WAIT + 60)  # it will not be parsed
     mock_detail(th, [job(1), job(2, result="busted", last_modified=ended.isoformat())], decision=False)
     mock_log_errors(th, 2, [], parse_status="pending")
-    th.get(f"{TH}/api/project/try/jobs/2/bug_suggestions/", json=[])
     html = client.get("/try/pushes/100/", **HX).content.decode()
     assert 'id="push-poll"' in html and not parse_html(html).find_all(hx_trigger=re.compile("every.*"))
 
@@ -371,15 +369,15 @@ def test_failure_summary_groups_errors_and_says_what_is_not_parsed(client, th):
 
 
 @pytest.mark.django_db
-def test_failure_summary_fetches_at_most_15_logs_and_says_how_many_more(client, th):
+def test_failure_summary_reads_every_failed_job_and_says_how_many_are_triaged(client, th):
     mock_push(th, push(100))
     mock_jobs(th, failing_rows(17))
-    for i in range(1, 16):
+    for i in range(1, 18):
         mock_log_errors(th, i, [f"TEST-UNEXPECTED-FAIL | test_{i % 3}.js | boom"])
     html = client.get("/try/pushes/100/failures/").content.decode()
     assert "<html" in html  # a page of its own without htmx
-    assert "17 failed jobs" in html and "2 more failed jobs not shown" in html
-    assert len(calls_to(th, "/text_log_errors/")) == 15
+    assert "17 failed jobs" in html and "not shown" not in html and "triaged" not in html
+    assert len(calls_to(th, "/bug_suggestions/")) == 17
 
 
 @pytest.mark.django_db
