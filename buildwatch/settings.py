@@ -381,6 +381,39 @@ BUILDWATCH_RETRY_SECONDS = env.int("BUILDWATCH_RETRY_SECONDS", 30, validate=_AT_
 # Unfinished pushes one user may watch at once (auto-watch is not counted against it).
 BUILDWATCH_MAX_WATCHES_PER_USER = env.int("BUILDWATCH_MAX_WATCHES_PER_USER", 100, validate=_AT_LEAST_ONE)
 
+
+# --- Pulse (Taskcluster's events; `manage.py listen_pulse`, README "Told within seconds: Pulse") -------
+def _amqp_url(url: str) -> None:
+    """amqp://user:password@host[:port][/vhost] or amqps://… (Pulse: amqps://…@pulse.mozilla.org:5671)."""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+    if parts.scheme not in {"amqp", "amqps"} or not parts.hostname:
+        raise ValidationError("not an amqp://user:password@host[:port][/vhost] or amqps://… URL")
+    if not parts.username:
+        raise ValidationError("needs the Pulse user (amqps://user:password@…): the queue is named after it")
+
+
+# Unset: no listener, the beat polls every watched push (the default for `make run` and `make demo`).
+PULSE_URL = env.str("PULSE_URL", "", validate=_amqp_url)
+# The listener's durable queue is queue/<Pulse user>/<PULSE_QUEUE>.
+PULSE_QUEUE = env.str(
+    "PULSE_QUEUE", "buildwatch", validate=validate.Regexp(r"^[A-Za-z0-9_.-]+$", error="letters, digits, _.-")
+)
+# Repositories whose tasks the listener follows (try by default); watches on others are polled as without Pulse.
+PULSE_REPOS = _csv("PULSE_REPOS", ["try"])
+# While the listener is live, the beat still reads each push Pulse follows at least this often.
+PULSE_SAFETY_POLL_SECONDS = env.int("PULSE_SAFETY_POLL_SECONDS", 300, validate=_AT_LEAST_ONE)
+# A listener that heard no message for this long counts as down: the beat polls as without Pulse.
+PULSE_SILENCE_SECONDS = env.int("PULSE_SILENCE_SECONDS", 600, validate=_AT_LEAST_ONE)
+# At most one read of a push per this many seconds for its task messages (a task group's resolution is
+# read at once): a busy push costs no more than polling it, a quiet one nothing.
+PULSE_WAKE_GAP_SECONDS = env.float(
+    "PULSE_WAKE_GAP_SECONDS", float(BUILDWATCH_POLL_SECONDS), validate=_POSITIVE
+)
+
 # --- Celery -------------------------------------------------------------------------------------------
 # Without REDIS_URL the broker is kombu's filesystem transport under var/broker: no server needed.
 BROKER_DIR = VAR_DIR / "broker"

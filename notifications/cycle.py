@@ -28,7 +28,7 @@ from django.utils import timezone
 from pushes.rules import Push
 from pushes.treeherder import TreeherderClient, TreeherderError, get_client
 
-from . import poller
+from . import poller, wake
 from .autowatch import auto_watch_new_pushes
 from .followup import check_confirmations
 from .models import PushState, Watch
@@ -113,7 +113,7 @@ def poll_cycle(
     client = client or get_client(background=True)
     summary.titles_read = fill_titles(client, summary.pushes, workers or concurrency())
     summary.results, summary.deferred = poll_many(
-        summary.pushes,
+        wake.beat_pushes(summary.pushes),  # all of them, unless Pulse is live (notifications/wake.py)
         client=client,
         enqueue=dispatch_delivery,
         workers=workers or concurrency(),
