@@ -237,8 +237,9 @@ class World:
         hold: str | None = None,
     ) -> int:
         """A new push (quick pace) pushed `pushed_ago` seconds ago; returns its id. `size` counts the
-        decision task. `hold="running"` (or another state) finishes the decision task at once and keeps
-        every other job in that state until `set_job` or `finish_push` moves it."""
+        decision task (three platforms hold a couple of hundred jobs; a bigger push spreads over more).
+        `hold="running"` (or another state) finishes the decision task at once and keeps every other job
+        in that state until `set_job` or `finish_push` moves it."""
         now = self.now()
         with self._lock:
             self._pristine = False
@@ -254,8 +255,8 @@ class World:
                 role=role,
                 repo=repo,
                 pace=QUICK,
-                platforms=3,
-                chunks=1,
+                platforms=3 if size <= 200 else None,
+                chunks=1 if size <= 200 else None,
             )
             if hold is not None:
                 for job in push.jobs:
