@@ -6,7 +6,9 @@ One thread, one AMQP connection (kombu over py-amqp). It declares `queue/<user>/
 and consumes with manual acks:
 
 - a message it cannot read is logged and acked (never redelivered forever);
-- a message about a task group that is not a watched push's is acked: most of try is not watched;
+- a message about a task group that is not a watched push's is acked: most of try is not watched
+  (its group is remembered for a few seconds: should the poller learn meanwhile that a watched push
+  has it, the next read of the watched groups wakes that push's poll);
 - a message about a watched push joins that push's pending wake-up (`Coalescer`); the wake-up is
   enqueued as the Celery task `wake_push`, and only then are its messages acked, so a listener that
   dies in between leaves them to be delivered again (a second poll changes nothing). Of the messages
@@ -43,7 +45,9 @@ HEARTBEAT = 30  # AMQP heartbeat, seconds
 TICK = 1.0  # the longest the loop waits for a message before doing its chores
 COLLECT = 0.2  # after a message, wait this long for more before waking any poll: a burst is one wake-up
 RESOLVED_GAP = 1.0  # a task group's resolution wakes its push at once, at most once per this many s
-INDEX_EVERY = 5.0  # seconds between reads of the watched pushes' task groups
+INDEX_EVERY = 2.0  # seconds between reads of the watched pushes' task groups
+# Task groups of recent messages not (yet) known to be watched: at most this many, for this long.
+UNKNOWN_KEPT, UNKNOWN_FOR = 50_000, 3 * INDEX_EVERY
 ENQUEUE_RETRY = 5.0  # the broker did not take a wake-up: try again this much later
 BACKOFF_START, BACKOFF_MAX = 1.0, 60.0
 
@@ -151,6 +155,7 @@ class PulseListener:
         self.stop = stop or threading.Event()
         self.coalescer = Coalescer(gap)
         self.index: dict[str, Push] = {}
+        self.unknown: dict[str, tuple[Kind, float]] = {}  # task group -> strongest kind, when last heard
         self.connected = threading.Event()  # set while a session consumes (tests wait on it)
         self.last_message = time.time()
         self.counts: dict[str, int] = {"messages": 0, "unreadable": 0, "ignored": 0, "wakeups": 0}
@@ -239,6 +244,8 @@ class PulseListener:
         push = self.index.get(event.task_group)
         if push is None:
             self.counts["ignored"] += 1
+            kind, _ = self.unknown.pop(event.task_group, (event.kind, 0.0))
+            self.unknown[event.task_group] = (max(kind, event.kind), time.monotonic())
             message.ack()
             return
         if not self.coalescer.add(push, event.kind, message, time.monotonic()):
@@ -255,8 +262,20 @@ class PulseListener:
                     message.ack()
                 continue
             self.counts["wakeups"] += 1
+            logger.info("Woke the poll of %s push %s (%s)", repo, push_id, wakeup.kind.name.lower())
             for message in wakeup.messages.values():
                 message.ack()
+
+    def _wake_newly_known(self, now: float) -> None:
+        """Messages heard just before the poller learned their push's task group still wake it (without
+        a message to ack: those were acked as not ours)."""
+        horizon = now - UNKNOWN_FOR
+        for group, (kind, heard) in list(self.unknown.items()):
+            if heard < horizon or len(self.unknown) > UNKNOWN_KEPT:
+                del self.unknown[group]
+            elif (push := self.index.get(group)) is not None:
+                del self.unknown[group]
+                self.coalescer.add(push, kind, None, now)
 
     def _chores(self, now: float) -> None:
         if now - self._index_at >= INDEX_EVERY:
@@ -265,6 +284,7 @@ class PulseListener:
             index = wake.followed_task_groups()
             if index is not None:
                 self.index = index
+                self._wake_newly_known(now)
         if now - self._status_at >= wake.STATUS_EVERY:
             self._status_at = now
             wake.record_status(connected=True, last_message=self.last_message)

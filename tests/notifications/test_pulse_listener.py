@@ -219,3 +219,21 @@ def test_a_listener_cut_off_from_pulse_reconnects_and_nothing_is_lost_or_doubled
         assert left_in_queue(vhost, listener) == 0
     finally:
         proxy.close()
+
+
+def test_a_message_heard_just_before_the_poller_learned_its_push_s_task_group_still_wakes_it(
+    fake, listen, vhost, monkeypatch
+):
+    monkeypatch.setattr(pulse_listener, "INDEX_EVERY", 0.5)
+    upstream, publisher = fake
+    push_id = watched_push(upstream, publisher)
+    PushState.objects.filter(push_id=push_id).update(task_group="")  # not read by the poller yet
+    listener, wakes = listen(gap=60)
+    upstream.add_job(push_id, "completed", result="busted")
+    publisher.sync()
+    wait_for("the message", lambda: listener.counts["ignored"])
+    PushState.objects.filter(push_id=push_id).update(task_group=upstream.decision_task_id(push_id))
+    wait_for("the wake-up", lambda: wakes.of(push_id))
+    assert wakes.of(push_id) == [Kind.FAILED]
+    stop(listener)
+    assert left_in_queue(vhost, listener) == 0
