@@ -12,7 +12,7 @@ as unset. A new block of settings reads its own variables the same way.
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from django.utils.csp import CSP
 from environs import Env, ValidationError, validate
@@ -125,18 +125,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
-def _redis_url(url: str) -> None:
-    """redis://[[user]:password@]host[:port][/db] or rediss://…, passed on as it is to the cache and Celery.
-
-    (environs' dj_cache_url would drop a Redis ACL user name from the URL, so it is not used here.)
-    """
+def _service_url(url: str, schemes: set[str], shape: str) -> SplitResult:
+    """The parts of a service's URL whose port, if any, is a number in range and whose scheme and host
+    are there, or a ValidationError naming the expected shape."""
     parts = urlsplit(url)
     try:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
     except ValueError as exc:
         raise ValidationError(str(exc)) from exc
-    if parts.scheme not in {"redis", "rediss"} or not parts.hostname:
-        raise ValidationError("not a redis://host[:port][/db] or rediss://… URL")
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValidationError(f"not {shape} URL")
+    return parts
+
+
+def _redis_url(url: str) -> None:
+    """redis://[[user]:password@]host[:port][/db] or rediss://…, passed on as it is to the cache and Celery.
+
+    (environs' dj_cache_url would drop a Redis ACL user name from the URL, so it is not used here.)
+    """
+    _service_url(url, {"redis", "rediss"}, "a redis://host[:port][/db] or rediss://…")
 
 
 REDIS_URL = env.str("REDIS_URL", "", validate=_redis_url)
@@ -385,13 +392,7 @@ BUILDWATCH_MAX_WATCHES_PER_USER = env.int("BUILDWATCH_MAX_WATCHES_PER_USER", 100
 # --- Pulse (Taskcluster's events; `manage.py listen_pulse`, README "Told within seconds: Pulse") -------
 def _amqp_url(url: str) -> None:
     """amqp://user:password@host[:port][/vhost] or amqps://… (Pulse: amqps://…@pulse.mozilla.org:5671)."""
-    parts = urlsplit(url)
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from exc
-    if parts.scheme not in {"amqp", "amqps"} or not parts.hostname:
-        raise ValidationError("not an amqp://user:password@host[:port][/vhost] or amqps://… URL")
+    parts = _service_url(url, {"amqp", "amqps"}, "an amqp://user:password@host[:port][/vhost] or amqps://…")
     if not parts.username:
         raise ValidationError("needs the Pulse user (amqps://user:password@…): the queue is named after it")
 

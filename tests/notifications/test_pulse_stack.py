@@ -17,6 +17,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from fakeherder.pulse import PulsePublisher
 from tests.helpers import free_port, scratch_postgres_and_redis
 from tests.rabbitmq import TcpProxy, amqp_url, pulse_vhost
 
-from .test_real_stack import Mailbox, Stack, _manage
+from .test_real_stack import Mailbox, Stack, _migrate_with_users
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(240)]
 
@@ -40,11 +41,23 @@ class PulseStack(Stack):
         super().__init__(*args, **kwargs)
         self.publisher, self.proxy = publisher, proxy
 
-    def run(self) -> None:
-        """One beat, one worker, one listener (through the proxy)."""
+    @contextmanager
+    def running(self, username: str, *, size: int = 6, followed: bool = True) -> Iterator[int]:
+        """A new push (held running) that `username` watches, with one beat, one worker and one listener
+        (through the proxy) running; with `followed`, once Pulse follows it. Everything stops after."""
+        push_id = self.fake.add_push(
+            messages=[f"Bug 1800200 - Pulse {uuid.uuid4().hex[:6]}. r=dev"], size=size, hold="running"
+        )
+        self.watch(username, push_id)
         self.beat("beat")
         self.worker("worker")
         self.listener()
+        try:
+            if followed:
+                self.followed(push_id)
+            yield push_id
+        finally:
+            self.stop_all()
 
     def followed(self, push_id: int) -> None:
         """Wait until the beat's first read has learned the push's task group, and the listener too."""
@@ -107,24 +120,13 @@ def stack(tmp_path_factory, fake_treeherder_server) -> Iterator[PulseStack]:
         }
         the_stack = PulseStack(env, dsn, fake, mailbox, tmp, publisher=publisher, proxy=proxy)
         try:
-            _manage(env, "migrate", "--noinput", "-v0")
-            _manage(env, "shell", "-v0", "-c", (
-                "from django.contrib.auth import get_user_model\n"
-                "for name in ('amy', 'ben', 'cat', 'dan'):\n"
-                "    get_user_model().objects.create_user(name, name + '@example.com')\n"
-            ))  # fmt: skip
+            _migrate_with_users(env, ("amy", "ben", "cat", "dan"))
             yield the_stack
         finally:
             the_stack.stop_all()
             proxy.close()
             publisher.stop()
             smtp.stop()
-
-
-def _push(stack: PulseStack, size: int = 6) -> int:
-    return stack.fake.add_push(
-        messages=[f"Bug 1800200 - Pulse {uuid.uuid4().hex[:6]}. r=dev"], size=size, hold="running"
-    )
 
 
 def _mail_once(stack: PulseStack, address: str, username: str, push_id: int, started: float) -> float:
@@ -138,11 +140,7 @@ def _mail_once(stack: PulseStack, address: str, username: str, push_id: int, sta
 
 
 def test_a_finished_push_is_told_within_seconds_through_pulse_and_unreadable_messages_change_nothing(stack):
-    push_id = _push(stack)
-    stack.watch("amy", push_id)
-    stack.run()
-    try:
-        stack.followed(push_id)
+    with stack.running("amy") as push_id:
         key = "route.tc-treeherder.v2.try.0123456789abcdef"
         for body in (b"{not json", b"\xff\xfe", b'{"version": 1, "status": {"taskGroupId": "x"}}'):
             stack.publisher.publish("task-completed", key, body)
@@ -153,16 +151,10 @@ def test_a_finished_push_is_told_within_seconds_through_pulse_and_unreadable_mes
         assert latency < SETTLE_SECONDS  # sooner than polling alone can tell: Pulse woke the poll
         listener = stack.log("listener")
         assert listener.count("Unreadable Pulse message") == 3 and "Woke the poll" in listener
-    finally:
-        stack.stop_all()
 
 
 def test_a_burst_of_two_thousand_task_messages_costs_a_handful_of_reads(stack):
-    push_id = _push(stack, size=2001)
-    stack.watch("ben", push_id)
-    stack.run()
-    try:
-        stack.followed(push_id)
+    with stack.running("ben", size=2001) as push_id:
         before = stack.reads(push_id)
         sent = stack.publisher.published["task-completed"]
         finished = time.monotonic()
@@ -172,49 +164,44 @@ def test_a_burst_of_two_thousand_task_messages_costs_a_handful_of_reads(stack):
         reads = stack.reads(push_id) - before
         print(f"2,000 task messages and the group's resolution: {reads} reads of the push")
         assert 1 <= reads <= 5
-    finally:
-        stack.stop_all()
 
 
 def test_pulse_cut_off_mid_push_the_listener_reconnects_and_nothing_is_lost_or_doubled(stack):
-    push_id = _push(stack)
-    stack.watch("cat", push_id)
-    stack.run()
     try:
-        stack.followed(push_id)
-        stack.proxy.down()  # Pulse goes away: the connection drops and new ones are refused
-        stack.wait_for("the listener to notice", lambda: "Pulse connection lost" in stack.log("listener"), 30)
-        finished = time.monotonic()
-        stack.fake.finish_push(push_id)  # its messages wait in the listener's durable queue
-        time.sleep(3)
-        stack.proxy.up()
-        _mail_once(stack, "cat@example.com", "cat", push_id, finished)
-        listener = stack.log("listener")
-        assert listener.count("Listening to Pulse on") >= 2 and "Woke the poll of try push" in listener
+        with stack.running("cat") as push_id:
+            stack.proxy.down()  # Pulse goes away: the connection drops and new ones are refused
+            stack.wait_for(
+                "the listener to notice", lambda: "Pulse connection lost" in stack.log("listener"), 30
+            )
+            finished = time.monotonic()
+            stack.fake.finish_push(push_id)  # its messages wait in the listener's durable queue
+            time.sleep(3)
+            stack.proxy.up()
+            _mail_once(stack, "cat@example.com", "cat", push_id, finished)
+            listener = stack.log("listener")
+            assert listener.count("Listening to Pulse on") >= 2 and "Woke the poll of try push" in listener
     finally:
-        stack.stop_all()
         stack.proxy.up()
 
 
 def test_with_pulse_down_polling_alone_still_notifies(stack):
     stack.proxy.down()
-    push_id = _push(stack)
-    stack.watch("dan", push_id)
-    stack.run()
     try:
-        stack.wait_for(
-            "the first read",
-            lambda: stack.query(
-                "SELECT 1 FROM notifications_pushstate WHERE push_id = %s AND job_count > 0", (push_id,)
-            ),
-            60,
-        )
-        finished = time.monotonic()
-        stack.fake.finish_push(push_id)
-        latency = _mail_once(stack, "dan@example.com", "dan", push_id, finished)
-        print(f"finish -> mail with Pulse down: {latency:.1f} s")
-        assert latency >= SETTLE_SECONDS - 1  # the beat's pace: the confirming read waited the settle delay
-        assert "Woke the poll" not in stack.log("listener")
+        with stack.running("dan", followed=False) as push_id:
+            stack.wait_for(
+                "the first read",
+                lambda: stack.query(
+                    "SELECT 1 FROM notifications_pushstate WHERE push_id = %s AND job_count > 0", (push_id,)
+                ),
+                60,
+            )
+            finished = time.monotonic()
+            stack.fake.finish_push(push_id)
+            latency = _mail_once(stack, "dan@example.com", "dan", push_id, finished)
+            print(f"finish -> mail with Pulse down: {latency:.1f} s")
+            assert (
+                latency >= SETTLE_SECONDS - 1
+            )  # the beat's pace: the confirming read waited the settle delay
+            assert "Woke the poll" not in stack.log("listener")
     finally:
-        stack.stop_all()
         stack.proxy.up()

@@ -183,6 +183,16 @@ def _manage(env: dict[str, str], *args: str) -> None:
                    timeout=120)  # fmt: skip
 
 
+def _migrate_with_users(env: dict[str, str], names: tuple[str, ...]) -> None:
+    """The scratch database migrated, with a user `<name>@example.com` per name."""
+    _manage(env, "migrate", "--noinput", "-v0")
+    _manage(env, "shell", "-v0", "-c", (
+        "from django.contrib.auth import get_user_model\n"
+        f"for name in {names!r}:\n"
+        "    get_user_model().objects.create_user(name, name + '@example.com')\n"
+    ))  # fmt: skip
+
+
 @pytest.fixture(scope="module", params=["polling", "pulse"])
 def stack(request, tmp_path_factory, fake_treeherder_server) -> Iterator[Stack]:
     with scratch_postgres_and_redis("buildwatch_stack", REDIS_DB) as (dsn, redis_url), ExitStack() as pulse:
@@ -221,12 +231,7 @@ def stack(request, tmp_path_factory, fake_treeherder_server) -> Iterator[Stack]:
             env.update(PULSE_URL=amqp_url(vhost), PULSE_QUEUE=f"stack-{uuid.uuid4().hex[:8]}")
         the_stack = Stack(env, dsn, fake, mailbox, tmp)
         try:
-            _manage(env, "migrate", "--noinput", "-v0")
-            _manage(env, "shell", "-v0", "-c", (
-                "from django.contrib.auth import get_user_model\n"
-                "for name in ('alice', 'bob', 'carol', 'dave', 'erin', 'frank'):\n"
-                "    get_user_model().objects.create_user(name, name + '@example.com')\n"
-            ))  # fmt: skip
+            _migrate_with_users(env, ("alice", "bob", "carol", "dave", "erin", "frank"))
             yield the_stack
         finally:
             the_stack.stop_all()

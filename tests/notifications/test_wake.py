@@ -5,38 +5,30 @@ agrees, the early-alert check, and how far the beat relies on a live listener (i
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
 from django.core import mail
 from django.core.cache import cache
 
-from fakeherder import FakeTreeherder
 from notifications import cycle, outbox, poller, wake
 from notifications.models import PushState
 from notifications.pulse import Kind
+from tests.notifications import test_poller as poller_tests
+from tests.notifications.test_poller import complete_all, make_user, running_push, watch
 
-from .test_poller import complete_all, make_user, running_push, watch
+# test_poller's fixtures: its frozen clock, and the fake started over on it
+clock, upstream = poller_tests.clock, poller_tests.upstream
 
 pytestmark = pytest.mark.django_db
 
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 FAILURE = "TEST-UNEXPECTED-FAIL | dom/base/test/test_woken.html | got 1, expected 2"
 
 
-@pytest.fixture
-def clock():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def upstream(fake_treeherder: FakeTreeherder, clock, settings) -> FakeTreeherder:
-    fake_treeherder.reset("quick", speed=1)  # on the frozen clock: jobs move only when a test moves them
-    settings.TREEHERDER_URL = fake_treeherder.url
+@pytest.fixture(autouse=True)
+def settle(settings) -> None:
     settings.BUILDWATCH_SETTLE_SECONDS = 15
-    return fake_treeherder
 
 
 @pytest.fixture
@@ -207,3 +199,18 @@ def test_the_safety_net_counts_from_the_last_read_of_any_kind(upstream, watched,
     clock.shift(timedelta(seconds=290))
     wake.record_status(connected=True, last_message=time.time())
     assert wake.beat_pushes([("try", watched)]) == []
+
+
+def test_listen_pulse_says_what_it_needs_and_its_health_check_reads_the_listener_s_status(settings):
+    from django.core.management import CommandError, call_command
+
+    settings.PULSE_URL = ""
+    with pytest.raises(CommandError, match="PULSE_URL is not set"):
+        call_command("listen_pulse")
+    with pytest.raises(CommandError, match="no Pulse listener is connected"):
+        call_command("listen_pulse", "--check")
+    wake.record_status(connected=True, last_message=time.time())
+    call_command("listen_pulse", "--check")
+    wake.record_status(connected=False, last_message=time.time())
+    with pytest.raises(CommandError, match="no Pulse listener is connected"):
+        call_command("listen_pulse", "--check")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from notifications import tasks
+from notifications import tasks, wake
 from notifications.pulse import Kind
 from notifications.pulse_listener import PulseListener
 
@@ -24,7 +25,23 @@ class Command(BaseCommand):
         "of its tasks resolves; the beat keeps polling as the safety net. Runs until SIGTERM or Ctrl-C."
     )
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="do not listen: exit 0 when a listener is connected to Pulse now, 1 when none is "
+            "(a health check; it reads the listener's status from the shared cache)",
+        )
+
     def handle(self, *args: object, **options: Any) -> None:
+        if options["check"]:
+            status = wake.listener_status()
+            if not (isinstance(status, dict) and status.get("connected")):
+                raise CommandError("no Pulse listener is connected")
+            if time.time() - float(status.get("at", 0)) > wake.STATUS_STALE:
+                raise CommandError("the Pulse listener has not reported for a while")
+            self.stdout.write("A Pulse listener is connected.")
+            return
         if not settings.PULSE_URL:
             raise CommandError(
                 "PULSE_URL is not set: give it your Pulse account (amqps://user:password@pulse.mozilla.org:5671); "
