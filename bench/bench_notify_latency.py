@@ -214,14 +214,15 @@ def _report(results: dict[str, dict], args: argparse.Namespace, vhost: str | Non
         cells["waiting"].append(f"{finish['waiting_per_push_hour']:.0f}")
         cells["finishing"].append(f"{finish['finishing_per_push']:.1f}")
         if busy:
-            cells["busy"].append(f"{busy['per_push_hour']:.0f} ({busy['requests']} requests, "
-                                 f"{busy['watched_hours'] * 60:.0f} push-minutes)")  # fmt: skip
+            cells["busy"].append(
+                f"{busy['requests'] / busy['pushes']:.1f} per push ({busy['per_push_hour']:.0f} per push-hour, "
+                f"{busy['watched_hours'] * 60:.0f} push-minutes)"
+            )
     rows = {
         "latency": f"finish → notification sent, median (range), {args.pushes} pushes",
         "waiting": f"Treeherder requests per watched push per hour while it waits ({args.wait} s, nothing moves)",
         "finishing": "Treeherder requests per push, from its finish to its notification",
-        "busy": f"Treeherder requests per watched push per hour, {args.busy} pushes whose jobs end all along "
-        "(watch → notification)",
+        "busy": f"Treeherder requests, {args.busy} pushes whose jobs end all along (watch → notification)",
     }
     for key, label in rows.items():
         if len(cells[key]) == len(results):
