@@ -2,9 +2,10 @@
 (`manage.py listen_pulse`) on the machine's RabbitMQ (a virtual host of the test's own, tests/rabbitmq.py),
 the fake Treeherder publishing its tasks' messages as they end, and a real SMTP server.
 
-The beat runs at a production-like pace (a read every POLL_SECONDS, the settle rule's confirming read
-SETTLE_SECONDS later), so polling alone cannot tell anyone sooner than SETTLE_SECONDS after a push
-finishes: a mail well before that came through Pulse. The listener reaches RabbitMQ through a TCP proxy
+The beat runs at a production-like pace: a read every POLL_SECONDS, and a push is told at the earliest
+at the next beat's read or the settle rule's confirming read (SETTLE_SECONDS later, may run 2 s early)
+after the read that first saw it finished, so polling alone cannot tell anyone sooner than 18 s after a
+push finishes here: a mail well before that came through Pulse. The listener reaches RabbitMQ through a TCP proxy
 the test cuts or takes down, which breaks its connection and nothing else.
 
 Skips (or fails, with BUILDWATCH_REQUIRE_SERVICES=1) when PostgreSQL, Redis or RabbitMQ is not on
@@ -31,8 +32,9 @@ from .test_real_stack import Mailbox, Stack, _migrate_with_users
 pytestmark = [pytest.mark.services, pytest.mark.timeout(240)]
 
 REDIS_DB = int(os.environ.get("BUILDWATCH_TEST_REDIS_DB", "14"))
-POLL_SECONDS = 10
+POLL_SECONDS = 20
 SETTLE_SECONDS = 20
+POLLING_AT_THE_EARLIEST = min(POLL_SECONDS, SETTLE_SECONDS - 2)  # finish -> mail, polling alone
 QUIET = 6  # nothing more may arrive meanwhile
 
 
@@ -131,7 +133,7 @@ def stack(tmp_path_factory, fake_treeherder_server) -> Iterator[PulseStack]:
 
 def _mail_once(stack: PulseStack, address: str, username: str, push_id: int, started: float) -> float:
     """Wait for the one mail; the seconds it took from `started`; then nothing more arrives."""
-    stack.wait_for(f"the mail to {address}", lambda: stack.mailbox.to(address), 60)
+    stack.wait_for(f"the mail to {address}", lambda: stack.mailbox.to(address), 90)
     latency = time.monotonic() - started
     time.sleep(QUIET)
     assert len(stack.mailbox.to(address)) == 1
@@ -147,8 +149,12 @@ def test_a_finished_push_is_told_within_seconds_through_pulse_and_unreadable_mes
         finished = time.monotonic()
         stack.fake.finish_push(push_id)
         latency = _mail_once(stack, "amy@example.com", "amy", push_id, finished)
-        print(f"finish -> mail with Pulse: {latency:.1f} s (polling alone: at least {SETTLE_SECONDS} s)")
-        assert latency < SETTLE_SECONDS  # sooner than polling alone can tell: Pulse woke the poll
+        print(
+            f"finish -> mail with Pulse: {latency:.1f} s (polling alone: at least {POLLING_AT_THE_EARLIEST} s)"
+        )
+        assert (
+            latency < POLLING_AT_THE_EARLIEST - 3
+        )  # sooner than polling alone can tell: Pulse woke the poll
         listener = stack.log("listener")
         assert listener.count("Unreadable Pulse message") == 3 and "Woke the poll" in listener
 
@@ -199,9 +205,7 @@ def test_with_pulse_down_polling_alone_still_notifies(stack):
             stack.fake.finish_push(push_id)
             latency = _mail_once(stack, "dan@example.com", "dan", push_id, finished)
             print(f"finish -> mail with Pulse down: {latency:.1f} s")
-            assert (
-                latency >= SETTLE_SECONDS - 1
-            )  # the beat's pace: the confirming read waited the settle delay
-            assert "Woke the poll" not in stack.log("listener")
+            listener = stack.log("listener")
+            assert "Pulse connection lost or refused" in listener and "Woke the poll" not in listener
     finally:
         stack.proxy.up()
