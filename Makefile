@@ -56,12 +56,15 @@ run: migrate
 	$(POLLER) \
 	$(PY) manage.py runserver $(HOST):$(PORT) & wait
 
-# The same, with the fake Treeherder on :$(FAKE_PORT) and the app pointed at it.
+# The same, with the fake Treeherder on :$(FAKE_PORT) and the app pointed at it. FAKE_PULSE=amqp://… (a
+# RabbitMQ of yours) also has the fake publish its tasks' messages there and runs the Pulse listener on it.
 demo: migrate
 	@echo "Fake Treeherder on http://127.0.0.1:$(FAKE_PORT)/, BuildWatch on http://$(HOST):$(PORT)/"
-	@$(STOP_PROCESSES); export TREEHERDER_URL=http://127.0.0.1:$(FAKE_PORT) TASKCLUSTER_ROOT_URL=http://127.0.0.1:$(FAKE_PORT); \
-	$(PY) manage.py fake_treeherder --port $(FAKE_PORT) --speed $(FAKE_SPEED) --scenario $(FAKE_SCENARIO) & \
+	@$(STOP_PROCESSES); export TREEHERDER_URL=http://127.0.0.1:$(FAKE_PORT) TASKCLUSTER_ROOT_URL=http://127.0.0.1:$(FAKE_PORT) \
+	$(if $(FAKE_PULSE),PULSE_URL='$(FAKE_PULSE)'); \
+	$(PY) manage.py fake_treeherder --port $(FAKE_PORT) --speed $(FAKE_SPEED) --scenario $(FAKE_SCENARIO) $(if $(FAKE_PULSE),--pulse '$(FAKE_PULSE)') & \
 	$(POLLER) \
+	$(if $(FAKE_PULSE),$(PY) manage.py listen_pulse &) \
 	$(PY) manage.py runserver $(HOST):$(PORT) & wait
 
 # Synapse for the Matrix tests and a local bot, in its own virtualenv: its pins never touch the app's.

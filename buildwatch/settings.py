@@ -12,7 +12,7 @@ as unset. A new block of settings reads its own variables the same way.
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from django.utils.csp import CSP
 from environs import Env, ValidationError, validate
@@ -126,18 +126,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
-def _redis_url(url: str) -> None:
-    """redis://[[user]:password@]host[:port][/db] or rediss://…, passed on as it is to the cache and Celery.
-
-    (environs' dj_cache_url would drop a Redis ACL user name from the URL, so it is not used here.)
-    """
+def _service_url(url: str, schemes: set[str], shape: str) -> SplitResult:
+    """The parts of a service's URL whose port, if any, is a number in range and whose scheme and host
+    are there, or a ValidationError naming the expected shape."""
     parts = urlsplit(url)
     try:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
     except ValueError as exc:
         raise ValidationError(str(exc)) from exc
-    if parts.scheme not in {"redis", "rediss"} or not parts.hostname:
-        raise ValidationError("not a redis://host[:port][/db] or rediss://… URL")
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValidationError(f"not {shape} URL")
+    return parts
+
+
+def _redis_url(url: str) -> None:
+    """redis://[[user]:password@]host[:port][/db] or rediss://…, passed on as it is to the cache and Celery.
+
+    (environs' dj_cache_url would drop a Redis ACL user name from the URL, so it is not used here.)
+    """
+    _service_url(url, {"redis", "rediss"}, "a redis://host[:port][/db] or rediss://…")
 
 
 REDIS_URL = env.str("REDIS_URL", "", validate=_redis_url)
@@ -387,6 +394,33 @@ BUILDWATCH_EVIDENCE_POLL_SECONDS = env.float("BUILDWATCH_EVIDENCE_POLL_SECONDS",
 BUILDWATCH_RETRY_SECONDS = env.int("BUILDWATCH_RETRY_SECONDS", 30, validate=_AT_LEAST_ONE)
 # Unfinished pushes one user may watch at once (auto-watch is not counted against it).
 BUILDWATCH_MAX_WATCHES_PER_USER = env.int("BUILDWATCH_MAX_WATCHES_PER_USER", 100, validate=_AT_LEAST_ONE)
+
+
+# --- Pulse (Taskcluster's events; `manage.py listen_pulse`, README "Told within seconds: Pulse") -------
+def _amqp_url(url: str) -> None:
+    """amqp://user:password@host[:port][/vhost] or amqps://… (Pulse: amqps://…@pulse.mozilla.org:5671)."""
+    parts = _service_url(url, {"amqp", "amqps"}, "an amqp://user:password@host[:port][/vhost] or amqps://…")
+    if not parts.username:
+        raise ValidationError("needs the Pulse user (amqps://user:password@…): the queue is named after it")
+
+
+# Unset: no listener, the beat polls every watched push (the default for `make run` and `make demo`).
+PULSE_URL = env.str("PULSE_URL", "", validate=_amqp_url)
+# The listener's durable queue is queue/<Pulse user>/<PULSE_QUEUE>.
+PULSE_QUEUE = env.str(
+    "PULSE_QUEUE", "buildwatch", validate=validate.Regexp(r"^[A-Za-z0-9_.-]+$", error="letters, digits, _.-")
+)
+# Repositories whose tasks the listener follows (try by default); watches on others are polled as without Pulse.
+PULSE_REPOS = _csv("PULSE_REPOS", ["try"])
+# While the listener is live, the beat still reads each push Pulse follows at least this often.
+PULSE_SAFETY_POLL_SECONDS = env.int("PULSE_SAFETY_POLL_SECONDS", 300, validate=_AT_LEAST_ONE)
+# A listener that heard no message for this long counts as down: the beat polls as without Pulse.
+PULSE_SILENCE_SECONDS = env.int("PULSE_SILENCE_SECONDS", 600, validate=_AT_LEAST_ONE)
+# At most one read of a push per this many seconds for its task messages (a task group's resolution is
+# read at once): a busy push costs no more than polling it, a quiet one nothing.
+PULSE_WAKE_GAP_SECONDS = env.float(
+    "PULSE_WAKE_GAP_SECONDS", float(BUILDWATCH_POLL_SECONDS), validate=_POSITIVE
+)
 
 # --- Celery -------------------------------------------------------------------------------------------
 # Without REDIS_URL the broker is kombu's filesystem transport under var/broker: no server needed.

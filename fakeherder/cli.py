@@ -7,7 +7,9 @@ import signal
 import sys
 from collections.abc import Sequence
 from typing import TextIO
+from urllib.parse import urlsplit, urlunsplit
 
+from .pulse import PulsePublisher
 from .scenarios import DEMO_AUTHOR, SCENARIOS
 from .server import FakeTreeherder
 
@@ -38,10 +40,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each API answer")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "--pulse",
+        default="",
+        metavar="AMQP_URL",
+        help="publish Taskcluster-shaped task messages to this RabbitMQ as jobs end "
+        "(e.g. amqp://guest:guest@127.0.0.1:5672/%%2F; see fakeherder/pulse.py)",
+    )
 
 
 def serve(*, host: str, port: int, scenario: str, speed: float, latency: float, verbose: bool,
-          out: TextIO) -> None:  # fmt: skip
+          out: TextIO, pulse: str = "") -> None:  # fmt: skip
     """Listen, print where and how to use it, and serve until Ctrl-C or SIGTERM."""
     if speed < 0:
         raise UsageError("--speed must be >= 0")
@@ -60,6 +69,13 @@ def serve(*, host: str, port: int, scenario: str, speed: float, latency: float, 
         f"  control: GET {url}/__fake__/state · POST {url}/__fake__/advance?seconds=60 · "
         f"POST {url}/__fake__/reset?scenario=quick\n"
     )
+    publisher = None
+    if pulse:
+        try:
+            publisher = PulsePublisher(fake, pulse).start()
+        except Exception as error:  # noqa: BLE001 - any way RabbitMQ refuses is a usage problem here
+            raise UsageError(f"cannot publish to Pulse at {_without_password(pulse)}: {error}") from error
+        out.write(f"  Pulse: task messages published to {_without_password(pulse)} as jobs end\n")
     out.write("  Ctrl-C stops.\n")
     out.flush()
     signal.signal(signal.SIGTERM, _stop)  # `make demo`, docker and systemd stop with SIGTERM
@@ -67,6 +83,16 @@ def serve(*, host: str, port: int, scenario: str, speed: float, latency: float, 
         fake.serve_forever()
     except KeyboardInterrupt:
         out.write("Stopped.\n")
+    finally:
+        if publisher is not None:
+            publisher.stop()
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
 def _stop(signum: int, frame: object) -> None:

@@ -3,7 +3,7 @@
 GET /__fake__/state, POST /__fake__/advance?seconds=N, POST /__fake__/reset?scenario=NAME,
 POST /__fake__/finish?push_id=N[&failures=K], POST /__fake__/down?on=1, POST /__fake__/garbage?on=1,
 POST /__fake__/latency?seconds=X, GET /__fake__/requests, POST /__fake__/clear-requests,
-GET /__fake__/triggers.
+GET /__fake__/triggers, POST /__fake__/add-push?size=N[&hold=running][&author=EMAIL] (answers its push_id).
 """
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ def answer(fake: FakeTreeherder, method: str, path: str, query: dict[str, str]) 
             fake.set_latency(float(query.get("seconds", "0")))
         elif action == "clear-requests":
             fake.clear_requests()
+        elif action == "add-push":
+            options = {"hold": query["hold"]} if query.get("hold") else {}
+            if query.get("author"):
+                options["author"] = query["author"]
+            return {"push_id": fake.add_push(size=int(query.get("size", "12")), **options)}
         else:
             raise HttpError(404, {"detail": f"unknown control {action!r}"})
     except (KeyError, ValueError) as error:

@@ -248,10 +248,11 @@ class World:
         autoclassify: bool = False,
     ) -> int:
         """A new push (quick pace) pushed `pushed_ago` seconds ago; returns its id. `size` counts the
-        decision task. `hold="running"` (or another state) finishes the decision task at once and keeps
-        every other job in that state until `set_job` or `finish_push` moves it. `base`: the push (on
-        autoland, say) Push Health names as its parent; None, none is known. `autoclassify`: its failed
-        jobs with new lines turn "new failure not classified" (6) once parsed, as on Treeherder."""
+        decision task (three platforms hold a couple of hundred jobs; a bigger push spreads over more).
+        `hold="running"` (or another state) finishes the decision task at once and keeps every other job
+        in that state until `set_job` or `finish_push` moves it. `base`: the push (on autoland, say) Push
+        Health names as its parent; None, none is known. `autoclassify`: its failed jobs with new lines
+        turn "new failure not classified" (6) once parsed, as on Treeherder."""
         now = self.now()
         with self._lock:
             self._pristine = False
@@ -267,8 +268,8 @@ class World:
                 role=role,
                 repo=repo,
                 pace=QUICK,
-                platforms=3,
-                chunks=1,
+                platforms=3 if size <= 200 else None,
+                chunks=1 if size <= 200 else None,
                 autoclassify=autoclassify,
             )
             if hold is not None:

@@ -29,7 +29,7 @@ from pushes.rules import Push
 from pushes.treeherder.client import TreeherderClient, get_client
 from pushes.treeherder.errors import TreeherderError
 
-from . import poller
+from . import poller, wake
 from .autowatch import auto_watch_new_pushes
 from .followup import check_confirmations
 from .models import PushState, Watch
@@ -114,7 +114,7 @@ def poll_cycle(
     client = client or get_client(background=True)
     summary.titles_read = fill_titles(client, summary.pushes, workers or concurrency())
     summary.results, summary.deferred = poll_many(
-        summary.pushes,
+        wake.beat_pushes(summary.pushes),  # all of them, unless Pulse is live (notifications/wake.py)
         client=client,
         enqueue=dispatch_delivery,
         workers=workers or concurrency(),

@@ -39,6 +39,9 @@ class PushState(models.Model):
     jobs_cursor = models.CharField(max_length=40, blank=True)
     last_full_read_at = models.DateTimeField(null=True, blank=True)
     last_polled_at = models.DateTimeField(null=True, blank=True)
+    # The push's Taskcluster task group (its decision task's id, from the jobs): which push a Pulse
+    # message is about (notifications/pulse.py).
+    task_group = models.CharField(max_length=64, blank=True, db_index=True, db_default="", default="")
     # Set when a poll found the push looking finished: the confirming read is due then (settle rule).
     confirm_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)

@@ -8,7 +8,9 @@ ready to notify, marks it finished in the same transaction that records its ledg
 
 The settle rule: a push that looks finished is told about only after a second, full read finds the
 same jobs. That confirming read is due BUILDWATCH_SETTLE_SECONDS after the first (PushState.confirm_at;
-the task schedules it), not a whole poll interval later.
+the task schedules it), not a whole poll interval later. A poll woken by a Pulse message
+(notifications/wake.py, `PollPlan.settle`) confirms only `settle` seconds or more after the first read
+that saw the push finished with the same jobs, and does not postpone a confirming read already due.
 """
 
 from __future__ import annotations
@@ -88,6 +90,9 @@ class PollPlan:
     full: bool
     since: datetime | None  # last_modified__gt of an incremental read
     needs_push: bool  # no title yet: read the push too
+    # A woken poll (notifications/wake.py): it confirms a finish only if the previous read saw the push
+    # finished at least this many seconds before. None: the beat's and the confirming polls' rule.
+    settle: float | None = None
 
 
 @dataclass
@@ -176,10 +181,13 @@ def begin_polls(
     enqueue: Enqueue | None = None,
     min_interval: float | None = None,
     confirm: bool = False,
+    settle: float | None = None,
+    full: bool = False,
 ) -> list[PollPlan | PollResult]:
     """Claim many pushes at once (database only, a few queries for all); one answer per push, in order.
     A PollResult when there is nothing to read: another poller has it, or it already finished (then a
-    watcher who came late is told, without asking Treeherder)."""
+    watcher who came late is told, without asking Treeherder). `settle`: a woken poll's (see PollPlan);
+    `full`: read every job."""
     now = timezone.now()
     if min_interval is None:
         min_interval = poll_seconds() / 2
@@ -190,7 +198,7 @@ def begin_polls(
     for repo, push_id in pushes:
         state = states[(repo, int(push_id))]
         if state.pk in won:
-            begun.append(_plan(state, now, confirm))
+            begun.append(_plan(state, now, confirm or full, settle))
             continue
         result = PollResult(repo=repo, push_id=state.push_id, state=state.state)
         if (repo, state.push_id) in finished:
@@ -206,14 +214,23 @@ def begin_poll(
     enqueue: Enqueue | None = None,
     min_interval: float | None = None,
     confirm: bool = False,
+    settle: float | None = None,
+    full: bool = False,
 ) -> PollPlan | PollResult:
     """Claim one push: begin_polls of one."""
-    return begin_polls([(repo, push_id)], enqueue=enqueue, min_interval=min_interval, confirm=confirm)[0]
+    return begin_polls(
+        [(repo, push_id)],
+        enqueue=enqueue,
+        min_interval=min_interval,
+        confirm=confirm,
+        settle=settle,
+        full=full,
+    )[0]
 
 
-def _plan(state: PushState, now: datetime, confirm: bool) -> PollPlan:
+def _plan(state: PushState, now: datetime, full: bool, settle: float | None = None) -> PollPlan:
     """What to ask for, from the PushState as it was before the claim (which cleared confirm_at)."""
-    full = confirm or _needs_full_read(state, now)
+    full = full or _needs_full_read(state, now)
     since = None if full else parse_last_modified(state.jobs_cursor)
     return PollPlan(
         state=state,
@@ -221,6 +238,7 @@ def _plan(state: PushState, now: datetime, confirm: bool) -> PollPlan:
         full=full or since is None,
         since=since - CURSOR_OVERLAP if since else None,
         needs_push=not state.revision,
+        settle=settle,
     )
 
 
@@ -260,7 +278,7 @@ def _finish_polls(polls: Sequence[tuple[PollPlan, Fetched]], enqueue: Enqueue | 
     summaries = {}
     for index in good:
         plan, fetched = polls[index]
-        if plan.full and rules.ready_to_notify(fetched.jobs, plan.state.job_count):
+        if plan.full and rules.ready_to_notify(fetched.jobs, plan.state.job_count) and _settled(plan):
             revision = fetched.push.revision if fetched.push else plan.state.revision
             summary = finished_summary(plan.state.repo, fetched.jobs, revision)
             # A failed job whose evidence could not be read yet holds the notification (the push is
@@ -298,7 +316,9 @@ def _finish_polls(polls: Sequence[tuple[PollPlan, Fetched]], enqueue: Enqueue | 
             if update:  # only what changed: a push whose jobs and state did not change is not written
                 changed.append((state, update))
             result.jobs_written = done.changed + done.deleted
-            result.confirm_in = settle_seconds() if looks_finished else None
+            # A woken poll that kept the previous poll's confirming read: that one is scheduled already.
+            kept = plan.settle is not None and state.confirm_at == plan.state.confirm_at is not None
+            result.confirm_in = settle_seconds() if looks_finished and not kept else None
         write_states(changed)
         _sync_watch_states([locked[polls[index][0].state.pk] for index in good])
         for index in good:
@@ -307,7 +327,7 @@ def _finish_polls(polls: Sequence[tuple[PollPlan, Fetched]], enqueue: Enqueue | 
                 results[index].notifications = record_due_notifications(state, polls[index][0].now, enqueue)
     failing = [locked[polls[index][0].state.pk] for index in good]
     _read_new_failures([s for s in failing if s.state != PushState.State.FINISHED and s.failed_count])
-    alerting = _wanting_early_alerts(
+    alerting = wanting_early_alerts(
         [s for s in failing if s.state != PushState.State.FINISHED and s.failed_count]
     )
     for index in good:
@@ -343,7 +363,9 @@ def _apply(
         values["state"] = PushState.State.PENDING
     values["jobs_cursor"] = advance_cursor("" if plan.full else state.jobs_cursor, fetched.jobs)
     values["last_error"] = ""
-    values["confirm_at"] = plan.now + timedelta(seconds=settle_seconds()) if looks_finished else None
+    values["confirm_at"] = _confirm_at(plan, tally) if looks_finished else None
+    if not state.task_group and (group := task_group(fetched.jobs)):
+        values["task_group"] = group
     if plan.full:
         values["last_full_read_at"] = plan.now
     changed = set()
@@ -352,6 +374,37 @@ def _apply(
             setattr(state, name, value)
             changed.add(name)
     return changed
+
+
+def _settled(plan: PollPlan) -> bool:
+    """A woken poll confirms a finish only `plan.settle` seconds or more after the first read that saw
+    the push finished with these jobs (its confirming read is due BUILDWATCH_SETTLE_SECONDS after that
+    one: confirm_at); the beat's and the confirming polls keep their own rule."""
+    if plan.settle is None:
+        return True
+    due = plan.state.confirm_at
+    if due is None:  # no read before this one saw it finished
+        return False
+    first_seen = due - timedelta(seconds=settle_seconds())
+    return plan.now >= first_seen + timedelta(seconds=plan.settle)
+
+
+def _confirm_at(plan: PollPlan, tally: Tally) -> datetime:
+    """When the confirming read of a push that looks finished is due: BUILDWATCH_SETTLE_SECONDS from
+    now, unless a woken poll finds the same jobs as the read that already set it (then it stays)."""
+    due = plan.state.confirm_at
+    if plan.settle is not None and due is not None and plan.state.job_count == tally.total:
+        return due
+    return plan.now + timedelta(seconds=settle_seconds())
+
+
+def task_group(jobs: Iterable[rules.Job]) -> str:
+    """The push's Taskcluster task group: its decision task's id (every task of the push, retriggers
+    included, is created in that group); "" while Treeherder shows no decision task."""
+    for job in jobs:
+        if job.task_id and "Decision Task" in (job.job_type_name or ""):
+            return job.task_id
+    return ""
 
 
 def write_states(changes: Sequence[tuple[PushState, set[str]]]) -> None:
@@ -414,7 +467,7 @@ def _waited_for_evidence(jobs: Sequence[rules.Job], now: datetime) -> bool:
     return newest is None or now - newest >= EVIDENCE_WAIT
 
 
-def _wanting_early_alerts(states: Sequence[PushState]) -> set[tuple[str, int]]:
+def wanting_early_alerts(states: Sequence[PushState]) -> set[tuple[str, int]]:
     """The running pushes with a failure whose watchers may still want an early alert (one query): an
     early alert needs every job, which an incremental read does not bring, so only those are read back."""
     if not states:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import cycle, outbox, poller, watches
+from . import cycle, outbox, poller, wake, watches
+from .pulse import Kind
+
+WAKE_EXPIRES = 600  # a wake-up older than this is no news: the beat has read the push since
 
 
 def _enqueue_delivery(notification_id: int) -> None:
@@ -34,6 +37,22 @@ def poll_push(repo: str, push_id: int, confirm: bool = False) -> dict:
     result = poller.poll_push(repo, int(push_id), enqueue=_enqueue_delivery, confirm=confirm)
     if result.confirm_in is not None:
         _schedule_confirm(repo, int(push_id), result.confirm_in)
+    return {"state": result.state, "polled": result.polled, "error": result.error}
+
+
+@shared_task(name="notifications.tasks.wake_push")
+def wake_push(repo: str, push_id: int, kind: str = "completed", attempt: int = 0) -> dict:
+    """A Pulse message said this push moved (`kind`: completed, failed, resolved): poll it now
+    (notifications/wake.py), and schedule what that poll asks for: the confirming read, or a re-read
+    of a resolved push Treeherder does not show finished yet."""
+    outcome = wake.woken_poll(repo, int(push_id), Kind[kind.upper()], int(attempt), enqueue=_enqueue_delivery)
+    if outcome.confirm_in is not None:
+        _schedule_confirm(repo, int(push_id), outcome.confirm_in)
+    if outcome.again_in is not None:
+        wake_push.apply_async(
+            (repo, int(push_id), kind, int(attempt) + 1), countdown=outcome.again_in, expires=WAKE_EXPIRES
+        )
+    result = outcome.result
     return {"state": result.state, "polled": result.polled, "error": result.error}
 
 

@@ -34,6 +34,7 @@ print(json.dumps({
     "WEBPUSH_ALLOW_LOOPBACK": s.WEBPUSH_ALLOW_LOOPBACK,
     "SECURE_SSL_REDIRECT": getattr(s, "SECURE_SSL_REDIRECT", None),
     "STATIC_ROOT": str(s.STATIC_ROOT),
+    "PULSE": [s.PULSE_URL, s.PULSE_QUEUE, s.PULSE_REPOS, s.PULSE_WAKE_GAP_SECONDS, s.PULSE_SAFETY_POLL_SECONDS],
 }))
 """
 
@@ -82,6 +83,13 @@ def settings_for(env: dict[str, str]) -> dict:
         ("MATRIX_HOMESERVER", "mozilla.modular.im", "Not a valid URL"),
         ("MATRIX_TIMEOUT", "15s", "Not a valid number"),
         ("MATRIX_CONNECT_TIMEOUT", "0", "greater than 0"),
+        ("PULSE_URL", "pulse.mozilla.org:5671", "not an amqp://"),
+        ("PULSE_URL", "https://pulse.mozilla.org", "not an amqp://"),
+        ("PULSE_URL", "amqps://pulse.mozilla.org:5671", "needs the Pulse user"),
+        ("PULSE_URL", "amqps://team:pw@pulse.mozilla.org:567100", "Port"),
+        ("PULSE_QUEUE", "build/watch", "letters, digits"),
+        ("PULSE_WAKE_GAP_SECONDS", "0", "greater than 0"),
+        ("PULSE_SILENCE_SECONDS", "10m", "Not a valid integer"),
     ],
 )
 def test_a_value_that_does_not_parse_stops_startup_naming_the_variable(name, value, why):
@@ -114,6 +122,7 @@ def test_without_any_variable_the_developer_defaults_apply(tmp_path):
     assert got["WEBPUSH_ALLOW_LOOPBACK"] is True
     assert got["SECURE_SSL_REDIRECT"] is False  # Django's own default: no HTTPS redirect while developing
     assert got["STATIC_ROOT"] == str(ROOT / "staticfiles")
+    assert got["PULSE"] == ["", "buildwatch", ["try"], 60.0, 300]  # no Pulse: the beat polls everything
 
 
 def test_empty_variables_mean_the_default(tmp_path):
@@ -144,6 +153,9 @@ def test_production_values_parse():
             "TREEHERDER_PAGE_TIMEOUT": "2.5",
             "BUILDWATCH_POLL_SECONDS": "15",
             "SECURE_SSL_REDIRECT": "false",
+            "PULSE_URL": "amqps://buildwatch-team:s3cret@pulse.mozilla.org:5671",
+            "PULSE_QUEUE": "buildwatch-prod",
+            "PULSE_REPOS": "try, autoland",
         }
     )
     assert got["DEBUG"] is False
@@ -183,6 +195,10 @@ def test_production_values_parse():
     assert got["BUILDWATCH_POLL_SECONDS"] == 15
     assert got["WEBPUSH_ALLOW_LOOPBACK"] is False
     assert got["SECURE_SSL_REDIRECT"] is False
+    # The wake-up gap follows the poll interval unless set.
+    assert got["PULSE"] == [
+        "amqps://buildwatch-team:s3cret@pulse.mozilla.org:5671", "buildwatch-prod", ["try", "autoland"], 15.0, 300
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

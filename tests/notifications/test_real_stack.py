@@ -5,7 +5,12 @@ claim and send, and one message (a second copy with the same Message-ID at most)
 after DATA, while it waits for the server's answer. "Nothing more arrives" is checked for QUIET seconds:
 past the sweep of a dead worker's claim (time limit + 5 s) and past the first retry's backoff.
 
-Skips (or fails, with BUILDWATCH_REQUIRE_SERVICES=1) when PostgreSQL or Redis is not on 127.0.0.1.
+Every test runs twice: with polling alone, and with the Pulse listener (`manage.py listen_pulse`) running
+too, woken by the fake's messages on the machine's RabbitMQ (tests/rabbitmq.py) — its polls go through
+the same claims and ledger, so the promise holds with both.
+
+Skips (or fails, with BUILDWATCH_REQUIRE_SERVICES=1) when PostgreSQL, Redis or (with Pulse) RabbitMQ is
+not on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import free_port, scratch_postgres_and_redis
+from tests.rabbitmq import amqp_url, pulse_vhost
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(240)]
 
@@ -83,11 +90,14 @@ class Stack:
     def __init__(self, env: dict[str, str], dsn: str, fake, mailbox: Mailbox, tmp: Path) -> None:
         self.env, self.dsn, self.fake, self.mailbox, self.tmp = env, dsn, fake, mailbox, tmp
         self.processes: list[tuple[subprocess.Popen, Path]] = []
+        self.pulse = bool(env.get("PULSE_URL"))
 
-    def start(self, *args: str, name: str) -> subprocess.Popen:
+    def start(
+        self, *args: str, name: str, command: tuple[str, ...] = (CELERY, "-A", "buildwatch")
+    ) -> subprocess.Popen:
         log = self.tmp / f"{name}-{uuid.uuid4().hex[:6]}.log"
         process = subprocess.Popen(
-            [CELERY, "-A", "buildwatch", *args],
+            [*command, *args],
             cwd=BASE_DIR,
             env=self.env,
             stdout=log.open("wb"),
@@ -105,6 +115,9 @@ class Stack:
 
     def beat(self, name: str) -> subprocess.Popen:
         return self.start("beat", "--loglevel=INFO", f"--schedule={self.tmp / name}-schedule", name=name)
+
+    def listener(self, name: str = "listener") -> subprocess.Popen:
+        return self.start("listen_pulse", name=name, command=(sys.executable, "manage.py"))
 
     def kill(self, process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
         try:
@@ -170,9 +183,19 @@ def _manage(env: dict[str, str], *args: str) -> None:
                    timeout=120)  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, fake_treeherder_server) -> Iterator[Stack]:
-    with scratch_postgres_and_redis("buildwatch_stack", REDIS_DB) as (dsn, redis_url):
+def _migrate_with_users(env: dict[str, str], names: tuple[str, ...]) -> None:
+    """The scratch database migrated, with a user `<name>@example.com` per name."""
+    _manage(env, "migrate", "--noinput", "-v0")
+    _manage(env, "shell", "-v0", "-c", (
+        "from django.contrib.auth import get_user_model\n"
+        f"for name in {names!r}:\n"
+        "    get_user_model().objects.create_user(name, name + '@example.com')\n"
+    ))  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=["polling", "pulse"])
+def stack(request, tmp_path_factory, fake_treeherder_server) -> Iterator[Stack]:
+    with scratch_postgres_and_redis("buildwatch_stack", REDIS_DB) as (dsn, redis_url), ExitStack() as pulse:
         from aiosmtpd.controller import Controller
 
         fake = fake_treeherder_server
@@ -200,18 +223,26 @@ def stack(tmp_path_factory, fake_treeherder_server) -> Iterator[Stack]:
             "SITE_URL": "http://buildwatch.test",
             "PYTHONUNBUFFERED": "1",
         }
+        if request.param == "pulse":  # the fake publishes as its jobs end; the listener wakes the polls
+            from fakeherder.pulse import PulsePublisher
+
+            vhost = pulse.enter_context(pulse_vhost())
+            pulse.callback(PulsePublisher(fake, amqp_url(vhost)).start().stop)
+            env.update(PULSE_URL=amqp_url(vhost), PULSE_QUEUE=f"stack-{uuid.uuid4().hex[:8]}")
         the_stack = Stack(env, dsn, fake, mailbox, tmp)
         try:
-            _manage(env, "migrate", "--noinput", "-v0")
-            _manage(env, "shell", "-v0", "-c", (
-                "from django.contrib.auth import get_user_model\n"
-                "for name in ('alice', 'bob', 'carol', 'dave', 'erin', 'frank'):\n"
-                "    get_user_model().objects.create_user(name, name + '@example.com')\n"
-            ))  # fmt: skip
+            _migrate_with_users(env, ("alice", "bob", "carol", "dave", "erin", "frank"))
             yield the_stack
         finally:
             the_stack.stop_all()
             smtp.stop()
+
+
+@pytest.fixture(autouse=True)
+def listening(stack: Stack) -> None:
+    """With Pulse, the listener runs through each test (stop_all at its end stops it with the rest)."""
+    if stack.pulse:
+        stack.listener()
 
 
 def _new_push(stack: Stack) -> int:

@@ -665,6 +665,11 @@ def test_control_endpoints_move_the_clock_reset_and_finish(http, quick):
     failed_job = quick.job_ids(watched, result="testfailed")[0]
     assert get(http, quick, f"/api/project/try/jobs/{failed_job}/text_log_errors/").json()  # parsed at once
 
+    added = http.post(f"{quick.url}/__fake__/add-push?size=5&hold=running", timeout=10).json()["push_id"]
+    assert (
+        len(quick.jobs(added)) == 5 and quick.job_ids(added, state="running") and not quick.is_finished(added)
+    )
+
     reset = http.post(f"{quick.url}/__fake__/reset?scenario=default", timeout=10).json()
     assert reset["scenario"] == "default" and reset["elapsed"] == 0
     assert http.post(f"{quick.url}/__fake__/reset?scenario=nope", timeout=10).status_code == 400

@@ -34,7 +34,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if cli is None:
             raise CommandError(NOT_INSTALLED)
-        names = ("host", "port", "scenario", "speed", "latency", "verbose")
+        names = ("host", "port", "scenario", "speed", "latency", "verbose", "pulse")
         try:
             cli.serve(**{name: options[name] for name in names}, out=self.stdout)
         except cli.UsageError as error:
