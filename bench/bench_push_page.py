@@ -440,7 +440,7 @@ def compose_worker_options() -> str:
 def gunicorn(options: str, prefix: str) -> Iterator[str]:
     """BuildWatch under gunicorn with these worker options, in its own processes; yields its URL."""
     port = _free_port()
-    env = dict(os.environ, BENCH_KEY_PREFIX=prefix, BUILDWATCH_REFRESH_SECONDS="30")
+    env = dict(os.environ, BENCH_KEY_PREFIX=prefix, BUILDWATCH_REFRESH_SECONDS="30", PYTHONPATH=str(ROOT))
     log = tempfile.NamedTemporaryFile(prefix="bw-bench-gunicorn-", suffix=".log", delete=False)
     command = [str(Path(sys.executable).parent / "gunicorn"), "--pythonpath", str(ROOT / "bench"), "--bind",
                f"127.0.0.1:{port}", *shlex.split(options), "bench_push_page:prefixed_application()"]  # fmt: skip
