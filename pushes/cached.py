@@ -5,13 +5,18 @@ fetch per interval) and beside it a long-lived "last good" copy, served with `st
 is down, slow or answers garbage. A short "failed" marker stops every viewer from retrying a dead
 upstream on each request. pushes.services reads the pages' data through it, pushes.evidence each failed
 job's error lines and bug suggestions.
+
+Inside `cache_only()` a read that would ask Treeherder (or wait for another viewer's fetch) raises
+`NotCached` instead: the push page uses it to tell whether it can answer complete at once.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +39,29 @@ class Unavailable(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class NotCached(Exception):
+    """Inside `cache_only()`: this read has no fresh copy in the cache, so it would ask Treeherder."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+_cache_only: contextvars.ContextVar[bool] = contextvars.ContextVar("buildwatch_cache_only", default=False)
+
+
+@contextmanager
+def cache_only() -> Iterator[None]:
+    """Reads inside answer from the cache or raise NotCached; none asks Treeherder or waits for a fetch.
+    (A recent failure still answers as it does outside: the last good copy, or Unavailable.) It holds in
+    threads started with a copy of the caller's context (pushes.evidence's reads do)."""
+    token = _cache_only.set(True)
+    try:
+        yield
+    finally:
+        _cache_only.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +117,8 @@ def read[T](
             if last is None:
                 raise Unavailable(failed)
             return Fetched(last[1], last[0], stale=True, error=failed)
+        if _cache_only.get():
+            raise NotCached(key)
         if cache.add(lock, 1, _lock_seconds()):
             return _fetch_locked(full, lock, fetch, ttl, landed)
         last = cache.get(f"{full}:last")

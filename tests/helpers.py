@@ -7,6 +7,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -103,3 +104,10 @@ def channel_of(user: object, channel: str) -> object:
     from notifications.models import ChannelSettings
 
     return ChannelSettings.of(user, channel)
+
+
+def open_push_page(page: Any, url: str) -> None:
+    """In a browser test, go to a push page and wait until its live section (badge, totals, groups) is
+    there: a page not all cached arrives as its shell, which loads that section as a fragment."""
+    page.goto(url)
+    page.locator("#push-live:not([data-shell])").wait_for(state="attached")

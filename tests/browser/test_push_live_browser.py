@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+from ..helpers import open_push_page
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
@@ -44,7 +46,7 @@ def fake_scenario() -> str:
 def test_a_refresh_keeps_the_scroll_position_the_open_groups_and_focus(page, app, fake_treeherder):
     big = fake_treeherder.push_id("big")
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto(app.url(f"/try/pushes/{big}/"))
+    open_push_page(page, app.url(f"/try/pushes/{big}/"))
     sizes = page.locator("#push-live details.group:not(.other)").evaluate_all(
         "l => l.map(e => [e.id, Number(e.querySelector('.group-counts').innerText.split('/')[1].split(' ')[0])])"
     )
@@ -124,7 +126,7 @@ def _shown_groups(page) -> list[str]:
 
 def test_filters_and_search_with_javascript(page, app, fake_treeherder):
     failed = fake_treeherder.push_id("failed")
-    page.goto(app.url(f"/try/pushes/{failed}/"))
+    open_push_page(page, app.url(f"/try/pushes/{failed}/"))
     assert "passing" in _shown_groups(page)
     page.evaluate("window.__notReloaded = true")
 
