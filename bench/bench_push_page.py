@@ -19,9 +19,11 @@ document`), then every fragment it loads, six at a time like a browser. On an em
 200 ms per upstream request (the fake's latency): the time to the page's first byte and to the complete
 page (every fragment answered), and how many sequential upstream round trips the complete page took
 (the slope of its time over the latency) against the reads it needs (the job pages, one after another,
-then the failed jobs' logs). Then 20 viewers of 5 different pushes open them at once on an empty cache
-(50 ms per request), under each worker configuration of `--crowd-configs`: first byte and complete page
-(p50/p95), against each push opened alone.
+then the failed jobs' logs). Then 20 viewers of 5 different pushes open them at once on an empty cache,
+at 50 and 200 ms per request, under each worker configuration of `--crowd-configs`: first byte and
+complete page (p50/p95), and each push opened alone. A viewer that waits on other viewers' upstream
+reads (its request queued behind theirs) has a first byte that grows with the latency. Everything runs
+on one machine: the fake, gunicorn's workers and the viewers share its cores.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 REDIS = ("127.0.0.1", 6379)
 REDIS_DB = int(os.environ.get("BUILDWATCH_BENCH_REDIS_DB", "11"))
 LATENCIES = (0.0, 0.05, 0.2)
-CROWD_LATENCY = 0.05
+CROWD_LATENCIES = (0.05, 0.2)
 CROWD_PUSHES = ("big", "failed", "many-errors", "known-failures", "running")
 BROWSER_CONNECTIONS = 6  # what a browser opens to one host over HTTP/1.1
 OPEN_GROUPS = 2
@@ -443,7 +445,8 @@ def gunicorn(options: str, prefix: str) -> Iterator[str]:
     env = dict(os.environ, BENCH_KEY_PREFIX=prefix, BUILDWATCH_REFRESH_SECONDS="30", PYTHONPATH=str(ROOT))
     log = tempfile.NamedTemporaryFile(prefix="bw-bench-gunicorn-", suffix=".log", delete=False)
     command = [str(Path(sys.executable).parent / "gunicorn"), "--pythonpath", str(ROOT / "bench"), "--bind",
-               f"127.0.0.1:{port}", *shlex.split(options), "bench_push_page:prefixed_application()"]  # fmt: skip
+               f"127.0.0.1:{port}", "--no-control-socket", *shlex.split(options),
+               "bench_push_page:prefixed_application()"]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -482,12 +485,14 @@ class Navigator:
         self.base = base
         self.http = urllib3.PoolManager(maxsize=BROWSER_CONNECTIONS * 20)
         self.headers = {"Accept-Encoding": "gzip", "Cookie": f"{cookie[0]}={cookie[1]}"}
+        # Once, as a browser does when a kept-alive connection was closed under it; nothing else.
+        self.retry = urllib3.Retry(total=1, connect=1, read=1, redirect=0, status=0)
 
     def fetch(self, path: str, extra: dict[str, str]) -> tuple[float, str]:
         start = time.perf_counter()
         response = self.http.request(
             "GET", self.base + path, headers={**self.headers, **extra}, preload_content=False,
-            decode_content=False, retries=False, timeout=60,
+            decode_content=False, retries=self.retry, timeout=60,
         )  # fmt: skip
         first = time.perf_counter() - start
         body = response.read()
@@ -552,13 +557,15 @@ def cold(args: argparse.Namespace, fake: str, prefix: str, cookie: tuple[str, st
     configs = [part.strip() for part in args.crowd_configs.split(";") if part.strip()] or list(
         dict.fromkeys(["--workers 3 --timeout 60", options])
     )
-    _fake_post(http, fake, f"latency?seconds={CROWD_LATENCY}")
     for config in configs:
+        print(f"  {args.viewers} viewers of {len(paths)} pushes at once, empty cache, gunicorn {config}:")
         with gunicorn(config, prefix) as url:
             navigator = Navigator(url, cookie)
             warm_up(navigator, paths, clear)
-            solo, crowd_views = crowd(navigator, paths, args.viewers, clear)
-        report_crowd(config, args.viewers, paths, solo, crowd_views)
+            for latency in CROWD_LATENCIES:
+                _fake_post(http, fake, f"latency?seconds={latency}")
+                solo, crowd_views = crowd(navigator, paths, args.viewers, clear)
+                report_crowd(latency, solo, crowd_views)
     _fake_post(http, fake, "latency?seconds=0")
 
 
@@ -625,22 +632,14 @@ def report_cold(big: dict, by_latency: dict[float, list[tuple[View, int]]], need
     )
 
 
-def report_crowd(
-    config: str, viewers: int, paths: list[str], solo: dict[str, View], views: list[tuple[str, View]]
-) -> None:
+def report_crowd(latency: float, solo: dict[str, View], views: list[tuple[str, View]]) -> None:
     firsts = [view.first_byte for _, view in views]
     completes = [view.complete for _, view in views]
-    slower = [view.complete / solo[path].complete for path, view in views]
+    alone = [view.complete for view in solo.values()]
     print(
-        f"  {viewers} viewers of {len(paths)} pushes at once, {CROWD_LATENCY * 1000:.0f} ms per request, "
-        f"gunicorn {config}: first byte p50 {_ms(_percentile(firsts, 0.5))} ms, p95 "
+        f"  {latency * 1000:4.0f} ms per request: first byte p50 {_ms(_percentile(firsts, 0.5))} ms, p95 "
         f"{_ms(_percentile(firsts, 0.95))} ms; complete page p50 {_ms(_percentile(completes, 0.5))} ms, p95 "
-        f"{_ms(_percentile(completes, 0.95))} ms; against the push opened alone x{statistics.median(slower):.1f} "
-        f"(median; {min(slower):.1f}–{max(slower):.1f})"
-    )
-    print(
-        "    alone: "
-        + ", ".join(f"{path.split('/')[-2]} {_ms(view.complete)} ms" for path, view in solo.items())
+        f"{_ms(_percentile(completes, 0.95))} ms; each push alone {_ms(min(alone))}–{_ms(max(alone))} ms"
     )
 
 

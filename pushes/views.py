@@ -181,7 +181,7 @@ def push_detail(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
     return render(request, "pushes/push_detail.html", context)
 
 
-@push_page
+@push_page(unavailable="live_unavailable")
 def _push_detail(
     request: HttpRequest,
     repo: str,

@@ -115,17 +115,13 @@ def test_a_warm_page_arrives_whole_in_one_response(page, app, fake_treeherder):
     assert fragments == []  # nothing loaded after it (a finished push's page does not poll)
 
 
-def test_without_javascript_the_page_arrives_whole(playwright_browser, app, fake_treeherder):
-    context = playwright_browser.new_context(java_script_enabled=False)
-    try:
-        page = context.new_page()
-        failed = fake_treeherder.push_id("failed")
-        page.goto(app.url(f"/try/pushes/{failed}/"))
-        page.wait_for_url(re.compile(r"\?whole=1$"))
-        assert page.locator("#push-totals .badge").get_attribute("data-verdict") == "failing"
-        assert page.locator("#push-live details.group").count() > 1
-        assert page.locator("#failures[data-digest] .failure-group").count() > 0
-        assert page.locator(".reading").count() == 0
-        assert page.title().startswith("✗ ")
-    finally:
-        context.close()
+def test_without_javascript_the_page_arrives_whole(page_without_javascript, app, fake_treeherder):
+    page = page_without_javascript
+    failed = fake_treeherder.push_id("failed")
+    page.goto(app.url(f"/try/pushes/{failed}/"))
+    page.wait_for_url(re.compile(r"\?whole=1$"))
+    assert page.locator("#push-totals .badge").get_attribute("data-verdict") == "failing"
+    assert page.locator("#push-live details.group").count() > 1
+    assert page.locator("#failures[data-digest] .failure-group").count() > 0
+    assert page.locator(".reading").count() == 0
+    assert page.title().startswith("✗ ")
