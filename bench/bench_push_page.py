@@ -524,6 +524,17 @@ def _fake_requests(http, fake: str) -> list[str]:
     return json.loads(http.request("GET", f"{fake}/__fake__/requests").data)["requests"]
 
 
+def quiet(http, fake: str, seconds: float = 0.5) -> None:
+    """Until Treeherder has seen no request for `seconds` (a read started by an earlier page, such as
+    a shell's prefetch, would otherwise land in the next measurement's empty cache)."""
+    count, since = -1, time.monotonic()
+    while time.monotonic() - since < seconds:
+        now = json.loads(http.request("GET", f"{fake}/__fake__/requests").data)["count"]
+        if now != count:
+            count, since = now, time.monotonic()
+        time.sleep(0.1)
+
+
 def cold(args: argparse.Namespace, fake: str, prefix: str, cookie: tuple[str, str], clear) -> None:
     import urllib3
 
@@ -543,6 +554,7 @@ def cold(args: argparse.Namespace, fake: str, prefix: str, cookie: tuple[str, st
         for latency in LATENCIES:
             _fake_post(http, fake, f"latency?seconds={latency}")
             for _ in range(args.cold_runs):
+                quiet(http, fake)
                 clear()
                 _fake_post(http, fake, "clear-requests")
                 view = navigator.open(path)
@@ -564,7 +576,9 @@ def cold(args: argparse.Namespace, fake: str, prefix: str, cookie: tuple[str, st
             warm_up(navigator, paths, clear)
             for latency in CROWD_LATENCIES:
                 _fake_post(http, fake, f"latency?seconds={latency}")
-                solo, crowd_views = crowd(navigator, paths, args.viewers, clear)
+                solo, crowd_views = crowd(
+                    navigator, paths, args.viewers, lambda: (quiet(http, fake), clear())
+                )
                 report_crowd(latency, solo, crowd_views)
     _fake_post(http, fake, "latency?seconds=0")
 
