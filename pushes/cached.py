@@ -7,7 +7,9 @@ upstream on each request. pushes.services reads the pages' data through it, push
 job's error lines and bug suggestions.
 
 Inside `cache_only()` a read that would ask Treeherder (or wait for another viewer's fetch) raises
-`NotCached` instead: the push page uses it to tell whether it can answer complete at once.
+`NotCached` instead: the push page uses it to tell whether it can answer complete at once. Inside
+`awaiting_fetch()` a read waits for another viewer's fetch in flight rather than take the last good copy
+meanwhile: the parts of the push page's shell show what the reads it started bring.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ class NotCached(Exception):
 
 
 _cache_only: contextvars.ContextVar[bool] = contextvars.ContextVar("buildwatch_cache_only", default=False)
+_awaiting_fetch: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "buildwatch_awaiting_fetch", default=False
+)
 
 
 @contextmanager
@@ -62,6 +67,17 @@ def cache_only() -> Iterator[None]:
         yield
     finally:
         _cache_only.reset(token)
+
+
+@contextmanager
+def awaiting_fetch() -> Iterator[None]:
+    """Reads inside wait for a fetch another viewer (or the shell's prefetch) has in flight instead of
+    taking the last good copy meanwhile; a fetch that fails still leaves them the last good copy."""
+    token = _awaiting_fetch.set(True)
+    try:
+        yield
+    finally:
+        _awaiting_fetch.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +137,7 @@ def read[T](
             raise NotCached(key)
         if cache.add(lock, 1, _lock_seconds()):
             return _fetch_locked(full, lock, fetch, ttl, landed)
-        last = cache.get(f"{full}:last")
+        last = None if _awaiting_fetch.get() else cache.get(f"{full}:last")
         if last is not None:  # someone is refreshing: meanwhile everyone gets the last good copy
             return Fetched(last[1], last[0])
         # Cold cache: wait for the one fetch rather than making our own.

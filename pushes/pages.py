@@ -68,6 +68,18 @@ def wants_shell(request: HttpRequest) -> bool:
     )
 
 
+# The ids of the push page shell's placeholders: htmx names the one a request comes from (HX-Trigger).
+SHELL_PARTS = frozenset({"push-header", "push-live", "failures"})
+
+
+def shell_part(request: HttpRequest) -> bool:
+    """An htmx request from a placeholder of the push page's shell (or the part it became, asking
+    again): it shows what the reads in flight bring (the shell's prefetch started them), never the last
+    good copy meanwhile — a part arrives once and is not refreshed by the poller before its interval."""
+    htmx = getattr(request, "htmx", None)
+    return wants_fragment(request) and bool(htmx) and htmx.trigger in SHELL_PARTS
+
+
 @overload
 def push_page(view: PushView) -> Callable[..., HttpResponse]: ...
 @overload
@@ -86,6 +98,12 @@ def push_page(view: PushView | None = None, *, unavailable: str = "unavailable")
     @vary_on_headers("HX-Request")
     @wraps(view)
     def wrapper(request: HttpRequest, repo: str, push_id: int, **kwargs: Any) -> HttpResponse:
+        if shell_part(request):
+            with cached.awaiting_fetch():
+                return page(request, repo, push_id, **kwargs)
+        return page(request, repo, push_id, **kwargs)
+
+    def page(request: HttpRequest, repo: str, push_id: int, **kwargs: Any) -> HttpResponse:
         try:
             check_repo(repo)
             push = _push_or_404(repo, push_id)

@@ -7,12 +7,15 @@ and `?whole=1` get the whole page; an unknown push still ends on a 404."""
 from __future__ import annotations
 
 import re
+import threading
+import time
 from html import unescape
 
 import pytest
+from django.core.cache import cache
 
 from fakeherder import FakeTreeherder
-from pushes import reads
+from pushes import cached, reads
 
 HX = {"HTTP_HX_REQUEST": "true"}
 BROWSER = {"HTTP_SEC_FETCH_DEST": "document", "HTTP_SEC_FETCH_MODE": "navigate"}
@@ -179,3 +182,34 @@ def test_the_shell_shows_the_last_counts_while_it_reads_again(client, fake, cloc
     assert counts, shell
     assert re.sub(r"<[^>]+>", "", counts.group(1)) == "0 of 1 jobs done"
     assert counts.group(2) == "as of 2 min ago"
+
+
+def totals(html: str) -> str:
+    found = re.search(r'<span class="counts">(.*?)</span>\s*<progress', html, re.S)
+    return re.sub(r"<[^>]+>", "", found.group(1)) if found else ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_part_shows_the_fetch_in_flight_not_the_last_good_copy(client, fake, settings):
+    """The shell's prefetch holds the read its parts need; a part waits for it rather than show the
+    last good copy meanwhile (a finished push's page would never look again)."""
+    settings.BUILDWATCH_REFRESH_SECONDS = 1  # fresh copies last 0.8 s
+    watched = fake.push_id("watched")
+    page = f"/try/pushes/{watched}/"
+    before = totals(client.get(page).content.decode())
+    fake.advance(600)  # its job finishes
+    time.sleep(1)  # the fresh copy of its jobs is gone; the last good one stays
+    lock = f"{cached.KEY}:jobs:try:{watched}:lock"
+    assert cache.add(lock, 1, 30)  # a fetch in flight (the prefetch's)
+    part: dict[str, str] = {}
+
+    def ask() -> None:  # as the shell's live placeholder does
+        part["html"] = client.get(page, HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="push-live").content.decode()
+
+    asking = threading.Thread(target=ask)
+    asking.start()
+    asking.join(0.5)
+    assert asking.is_alive()  # waiting for that fetch, not answering from the last good copy
+    cache.delete(lock)  # the fetch gave up without an answer: the part reads for itself
+    asking.join(30)
+    assert totals(part["html"]) == totals(client.get(page).content.decode()) != before
