@@ -29,5 +29,6 @@ RUN DEBUG=0 SECRET_KEY=collectstatic-only python manage.py collectstatic --noinp
 
 USER buildwatch
 EXPOSE 8000
-CMD ["gunicorn", "buildwatch.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
+# Threaded workers, as docker-compose.yml's web: a request waiting on Treeherder holds a thread, not a process.
+CMD ["gunicorn", "buildwatch.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "8", \
      "--timeout", "60", "--access-logfile", "-"]

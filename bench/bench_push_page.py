@@ -1,6 +1,7 @@
 """Benchmark: what a browser costs on the push page of the 5,200-job push, over real HTTP.
 
-    .venv/bin/python bench/bench_push_page.py [--runs 5] [--viewers 20] [--no-redis]
+    .venv/bin/python bench/bench_push_page.py [--runs 5] [--viewers 20] [--no-redis] [--part all|costs|cold]
+        [--gunicorn "ARGS"] [--crowd-configs "ARGS;ARGS"] [--cold-runs 5]
 
 The fake Treeherder runs in its own process (`manage.py fake_treeherder`, default scenario, clock
 stopped); BuildWatch is served by a multi-threaded WSGI server in this process, with Redis as the cache
@@ -10,6 +11,21 @@ a reader opens the two largest groups, and a "refresh" is one round of the page'
 answer loads) after the push moved on 30 simulated seconds, those two groups open. Each iteration runs cold (empty cache), warm and refresh,
 and times `json.loads` of the push's raw job pages (the floor) in between. Prints medians, ratios, bytes
 to the browser (gzip and not), upstream requests and peak memory, with the goals beside them.
+
+The cold part (`--part cold`, Redis needed: the cache the server processes share) serves BuildWatch as
+production does, with gunicorn in its own processes (the worker options of docker-compose.yml's web
+command, or `--gunicorn`), and loads the page as a browser navigating to it would (`Sec-Fetch-Dest:
+document`), then every fragment it loads, six at a time like a browser. On an empty cache, at 0, 50 and
+200 ms per upstream request (the fake's latency): the time to the page's first byte and to the complete
+page (every fragment answered), and how many sequential upstream round trips the complete page took
+(the slope of its time over the latency) against the reads it needs (the job pages, one after another,
+then the failed jobs' logs). Then 20 viewers of 5 different pushes open them at once on an empty cache
+(three times), at 0, 50 and 200 ms per request, under each worker configuration of `--crowd-configs`:
+first byte and complete page (p50/p95 of the 60 viewers), and each push opened alone. A viewer that
+waits on other viewers' upstream reads (its request queued behind theirs) has a first byte that grows
+with the latency, and a complete page that grows by more than its own round trips. Everything runs on
+one machine: the fake, gunicorn's workers and the viewers share its cores, so at 0 ms the crowd
+measures the CPU.
 """
 
 from __future__ import annotations
@@ -20,6 +36,7 @@ import json
 import os
 import re
 import resource
+import shlex
 import socket
 import statistics
 import subprocess
@@ -29,7 +46,9 @@ import threading
 import time
 import tracemalloc
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
@@ -38,7 +57,12 @@ from urllib.parse import quote, unquote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 REDIS = ("127.0.0.1", 6379)
-REDIS_DB = 11
+REDIS_DB = int(os.environ.get("BUILDWATCH_BENCH_REDIS_DB", "11"))
+LATENCIES = (0.0, 0.05, 0.2)
+CROWD_LATENCIES = (0.0, 0.05, 0.2)
+CROWD_ROUNDS = 3  # crowds per latency, their viewers counted together
+CROWD_PUSHES = ("big", "failed", "many-errors", "known-failures", "running")
+BROWSER_CONNECTIONS = 6  # what a browser opens to one host over HTTP/1.1
 OPEN_GROUPS = 2
 ADVANCE = 30
 
@@ -88,7 +112,9 @@ class Browser:
         self.headers = {"Accept-Encoding": "gzip", "Cookie": f"{cookie[0]}={cookie[1]}"}
 
     def get(self, path: str, cost: Cost, *, fragment: bool = False) -> str:
-        headers = dict(self.headers, **({"HX-Request": "true"} if fragment else {}))
+        # A page as a browser navigates to it (BuildWatch may answer a browser with the page's shell).
+        page = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate"}
+        headers = dict(self.headers, **({"HX-Request": "true"} if fragment else page))
         response = self.http.request(
             "GET", self.base + path, headers=headers, decode_content=False, retries=False
         )
@@ -193,7 +219,7 @@ class Crowd:
     requests: int  # upstream requests while the viewers loaded the page
     distinct: int  # distinct upstream reads among them
     repeated: list[str]  # reads Treeherder saw more than once
-    seconds: float  # until the last viewer had the page
+    seconds: float  # until the last viewer had the page and its fragments
 
 
 def concurrent_cold(browser: Browser, path: str, viewers: int, clear) -> Crowd:
@@ -206,7 +232,8 @@ def concurrent_cold(browser: Browser, path: str, viewers: int, clear) -> Crowd:
 
     def one(_: int) -> None:
         barrier.wait()
-        browser.get(path, Cost())
+        cost = Cost()
+        browser.loads(browser.get(path, cost), cost)
 
     browser.http.request("POST", f"{browser.fake}/__fake__/clear-requests")
     start = time.perf_counter()
@@ -226,6 +253,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--viewers", type=int, default=20)
     parser.add_argument("--no-redis", action="store_true")
+    parser.add_argument("--part", choices=("all", "costs", "cold"), default="all")
+    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument(
+        "--gunicorn", default="", help="gunicorn's worker options (default: docker-compose.yml's)"
+    )
+    parser.add_argument(
+        "--crowd-configs",
+        default="",
+        help="';'-separated worker options the 20 viewers are measured under (default: 3 sync workers and "
+        "the --gunicorn ones)",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bw-bench-"))
@@ -273,6 +311,21 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, fake_url: str, redis: bool, prefix: str) -> None:
+    cookie, clear = setup(redis, prefix)
+    if args.part in ("all", "costs"):
+        costs(args, fake_url, redis, cookie, clear)
+    if args.part in ("all", "cold"):
+        if not redis:
+            print(
+                "cold part: skipped, it needs Redis on 127.0.0.1:6379 (the cache gunicorn's processes share)"
+            )
+            return
+        cold(args, fake_url, prefix, cookie, clear)
+
+
+def setup(redis: bool, prefix: str):
+    """Django in this process: the database migrated, static files collected, a signed-in user's
+    session cookie, and how to empty the bench's part of the cache."""
     import django
 
     django.setup()
@@ -280,10 +333,8 @@ def run(args: argparse.Namespace, fake_url: str, redis: bool, prefix: str) -> No
 
     settings.CACHES["default"]["KEY_PREFIX"] = prefix
     from django.contrib.auth import get_user_model
-    from django.contrib.staticfiles.handlers import StaticFilesHandler
     from django.core.cache import cache
     from django.core.management import call_command
-    from django.core.wsgi import get_wsgi_application
     from django.test import Client
 
     call_command("migrate", verbosity=0)
@@ -304,8 +355,15 @@ def run(args: argparse.Namespace, fake_url: str, redis: bool, prefix: str) -> No
         else:
             cache.clear()
 
+    return cookie, clear
+
+
+def costs(args: argparse.Namespace, fake_url: str, redis: bool, cookie: tuple[str, str], clear) -> None:
     from socketserver import ThreadingMixIn
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.wsgi import get_wsgi_application
 
     class Quiet(WSGIRequestHandler):
         def log_message(self, *_: object) -> None:
@@ -350,6 +408,261 @@ def run(args: argparse.Namespace, fake_url: str, redis: bool, prefix: str) -> No
     tracemalloc.stop()
     upstream_cold = concurrent_cold(browser, path, args.viewers, clear)
     report(samples, big, raw_pages, redis, args, opened, peak, upstream_cold)
+
+
+# --- Cold pages over gunicorn, as production serves them --------------------------------------------
+
+
+def prefixed_application():
+    """The WSGI app gunicorn serves in the cold part: BuildWatch with the bench's own cache key prefix."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "buildwatch.settings")
+    django.setup()
+    from django.conf import settings
+    from django.core.wsgi import get_wsgi_application
+
+    settings.CACHES["default"]["KEY_PREFIX"] = os.environ["BENCH_KEY_PREFIX"]
+    return get_wsgi_application()
+
+
+def compose_worker_options() -> str:
+    """The worker options of docker-compose.yml's web command (what production runs)."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    found = re.search(r"exec gunicorn buildwatch\.wsgi:application ([^\"]*)\"", text)
+    assert found, "docker-compose.yml: no `exec gunicorn buildwatch.wsgi:application ...` in the web command"
+    words, kept = shlex.split(found.group(1)), []
+    while words:
+        word = words.pop(0)
+        if word in ("--bind", "-b", "--access-logfile"):
+            words.pop(0)
+        else:
+            kept.append(word)
+    return shlex.join(kept)
+
+
+@contextmanager
+def gunicorn(options: str, prefix: str) -> Iterator[str]:
+    """BuildWatch under gunicorn with these worker options, in its own processes; yields its URL."""
+    port = _free_port()
+    env = dict(os.environ, BENCH_KEY_PREFIX=prefix, BUILDWATCH_REFRESH_SECONDS="30", PYTHONPATH=str(ROOT))
+    log = tempfile.NamedTemporaryFile(prefix="bw-bench-gunicorn-", suffix=".log", delete=False)
+    command = [str(Path(sys.executable).parent / "gunicorn"), "--pythonpath", str(ROOT / "bench"), "--bind",
+               f"127.0.0.1:{port}", "--no-control-socket", *shlex.split(options),
+               "bench_push_page:prefixed_application()"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        import urllib3
+
+        http = urllib3.PoolManager()
+        for _ in range(600):
+            try:
+                if http.request("GET", f"{url}/healthz", retries=False, timeout=2).status == 200:
+                    break
+            except urllib3.exceptions.HTTPError:
+                pass
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn {options} stopped: see {log.name}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@dataclass
+class View:
+    first_byte: float  # seconds from the request to the page's response headers
+    complete: float  # seconds until the page and every fragment it loads had answered
+    requests: int
+
+
+class Navigator:
+    """Opens a page as a browser navigating to it: the page, then the fragments its `load` triggers ask
+    for (and theirs), BROWSER_CONNECTIONS at a time."""
+
+    def __init__(self, base: str, cookie: tuple[str, str]) -> None:
+        import urllib3
+
+        self.base = base
+        self.http = urllib3.PoolManager(maxsize=BROWSER_CONNECTIONS * 20)
+        self.headers = {"Accept-Encoding": "gzip", "Cookie": f"{cookie[0]}={cookie[1]}"}
+        # Once, as a browser does when a kept-alive connection was closed under it; nothing else.
+        self.retry = urllib3.Retry(total=1, connect=1, read=1, redirect=0, status=0)
+
+    def fetch(self, path: str, extra: dict[str, str]) -> tuple[float, str]:
+        start = time.perf_counter()
+        response = self.http.request(
+            "GET", self.base + path, headers={**self.headers, **extra}, preload_content=False,
+            decode_content=False, retries=self.retry, timeout=60,
+        )  # fmt: skip
+        first = time.perf_counter() - start
+        body = response.read()
+        response.release_conn()
+        assert response.status == 200, (path, response.status)
+        if response.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        return first, body.decode()
+
+    def open(self, path: str) -> View:
+        start = time.perf_counter()
+        first, html = self.fetch(path, {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate"})
+        requests = 1
+        fragment = {"HX-Request": "true", "Sec-Fetch-Dest": "empty", "Sec-Fetch-Mode": "cors"}
+        with ThreadPoolExecutor(BROWSER_CONNECTIONS) as pool:
+            pending = [pool.submit(self.fetch, url, fragment) for url in _hx_gets(html, "load")]
+            while pending:
+                _, body = pending.pop(0).result()
+                requests += 1
+                pending += [pool.submit(self.fetch, url, fragment) for url in _hx_gets(body, "load")]
+        return View(first, time.perf_counter() - start, requests)
+
+
+def _fake_post(http, fake: str, action: str) -> None:
+    http.request("POST", f"{fake}/__fake__/{action}")
+
+
+def _fake_requests(http, fake: str) -> list[str]:
+    return json.loads(http.request("GET", f"{fake}/__fake__/requests").data)["requests"]
+
+
+def quiet(http, fake: str, seconds: float = 0.5) -> None:
+    """Until Treeherder has seen no request for `seconds` (a read started by an earlier page, such as
+    a shell's prefetch, would otherwise land in the next measurement's empty cache)."""
+    count, since = -1, time.monotonic()
+    while time.monotonic() - since < seconds:
+        now = json.loads(http.request("GET", f"{fake}/__fake__/requests").data)["count"]
+        if now != count:
+            count, since = now, time.monotonic()
+        time.sleep(0.1)
+
+
+def cold(args: argparse.Namespace, fake: str, prefix: str, cookie: tuple[str, str], clear) -> None:
+    import urllib3
+
+    http = urllib3.PoolManager()
+    pushes = json.loads(http.request("GET", f"{fake}/__fake__/state").data)["pushes"]
+    by_role = {push["role"]: push for push in pushes}
+    big = by_role["big"]
+    path = f"/try/pushes/{big['id']}/"
+    options = args.gunicorn or compose_worker_options()
+    print(f"cold pages: gunicorn {options}; Redis cache; signed in; {args.cold_runs} runs per latency")
+    by_latency: dict[float, list[tuple[View, int]]] = {}
+    needed = 0
+    paths = [f"/try/pushes/{by_role[role]['id']}/" for role in CROWD_PUSHES]
+    with gunicorn(options, prefix) as url:
+        navigator = Navigator(url, cookie)
+        warm_up(navigator, paths, clear)
+        for latency in LATENCIES:
+            _fake_post(http, fake, f"latency?seconds={latency}")
+            for _ in range(args.cold_runs):
+                quiet(http, fake)
+                clear()
+                _fake_post(http, fake, "clear-requests")
+                view = navigator.open(path)
+                seen = _fake_requests(http, fake)
+                by_latency.setdefault(latency, []).append((view, len(seen)))
+                job_pages = sum(f"/api/jobs/?push_id={big['id']}" in request for request in seen)
+                # The failed jobs' logs come after every job page; a log without error lines takes a
+                # second read (its parse status).
+                needed = job_pages + (2 if any("job-log-url" in request for request in seen) else 1)
+    report_cold(big, by_latency, needed)
+
+    configs = [part.strip() for part in args.crowd_configs.split(";") if part.strip()] or list(
+        dict.fromkeys(["--workers 3 --timeout 60", options])
+    )
+    for config in configs:
+        print(f"  {args.viewers} viewers of {len(paths)} pushes at once, empty cache, gunicorn {config}:")
+        with gunicorn(config, prefix) as url:
+            navigator = Navigator(url, cookie)
+            warm_up(navigator, paths, clear)
+            for latency in CROWD_LATENCIES:
+                _fake_post(http, fake, f"latency?seconds={latency}")
+                solo: dict[str, View] = {}
+                crowd_views: list[tuple[str, View]] = []
+                for _ in range(CROWD_ROUNDS):
+                    settled = lambda: (quiet(http, fake), clear())  # noqa: E731
+                    alone, views = crowd(navigator, paths, args.viewers, settled, alone=not solo)
+                    solo = solo or alone
+                    crowd_views += views
+                report_crowd(latency, solo, crowd_views)
+    _fake_post(http, fake, "latency?seconds=0")
+
+
+def warm_up(navigator: Navigator, paths: list[str], clear) -> None:
+    """Every worker process imports, connects and compiles its templates before anything is timed."""
+    for _ in range(2):
+        clear()
+        with ThreadPoolExecutor(len(paths)) as pool:
+            list(pool.map(navigator.open, paths))
+
+
+def crowd(
+    navigator: Navigator, paths: list[str], viewers: int, clear, alone: bool = True
+) -> tuple[dict[str, View], list[tuple[str, View]]]:
+    """Each push opened alone on an empty cache (unless not `alone`), then `viewers` viewers of them at
+    once on an empty cache."""
+    solo = {}
+    for path in paths if alone else []:
+        clear()
+        solo[path] = navigator.open(path)
+    clear()
+    barrier = threading.Barrier(viewers)
+
+    def one(index: int) -> tuple[str, View]:
+        path = paths[index % len(paths)]
+        barrier.wait()
+        return path, navigator.open(path)
+
+    with ThreadPoolExecutor(viewers) as pool:
+        return solo, list(pool.map(one, range(viewers)))
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}"
+
+
+def _median_range(values: list[float]) -> str:
+    return f"{_ms(statistics.median(values))} ms ({_ms(min(values))}–{_ms(max(values))})"
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def report_cold(big: dict, by_latency: dict[float, list[tuple[View, int]]], needed: int) -> None:
+    print(f"  push {big['id']} ({big['jobs']} jobs), empty cache; median (range)")
+    for latency, runs in by_latency.items():
+        views = [view for view, _ in runs]
+        print(
+            f"  {latency * 1000:4.0f} ms per request: first byte {_median_range([v.first_byte for v in views])}"
+            f"  complete page {_median_range([v.complete for v in views])}"
+            f"  {statistics.median(v.requests for v in views):g} requests"
+            f"  upstream {statistics.median(n for _, n in runs):g}   goal: first byte <= 150 ms"
+        )
+    complete = {
+        latency: statistics.median(v.complete for v, _ in runs) for latency, runs in by_latency.items()
+    }
+    low, high = min(complete), max(complete)
+    rounds = (complete[high] - complete[low]) / (high - low)
+    print(
+        f"  sequential upstream round trips of the complete page: {rounds:.1f} (its time over the latency, "
+        f"{low * 1000:.0f} to {high * 1000:.0f} ms); the reads it needs: {needed} (the job pages one after "
+        f"another, then the failed jobs' logs)   goal: <= {needed + 2}"
+    )
+
+
+def report_crowd(latency: float, solo: dict[str, View], views: list[tuple[str, View]]) -> None:
+    firsts = [view.first_byte for _, view in views]
+    completes = [view.complete for _, view in views]
+    alone = [view.complete for view in solo.values()]
+    print(
+        f"  {latency * 1000:4.0f} ms per request: first byte p50 {_ms(_percentile(firsts, 0.5))} ms, p95 "
+        f"{_ms(_percentile(firsts, 0.95))} ms; complete page p50 {_ms(_percentile(completes, 0.5))} ms, p95 "
+        f"{_ms(_percentile(completes, 0.95))} ms; each push alone {_ms(min(alone))}–{_ms(max(alone))} ms"
+    )
 
 
 def _raw_job_pages(browser: Browser, push_id: int) -> list[bytes]:

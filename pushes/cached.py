@@ -5,13 +5,20 @@ fetch per interval) and beside it a long-lived "last good" copy, served with `st
 is down, slow or answers garbage. A short "failed" marker stops every viewer from retrying a dead
 upstream on each request. pushes.services reads the pages' data through it, pushes.evidence each failed
 job's error lines and bug suggestions.
+
+Inside `cache_only()` a read that would ask Treeherder (or wait for another viewer's fetch) raises
+`NotCached` instead: the push page uses it to tell whether it can answer complete at once. Inside
+`awaiting_fetch()` a read waits for another viewer's fetch in flight rather than take the last good copy
+meanwhile: the parts of the push page's shell show what the reads it started bring.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +45,43 @@ class Unavailable(Exception):
 
 class Busy(Unavailable):
     """Someone else is reading it right now and nothing is cached yet (a read that does not wait)."""
+
+
+class NotCached(Exception):
+    """Inside `cache_only()`: this read has no fresh copy in the cache, so it would ask Treeherder."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+_cache_only: contextvars.ContextVar[bool] = contextvars.ContextVar("buildwatch_cache_only", default=False)
+_awaiting_fetch: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "buildwatch_awaiting_fetch", default=False
+)
+
+
+@contextmanager
+def cache_only() -> Iterator[None]:
+    """Reads inside answer from the cache or raise NotCached; none asks Treeherder or waits for a fetch.
+    (A recent failure still answers as it does outside: the last good copy, or Unavailable.) It holds in
+    threads started with a copy of the caller's context (pushes.evidence's reads do)."""
+    token = _cache_only.set(True)
+    try:
+        yield
+    finally:
+        _cache_only.reset(token)
+
+
+@contextmanager
+def awaiting_fetch() -> Iterator[None]:
+    """Reads inside wait for a fetch another viewer (or the shell's prefetch) has in flight instead of
+    taking the last good copy meanwhile; a fetch that fails still leaves them the last good copy."""
+    token = _awaiting_fetch.set(True)
+    try:
+        yield
+    finally:
+        _awaiting_fetch.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +142,11 @@ def read[T](
             if last is None:
                 raise Unavailable(failed)
             return Fetched(last[1], last[0], stale=True, error=failed)
+        if _cache_only.get():
+            raise NotCached(key)
         if cache.add(lock, 1, _lock_seconds()):
             return _fetch_locked(full, lock, fetch, ttl, landed, last_good)
-        last = cache.get(f"{full}:last")
+        last = None if _awaiting_fetch.get() else cache.get(f"{full}:last")
         if last is not None:  # someone is refreshing: meanwhile everyone gets the last good copy
             return Fetched(last[1], last[0])
         if not wait:

@@ -5,17 +5,15 @@ render (pushes.pages)."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from buildwatch.htmx import wants_fragment
 
-from . import cached, fragments, pages, presenters, reads, services
+from . import cached, pages, presenters, reads, services
 from .jobview import JobFilter
 from .pages import push_page
 from .rules import Push
@@ -47,17 +45,11 @@ def push_refresh(request: HttpRequest, repo: str, push_id: int, push: cached.Fet
         live = presenters.live_context(repo, push.value, refresh.whole, jfilter)
     else:
         live = presenters.refresh_context(repo, push.value, refresh, jfilter, open_anchors)
-    failures: dict[str, Any] | None = None
-    if (section := refresh.failure_section) is not None:
-        failures, body = presenters.failure_section_context(repo, push.value, section, time.time())
-        failures["failures_body"] = fragments.failure_body(request, section, body)
-    header = pages.header(repo, push.value)
     failures_oob = ""
-    if failures is not None:  # out of band: the section changed since the page's digest
-        context = {**failures, **header, "oob": True, "self_refresh": False}
-        failures_oob = render_to_string("pushes/push_failures.html#failures", context, request=request)
+    if (section := refresh.failure_section) is not None:  # out of band: it changed since the page's digest
+        failures_oob = pages.failure_section_html(request, repo, push.value, section, time.time(), oob=True)
     if refresh.whole is not None:
-        context = {**header, **live, "failures_oob": failures_oob}
+        context = {**pages.header(repo, push.value), **live, "failures_oob": failures_oob}
         response = render(request, "pushes/push_detail.html#live", context)
         response["HX-Retarget"], response["HX-Reswap"] = "#push-live", "outerHTML"
         return response

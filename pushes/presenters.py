@@ -22,7 +22,7 @@ from .rules import Job, Push
 if TYPE_CHECKING:  # the read side's data, named in annotations only
     from .cached import Fetched
     from .failure_view import FailureView
-    from .reads import FailureSection, LivePage, LiveState, Refresh, Status
+    from .reads import FailureSection, LivePage, LiveState, Refresh, Shell, Status
     from .services import JobsSummary
 
 
@@ -245,6 +245,37 @@ def matching_sections(
             repo, revision, jobs, fetched.fetched_at, jfilter, anchor=anchor, test_matches=matches
         )
         for anchor, jobs in by_anchor.items()
+    }
+
+
+# --- The push page's shell ----------------------------------------------------------------------------
+
+
+def whole_page_url(repo: str, push_id: int, jfilter: JobFilter | None = None) -> str:
+    """The push page in one response, waiting for Treeherder (`whole=1`: never the shell): where a
+    browser without JavaScript and the shell's links go."""
+    query = (jfilter or JobFilter()).query(whole="1")
+    return f"{reverse('push_detail', args=[repo, push_id])}?{query}"
+
+
+def shell_context(repo: str, push_id: int, shell: Shell, jfilter: JobFilter) -> dict[str, Any]:
+    """The push page's shell: what was cached (the push for the header, the last counts) and where its
+    placeholders load the rest from (the header when it was not all cached, the live section, the
+    failure summary), each with a link that works without JavaScript."""
+    push = shell.push.value if shell.push else None
+    title = (rules.display_title(push.revisions) or push.revision[:12]) if push else f"push {push_id}"
+    query = jfilter.query()
+    return {
+        "shell": True,
+        "repo": repo,
+        "push_id": push_id,
+        "jfilter": jfilter,
+        "tab_title": f"Reading… · {title} · {repo}",
+        "favicon": static("img/favicon.svg"),
+        "header_url": "" if shell.header_complete else reverse("push_header", args=[repo, push_id]),
+        "live_url": reverse("push_detail", args=[repo, push_id]) + (f"?{query}" if query else ""),
+        "whole_url": whole_page_url(repo, push_id, jfilter),
+        "last": shell.last,
     }
 
 

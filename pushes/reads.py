@@ -14,9 +14,12 @@ settled) and a search by test name; the jobs of a refresh only for the groups it
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from django.core.cache import cache
 
@@ -30,8 +33,12 @@ from .models import ConfirmRequest
 from .rules import Job, Push
 from .treeherder.errors import TreeherderNotFound
 
-FAILURES_KEY = "bw:failures:v4"  # v4: a summary carries every failed job and the base push (pickled)
+logger = logging.getLogger(__name__)
+
+FAILURES_KEY = "bw:failures:v5"  # v5: a summary carries every failed job and the base push (pickled)
 STATUS_WORKERS = 8
+PREFETCH_KEY = "bw:prefetch:v1"
+PREFETCH_WORKERS = 8  # per process; a read waiting on Treeherder holds one
 
 
 # --- The live part of a push page -----------------------------------------------------------------------
@@ -129,6 +136,86 @@ def _live_page(
         return replace(page, jobs=services.jobs(repo, push_id))
     except (cached.Unavailable, TreeherderNotFound):
         return page
+
+
+@dataclass(frozen=True, slots=True)
+class Shell:
+    """What the push page's shell shows at once, from the cache only (nothing here waits on Treeherder):
+    the push (None: not cached), its decision task, whether the header has both (else it loads as a
+    fragment), and the last counts any page saw (`last`, however old)."""
+
+    push: Fetched[Push] | None
+    decision_task: str | None
+    header_complete: bool
+    last: Fetched[services.JobsSummary] | None
+
+
+def shell(repo: str, push_id: int) -> Shell:
+    push: Fetched[Push] | None = None
+    decision: str | None = None
+    header_complete = True
+    with cached.cache_only():
+        try:
+            push = services.push(repo, push_id)
+        except (cached.NotCached, cached.Unavailable, TreeherderNotFound):
+            header_complete = False
+        try:
+            decision = services.decision_task(repo, push_id)
+        except cached.NotCached:
+            header_complete = False
+    return Shell(push, decision, header_complete, services.last_jobs_summary(repo, push_id))
+
+
+_prefetcher: ThreadPoolExecutor | None = None
+_prefetching: set[Future] = set()
+_prefetch_lock = threading.RLock()  # a future already done runs its callback in the submitting thread
+
+
+def prefetch(repo: str, push_id: int) -> None:
+    """Start in the background every read the parts of the push page's shell will make (the repository
+    list, the push and its decision task, the jobs and the failure view where shown, the failure
+    classifications), all at once, and return. The parts' own requests then wait for these reads
+    (pushes.cached is single-flight) instead of making them one after another: the repository list and
+    the push before the jobs, the classifications after the failure view. Once per push per interval
+    however many viewers open its shell; the reads keep to the shell request's Treeherder budget."""
+    if not cache.add(f"{PREFETCH_KEY}:{repo}:{push_id}", 1, cached.short_ttl()):
+        return
+    reads: tuple[Callable[[], Any], ...] = (
+        lambda: services.is_known_repo(repo),
+        lambda: services.push(repo, push_id),
+        lambda: services.decision_task(repo, push_id),
+        services.failure_classifications,
+        lambda: _failures_shown(repo, push_id, live_state(repo, push_id), search=False),
+    )
+    global _prefetcher
+    with _prefetch_lock:
+        if _prefetcher is None:  # made in the process that serves (after a fork)
+            _prefetcher = ThreadPoolExecutor(PREFETCH_WORKERS, thread_name_prefix="buildwatch-prefetch")
+        for read in reads:
+            future = _prefetcher.submit(contextvars.copy_context().run, _quietly, read)
+            _prefetching.add(future)
+            future.add_done_callback(_forget)
+
+
+def _forget(future: Future) -> None:
+    with _prefetch_lock:
+        _prefetching.discard(future)
+
+
+def _quietly(read: Callable[[], Any]) -> None:
+    try:
+        read()
+    except (cached.Unavailable, TreeherderNotFound):
+        pass  # the part that needs it says so
+    except Exception:
+        logger.exception("prefetching a push page's reads")
+
+
+def prefetched(timeout: float | None = None) -> None:
+    """Wait for the reads `prefetch` started (tests: none is left running into the next one)."""
+    with _prefetch_lock:
+        running = list(_prefetching)
+    wait(running, timeout)
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,10 +124,22 @@ def jobs(repo: str, push_id: int) -> Fetched[list[Job]]:
         f"jobs:{repo}:{push_id}",
         lambda: list(get_client().jobs(repo, push_id)),
         lambda value: _jobs_ttl(value, repo, push_id),
-        # Once per fetch, what live refreshes send: recorded after the fetch is in the cache and stamped
-        # with its time, so a page's token never runs ahead of the jobs every read gets.
-        lambda value, fetched_at: live.record(repo, push_id, value, stamp=fetched_at),
+        lambda value, fetched_at: _landed(repo, push_id, value, fetched_at),
     )
+
+
+def _landed(repo: str, push_id: int, jobs: list[Job], fetched_at: float) -> None:
+    """Once per fetch, after it is in the cache: what live refreshes send (stamped with the fetch's
+    time, so a page's token never runs ahead of the jobs every read gets), and the entries every push
+    page derives from the jobs, computed from the jobs in hand (any other reader would load every job
+    from the cache to compute them; the push page's parts, loaded at once, would each do it)."""
+    live.record(repo, push_id, jobs, stamp=fetched_at)
+    ttl = _jobs_ttl(jobs, repo, push_id) - max(0.0, time.time() - fetched_at)
+    if ttl <= 0:
+        return
+    computed = {name: (fetched_at, compute(jobs)) for name, compute in _AT_LANDING}
+    cache.set_many({_derived_key(name, repo, push_id): entry for name, entry in computed.items()}, ttl)
+    cache.set(f"{_derived_key('summary', repo, push_id)}:last", computed["summary"], LAST_GOOD_TTL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,10 +179,17 @@ def summarize(jobs: Sequence[Job]) -> JobsSummary:
     )
 
 
-def _derived[T](name: str, repo: str, push_id: int, compute: Callable[[list[Job]], T]) -> Fetched[T]:
+def _derived_key(name: str, repo: str, push_id: int) -> str:
+    return f"{KEY}:{name}:{repo}:{push_id}"
+
+
+def _derived[T](
+    name: str, repo: str, push_id: int, compute: Callable[[list[Job]], T], *, keep_last: bool = False
+) -> Fetched[T]:
     """`compute(jobs)`, cached beside the jobs for as long as they are fresh: pages and refreshes that
-    need only a summary or one group skip loading every job of a big push from the cache."""
-    key = f"{KEY}:{name}:{repo}:{push_id}"
+    need only a summary or one group skip loading every job of a big push from the cache. `keep_last`:
+    each one computed is also kept as long as a last good copy (see `last_jobs_summary`)."""
+    key = _derived_key(name, repo, push_id)
     found = cache.get_many([key, _retriggered_key(repo, push_id)])
     entry, retriggered_at = found.get(key), found.get(_retriggered_key(repo, push_id))
     # A copy made no later than the retrigger (the same instant included) misses its new runs.
@@ -182,11 +201,20 @@ def _derived[T](name: str, repo: str, push_id: int, compute: Callable[[list[Job]
     remaining = _jobs_ttl(fetched.value, repo, push_id) - max(0.0, time.time() - fetched.fetched_at)
     if not fetched.stale and remaining > 0:
         cache.set(key, (fetched.fetched_at, value), remaining)
+        if keep_last:
+            cache.set(f"{key}:last", (fetched.fetched_at, value), LAST_GOOD_TTL)
     return Fetched(value, fetched.fetched_at, fetched.stale, fetched.error)
 
 
 def jobs_summary(repo: str, push_id: int) -> Fetched[JobsSummary]:
-    return _derived("summary", repo, push_id, summarize)
+    return _derived("summary", repo, push_id, summarize, keep_last=True)
+
+
+def last_jobs_summary(repo: str, push_id: int) -> Fetched[JobsSummary] | None:
+    """The newest jobs summary a page computed, however old (kept as long as a last good copy); never
+    asks Treeherder: the counts the push page's shell shows while it reads the jobs again."""
+    entry = cache.get(f"{KEY}:summary:{repo}:{push_id}:last")
+    return Fetched(entry[1], entry[0]) if entry is not None else None
 
 
 def cached_jobs_summary(repo: str, push_id: int) -> JobsSummary | None:
@@ -277,15 +305,23 @@ def job_log_urls(repo: str, job_id: int) -> list[JobLogUrl]:
     return read(f"logurls:{repo}:{job_id}", fetch, lambda value: LOG_URLS_TTL if value else short_ttl()).value
 
 
+def _failing_groups(jobs: list[Job]) -> dict[tuple[str, str], list[Job]]:
+    return {
+        (group.platform, group.platform_option): group.jobs
+        for group in rules.platform_groups(jobs)
+        if group.status == rules.State.FAILING
+    }
+
+
 def failing_groups_jobs(repo: str, push_id: int) -> Fetched[dict[tuple[str, str], list[Job]]]:
     """The jobs of every failing tier-1 platform group, by (platform, option): a push page shows them
     at once, from one small cache entry."""
+    return _derived("failing-groups", repo, push_id, _failing_groups)
 
-    def select(jobs: list[Job]) -> dict[tuple[str, str], list[Job]]:
-        return {
-            (group.platform, group.platform_option): group.jobs
-            for group in rules.platform_groups(jobs)
-            if group.status == rules.State.FAILING
-        }
 
-    return _derived("failing-groups", repo, push_id, select)
+# What every push page derives from a fetch of the jobs (`_landed` computes them as the fetch lands).
+_AT_LANDING: tuple[tuple[str, Callable[[list[Job]], object]], ...] = (
+    ("summary", summarize),
+    ("failed", rules.failed_jobs),
+    ("failing-groups", _failing_groups),
+)

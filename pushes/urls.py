@@ -22,6 +22,7 @@ urlpatterns = [
     path("<repo:repo>/", views.push_list, name="push_list"),
     path("<repo:repo>/pushes/<int:push_id>/", views.push_detail, name="push_detail"),
     path("<repo:repo>/live/", views.push_list_live, name="push_list_live"),
+    path("<repo:repo>/pushes/<int:push_id>/header/", views.push_header, name="push_header"),
     path("<repo:repo>/pushes/<int:push_id>/live/", live_views.push_refresh, name="push_refresh"),
     path("<repo:repo>/pushes/<int:push_id>/jobs/<int:job_id>/", live_views.job_detail, name="job_detail"),
     path("<repo:repo>/jobs/<int:job_id>/log/", live_views.job_log, name="job_log"),

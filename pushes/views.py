@@ -196,8 +196,42 @@ def push_status(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
 # --- The push page ------------------------------------------------------------------------------------
 
 
-@push_page
-def push_detail(request: HttpRequest, repo: str, push_id: int, push: cached.Fetched[Push]) -> HttpResponse:
+@require_GET
+@vary_on_headers("HX-Request", "Sec-Fetch-Dest")
+def push_detail(request: HttpRequest, repo: str, push_id: int) -> HttpResponse:
+    """The push page. A browser navigating to it gets it whole when everything it shows is cached (one
+    response, no wait), else at once its shell (pages.wants_shell): the header, the filters, the last
+    counts, and placeholders that load the header, the live section (badge, totals, groups) and the
+    failure summary as fragments as Treeherder answers. htmx asks here for the live section."""
+    if not pages.wants_shell(request):
+        return _push_detail(request, repo, push_id, inline_failures="whole" in request.GET)
+    try:
+        with cached.cache_only():
+            return _push_detail(request, repo, push_id, inline_failures=True)
+    except cached.NotCached:
+        pass
+    shell = reads.shell(repo, push_id)  # what is cached now; then the reads its parts need start
+    reads.prefetch(repo, push_id)
+    jfilter = JobFilter.from_query(request.GET)
+    context = presenters.shell_context(repo, push_id, shell, jfilter)
+    if shell.push is not None:
+        context.update(pages.header(repo, shell.push.value, shell.decision_task))
+    context.update(show_choices=SHOW_CHOICES, view_choices=VIEW_CHOICES)
+    return render(request, "pushes/push_detail.html", context)
+
+
+@push_page(unavailable="live_unavailable")
+def _push_detail(
+    request: HttpRequest,
+    repo: str,
+    push_id: int,
+    push: cached.Fetched[Push],
+    *,
+    inline_failures: bool = False,
+) -> HttpResponse:
+    """The whole page (or to htmx its live section). `inline_failures`: with the failure summary in it
+    rather than loaded by htmx — when it waits for everything anyway (`?whole=1`), or when it is cached
+    (a browser's warm page: one response); other clients load it as before."""
     jfilter = JobFilter.from_query(request.GET)
     fragment = wants_fragment(request)
     signed_in = request.user.is_authenticated
@@ -207,7 +241,28 @@ def push_detail(request: HttpRequest, repo: str, push_id: int, push: cached.Fetc
         live.update(fragments.live_groups(request, repo, push_id, jfilter, live, page.groups_key))
     context = {**pages.header(repo, push.value, page.decision_task), **live}
     context.update(push_fetched=push, show_choices=SHOW_CHOICES, view_choices=VIEW_CHOICES)
+    context["push_id"] = push_id
+    context["whole"] = "whole" in request.GET  # the filters keep a page without JavaScript whole
+    if inline_failures and not fragment:
+        try:
+            section = reads.failure_section(repo, push.value)
+        except cached.NotCached:  # a warm page whose failure summary is not: htmx loads it
+            pass
+        else:
+            context["failures_html"] = pages.failure_section_html(
+                request, repo, push.value, section, time.time()
+            )
     return pages.render_page(request, "pushes/push_detail.html", "live", context)
+
+
+@push_page(unavailable="header_unavailable")
+def push_header(request: HttpRequest, repo: str, push_id: int, push: cached.Fetched[Push]) -> HttpResponse:
+    """The push header, for the push page's shell when the push or its decision task was not cached."""
+    if not wants_fragment(request):
+        return redirect("push_detail", repo=repo, push_id=push_id)
+    context = pages.header(repo, push.value, services.decision_task(repo, push_id))
+    context["watch_button"] = request.user.is_authenticated
+    return render(request, "pushes/_push_header.html", context)
 
 
 @push_page
@@ -243,7 +298,7 @@ def push_jobs(request: HttpRequest, repo: str, push_id: int, push: cached.Fetche
     return pages.render_page(request, "pushes/push_jobs.html", "jobs", context)
 
 
-@push_page
+@push_page(unavailable="failures_unavailable")
 def push_failures(request: HttpRequest, repo: str, push_id: int, push: cached.Fetched[Push]) -> HttpResponse:
     """The failure summary: a fragment the push page loads once (its poller refreshes it from then on),
     or a page of its own that refreshes itself (`?self=1`)."""

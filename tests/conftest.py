@@ -147,10 +147,15 @@ def block_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def clear_cache() -> None:
+def clear_cache() -> Iterator[None]:
     from django.core.cache import cache
 
+    from pushes import reads
+
     cache.clear()
+    yield
+    # A push page's shell reads in the background (reads.prefetch): none runs on into the next test.
+    reads.prefetched(timeout=30)
 
 
 @pytest.fixture

@@ -306,3 +306,10 @@ def parse_html(html: str | bytes) -> Element:
     builder.feed(html)
     builder.close()
     return builder.root
+
+
+def open_push_page(page: Any, url: str) -> None:
+    """In a browser test, go to a push page and wait until its live section (badge, totals, groups) is
+    there: a page not all cached arrives as its shell, which loads that section as a fragment."""
+    page.goto(url)
+    page.locator("#push-live:not([data-shell])").wait_for(state="attached")

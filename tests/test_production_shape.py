@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,6 +175,28 @@ def test_errors_are_the_sites_own_pages_not_a_debug_page(web: Web) -> None:
     assert "No push 999999999" in missing.text
     assert "Traceback" not in missing.text and "DEBUG = True" not in missing.text
     assert web.get("/healthz", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_requests_waiting_on_treeherder_do_not_hold_up_the_site(web: Web, fake_treeherder_server) -> None:
+    """More requests waiting on a slow Treeherder than the web service has processes: the site still
+    answers meanwhile (its workers are threaded), a browser opening a push page included."""
+    slow_paths = [f"/try/jobs/{900_000_000 + n}/log/" for n in range(6)]  # each waits on Treeherder
+    fake_treeherder_server.set_latency(4)
+    try:
+        with ThreadPoolExecutor(len(slow_paths)) as pool:
+            slow = [pool.submit(web.get, path) for path in slow_paths]
+            deadline = time.monotonic() + 30
+            while len(fake_treeherder_server.request_paths("job-log-url")) < len(slow_paths):
+                assert time.monotonic() < deadline, "the slow requests never reached Treeherder"
+                time.sleep(0.05)
+            health = web.get("/healthz")
+            page = web.get(f"/try/pushes/{web.push_id}/", headers={"Sec-Fetch-Dest": "document"})
+            waiting = [future for future in slow if not future.done()]
+            assert health.status_code == 200 and page.status_code == 200
+            assert len(waiting) == len(slow_paths)  # all of them still waiting on Treeherder
+            assert all(future.result().status_code == 404 for future in slow)
+    finally:
+        fake_treeherder_server.set_latency(0)
 
 
 def test_the_service_worker_is_served_from_the_root(web: Web) -> None:

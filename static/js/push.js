@@ -3,6 +3,9 @@
 // stays) and which failure summary it shows (sent again, out of band, only when it changed). A group that
 // becomes failing opens once; if the user closes it, it stays closed. The tab's
 // title and favicon follow the poller's data attributes; running jobs' elapsed times tick here.
+// The page may arrive as its shell (pushes.views.push_detail): placeholders (data-placeholder) that load
+// the header, the live section and the failure summary; the live section loaded so is treated as the
+// page's first, and a placeholder whose request fails says so in its own place.
 (function () {
   "use strict";
   var seenFailing = {}; // group id -> true once it has been failing (opened for the user, or left alone)
@@ -48,9 +51,20 @@
     });
   }
 
+  function requester(detail) {
+    return detail.requestConfig ? detail.requestConfig.elt : detail.elt;
+  }
+
   function fromPoller(detail) {
-    var elt = detail.requestConfig ? detail.requestConfig.elt : detail.elt;
+    var elt = requester(detail);
     return Boolean(elt && elt.id === "push-poll");
+  }
+
+  // The shell's live section arriving: its groups are the page's first (failing tier-1 ones come open;
+  // nothing opens by itself at load).
+  function fromShell(detail) {
+    var elt = requester(detail);
+    return Boolean(elt && elt.hasAttribute && elt.hasAttribute("data-shell"));
   }
 
   document.addEventListener("htmx:configRequest", function (event) {
@@ -95,6 +109,8 @@
 
   document.addEventListener("htmx:afterSettle", function (event) {
     if (fromPoller(event.detail)) oneRowPerJob();
+    var first = fromShell(event.detail);
+    if (first) document.querySelectorAll("#push-live .group-jobs").forEach(readAgainIfOlder);
     if (openState) {
       var state = openState;
       openState = null;
@@ -108,7 +124,7 @@
       if (again) again.focus({ preventScroll: true });
     }
     focusedId = null;
-    openNewFailures(false);
+    openNewFailures(first);
     syncTab();
     tick();
   });
@@ -168,6 +184,32 @@
     }
     message.textContent = typeof text === "function" ? text(event.detail.xhr) : text;
   }
+
+  // A placeholder of the shell whose request failed: its "reading…" becomes why, with its link (the
+  // whole page, or the failure summary's own) to try again.
+  function placeholderError(event, text) {
+    var elt = event.detail.elt;
+    if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-placeholder")) return;
+    var reading = elt.querySelector(".reading");
+    if (!reading) return;
+    var link = reading.querySelector("a");
+    reading.className = "banner banner-error";
+    reading.setAttribute("role", "alert");
+    reading.textContent = text + " ";
+    if (link) {
+      link.className = "";
+      link.textContent = "Try again";
+      reading.appendChild(link);
+    }
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    placeholderError(event, "Could not read this part: BuildWatch answered HTTP " + (xhr ? xhr.status : 0) + ".");
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    placeholderError(event, "Could not read this part: BuildWatch did not answer.");
+  });
 
   document.addEventListener("htmx:responseError", function (event) {
     retriggerError(event, function (xhr) {

@@ -72,6 +72,15 @@ def page(browser_context: Any) -> Any:
     return tab
 
 
+@pytest.fixture
+def page_without_javascript(playwright_browser: Any, app: App) -> Iterator[Any]:
+    """A tab of a browser with JavaScript off."""
+    context = playwright_browser.new_context(java_script_enabled=False)
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
+
+
 @dataclass
 class App:
     live_server: Any

@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+from ..helpers import open_push_page
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
@@ -44,7 +46,7 @@ def fake_scenario() -> str:
 def test_a_refresh_keeps_the_scroll_position_the_open_groups_and_focus(page, app, fake_treeherder):
     big = fake_treeherder.push_id("big")
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto(app.url(f"/try/pushes/{big}/"))
+    open_push_page(page, app.url(f"/try/pushes/{big}/"))
     sizes = page.locator("#push-live details.group:not(.other)").evaluate_all(
         "l => l.map(e => [e.id, Number(e.querySelector('.group-counts').innerText.split('/')[1].split(' ')[0])])"
     )
@@ -124,7 +126,7 @@ def _shown_groups(page) -> list[str]:
 
 def test_filters_and_search_with_javascript(page, app, fake_treeherder):
     failed = fake_treeherder.push_id("failed")
-    page.goto(app.url(f"/try/pushes/{failed}/"))
+    open_push_page(page, app.url(f"/try/pushes/{failed}/"))
     assert "passing" in _shown_groups(page)
     page.evaluate("window.__notReloaded = true")
 
@@ -148,26 +150,22 @@ def test_filters_and_search_with_javascript(page, app, fake_treeherder):
     assert page.js_errors == []
 
 
-def test_filters_and_search_without_javascript(playwright_browser, app, fake_treeherder):
-    context = playwright_browser.new_context(java_script_enabled=False)
-    try:
-        page = context.new_page()
-        failed = fake_treeherder.push_id("failed")
-        page.goto(app.url(f"/try/pushes/{failed}/"))
-        page.locator(".job-filters input[type=search]").fill("xpcshell")
-        page.locator(".job-filters label", has_text="Rows").click()
-        page.locator(".job-filters button[type=submit]").click()
-        page.wait_for_url(re.compile(r"q=xpcshell"))
-        names = page.locator("#push-live .job-name").all_inner_texts()
-        assert names and all("xpcshell" in name for name in names)
+def test_filters_and_search_without_javascript(page_without_javascript, app, fake_treeherder):
+    page = page_without_javascript
+    failed = fake_treeherder.push_id("failed")
+    page.goto(app.url(f"/try/pushes/{failed}/"))
+    page.locator(".job-filters input[type=search]").fill("xpcshell")
+    page.locator(".job-filters label", has_text="Rows").click()
+    page.locator(".job-filters button[type=submit]").click()
+    page.wait_for_url(re.compile(r"q=xpcshell"))
+    names = page.locator("#push-live .job-name").all_inner_texts()
+    assert names and all("xpcshell" in name for name in names)
 
-        page.locator(".job-filters label", has_text="Failures only").click()
-        page.locator(".job-filters input[type=search]").fill("")
-        page.locator(".job-filters button[type=submit]").click()
-        page.wait_for_url(re.compile(r"show=failures"))
-        assert set(_shown_groups(page)) == {"failing"}
-    finally:
-        context.close()
+    page.locator(".job-filters label", has_text="Failures only").click()
+    page.locator(".job-filters input[type=search]").fill("")
+    page.locator(".job-filters button[type=submit]").click()
+    page.wait_for_url(re.compile(r"show=failures"))
+    assert set(_shown_groups(page)) == {"failing"}
 
 
 def test_a_tier_2_group_that_starts_failing_opens_once(page, app, fake_treeherder):
