@@ -7,6 +7,9 @@ Every variable is read with `env` (environs): a value that does not parse (`DEBU
 `DATABASE_URL=postgress://…`) stops startup with an error naming the variable, instead of silently
 becoming the default. An empty variable (`SECRET_KEY=` in .env, `${X:-}` in docker-compose.yml) counts
 as unset. A new block of settings reads its own variables the same way.
+
+Longer than the ~450-line guide on purpose: every knob in one file, each with its variable and its comment,
+is what an operator reads; its blocks (database, cache, mail, Celery, SSO, channels, Pulse) are short.
 """
 
 from datetime import timedelta

@@ -34,7 +34,7 @@ from .autowatch import auto_watch_new_pushes
 from .followup import check_confirmations
 from .models import PushState, Watch
 from .outbox import Enqueue, due_deliveries
-from .snapshot import PUSH_FIELDS, fill_push_fields
+from .snapshot import PUSH_FIELDS, fill_push_fields, write_states
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def fill_titles(client: TreeherderClient, pushes: Iterable[tuple[str, int]], wor
                 fill_push_fields(state, push)
                 filled.append((state, set(PUSH_FIELDS)))
     with transaction.atomic():
-        poller.write_states(filled)  # one UPDATE for all of them on PostgreSQL, not one per push
+        write_states(filled)  # one UPDATE for all of them on PostgreSQL, not one per push
     return len(reads)
 
 

@@ -2,7 +2,7 @@
 
 Called by the poller (`poll_push`) for every push it reads that is not finished yet. The decision waits
 for evidence, never for a fixed delay: a failure is alerted when its failure group is triaged **new**
-(its log parsed and its bug suggestions read: `pushes.rules.triage_group` says "new" only then), so a
+(its log parsed and its bug suggestions read: `pushes.triage.triage_group` says "new" only then), so a
 failure that turns out to be a known intermittent or already failing on mozilla-central never causes
 one. A failed job whose log Treeherder has not parsed EVIDENCE_BOUND after the job ended is alerted
 anyway ("log not parsed yet"): a busted build without a parsed log blocks the whole push, and waiting
@@ -14,21 +14,23 @@ user, push, channel and kind), so two beats or a killed worker still send one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import UserSettings
-from pushes import display, links, rules
+from pushes import display, links, rules, triage
 from pushes.evidence import failure_summary
 
 from .models import Notification, PushState, Watch
 from .outbox import Enqueue, record_rows, send_after_commit
 
-EVIDENCE_BOUND = timedelta(seconds=rules.LOG_PARSE_WAIT)
+EVIDENCE_BOUND = timedelta(seconds=triage.LOG_PARSE_WAIT)
 FAILED_SINCE_TTL = 2 * 24 * 3600
 
 
@@ -74,14 +76,14 @@ def _detail(
 
 def find_early_failure(state: PushState, jobs: list[rules.Job], now: datetime) -> dict[str, Any] | None:
     """What the early alert says, or None: no tier-1 failure yet, or none with the evidence yet."""
-    failed = [job for job in rules.failed_jobs(jobs) if rules.effective_tier(job) == 1]
+    failed = [job for job in triage.failed_jobs(jobs) if rules.effective_tier(job) == 1]
     if not failed:
         return None
     summary = failure_summary(state.repo, failed, revision=state.revision, background=True)
     by_id = summary.jobs_by_id
     base = summary.base
     for group in summary.new_groups:
-        if group.base == rules.BaseState.PENDING:  # the base push may still show it failed before
+        if group.base == triage.BaseState.PENDING:  # the base push may still show it failed before
             continue
         job = next((by_id[job_id] for job_id in group.job_ids if job_id in by_id), None)
         if job is not None:
@@ -141,3 +143,25 @@ def record_early_alerts(
             )  # fmt: skip
         send_after_commit(created, enqueue)
     return created
+
+
+def wanting_early_alerts(states: Sequence[PushState]) -> set[tuple[str, int]]:
+    """The running pushes with a failure whose watchers may still want an early alert (one query): an
+    early alert needs every job, which an incremental read does not bring, so only those are read back."""
+    if not states:
+        return set()
+    query = Q()
+    for state in states:
+        query |= Q(repo=state.repo, push_id=state.push_id)
+    alerted = Notification.objects.filter(
+        user_id=OuterRef("user_id"),
+        repo=OuterRef("repo"),
+        push_id=OuterRef("push_id"),
+        kind=Notification.Kind.EARLY,
+    )
+    return set(
+        Watch.objects.filter(query, notified_at__isnull=True, early_alert=True)
+        .exclude(Exists(alerted))
+        .values_list("repo", "push_id")
+        .distinct()
+    )

@@ -47,7 +47,7 @@ class PushState(models.Model):
     last_error = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Computed once when the push finishes, rendered into every watcher's email: counts, failing
-    # platform groups, top failure groups (see notifications.poller.finished_summary).
+    # platform groups, top failure groups (see notifications.summary.finished_summary).
     summary = models.JSONField(default=dict, blank=True)
 
     class Meta:

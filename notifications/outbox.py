@@ -27,7 +27,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import UserSettings
-from pushes import display, rules
+from pushes import display
+from pushes.verdict import Verdict
 
 from . import channels
 from .channels import TransportError
@@ -53,7 +54,7 @@ def record_due_notifications(state: PushState, now: datetime, enqueue: Enqueue |
     created_ids: list[int] = []
     summary = state.summary or {}
     failed = bool(summary.get("failed", state.failed_count > 0))
-    verdict = summary.get("verdict") or (rules.Verdict.FAILED if failed else rules.Verdict.PASSED)
+    verdict = summary.get("verdict") or (Verdict.FAILED if failed else Verdict.PASSED)
     title = display.notification_title(state.repo, verdict)
     # Every channel's message starts with the triage ("2 new failures · 1 known intermittent"), then
     # the push's title.

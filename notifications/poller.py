@@ -11,6 +11,9 @@ same jobs. That confirming read is due BUILDWATCH_SETTLE_SECONDS after the first
 the task schedules it), not a whole poll interval later. A poll woken by a Pulse message
 (notifications/wake.py, `PollPlan.settle`) confirms only `settle` seconds or more after the first read
 that saw the push finished with the same jobs, and does not postpone a confirming read already due.
+
+What a finished push's notifications say is notifications/summary.py; the early alert's rule is
+notifications/early.py; the job rows and the PushState columns are written by jobstore.py and snapshot.py.
 """
 
 from __future__ import annotations
@@ -19,25 +22,25 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from buildwatch import upstream
-from pushes import display, links, rules
-from pushes.evidence import failure_summary, gather
+from pushes import rules, triage
+from pushes.evidence import gather
 from pushes.evidence import poll_seconds as evidence_poll_seconds
 from pushes.treeherder.client import TreeherderClient, get_client
 from pushes.treeherder.errors import TreeherderError, TreeherderNotFound
 
-from .early import record_early_alerts
+from .early import record_early_alerts, wanting_early_alerts
 from .jobstore import JobsRead, Tally, stored_jobs, unexplained_failures, write_many
-from .models import Notification, PushState, Watch
+from .models import PushState, Watch
 from .outbox import Enqueue, record_due_notifications
-from .snapshot import advance_cursor, parse_last_modified, push_values
+from .snapshot import advance_cursor, parse_last_modified, push_values, write_states
+from .summary import finished_summary
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ CURSOR_OVERLAP = timedelta(seconds=5)
 WATCH_MAX_AGE = timedelta(days=14)  # a push that never finishes is not polled forever
 CONFIRM_EARLY = timedelta(seconds=2)  # a confirming poll may run this much before confirm_at (clock skew)
 # A finished push's notification waits this long at most for failed jobs' evidence Treeherder did not give.
-EVIDENCE_WAIT = timedelta(seconds=rules.LOG_PARSE_WAIT)
+EVIDENCE_WAIT = timedelta(seconds=triage.LOG_PARSE_WAIT)
 
 
 def poll_seconds() -> int:
@@ -407,34 +410,6 @@ def task_group(jobs: Iterable[rules.Job]) -> str:
     return ""
 
 
-def write_states(changes: Sequence[tuple[PushState, set[str]]]) -> None:
-    """Save the named fields of (locked) PushStates. On PostgreSQL in one UPDATE ... FROM (VALUES ...) for
-    all of them (each row gets every named field, the unchanged ones their current value): a round trip
-    per push cost more than anything else the batch does, and bulk_update's CASE WHEN three times as
-    much Python as one UPDATE per push, which other databases get."""
-    if connection.vendor != "postgresql" or len(changes) < 2:
-        for state, names in changes:
-            PushState.objects.filter(pk=state.pk).update(**{name: getattr(state, name) for name in names})
-        return
-    fields = [
-        PushState._meta.get_field(name) for name in sorted(set().union(*(names for _, names in changes)))
-    ]
-    quote = connection.ops.quote_name
-    row = "(" + ", ".join(["%s::bigint", *(f"%s::{field.db_type(connection)}" for field in fields)]) + ")"
-    params: list[Any] = []
-    for state, _ in changes:
-        params.append(state.pk)
-        params += [field.get_db_prep_save(getattr(state, field.attname), connection) for field in fields]
-    columns = ", ".join(quote(field.column) for field in fields)
-    assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in fields)
-    sql = (
-        f"UPDATE {quote(PushState._meta.db_table)} AS t SET {assignments} "
-        f"FROM (VALUES {', '.join([row] * len(changes))}) AS v(id, {columns}) WHERE t.id = v.id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
 def _sync_watch_states(states: Sequence[PushState]) -> None:
     """Each unnotified watch shows its push's state: one UPDATE per (repo, state), only where it differs."""
     groups: dict[tuple[str, str], list[int]] = {}
@@ -465,28 +440,6 @@ def _waited_for_evidence(jobs: Sequence[rules.Job], now: datetime) -> bool:
     """The push finished EVIDENCE_WAIT ago (its newest job's last change): stop holding its notification."""
     newest = max((moment for job in jobs if (moment := parse_last_modified(job.last_modified))), default=None)
     return newest is None or now - newest >= EVIDENCE_WAIT
-
-
-def wanting_early_alerts(states: Sequence[PushState]) -> set[tuple[str, int]]:
-    """The running pushes with a failure whose watchers may still want an early alert (one query): an
-    early alert needs every job, which an incremental read does not bring, so only those are read back."""
-    if not states:
-        return set()
-    query = Q()
-    for state in states:
-        query |= Q(repo=state.repo, push_id=state.push_id)
-    alerted = Notification.objects.filter(
-        user_id=OuterRef("user_id"),
-        repo=OuterRef("repo"),
-        push_id=OuterRef("push_id"),
-        kind=Notification.Kind.EARLY,
-    )
-    return set(
-        Watch.objects.filter(query, notified_at__isnull=True, early_alert=True)
-        .exclude(Exists(alerted))
-        .values_list("repo", "push_id")
-        .distinct()
-    )
 
 
 def _early_alerts(
@@ -528,102 +481,3 @@ def poll_push(
     if isinstance(begun, PollResult):
         return begun
     return finish_poll(begun, fetch(begun, client or get_client(background=True)), enqueue=enqueue)
-
-
-def finished_summary(repo: str, jobs: list[rules.Job], revision: str = "") -> dict[str, Any]:
-    """What every watcher's notification shows, computed once per push and stored as JSON in
-    PushState.summary: counts, the failing tier-1 platform groups and, for a failed push, the push
-    page's own triaged failure summary (pushes.evidence.failure_summary: same jobs, logs and classes)."""
-    counts = rules.job_counts(jobs)
-    failing_groups = [
-        {"name": group.display_name, "failed": failed}
-        for group in rules.platform_groups(jobs)
-        if (failed := sum(rules.is_failure(job) for job in group.jobs))
-    ]
-    summary: dict[str, Any] = {
-        "failed": rules.has_failures(jobs),
-        "verdict": rules.Verdict.PASSED.value,
-        "verdict_label": "passed",
-        "triage_line": "",
-        "total": counts.total,
-        "completed": counts.completed,
-        "failed_jobs": sum(group["failed"] for group in failing_groups),  # tier 1, as the email says
-        "by_result": counts.by_result,
-        "failing_groups": failing_groups,
-        "failure_groups": [],
-        "more_failure_groups": 0,
-        "failed_total": 0,  # every failed job the failure summary considered, tier 2 and 3 included
-        "examined_jobs": 0,  # of them, triaged: their evidence read (or explained by a classification)
-        "logs_not_parsed": 0,
-        "logs_unreadable": 0,  # not triaged: Treeherder did not give their evidence (or not in time)
-        "evidence_pending": False,
-        "complete": True,
-        "base": None,
-    }
-    if not summary["failed"]:  # a passed push's email lists no failures: no log is read for it
-        return summary
-    failures = failure_summary(repo, jobs, revision=revision, finished=True, background=True)
-    unreadable = len(failures.not_read)
-    base = failures.base.push if failures.base else None
-    summary.update(
-        verdict=failures.verdict.value,
-        verdict_label=failures.verdict_label,
-        triage_line=failures.triage_line,
-        failure_groups=[
-            _group_json(repo, revision, group, failures.jobs_by_id, failures.base)
-            for group in failures.top_groups
-        ],
-        more_failure_groups=len(failures.more_groups),
-        failed_total=failures.failed_total,
-        examined_jobs=failures.triaged_count,
-        logs_not_parsed=len(failures.unparsed),
-        logs_unreadable=unreadable,
-        evidence_pending=bool(unreadable)
-        or any(group.base == rules.BaseState.PENDING for group in failures.groups),
-        complete=failures.complete,
-        base=_base_json(base) if base else None,
-    )
-    return summary
-
-
-def _base_json(base: rules.BasePush) -> dict[str, Any]:
-    return {
-        "repo": base.repo,
-        "push_id": base.push_id,
-        "url": links.treeherder_push_url(settings.TREEHERDER_URL, base.repo, base.revision),
-    }
-
-
-def _group_json(
-    repo: str,
-    revision: str,
-    group: rules.FailureGroup,
-    jobs: dict[int, rules.Job],
-    check: rules.BaseCheck | None,
-) -> dict[str, Any]:
-    """One failure group as the notification templates read it: class, evidence (what the base push says
-    of it in words), job and log links."""
-    base = settings.TREEHERDER_URL
-    base_push = check.push if check else None
-    return {
-        "key": group.key,
-        "jobs": group.affected_job_count,
-        "triage": group.triage.value,
-        "triage_label": group.triage.label,
-        "tier1": group.tier1,
-        "seen_count": group.seen_count,
-        "base": group.base.value if group.base else "",
-        "base_note": display.base_words(group.base, base_push, check.reason if check else ""),
-        "bugs": [
-            {"id": bug.id, "summary": bug.summary, "url": links.bugzilla_url(str(bug.id)) if bug.id else ""}
-            for bug in group.bugs
-        ],
-        "links": [
-            {
-                "name": f"{job.platform} {display.job_symbol(job)}",
-                "job_url": links.treeherder_job_url(base, repo, revision, job),
-                "log_url": links.treeherder_log_url(base, repo, job.id),
-            }
-            for job in (jobs[job_id] for job_id in group.job_ids[:5] if job_id in jobs)
-        ],
-    }

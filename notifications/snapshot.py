@@ -8,9 +8,11 @@ read needs to learn the job's wait and run time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from operator import attrgetter
 from typing import Any
+
+from django.db import connection
 
 from pushes import rules
 from pushes.eta import Timing
@@ -106,3 +108,31 @@ def fill_push_fields(state: PushState, push: rules.Push) -> None:
     """Copy PUSH_FIELDS of a push onto its PushState; not saved."""
     for name, value in push_values(push).items():
         setattr(state, name, value)
+
+
+def write_states(changes: Sequence[tuple[PushState, set[str]]]) -> None:
+    """Save the named fields of (locked) PushStates. On PostgreSQL in one UPDATE ... FROM (VALUES ...) for
+    all of them (each row gets every named field, the unchanged ones their current value): a round trip
+    per push cost more than anything else the batch does, and bulk_update's CASE WHEN three times as
+    much Python as one UPDATE per push, which other databases get."""
+    if connection.vendor != "postgresql" or len(changes) < 2:
+        for state, names in changes:
+            PushState.objects.filter(pk=state.pk).update(**{name: getattr(state, name) for name in names})
+        return
+    fields = [
+        PushState._meta.get_field(name) for name in sorted(set().union(*(names for _, names in changes)))
+    ]
+    quote = connection.ops.quote_name
+    row = "(" + ", ".join(["%s::bigint", *(f"%s::{field.db_type(connection)}" for field in fields)]) + ")"
+    params: list[Any] = []
+    for state, _ in changes:
+        params.append(state.pk)
+        params += [field.get_db_prep_save(getattr(state, field.attname), connection) for field in fields]
+    columns = ", ".join(quote(field.column) for field in fields)
+    assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in fields)
+    sql = (
+        f"UPDATE {quote(PushState._meta.db_table)} AS t SET {assignments} "
+        f"FROM (VALUES {', '.join([row] * len(changes))}) AS v(id, {columns}) WHERE t.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)

@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from pushes.treeherder.client import TreeherderClient, get_client
 
-from . import poller
+from . import early, poller
 from .models import PushState, Watch
 from .outbox import Enqueue
 from .pulse import Kind
@@ -167,7 +167,7 @@ def beat_pushes(pushes: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
     if not followed:
         return list(pushes)
     failing = [state for state in followed.values() if state.failed_count]
-    waiting = poller.wanting_early_alerts(failing)  # their early alert waits for a log: poll as always
+    waiting = early.wanting_early_alerts(failing)  # their early alert waits for a log: poll as always
     disagreed = cache.get_many([_disagreed_key(*key) for key in followed])
     skip = {key for key in followed if key not in waiting and _disagreed_key(*key) not in disagreed}
     return [push for push in pushes if push not in skip]

@@ -6,7 +6,7 @@ a cross-check and the source of the base push, never a dependency. Where it does
 say "base push unknown" and the triage goes on. With a base push known, its jobs are read (cached: once
 for a finished base push) and, for the job types of the failures that would be new, the evidence of the
 ones that failed there (pushes.evidence: stored like any job's), so that "the same job type failing with
-the same key" can be told (rules.BaseCheck).
+the same key" can be told (triage.BaseCheck).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from buildwatch import upstream
 
-from . import cached, rules
+from . import cached, rules, triage
 from .rules import Job
 from .treeherder.client import TreeherderClient, get_client
 from .treeherder.errors import TreeherderNotFound
@@ -52,7 +52,7 @@ def health(repo: str, revision: str, finished: bool, background: bool) -> PushHe
         return f"Push Health did not answer ({problem.reason or problem})"
 
 
-def _base_jobs(round_: Round, base: rules.BasePush) -> list[Job] | str | None:
+def _base_jobs(round_: Round, base: triage.BasePush) -> list[Job] | str | None:
     """The base push's jobs, cached; a reason when Treeherder did not give them; None when they are not
     read this time (being read elsewhere, or the round's time is up)."""
     key = f"basejobs:{base.repo}:{base.push_id}"
@@ -74,37 +74,37 @@ def _base_jobs(round_: Round, base: rules.BasePush) -> list[Job] | str | None:
         return f"its jobs could not be read ({problem.reason or problem})"
 
 
-Collect = Callable[["Round", str, Sequence[Job]], list[rules.JobLog]]
+Collect = Callable[["Round", str, Sequence[Job]], list[triage.JobLog]]
 
 
 def check(
     round_: Round, answer: PushHealth | str | None, job_names: Sequence[str], collect: Collect
-) -> rules.BaseCheck:
+) -> triage.BaseCheck:
     """What the base push says of the failures in jobs of these types: the base push from Push Health's
     `answer`, its jobs of these types, and the evidence of those that failed (read with `collect`)."""
     if answer is None:
-        return rules.BaseCheck(push=None, reason="Push Health not read yet", pending=True)
+        return triage.BaseCheck(push=None, reason="Push Health not read yet", pending=True)
     if isinstance(answer, str):
-        return rules.BaseCheck(push=None, reason=answer)
+        return triage.BaseCheck(push=None, reason=answer)
     flagged = frozenset(
         (row.job_name, row.test_name) for row in answer.need_investigation if row.failed_in_parent
     )
     if answer.base is None:
-        return rules.BaseCheck(
+        return triage.BaseCheck(
             push=None, reason="Treeherder knows no base push for it", failed_in_parent=flagged
         )
     jobs = _base_jobs(round_, answer.base)
     if not isinstance(jobs, list):
-        return rules.BaseCheck(
+        return triage.BaseCheck(
             push=answer.base, reason=jobs or "", failed_in_parent=flagged, pending=jobs is None
         )
     wanted = set(job_names)
     concerned = [job for job in jobs if job.job_type_name in wanted]
-    failed = rules.failed_jobs(concerned)
+    failed = triage.failed_jobs(concerned)
     logs = {log.job.id: log for log in collect(round_, answer.base.repo, failed)} if failed else {}
-    by_name: dict[str, list[rules.JobLog]] = {}
+    by_name: dict[str, list[triage.JobLog]] = {}
     for job in concerned:
         by_name.setdefault(job.job_type_name, []).append(
-            logs.get(job.id) or rules.JobLog(job=job, read=False)
+            logs.get(job.id) or triage.JobLog(job=job, read=False)
         )
-    return rules.BaseCheck(push=answer.base, jobs=by_name, failed_in_parent=flagged)
+    return triage.BaseCheck(push=answer.base, jobs=by_name, failed_in_parent=flagged)

@@ -19,7 +19,7 @@ import jsone
 from accounts.crypto import CredentialsUnreadable
 from accounts.models import TaskclusterCredentials
 
-from . import evidence, rules, services
+from . import evidence, rules, services, triage
 from . import taskcluster as tc
 from .models import ConfirmRequest
 from .retrigger import (
@@ -64,7 +64,7 @@ class ConfirmOutcome:
         return self.kind == SUCCESS
 
 
-def new_failure_groups(repo: str, push_id: int) -> tuple[list[rules.FailureGroup], dict[int, rules.Job]]:
+def new_failure_groups(repo: str, push_id: int) -> tuple[list[triage.FailureGroup], dict[int, rules.Job]]:
     """The push's tier-1 new failure groups (what "confirm failures" re-runs), with their jobs."""
     failed = services.push_failed_jobs(repo, push_id).value
     summary = evidence.failure_summary(repo, failed, revision=services.push(repo, push_id).value.revision)
@@ -72,8 +72,8 @@ def new_failure_groups(repo: str, push_id: int) -> tuple[list[rules.FailureGroup
 
 
 def split_confirmed(
-    repo: str, push_id: int, groups: list[rules.FailureGroup]
-) -> tuple[list[rules.FailureGroup], list[rules.FailureGroup]]:
+    repo: str, push_id: int, groups: list[triage.FailureGroup]
+) -> tuple[list[triage.FailureGroup], list[triage.FailureGroup]]:
     """(the groups nobody sent to run again yet, the ones somebody did): confirming those again would
     only double their runs, so they are not offered again."""
     already = set(
@@ -202,7 +202,7 @@ def confirm_failures(
     )
 
 
-def _confirm_one(user: Any, repo: str, push_id: int, group: rules.FailureGroup, jobs_by_id: dict[int, rules.Job],
+def _confirm_one(user: Any, repo: str, push_id: int, group: triage.FailureGroup, jobs_by_id: dict[int, rules.Job],
                  times: int, ctx: tuple) -> GroupOutcome:  # fmt: skip
     creds, token, decision, actions_json, checked = ctx
     jobs = [jobs_by_id[job_id] for job_id in group.job_ids if job_id in jobs_by_id]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .rules import UNFINISHED_STATES, BasePush, BaseState, FailureSummary, Job, State, Verdict, display_result
+from .rules import UNFINISHED_STATES, Job, State, display_result
+from .triage import BasePush, BaseState
+from .verdict import FailureSummary, Verdict
 
 # Colour names, used as CSS classes: text labels always go with them.
 RESULT_COLOURS = {

@@ -28,6 +28,10 @@ Pure, like pushes/rules.py: no Django, no HTTP, no clock (`now` is an argument).
 
 A kind is (platform, option, job type name without its chunk number): `mochitest-browser-chrome-3` and
 `-12` are one kind (`job_kind`), chunks 3 and 12 (`job_chunk`).
+
+Longer than the ~450-line guide on purpose: it is one model, measured whole by bench/bench_eta.py; what
+the learning half keeps (samples, chunk runs, the SHAPE) is exactly what the predicting half reads, and
+the numbers that tune one (WINDOW, MIN_SHAPE, FLOOR …) are read beside the other.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The evidence of a push's failures, and its triaged failure summary: the one place that reads failed
-jobs' bug suggestions (their error lines too) and log status; rules.summarize_failures does the rest.
+jobs' bug suggestions (their error lines too) and log status; verdict.summarize_failures does the rest.
 
 Every failed job counts. A job's evidence is looked up in the database first (pushes.models.JobEvidence:
 read from Treeherder once, ever, once final), then in the cache (what was read lately, final or not:
@@ -29,7 +29,7 @@ from django.core.cache import cache
 
 from buildwatch import upstream
 
-from . import base_push, cached, evidence_store, rules
+from . import base_push, cached, evidence_store, rules, triage, verdict
 from .rules import Job
 from .treeherder.client import TreeherderClient, get_client
 from .treeherder.errors import TreeherderNotFound
@@ -117,15 +117,15 @@ def _read(round_: Round, repo: str, job: Job) -> Evidence | str | None:
         return problem.reason or str(problem)
 
 
-def _job_log(job: Job, found: Evidence | str | None) -> rules.JobLog:
+def _job_log(job: Job, found: Evidence | str | None) -> triage.JobLog:
     if found is None:
-        return rules.JobLog(job=job, read=False)
+        return triage.JobLog(job=job, read=False)
     if isinstance(found, str):
-        return rules.JobLog(job=job, error=found)
-    return rules.job_log(job, found.parse_status, found.suggestions)
+        return triage.JobLog(job=job, error=found)
+    return triage.job_log(job, found.parse_status, found.suggestions)
 
 
-def collect(round_: Round, repo: str, jobs: Sequence[Job]) -> list[rules.JobLog]:
+def collect(round_: Round, repo: str, jobs: Sequence[Job]) -> list[triage.JobLog]:
     """The evidence of these failed jobs of `repo`, in their order: stored, cached or read now (as far as
     the round's budget goes); what is final and new is stored, in one batch."""
     stored = evidence_store.load(repo, (job.id for job in jobs))
@@ -143,7 +143,7 @@ def collect(round_: Round, repo: str, jobs: Sequence[Job]) -> list[rules.JobLog]
     logs = []
     for job in jobs:
         if job.id in stored:
-            logs.append(rules.job_log(job, stored[job.id].parse_status, stored[job.id].suggestions))
+            logs.append(triage.job_log(job, stored[job.id].parse_status, stored[job.id].suggestions))
         else:
             logs.append(_job_log(job, found[job.id]))
     return logs
@@ -158,7 +158,7 @@ def gather(wanted: Sequence[tuple[str, Sequence[Job]]], *, seconds: float | None
         with upstream.within(budget):
             round_ = Round(client_for(True), pool, _round_end(budget))
             for repo, jobs in wanted:
-                collect(round_, repo, rules.failed_jobs(jobs))
+                collect(round_, repo, triage.failed_jobs(jobs))
     finally:
         pool.shutdown(wait=False)
 
@@ -174,14 +174,14 @@ def failure_summary(
     finished: bool = False,
     background: bool = False,
     seconds: float | None = None,
-) -> rules.FailureSummary:
+) -> verdict.FailureSummary:
     """The triaged failure summary of a push from its jobs (or just its failed jobs: same result), every
     failed job's evidence as far as `seconds` (default: a page's or a poll's share) allows, checked
     against the base push (`revision`: the push's, for Push Health) where a failure would be new."""
-    failed = rules.failed_jobs(jobs)
+    failed = triage.failed_jobs(jobs)
     tier1_failed = sum(1 for job in failed if rules.effective_tier(job) == 1)
     if not failed:
-        return rules.summarize_failures([], 0, 0)
+        return verdict.summarize_failures([], 0, 0)
     budget = seconds if seconds is not None else (poll_seconds() if background else page_seconds())
     pool = ThreadPoolExecutor(max_workers=concurrency() + 1, thread_name_prefix="evidence")
     try:
@@ -191,10 +191,10 @@ def failure_summary(
             asked = revision and tier1_failed
             health = round_.submit(base_push.health, repo, revision, finished, background) if asked else None
             logs = collect(round_, repo, failed)
-            summary = rules.summarize_failures(logs, len(failed), tier1_failed)
-            if health is not None and any(group.triage == rules.Triage.NEW for group in summary.groups):
+            summary = verdict.summarize_failures(logs, len(failed), tier1_failed)
+            if health is not None and any(group.triage == triage.Triage.NEW for group in summary.groups):
                 base = base_push.check(round_, health.result(), _new_job_names(summary), collect)
-                summary = rules.summarize_failures(logs, len(failed), tier1_failed, base)
+                summary = verdict.summarize_failures(logs, len(failed), tier1_failed, base)
     finally:
         # Everything read was waited for; a Push Health read not needed goes on in the background, within
         # the round's budget, and lands in the cache for the next summary.
@@ -204,26 +204,26 @@ def failure_summary(
     return summary
 
 
-def _new_job_names(summary: rules.FailureSummary) -> list[str]:
+def _new_job_names(summary: verdict.FailureSummary) -> list[str]:
     jobs = summary.jobs_by_id
     return list(
         dict.fromkeys(
             jobs[job_id].job_type_name
             for group in summary.groups
-            if group.triage == rules.Triage.NEW
+            if group.triage == triage.Triage.NEW
             for job_id in group.job_ids
             if job_id in jobs
         )
     )
 
 
-def _cross_check(repo: str, revision: str, health: PushHealth, summary: rules.FailureSummary) -> None:
+def _cross_check(repo: str, revision: str, health: PushHealth, summary: verdict.FailureSummary) -> None:
     """Push Health is a cross-check, not a dependency: where its count of failures that need
     investigation differs from ours (new, or failing on the base push), log both, once."""
     if not summary.complete:
         return
     theirs = len(health.need_investigation)
-    ours = sum(1 for group in summary.groups if group.triage in (rules.Triage.NEW, rules.Triage.BASE))
+    ours = sum(1 for group in summary.groups if group.triage in (triage.Triage.NEW, triage.Triage.BASE))
     if theirs != ours and cache.add(f"bw:crosscheck:{repo}:{revision}:{theirs}:{ours}", 1, CROSS_CHECK_TTL):
         logger.info(
             "Push Health says %d failure(s) of %s push %s need investigation; BuildWatch finds %d failure "

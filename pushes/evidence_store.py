@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from . import rules
+from . import rules, triage
 from .models import JobEvidence
 from .treeherder.parsing import BadRow, bug_suggestion_from_dict, bug_suggestion_to_dict
 
@@ -21,7 +21,7 @@ EVIDENCE_BATCH = 500  # rows per INSERT … ON CONFLICT
 @dataclass(frozen=True, slots=True)
 class Stored:
     parse_status: str
-    suggestions: list[rules.BugSuggestion]
+    suggestions: list[triage.BugSuggestion]
 
 
 def load(repo: str, job_ids: Iterable[int]) -> dict[int, Stored]:
@@ -40,7 +40,7 @@ def load(repo: str, job_ids: Iterable[int]) -> dict[int, Stored]:
     return found
 
 
-def save(repo: str, evidence: Sequence[tuple[rules.Job, str, Sequence[rules.BugSuggestion]]]) -> int:
+def save(repo: str, evidence: Sequence[tuple[rules.Job, str, Sequence[triage.BugSuggestion]]]) -> int:
     """Keep the final evidence of these jobs (job, parse status, suggestions) of `repo`; a row already
     there (another viewer, the poller) is overwritten with the same. Returns the rows written."""
     now = timezone.now()
@@ -54,7 +54,7 @@ def save(repo: str, evidence: Sequence[tuple[rules.Job, str, Sequence[rules.BugS
             read_at=now,
         )
         for job, parse_status, suggestions in evidence
-        if parse_status in rules.FINAL_PARSE_STATUSES
+        if parse_status in triage.FINAL_PARSE_STATUSES
     ]
     if rows:
         JobEvidence.objects.bulk_create(

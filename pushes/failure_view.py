@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import rules
+from . import triage, verdict
 from .rules import Job
 from .treeherder.parsing import parse_last_modified
 
@@ -28,12 +28,12 @@ if TYPE_CHECKING:
 
 PENDING_PARSE = frozenset({"pending", "unknown"})  # Treeherder will still parse these logs
 # The base push may still answer for a failure that would be new: being read, or still running.
-UNSETTLED_BASE = frozenset({rules.BaseState.PENDING, rules.BaseState.RUNNING})
+UNSETTLED_BASE = frozenset({triage.BaseState.PENDING, triage.BaseState.RUNNING})
 
 
 @dataclass(frozen=True, slots=True)
 class FailureView:
-    summary: rules.FailureSummary
+    summary: verdict.FailureSummary
     jobs_fetched: Fetched[list[Job]] | None  # when the failed jobs were read (None: Treeherder
     # down); their list is left out, the summary has the jobs it shows
     error: str
@@ -53,7 +53,10 @@ class FailureView:
         for log in self.summary.logs:
             if log.evidence_missing and not log.classified:
                 return False
-            if log.parse_status in PENDING_PARSE and now - (_ended_at(log.job) or now) < rules.LOG_PARSE_WAIT:
+            if (
+                log.parse_status in PENDING_PARSE
+                and now - (_ended_at(log.job) or now) < triage.LOG_PARSE_WAIT
+            ):
                 return False
             if log.parsed and log.errors and log.suggestions is None:
                 return False
@@ -61,7 +64,7 @@ class FailureView:
 
 
 def view_of(
-    summary: rules.FailureSummary, jobs_fetched: Fetched[list[Job]] | None, error: str, finished: bool
+    summary: verdict.FailureSummary, jobs_fetched: Fetched[list[Job]] | None, error: str, finished: bool
 ) -> FailureView:
     """The view of a summary, with its digest (`jobs_fetched`: whether and when the failed jobs were read)."""
     return FailureView(

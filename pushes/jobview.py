@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from django.utils.text import slugify
 
-from . import display, rules
+from . import display, rules, triage
 from .rules import Job
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ class JobFilter:
         return needle in haystack or job.id in test_matches
 
 
-def test_name_matches(q: str, failure_groups: Iterable[rules.FailureGroup]) -> frozenset[int]:
+def test_name_matches(q: str, failure_groups: Iterable[triage.FailureGroup]) -> frozenset[int]:
     """Ids of the failed jobs whose failure (a test name, an error line) contains `q`."""
     if not q:
         return frozenset()

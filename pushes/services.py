@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from django.core.cache import cache
 
-from . import cached, live, paging, rules
+from . import cached, live, paging, rules, triage
 from .cached import KEY, LAST_GOOD_TTL, Fetched, read, short_ttl
 from .rules import Job, Push
 from .treeherder.client import get_client
@@ -256,7 +256,7 @@ def group_jobs(
 
 
 def push_failed_jobs(repo: str, push_id: int) -> Fetched[list[Job]]:
-    return _derived("failed", repo, push_id, rules.failed_jobs)
+    return _derived("failed", repo, push_id, triage.failed_jobs)
 
 
 def failure_classifications() -> dict[int, str]:
@@ -322,6 +322,6 @@ def failing_groups_jobs(repo: str, push_id: int) -> Fetched[dict[tuple[str, str]
 # What every push page derives from a fetch of the jobs (`_landed` computes them as the fetch lands).
 _AT_LANDING: tuple[tuple[str, Callable[[list[Job]], object]], ...] = (
     ("summary", summarize),
-    ("failed", rules.failed_jobs),
+    ("failed", triage.failed_jobs),
     ("failing-groups", _failing_groups),
 )

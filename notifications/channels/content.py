@@ -11,7 +11,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from notifications.models import Notification, PushState
-from pushes import links, rules
+from pushes import links, verdict
 
 
 def push_page_url(repo: str, push_id: int) -> str:
@@ -40,7 +40,7 @@ def message_context(notification: Notification) -> dict[str, Any]:
         "revision": revision[:12],
         "failed": bool(summary.get("failed", notification.title.endswith("failed"))),
         "summary": summary,
-        "known_only": summary.get("verdict") == rules.Verdict.KNOWN,
+        "known_only": summary.get("verdict") == verdict.Verdict.KNOWN,
         "new_groups": [group for group in summary.get("failure_groups", []) if group.get("triage") == "new"],
         "other_groups": [
             group for group in summary.get("failure_groups", []) if group.get("triage") != "new"

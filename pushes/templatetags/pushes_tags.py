@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from django import template
 
-from pushes import display, rules
+from pushes import display, rules, triage
 
 register = template.Library()
 
@@ -70,7 +70,7 @@ TRIAGE_COLOURS = {
 
 
 @register.filter
-def lower_tier_count(groups: list[rules.FailureGroup]) -> int:
+def lower_tier_count(groups: list[triage.FailureGroup]) -> int:
     """How many of these failure groups are tier 2/3 only: shown, but not counted in the push's verdict
     (so a section's header and the triage line above it add up)."""
     return sum(not group.tier1 for group in groups)
@@ -83,12 +83,12 @@ def triage_colour(triage: str) -> str:
 
 
 @register.filter
-def base_words(group: rules.FailureGroup, check: rules.BaseCheck | None) -> str:
+def base_words(group: triage.FailureGroup, check: triage.BaseCheck | None) -> str:
     """What the base push says of a failure that would be new ("passes on autoland push 630312")."""
     return display.base_words(group.base, check.push if check else None, check.reason if check else "")
 
 
 @register.filter
-def unanswered(logs: list[rules.JobLog]) -> list[rules.JobLog]:
+def unanswered(logs: list[triage.JobLog]) -> list[triage.JobLog]:
     """The jobs among these whose evidence Treeherder did not give (not just not read yet)."""
     return [log for log in logs if log.error]

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from pushes.rules import REPO_NAME, BugSuggestion, Job, Push
+from pushes.rules import REPO_NAME, Job, Push
+from pushes.triage import BugSuggestion
 
 from . import parsing
 from .errors import TreeherderError, TreeherderNotFound

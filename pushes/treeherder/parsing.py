@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pushes.rules import BasePush, Bug, BugSuggestion, Job, Push, Revision
+from pushes.rules import Job, Push, Revision
+from pushes.triage import BasePush, Bug, BugSuggestion
 
 from .errors import TreeherderError
 

@@ -12,10 +12,11 @@ import pytest
 from django.core.cache import cache
 
 from fakeherder import FakeTreeherder
-from pushes import evidence, rules
+from pushes import evidence, rules, triage, verdict
 from pushes.models import JobEvidence
-from pushes.rules import BaseState, Triage, Verdict
 from pushes.treeherder.client import get_client
+from pushes.triage import BaseState, Triage
+from pushes.verdict import Verdict
 from tests.conftest import TRIAGE_T0
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +32,7 @@ def jobs_of(upstream: FakeTreeherder, role: str) -> tuple[list[rules.Job], str]:
     return get_client().jobs("try", push_id), upstream.push(push_id).revision
 
 
-def summary_of(upstream: FakeTreeherder, role: str, **kwargs) -> rules.FailureSummary:
+def summary_of(upstream: FakeTreeherder, role: str, **kwargs) -> verdict.FailureSummary:
     jobs, revision = jobs_of(upstream, role)
     kwargs.setdefault("seconds", 30)
     return evidence.failure_summary("try", jobs, revision=revision, finished=True, **kwargs)
@@ -75,7 +76,7 @@ def test_failures_failing_the_same_way_on_the_base_push_are_not_new(upstream):
     summary = summary_of(upstream, "mixed")
     base = upstream.push(upstream.push_id("base"))
 
-    assert summary.base.push == rules.BasePush("autoland", base.id, base.revision, exact_match=True)
+    assert summary.base.push == triage.BasePush("autoland", base.id, base.revision, exact_match=True)
     assert [(g.key, g.triage) for g in summary.by_triage(Triage.BASE)] == [
         (f"testing/triage/base/test_broken_{n}.html", Triage.BASE) for n in range(4)
     ]

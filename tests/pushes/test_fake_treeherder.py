@@ -26,7 +26,8 @@ from fakeherder import (
     XSS_TEXT,
     FakeTreeherder,
 )
-from pushes.rules import Revision, TextLogError, display_title, failure_groups
+from pushes.rules import Revision, TextLogError, display_title
+from pushes.triage import failure_groups
 
 T0 = 1_795_000_000  # a fixed simulated start: every answer is reproducible
 COUNT_DETAIL = "Specified count exceeds API MAX_JOBS_COUNT value: 2000"
@@ -494,8 +495,8 @@ def test_push_health_names_the_base_push_and_the_new_failures_in_todays_shape(ht
     assert all(job["failure_classification_id"] == 6 for jobs in body["jobs"].values() for job in jobs)
     assert sum(len(jobs) for jobs in body["jobs"].values()) == 6
 
-    from pushes.rules import BasePush
     from pushes.treeherder.client import TreeherderClient
+    from pushes.triage import BasePush
 
     client = TreeherderClient(fake.url, timeout=10, session=http, max_retries=0)
     read = client.push_health("try", fake.push(fake.push_id("mixed")).revision)

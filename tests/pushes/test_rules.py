@@ -12,7 +12,6 @@ from pushes import display, links, paging, rules
 from pushes.display import job_status, notification_title, result_colour
 from pushes.links import bugzilla_url, taskcluster_task_url, treeherder_job_url, treeherder_push_url
 from pushes.rules import (
-    FailureGroup,
     Job,
     PlatformGroup,
     Push,
@@ -23,8 +22,6 @@ from pushes.rules import (
     clean_try_message,
     display_result,
     display_title,
-    failure_groups,
-    group_key,
     group_status,
     has_failures,
     is_decision_or_action,
@@ -35,6 +32,7 @@ from pushes.rules import (
     ready_to_notify,
     short_message,
 )
+from pushes.triage import FailureGroup, failure_groups, group_key
 from tests.helpers import recording
 
 _ids = iter(range(1, 10**9))

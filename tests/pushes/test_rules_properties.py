@@ -5,20 +5,19 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pushes import rules
+from pushes import triage
 from pushes.rules import (
     Job,
     Revision,
     TextLogError,
     clean_try_message,
     display_title,
-    failure_groups,
-    group_key,
     group_status,
     is_failure,
     platform_groups,
     short_message,
 )
+from pushes.triage import failure_groups, group_key
 
 settings.register_profile("rules", max_examples=200, deadline=None)
 settings.load_profile("rules")
@@ -155,7 +154,7 @@ def test_display_title_is_a_short_message_or_the_cleaned_first(revisions):
 @given(errors_strategy)
 def test_failure_group_counts_add_up(errors):
     groups = failure_groups(errors)
-    is_test = {id(e): rules._is_test_line(rules.clean_line(e.line)) for e in errors}
+    is_test = {id(e): triage._is_test_line(triage.clean_line(e.line)) for e in errors}
     jobs_with_tests = {e.job for e in errors if is_test[id(e)]}
     # Every test line is grouped; so is every line of a job without test lines; a job's other lines
     # (aftermath of its test failures) are not.

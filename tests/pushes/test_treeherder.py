@@ -24,10 +24,11 @@ from fakeherder import (
     job_properties,
     project_jobs_page,
 )
-from pushes.rules import BasePush, Bug, BugSuggestion, Job, Push, Revision
+from pushes.rules import Job, Push, Revision
 from pushes.treeherder.client import TreeherderClient, get_client
 from pushes.treeherder.errors import TreeherderError, TreeherderNotFound
 from pushes.treeherder.parsing import Evidence, parse_jobs
+from pushes.triage import BasePush, Bug, BugSuggestion
 from tests.conftest import NetworkBlocked
 from tests.helpers import free_port, recording
 from tests.pushes.conftest import BASE_URL

@@ -8,9 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from pushes import display, rules
-from pushes.rules import Bug, BugSuggestion, Job, JobLog, TextLogError, Triage, Verdict
+from pushes import display, rules, triage, verdict
+from pushes.rules import Job, TextLogError
 from pushes.treeherder.parsing import bug_suggestion_from_dict
+from pushes.triage import Bug, BugSuggestion, JobLog, Triage
+from pushes.verdict import Verdict
 from tests.helpers import recording
 
 _ids = itertools.count(1)
@@ -46,9 +48,9 @@ def suggestion(line_number: int, *, bugs: tuple[Bug, ...] = (), counter: int | N
     )
 
 
-def summarize(*logs: JobLog) -> rules.FailureSummary:
+def summarize(*logs: JobLog) -> verdict.FailureSummary:
     tier1 = sum(1 for log in logs if rules.effective_tier(log.job) == 1)
-    return rules.summarize_failures(list(logs), len(logs), tier1)
+    return verdict.summarize_failures(list(logs), len(logs), tier1)
 
 
 def log(j: Job, errors: list[TextLogError], suggestions: list[BugSuggestion] | None) -> JobLog:
@@ -64,14 +66,14 @@ FAIL_A = "12:00:01     INFO - TEST-UNEXPECTED-FAIL | dom/a.js | x"
 def test_one_build_failure_is_one_group_whatever_its_time_stamps():
     lines = recording("build-fail.logview.json")["errors"]
     errors = [error(7, row["line"], number) for number, row in enumerate(lines)]
-    groups = rules.failure_groups(errors)
+    groups = triage.failure_groups(errors)
     assert len(groups) == 1  # not ~30 one-job groups keyed by "21:47:57 ERROR - …"
     assert groups[0].affected_job_count == 1 and len(groups[0].errors) == len(errors)
     assert not groups[0].key.startswith("21:")
 
 
 def test_the_same_build_error_in_two_jobs_at_other_times_groups_across_jobs():
-    groups = rules.failure_groups(
+    groups = triage.failure_groups(
         [
             error(1, "21:47:57    ERROR -  lld-link: error: undefined symbol: PropVariantCompareEx"),
             error(2, "06:02:11    ERROR -  lld-link: error: undefined symbol: PropVariantCompareEx"),
@@ -83,7 +85,7 @@ def test_the_same_build_error_in_two_jobs_at_other_times_groups_across_jobs():
 
 
 def test_varying_numbers_do_not_split_a_group():
-    groups = rules.failure_groups(
+    groups = triage.failure_groups(
         [error(1, "00:01:58     INFO - KeyError: 261"), error(2, "00:01:58     INFO - KeyError: 275")]
     )
     assert [(g.key, g.affected_job_count) for g in groups] == [("KeyError: N", 2)]
@@ -102,14 +104,14 @@ def test_varying_numbers_do_not_split_a_group():
     ],
 )  # fmt: skip
 def test_clean_line_strips_harness_prefixes(line, cleaned):
-    assert rules.clean_line(line) == cleaned
+    assert triage.clean_line(line) == cleaned
 
 
 def test_spec_rule_for_test_lines_still_keys_by_the_test():
     line = (
         "[task 2026-01-01T00:00:00Z] 05:35:49     INFO -  2018 INFO TEST-UNEXPECTED-FAIL | dom/t.html | a 1"
     )
-    assert rules.group_key(line) == "dom/t.html"
+    assert triage.group_key(line) == "dom/t.html"
 
 
 # --- One class per group --------------------------------------------------------------------------
@@ -248,7 +250,7 @@ def test_suggestions_match_their_own_line_only():
 # --- Order and verdict ----------------------------------------------------------------------------
 
 
-def _three_class_summary(**kwargs) -> rules.FailureSummary:
+def _three_class_summary(**kwargs) -> verdict.FailureSummary:
     lines = {n: f"12:00:0{n}     INFO - TEST-UNEXPECTED-FAIL | dom/{name}.js | x" for n, name in
              [(1, "known"), (2, "old"), (3, "mine")]}  # fmt: skip
     return summarize(
@@ -290,7 +292,7 @@ def test_not_known_while_a_log_is_unread_or_more_jobs_failed_than_were_read():
     unparsed = JobLog(job=job(2), parse_status="pending")
     assert summarize(known, unparsed).verdict == Verdict.FAILED
     assert summarize(known, unparsed).verdict_label == "failed"
-    more = rules.summarize_failures([known], failed_total=20, tier1_failed=20)
+    more = verdict.summarize_failures([known], failed_total=20, tier1_failed=20)
     assert more.verdict == Verdict.FAILED and not more.complete
 
 
@@ -339,7 +341,7 @@ def test_a_sheriffs_classification_arriving_later_changes_the_verdict_without_ne
 
 # --- The base push ----------------------------------------------------------------------------------
 
-BASE = rules.BasePush(repo="autoland", push_id=630312, revision="e" * 40)
+BASE = triage.BasePush(repo="autoland", push_id=630312, revision="e" * 40)
 FAIL_B = "TEST-UNEXPECTED-FAIL | dom/b.js | got 2, expected 1"
 
 
@@ -355,15 +357,15 @@ def new_on_try(job_id: int = 1) -> JobLog:
     return log(job(job_id), [error(job_id, FAIL_A, 5)], [suggestion(5, counter=0)])
 
 
-def check(*base_logs: JobLog, push: rules.BasePush | None = BASE, **kwargs) -> rules.BaseCheck:
+def check(*base_logs: JobLog, push: triage.BasePush | None = BASE, **kwargs) -> triage.BaseCheck:
     jobs: dict[str, list[JobLog]] = {}
     for base_log in base_logs:
         jobs.setdefault(base_log.job.job_type_name, []).append(base_log)
-    return rules.BaseCheck(push=push, jobs=jobs, **kwargs)
+    return triage.BaseCheck(push=push, jobs=jobs, **kwargs)
 
 
-def triaged(base: rules.BaseCheck) -> rules.FailureGroup:
-    summary = rules.summarize_failures([new_on_try()], 1, 1, base)
+def triaged(base: triage.BaseCheck) -> triage.FailureGroup:
+    summary = verdict.summarize_failures([new_on_try()], 1, 1, base)
     return summary.groups[0]
 
 
@@ -373,14 +375,14 @@ def test_a_failure_that_fails_the_same_way_on_the_base_push_is_not_new():
         base_job(900, name, result="testfailed"), [error(900, FAIL_A.replace("x", "y"), 3)], [suggestion(3)]
     )
     group = triaged(check(failing))
-    assert (group.triage, group.base) == (Triage.BASE, rules.BaseState.FAILING)
-    summary = rules.summarize_failures([new_on_try()], 1, 1, check(failing))
+    assert (group.triage, group.base) == (Triage.BASE, triage.BaseState.FAILING)
+    summary = verdict.summarize_failures([new_on_try()], 1, 1, check(failing))
     assert summary.verdict == Verdict.KNOWN and summary.triage_line == "1 failing on the base push"
     assert Triage.BASE.label == "failing on the base push"
 
 
 def test_push_health_saying_it_failed_in_the_parent_is_enough():
-    base = rules.BaseCheck(
+    base = triage.BaseCheck(
         push=BASE, jobs=None, failed_in_parent=frozenset({(job(1).job_type_name, "dom/a.js")})
     )
     assert triaged(base).triage == Triage.BASE
@@ -390,15 +392,18 @@ def test_push_health_saying_it_failed_in_the_parent_is_enough():
     ("base", "state"),
     [
         (None, None),  # not checked at all
-        (rules.BaseCheck(push=None, reason="Push Health did not answer"), rules.BaseState.UNKNOWN),
-        (rules.BaseCheck(push=BASE, jobs=None, pending=True), rules.BaseState.PENDING),  # being read
-        (rules.BaseCheck(push=BASE, jobs=None, reason="its jobs could not be read"), rules.BaseState.UNKNOWN),
-        ("passing", rules.BaseState.PASSING),
-        ("other-failure", rules.BaseState.PASSING),  # fails there, but not this way
-        ("running", rules.BaseState.RUNNING),
-        ("unread", rules.BaseState.PENDING),  # fails there, its evidence not read yet
-        ("missing", rules.BaseState.NOT_RUN),
-        ("not-scheduled-yet", rules.BaseState.RUNNING),
+        (triage.BaseCheck(push=None, reason="Push Health did not answer"), triage.BaseState.UNKNOWN),
+        (triage.BaseCheck(push=BASE, jobs=None, pending=True), triage.BaseState.PENDING),  # being read
+        (
+            triage.BaseCheck(push=BASE, jobs=None, reason="its jobs could not be read"),
+            triage.BaseState.UNKNOWN,
+        ),
+        ("passing", triage.BaseState.PASSING),
+        ("other-failure", triage.BaseState.PASSING),  # fails there, but not this way
+        ("running", triage.BaseState.RUNNING),
+        ("unread", triage.BaseState.PENDING),  # fails there, its evidence not read yet
+        ("missing", triage.BaseState.NOT_RUN),
+        ("not-scheduled-yet", triage.BaseState.RUNNING),
     ],
 )
 def test_a_new_failure_says_what_its_base_push_says_and_stays_new(base, state):
@@ -451,7 +456,7 @@ def test_a_new_tier2_failure_does_not_make_known_tier1_failures_a_failed_push():
     tier2 = log(
         job(2, tier=2), [error(2, "TEST-UNEXPECTED-FAIL | gfx/t2.html | x", 5)], [suggestion(5, counter=0)]
     )
-    summary = rules.summarize_failures([known, tier2], failed_total=2, tier1_failed=1)
+    summary = verdict.summarize_failures([known, tier2], failed_total=2, tier1_failed=1)
     assert [(g.key, g.triage, g.tier1) for g in summary.groups] == [
         ("gfx/t2.html", Triage.NEW, False),
         ("dom/a.js", Triage.INTERMITTENT, True),

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from accounts.models import UserSettings
 from notifications.models import Watch
-from pushes import rules
+from pushes import triage
 from tests.helpers import parse_html
 from tests.pushes.conftest import (
     TH,
@@ -259,7 +259,7 @@ def test_a_finished_push_keeps_refreshing_until_its_failed_logs_are_parsed(clien
 
 @pytest.mark.django_db
 def test_a_finished_push_stops_refreshing_when_a_log_stays_unparsed_past_the_bound(client, th):
-    ended = datetime.now(UTC) - timedelta(seconds=rules.LOG_PARSE_WAIT + 60)  # it will not be parsed
+    ended = datetime.now(UTC) - timedelta(seconds=triage.LOG_PARSE_WAIT + 60)  # it will not be parsed
     mock_detail(th, [job(1), job(2, result="busted", last_modified=ended.isoformat())], decision=False)
     mock_log_errors(th, 2, [], parse_status="pending")
     html = client.get("/try/pushes/100/", **HX).content.decode()
