@@ -4,12 +4,20 @@ never while typing in a field or with a modifier key."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOTS = os.environ.get("BUILDWATCH_SCREENSHOTS", "")  # a directory: save the pages there to look at
+
+
+def screenshot(page, name: str) -> None:
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, f"keys-{name}.png"))
 
 
 @pytest.fixture
@@ -64,6 +72,7 @@ def test_j_and_k_move_between_failures(push_page) -> None:
     push_page.keyboard.press("j")
     assert active(push_page)["index"] == active(push_page)["current"] == 1
     assert in_view(groups.nth(1))
+    screenshot(push_page, "j")
     expect(groups.nth(1)).to_have_class(re.compile(r"\bkey-current\b"))
     expect(groups.nth(0)).not_to_have_class(re.compile(r"\bkey-current\b"))
     push_page.keyboard.press("k")
@@ -106,6 +115,7 @@ def test_question_mark_shows_and_hides_the_keys(push_page) -> None:
     expect(panel).to_be_hidden()
     push_page.keyboard.press("?")
     expect(panel).to_be_visible()
+    screenshot(push_page, "help")
     for key in ("/", "j", "k", "f", "?"):
         expect(panel.locator("kbd", has_text=key).first).to_be_visible()
     push_page.keyboard.press("?")
