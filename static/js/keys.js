@@ -2,7 +2,8 @@
 //   /  focus the job search (on a page that has one)
 //   j  next failure, k  previous failure (the failure summary's .failure-group: scrolled to, focused)
 //   f  Failures only on/off (submits the push page's form.job-filters with show=failures or show=all)
-//   ?  show or hide the list of keys (#keys-help in templates/base.html; Escape hides it too)
+//   ?  show or hide the list of keys (#keys-help in templates/base.html; Escape hides it too). The list
+//      shows a key's line (its data-key) only where the key does something on this page, as it is now.
 // Never while typing in a field, never with Ctrl, Alt or Meta (the browser's own shortcuts).
 (function () {
   "use strict";
@@ -20,8 +21,12 @@
     return document.querySelector("form.job-filters input[type=search]");
   }
 
+  function failureGroups() {
+    return Array.prototype.filter.call(document.querySelectorAll(".failure-group"), visible);
+  }
+
   function moveFailure(step) {
-    var groups = Array.prototype.filter.call(document.querySelectorAll(".failure-group"), visible);
+    var groups = failureGroups();
     if (!groups.length) return false;
     var current = groups.indexOf(document.querySelector(".failure-group.key-current"));
     var next = current < 0 ? 0 : Math.min(Math.max(current + step, 0), groups.length - 1);
@@ -36,13 +41,19 @@
     return true;
   }
 
-  function toggleFailuresOnly() {
+  function failuresOnlyChoice() {
     var form = document.querySelector("form.job-filters");
-    if (!form) return false;
+    if (!form) return null;
     var failures = form.querySelector("input[name=show][value=failures]");
     var all = form.querySelector("input[name=show][value=all]");
-    if (!failures || !all) return false;
-    (failures.checked ? all : failures).checked = true;
+    return failures && all ? { form: form, failures: failures, all: all } : null;
+  }
+
+  function toggleFailuresOnly() {
+    var choice = failuresOnlyChoice();
+    if (!choice) return false;
+    var form = choice.form;
+    (choice.failures.checked ? choice.all : choice.failures).checked = true;
     if (form.requestSubmit) form.requestSubmit();
     else form.submit();
     return true;
@@ -52,10 +63,31 @@
     return document.getElementById("keys-help");
   }
 
+  // What each line of the list needs on the page for its key to work (the handlers below check the same).
+  var AVAILABLE = {
+    search: function () {
+      return Boolean(searchField());
+    },
+    failures: function () {
+      return failureGroups().length > 0;
+    },
+    filters: function () {
+      return Boolean(failuresOnlyChoice());
+    },
+  };
+
+  function fitHelp(panel) {
+    Array.prototype.forEach.call(panel.querySelectorAll("[data-key]"), function (line) {
+      var available = AVAILABLE[line.getAttribute("data-key")];
+      line.hidden = Boolean(available && !available());
+    });
+  }
+
   function toggleHelp(show) {
     var panel = help();
     if (!panel) return false;
     panel.hidden = show === undefined ? !panel.hidden : !show;
+    if (!panel.hidden) fitHelp(panel);
     return true;
   }
 
@@ -84,6 +116,12 @@
       done = toggleHelp();
     }
     if (done) event.preventDefault();
+  });
+
+  // The page changes under an open list (htmx swaps in the failures, the filters): the list follows.
+  document.addEventListener("htmx:afterSettle", function () {
+    var panel = help();
+    if (panel && !panel.hidden) fitHelp(panel);
   });
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -144,3 +144,21 @@ def test_keys_in_a_select_are_left_to_it(page, app, fake_treeherder) -> None:
 def test_without_javascript_no_hint_is_shown(page_without_javascript, app, fake_treeherder) -> None:
     page_without_javascript.goto(app.url("/try/"))
     expect(page_without_javascript.locator("#keys-hint")).to_be_hidden()
+
+
+def test_the_push_list_offers_only_the_keys_that_work_there(page, app, fake_treeherder) -> None:
+    page.set_viewport_size({"width": 1280, "height": 700})
+    page.goto(app.url("/try/"))
+    page.wait_for_load_state("networkidle")
+    assert page.locator("form.job-filters input[type=search], .failure-group").count() == 0  # nothing to search
+    page.locator("h1").first.click()
+    page.keyboard.press("?")
+    panel = page.locator("#keys-help")
+    expect(panel).to_be_visible()
+    screenshot(page, "help-list")
+    expect(panel.locator("kbd:visible")).to_have_text(["?"])  # not "/", "j k" nor "f": they do nothing here
+    expect(panel.get_by_text("Search the jobs")).to_be_hidden()
+    expect(panel.get_by_text("Show or hide this list")).to_be_visible()
+    page.keyboard.press("/")  # and indeed nothing happens
+    expect(page.locator("body")).to_be_focused()
+    assert page.js_errors == []
