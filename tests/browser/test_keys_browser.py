@@ -150,7 +150,9 @@ def test_the_push_list_offers_only_the_keys_that_work_there(page, app, fake_tree
     page.set_viewport_size({"width": 1280, "height": 700})
     page.goto(app.url("/try/"))
     page.wait_for_load_state("networkidle")
-    assert page.locator("form.job-filters input[type=search], .failure-group").count() == 0  # nothing to search
+    assert (
+        page.locator("form.job-filters input[type=search], .failure-group").count() == 0
+    )  # nothing to search
     page.locator("h1").first.click()
     page.keyboard.press("?")
     panel = page.locator("#keys-help")
@@ -162,3 +164,18 @@ def test_the_push_list_offers_only_the_keys_that_work_there(page, app, fake_tree
     page.keyboard.press("/")  # and indeed nothing happens
     expect(page.locator("body")).to_be_focused()
     assert page.js_errors == []
+
+
+def test_a_green_push_offers_search_and_filters_but_no_failures_to_move_to(
+    page, app, fake_treeherder
+) -> None:
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(app.url(f"/try/pushes/{fake_treeherder.push_id('green')}/"))
+    page.wait_for_load_state("networkidle")
+    page.locator("h1").first.click()
+    page.keyboard.press("?")
+    panel = page.locator("#keys-help")
+    expect(panel).to_be_visible()
+    screenshot(page, "help-green")
+    expect(panel.locator("kbd:visible")).to_have_text(["/", "f", "?"])
+    expect(panel.get_by_text("Next / previous failure")).to_be_hidden()
