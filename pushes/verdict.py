@@ -151,8 +151,9 @@ class FailureSummary:
 
     @property
     def triage_line(self) -> str:
-        """ "1 new failure (dom/a.html) · 2 failing on the base push · 3 known intermittent · 1 also failing
-        on mozilla-central · 60 failed jobs not triaged yet": a lone new failure is named first."""
+        """ "1 new failure (dom/a.html) · 2 failing on the base push · 3 known intermittent · 1 already
+        failing on autoland/mozilla-central · 60 failed jobs not triaged yet": a lone new failure is named
+        first; each count is the one its section's header on the page says (tier-1 failure groups)."""
         counts = self.counts
         parts = []
         if counts[Triage.NEW] == 1:
@@ -166,7 +167,7 @@ class FailureSummary:
         if counts[Triage.INTERMITTENT]:
             parts.append(f"{counts[Triage.INTERMITTENT]} known intermittent")
         if counts[Triage.PREEXISTING]:
-            parts.append(f"{counts[Triage.PREEXISTING]} also failing on mozilla-central")
+            parts.append(f"{counts[Triage.PREEXISTING]} {Triage.PREEXISTING.label}")
         if classified := len(self.classified_unread):
             parts.append(f"{_plural(classified, 'job')} classified on Treeherder")
         if not_read := len(self.not_read):

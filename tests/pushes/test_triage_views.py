@@ -49,7 +49,7 @@ def test_failure_summary_shows_new_then_preexisting_then_intermittent(upstream):
 
     assert sections(html) == ["new", "preexisting", "intermittent"]
     assert (
-        "1 new failure (dom/base/test/test_mine.html) · 1 known intermittent · 1 also failing on mozilla-central"
+        "1 new failure (dom/base/test/test_mine.html) · 1 known intermittent · 1 already failing on autoland/mozilla-central"
         in html
     )
     page = parse_html(html)
