@@ -220,6 +220,36 @@
     retriggerError(event, "BuildWatch did not answer, so the job may or may not have been retriggered: check the push before trying again.");
   });
 
+  // The failure summary sits above the platforms: a refresh that changed it while the reader is below it
+  // (it is wholly above the window) would move what they read. It waits, the newest kept, until they
+  // scroll back up to it (the page keeps sending it while the page shows the older digest).
+  var pendingFailures = null;
+
+  function applyPendingFailures() {
+    var current = document.getElementById("failures");
+    if (!pendingFailures || !current || current.getBoundingClientRect().bottom <= 0) return;
+    var fresh = pendingFailures;
+    pendingFailures = null;
+    fresh.removeAttribute("hx-swap-oob");
+    current.replaceWith(fresh);
+    htmx.process(fresh);
+  }
+
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "failures" || !event.detail.fragment) return;
+    if (target.getBoundingClientRect().bottom > 0) {
+      pendingFailures = null;
+      return;
+    }
+    var fresh = event.detail.fragment.querySelector ? event.detail.fragment.querySelector("#failures") : null;
+    if (!fresh && event.detail.fragment.id === "failures") fresh = event.detail.fragment;
+    if (!fresh) return;
+    pendingFailures = fresh.cloneNode(true);
+    event.detail.shouldSwap = false;
+  });
+  window.addEventListener("scroll", applyPendingFailures, { passive: true });
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("#push-live .group-jobs").forEach(readAgainIfOlder);
     openNewFailures(true);
