@@ -88,6 +88,12 @@
 
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
+    // A retrigger's answer goes in a row of its own under the job (pushes/retrigger_result.html#row_result):
+    // one per job, the latest.
+    if (target && target.matches && target.matches("tr.job[id^='jr-']")) {
+      var previous = document.getElementById("rr-" + target.id.slice(3));
+      if (previous) previous.remove();
+    }
     if (target && target.id === "push-live" && fromPoller(event.detail)) {
       openState = {};
       groups().forEach(function (details) { openState[details.id] = details.open; });
