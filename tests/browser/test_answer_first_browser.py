@@ -28,6 +28,7 @@ def no_sideways_scroll(page) -> bool:
 def screenshot(page, name: str) -> None:
     os.makedirs(SCREENS, exist_ok=True)
     page.screenshot(path=os.path.join(SCREENS, f"{name}.png"), full_page=True)
+    page.screenshot(path=os.path.join(SCREENS, f"{name}-screen.png"))  # what the window shows
 
 
 @pytest.mark.parametrize("width", WIDTHS)
