@@ -95,6 +95,7 @@ def test_the_failure_summary_comes_before_the_platforms_and_the_badge_links_to_i
     assert no_sideways_scroll(page)
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, f"push-failed-{width}")
+    new.screenshot(path=os.path.join(SCREENS, f"push-failed-{width}-new.png"))
     assert page.js_errors == []
 
 
