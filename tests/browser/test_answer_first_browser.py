@@ -154,3 +154,33 @@ def test_a_retrigger_answer_sits_under_its_job_and_never_widens_the_page(
     result.scroll_into_view_if_needed()
     screenshot(page, f"retrigger-{'ok' if with_credentials else 'nocreds'}-{width}")
     assert page.js_errors == []
+
+
+@pytest.mark.parametrize("fake_scenario", ["default"])
+def test_a_summary_that_changed_above_the_reader_waits_until_they_scroll_back(page, app, fake_treeherder):
+    big = fake_treeherder.push_id("big")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    open_push_page(page, app.url(f"/try/pushes/{big}/"))
+    page.locator("#failures[data-digest]").wait_for(state="attached")
+    group = page.locator("#push-live details.group").nth(3)
+    group.scroll_into_view_if_needed()
+    page.mouse.wheel(0, 400)
+    assert (
+        page.locator("#failures").bounding_box()["y"] + page.locator("#failures").bounding_box()["height"] < 0
+    )
+    before_y, digest = page.evaluate("window.scrollY"), page.locator("#failures").get_attribute("data-digest")
+    counts = page.locator("#push-totals .counts").inner_text()
+
+    fake_treeherder.advance(300)  # jobs fail: the summary above changes
+    page.wait_for_function(
+        "text => document.querySelector('#push-totals .counts').innerText !== text",
+        arg=counts,
+        timeout=15_000,
+    )
+    page.wait_for_timeout(2500)  # more refreshes, each bringing the changed summary
+    assert page.evaluate("window.scrollY") == before_y
+    assert page.locator("#failures").get_attribute("data-digest") == digest  # it waits
+
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_function("d => document.getElementById('failures').dataset.digest !== d", arg=digest)
+    assert page.js_errors == []
