@@ -74,10 +74,12 @@ class Triage(StrEnum):
         return _TRIAGE_LABELS[self]
 
 
+# The one way every page, email, Matrix message and web push says it (issue 28).
+ALREADY_FAILING = "already failing on autoland/mozilla-central"
 _TRIAGE_LABELS = {
     Triage.NEW: "new",
     Triage.BASE: "failing on the base push",
-    Triage.PREEXISTING: "already failing",
+    Triage.PREEXISTING: ALREADY_FAILING,
     Triage.INTERMITTENT: "known intermittent",
     Triage.UNKNOWN: "not triaged yet",
 }

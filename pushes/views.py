@@ -327,7 +327,9 @@ def push_failures(request: HttpRequest, repo: str, push_id: int, push: cached.Fe
     section = reads.failure_section(repo, push.value)
     failures, body = presenters.failure_section_context(repo, push.value, section, time.time())
     failures["failures_body"] = fragments.failure_body(request, section, body)
-    context = {**pages.header(repo, push.value), **failures}
+    # Its own page has the push page's header, Taskcluster link included.
+    decision = None if wants_fragment(request) else services.decision_task(repo, push_id)
+    context = {**pages.header(repo, push.value, decision), **failures}
     context["self_refresh"] = not wants_fragment(request) or "self" in request.GET
     return pages.render_page(request, "pushes/push_failures.html", "failures", context)
 
