@@ -90,13 +90,20 @@ class App:
 
 
 @pytest.fixture
-def app(live_server: Any, fake_treeherder: FakeTreeherder, settings: Any, transactional_db: None) -> App:
+def app(
+    live_server: Any, fake_treeherder: FakeTreeherder, settings: Any, transactional_db: None
+) -> Iterator[App]:
     """The app on `live_server`, reading the fake Treeherder, refreshing every BROWSER_REFRESH_SECONDS."""
+    from pushes import reads
+
     settings.TREEHERDER_URL = fake_treeherder.url
     settings.TASKCLUSTER_ROOT_URL = fake_treeherder.url
     settings.BUILDWATCH_REFRESH_SECONDS = BROWSER_REFRESH_SECONDS
     settings.ALLOWED_HOSTS = ["*"]
-    return App(live_server)
+    yield App(live_server)
+    # The tab is closed by now (browser_context depends on app); the reads its last requests started in
+    # the background finish against the fake, before the settings pointing at it are restored.
+    reads.prefetched(timeout=30)
 
 
 @pytest.fixture
