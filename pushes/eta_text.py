@@ -77,4 +77,22 @@ def finish_sentence(found: Eta | None, zone: str | tzinfo | None = None) -> str:
     return f"The rest should finish around {likely} ({early}–{late} {name})."
 
 
-__all__ = ["NO_ESTIMATE", "EtaLine", "eta_line", "finish_sentence", "finish_times", "zone_or_current"]
+def alert_sentence(detail: dict, zone: str = "") -> str:
+    """An early alert's line from its stored detail's `eta` ([early, likely, late] epoch seconds, or
+    None: no estimate yet) in `zone` (the user's; empty: UTC); "" for an alert stored before it had one."""
+    if "eta" not in detail:
+        return ""
+    found = detail["eta"]
+    estimate = Eta(found[0], found[1], found[2], 0, 0) if found else None
+    return finish_sentence(estimate, zone or "UTC")
+
+
+__all__ = [
+    "alert_sentence",
+    "NO_ESTIMATE",
+    "EtaLine",
+    "eta_line",
+    "finish_sentence",
+    "finish_times",
+    "zone_or_current",
+]
