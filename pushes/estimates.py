@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from django.core.cache import cache
 
@@ -27,6 +28,9 @@ from .eta import Eta, Sample
 from .rules import Job
 from .treeherder.errors import TreeherderNotFound
 from .treeherder.parsing import parse_last_modified
+
+if TYPE_CHECKING:
+    from .reads import LiveState, Status
 
 KEY = "bw:eta:v1"
 LEARNING_TTL = 60  # seconds a page holds a push's learning (two viewers at once count a job once)
@@ -128,4 +132,22 @@ def estimates(repo: str, push_ids: Sequence[int], running: Sequence[int]) -> dic
     return {push_id: value for push_id, value in found.items() if value is not None}
 
 
-__all__ = ["Estimate", "estimate", "estimates", "learn", "page_samples"]
+def running(repo: str, push_id: int, state: LiveState) -> Estimate | None:
+    """The estimated finish of a running push whose jobs were read (from the cache)."""
+    if state.fetched is None or state.finished:
+        return None
+    return estimate(repo, push_id)
+
+
+def with_estimates(repo: str, found: list[Status]) -> list[Status]:
+    """Status cells with their running pushes' estimates: learned from every push read first (in this
+    thread: it writes the database), so a list's finished pushes count for its running ones at once."""
+    read = [status for status in found if status.state.fetched]
+    if not read:
+        return found
+    running_ids = [status.push_id for status in read if not status.state.finished]
+    etas = estimates(repo, [status.push_id for status in read], running_ids)
+    return [replace(status, estimate=etas.get(status.push_id)) for status in found]
+
+
+__all__ = ["Estimate", "estimate", "estimates", "learn", "page_samples", "running", "with_estimates"]

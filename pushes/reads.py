@@ -115,17 +115,10 @@ def live_page(repo: str, push_id: int, jfilter: JobFilter, *, signed_in: bool, w
     state = live_state(repo, push_id)
     page = replace(
         _live_page(repo, push_id, jfilter, state, signed_in, cache_groups=True),
-        estimate=running_estimate(repo, push_id, state),
+        estimate=estimates.running(repo, push_id, state),
     )
     # The Taskcluster link is in the header only: fragments skip that lookup.
     return replace(page, decision_task=services.decision_task(repo, push_id)) if whole else page
-
-
-def running_estimate(repo: str, push_id: int, state: LiveState) -> Estimate | None:
-    """The estimated finish of a running push whose jobs were read (pushes.estimates: from the cache)."""
-    if state.fetched is None or state.finished:
-        return None
-    return estimates.estimate(repo, push_id)
 
 
 def _live_page(
@@ -262,7 +255,7 @@ def refresh(
     state = live_state(repo, push.id)
     delta = live.since(state.log, since)
     section = changed_failure_section(repo, push, failures_digest) if failures_digest else None
-    estimate = running_estimate(repo, push.id, state)
+    estimate = estimates.running(repo, push.id, state)
     if delta is None or state.fetched is None:
         whole = _live_page(repo, push.id, jfilter, state, signed_in=False, cache_groups=False)
         whole = replace(whole, estimate=estimate)
@@ -411,18 +404,7 @@ class Status:
 
 
 def status(repo: str, push_id: int) -> Status:
-    return with_estimates(repo, [_status(repo, push_id, _summary(repo, push_id))])[0]
-
-
-def with_estimates(repo: str, found: list[Status]) -> list[Status]:
-    """The statuses with their running pushes' estimates: learned from every push read first (in this
-    thread: it writes the database), so a list's finished pushes count for its running ones at once."""
-    read = [status for status in found if status.state.fetched]
-    running = [status.push_id for status in read if not status.state.finished]
-    if not read:
-        return found
-    etas = estimates.estimates(repo, [status.push_id for status in read], running)
-    return [replace(status, estimate=etas.get(status.push_id)) for status in found]
+    return estimates.with_estimates(repo, [_status(repo, push_id, _summary(repo, push_id))])[0]
 
 
 def _status(repo: str, push_id: int, read: tuple[Fetched[services.JobsSummary] | None, str]) -> Status:
@@ -467,7 +449,7 @@ def statuses(repo: str, push_ids: Sequence[int]) -> list[Status]:
                 for push_id in push_ids
             ]
             reads = [future.result() for future in futures]
-    return with_estimates(
+    return estimates.with_estimates(
         repo,
         [
             unread(push_id, OUT_OF_TIME) if read is None else _status(repo, push_id, read)

@@ -79,3 +79,25 @@ def test_without_history_the_early_alert_says_no_estimate_yet(upstream, django_c
     [message] = early_mails()
     assert "No estimate yet of when the rest will finish." in message.body
     assert not SENTENCE.search(message.body) and len(mail.outbox) == 1
+
+
+def test_watching_shows_a_running_pushs_eta_from_the_polled_jobs_in_the_users_zone(
+    upstream, client, django_capture_on_commit_callbacks
+):
+    push_id = running_push(upstream, jobs=3)
+    user = make_user("alice", time_zone="America/New_York")
+    watch(user, push_id)
+    poll(push_id, django_capture_on_commit_callbacks, times=1)
+    client.force_login(user)
+    html = client.get("/watching/").content.decode()
+    assert '<div class="eta muted" title="Too few' in html and ">no estimate yet<" in html  # no history yet
+
+    history_for(push_id)
+    poll(push_id, django_capture_on_commit_callbacks, times=1)
+    html = client.get("/watching/").content.decode()
+    row = re.search(rf'id="watch-try-{push_id}".*?</tr>', html, re.S)[0]
+    found = re.search(r'<div class="eta" title="([^"]*)">ETA (\d\d:\d\d) \(\d\d:\d\d–\d\d:\d\d\)</div>', row)
+    assert found and ("EST" in found[1] or "EDT" in found[1])
+    hour = int(found[2][:2])
+    utc_hour = datetime.now(UTC).hour
+    assert hour in {(utc_hour - 5) % 24, (utc_hour - 4) % 24, (utc_hour - 3) % 24}  # New York, not UTC
