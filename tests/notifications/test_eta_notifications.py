@@ -1,5 +1,7 @@
-"""The early alert says when the rest of the push should finish (issue 26), in the user's time zone, in
-every channel: email (text and HTML), Matrix and web push; "no estimate yet" without a history."""
+"""The estimated finish outside the push pages (issue 26): the early alert says when the rest should
+finish, in the user's time zone, in every channel (email text and HTML, Matrix, web push), "no estimate
+yet" without a history; /watching/ shows it; a job the pages learned from is not counted again by the
+poll."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from notifications.channels import matrix
 from notifications.channels.webpush.send import push_payload
 from notifications.models import Notification
 from pushes import durations, eta
+from pushes.models import JobDurations
 from pushes.treeherder.client import get_client
 from tests.helpers import make_user
 
@@ -101,3 +104,24 @@ def test_watching_shows_a_running_pushs_eta_from_the_polled_jobs_in_the_users_zo
     hour = int(found[2][:2])
     utc_hour = datetime.now(UTC).hour
     assert hour in {(utc_hour - 5) % 24, (utc_hour - 4) % 24, (utc_hour - 3) % 24}  # New York, not UTC
+
+
+def test_a_job_the_pages_learned_from_is_not_counted_again_by_the_poll(
+    upstream, client, django_capture_on_commit_callbacks
+):
+    push_id = running_push(upstream, jobs=3)
+    for job_id in upstream.job_ids(push_id, state="running")[:2]:
+        upstream.set_job(job_id, "completed", "success")
+    client.get(f"/try/pushes/{push_id}/status/", HTTP_HX_REQUEST="true")  # a page reads the push
+
+    def runs() -> int:
+        return sum(len(row.runs) for row in JobDurations.objects.exclude(name=""))
+
+    assert runs() == 2
+    watch(make_user("alice"), push_id)
+    poll(push_id, django_capture_on_commit_callbacks, times=1)  # the poll's first read sees them done
+    assert runs() == 2
+    [last] = upstream.job_ids(push_id, state="running")
+    upstream.set_job(last, "completed", "success")
+    poll(push_id, django_capture_on_commit_callbacks, times=1)
+    assert runs() == 3  # a job only the poll saw finish counts
