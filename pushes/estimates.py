@@ -101,34 +101,43 @@ def _learn(repo: str, push_id: int, fetched: Fetched[list[Job]]) -> int:
 def estimate(repo: str, push_id: int) -> Estimate | None:
     """The push's estimated finish from the fetch of its jobs in the cache (learning from it first), or
     None: its jobs are not cached, or it is finished. Computed once per fetch."""
-    fetched = _cached_jobs(repo, push_id)
-    if fetched is None:
-        return None
-    key = f"{KEY}:{repo}:{push_id}:{fetched.fetched_at:.3f}"
-    hit = cache.get(key)
-    if hit is not None:
-        return hit[0]
-    if rules.looks_finished(fetched.value):
-        result = None
-    else:
-        if durations.learned_fetches(repo, [push_id]).get(push_id) != fetched.fetched_at:
-            _learn(repo, push_id, fetched)
-        now = time.time()
-        found = durations.push_eta(
-            repo,
-            fetched.value,
-            datetime.fromtimestamp(now, UTC),
-            observed_at=datetime.fromtimestamp(fetched.fetched_at, UTC),
-        )
-        result = Estimate(found, fetched.fetched_at)
-    cache.set(key, (result,), max(1.0, cached.short_ttl()))
-    return result
+    return estimates(repo, [push_id], [push_id]).get(push_id)
 
 
 def estimates(repo: str, push_ids: Sequence[int], running: Sequence[int]) -> dict[int, Estimate]:
-    """A list's estimates: learn from every push read (`push_ids`), then estimate the `running` ones."""
-    learn(repo, push_ids)
-    found = {push_id: estimate(repo, push_id) for push_id in running}
+    """A list's estimates: learn from every push read (`push_ids`), then estimate the `running` ones
+    (each from the fetch of its jobs in the cache, once per fetch)."""
+    learn(repo, [push_id for push_id in push_ids if push_id not in set(running)])
+    fetched = {push_id: _cached_jobs(repo, push_id) for push_id in running}
+    keys = {
+        push_id: f"{KEY}:{repo}:{push_id}:{jobs.fetched_at:.3f}" for push_id, jobs in fetched.items() if jobs
+    }
+    hits = cache.get_many(list(keys.values()))
+    wanted = {
+        push_id: jobs
+        for push_id, jobs in fetched.items()
+        if jobs and keys[push_id] not in hits and not rules.looks_finished(jobs.value)
+    }
+    learned = durations.learned_fetches(repo, list(wanted))
+    for push_id, jobs in wanted.items():  # all of them first: one's finished jobs count for the others
+        if learned.get(push_id) != jobs.fetched_at:
+            _learn(repo, push_id, jobs)
+    found = {push_id: hits[key][0] for push_id, key in keys.items() if key in hits}
+    now = time.time()
+    for push_id, jobs in fetched.items():
+        if jobs is None or push_id in found:
+            continue
+        result = None
+        if push_id in wanted:
+            eta_found = durations.push_eta(
+                repo,
+                jobs.value,
+                datetime.fromtimestamp(now, UTC),
+                observed_at=datetime.fromtimestamp(jobs.fetched_at, UTC),
+            )
+            result = Estimate(eta_found, jobs.fetched_at)
+        cache.set(keys[push_id], (result,), max(1.0, cached.short_ttl()))
+        found[push_id] = result
     return {push_id: value for push_id, value in found.items() if value is not None}
 
 
