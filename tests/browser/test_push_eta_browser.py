@@ -70,6 +70,10 @@ def test_the_header_and_tab_title_follow_the_live_refresh(page, app, fake_treehe
     page.wait_for_function(
         "t => document.querySelector('#push-totals .counts').innerText !== t", arg=counts, timeout=15_000
     )
+    # The header follows the new poller once the refresh has settled (push.js, htmx:afterSettle).
+    page.wait_for_function(
+        "() => document.querySelector('#push-eta').innerText === document.querySelector('#push-poll').dataset.eta"
+    )
     poll_eta = page.locator("#push-poll").get_attribute("data-eta")
     assert header.inner_text() == poll_eta and ETA.fullmatch(poll_eta)
     assert f"ETA {ETA.fullmatch(poll_eta)[1]} · " in page.title()
@@ -79,5 +83,6 @@ def test_the_header_and_tab_title_follow_the_live_refresh(page, app, fake_treehe
         "() => !document.querySelector('#push-totals .updated').innerText.includes('refreshing')",
         timeout=15_000,
     )
-    assert header.is_hidden() and "ETA" not in page.title()
+    header.wait_for(state="hidden")  # no ETA once finished
+    page.wait_for_function("() => !document.title.includes('ETA')")
     assert page.js_errors == []
