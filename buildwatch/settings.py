@@ -394,6 +394,10 @@ BUILDWATCH_EVIDENCE_CONCURRENCY = env.int(
     "BUILDWATCH_EVIDENCE_CONCURRENCY", 8, validate=validate.Range(min=1, max=32, error="must be 1 to 32")
 )
 BUILDWATCH_EVIDENCE_POLL_SECONDS = env.float("BUILDWATCH_EVIDENCE_POLL_SECONDS", 20.0, validate=_POSITIVE)
+# Days stored evidence is kept after it was read (a daily beat task deletes older rows); 0: kept forever.
+BUILDWATCH_EVIDENCE_RETENTION_DAYS = env.int(
+    "BUILDWATCH_EVIDENCE_RETENTION_DAYS", 60, validate=validate.Range(min=0)
+)
 # First wait before a failed send is retried (doubling after each attempt, at most 15 minutes).
 BUILDWATCH_RETRY_SECONDS = env.int("BUILDWATCH_RETRY_SECONDS", 30, validate=_AT_LEAST_ONE)
 # Unfinished pushes one user may watch at once (auto-watch is not counted against it).
@@ -459,6 +463,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.delete_orphan_push_states",
         "schedule": 3600.0,
         "options": {"expires": 3000},
+    },
+    # Failed jobs' evidence read longer ago than BUILDWATCH_EVIDENCE_RETENTION_DAYS (pushes/evidence_store.py).
+    "prune-job-evidence": {
+        "task": "notifications.tasks.prune_job_evidence",
+        "schedule": 86400.0,
+        "options": {"expires": 82800},
     },
 }
 

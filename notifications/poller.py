@@ -14,6 +14,8 @@ that saw the push finished with the same jobs, and does not postpone a confirmin
 
 What a finished push's notifications say is notifications/summary.py; the early alert's rule is
 notifications/early.py; the job rows and the PushState columns are written by jobstore.py and snapshot.py.
+What stays here (a little over the ~450-line guide) is the claim, the read and the store with the settle
+rule between them: one transaction's logic, which reads best whole.
 """
 
 from __future__ import annotations

@@ -42,6 +42,15 @@ class WatchRow:
         return label, {"passed": "green", "known": "orange"}.get(verdict, "red")
 
     @property
+    def bar_state(self) -> str:
+        """The progress bar's colour as on the push list (CSS state-*): red once a job failed, orange
+        for a push that failed only in known ways, green for a passed one, blue while it runs."""
+        verdict = self.verdict
+        if verdict is not None:
+            return {"green": "passing", "orange": "known"}.get(verdict[1], "failing")
+        return "failing" if self.state is not None and self.state.failed_count else "running"
+
+    @property
     def percent(self) -> int | None:
         if not self.polled or not self.state.job_count:
             return None

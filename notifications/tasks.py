@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from pushes import evidence_store
+
 from . import cycle, outbox, poller, wake, watches
 from .pulse import Kind
 
@@ -70,3 +72,9 @@ def deliver_notification(self, notification_id: int) -> str:
 def delete_orphan_push_states() -> int:
     """Hourly (beat): PushStates no watch refers to any more are not kept (nor polled)."""
     return watches.delete_orphan_push_states()
+
+
+@shared_task(name="notifications.tasks.prune_job_evidence")
+def prune_job_evidence() -> int:
+    """Daily (beat): failed jobs' evidence older than BUILDWATCH_EVIDENCE_RETENTION_DAYS is deleted."""
+    return evidence_store.prune()

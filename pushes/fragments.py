@@ -30,11 +30,11 @@ if TYPE_CHECKING:
     from .presenters import JobSection
     from .reads import FailureSection
 
-GROUPS_KEY = "bw:groups:v1"
+GROUPS_KEY = "bw:groups:v2"  # v2: a group failing only in known ways says "known only"
 GROUPS_TTL = 300
 SECTION_KEY = "bw:section:v1"
 SECTION_TTL = 300
-FAILURE_BODY_KEY = "bw:failure-body:v1"
+FAILURE_BODY_KEY = "bw:failure-body:v2"  # v2: jobs with option, line links, file a bug; sections
 FAILURE_BODY_TTL = 300
 
 
@@ -46,14 +46,22 @@ def _safe(html: str) -> SafeString:
 
 
 def groups_key(
-    repo: str, push_id: int, jfilter: JobFilter, signed_in: bool, fetched: Fetched | None, token: str
+    repo: str,
+    push_id: int,
+    jfilter: JobFilter,
+    signed_in: bool,
+    fetched: Fetched | None,
+    token: str,
+    failures: str = "",
 ) -> str:
     """Where the groups of this fetch are kept; "" when they are not shared (a filter on: they depend on
-    the search's test-name matches too; a stale copy, or none)."""
+    the search's test-name matches too; a stale copy, or none). `failures`: the digest of the failure
+    summary they were labelled from ("known only")."""
     if not fetched or fetched.stale or jfilter.active:
         return ""
     at = f"{fetched.fetched_at:.3f}"
-    return f"{GROUPS_KEY}:{repo}:{push_id}:{quote(jfilter.query())}:{int(signed_in)}:{at}:{token}"
+    query = quote(jfilter.query())
+    return f"{GROUPS_KEY}:{repo}:{push_id}:{query}:{int(signed_in)}:{at}:{token}:{failures}"
 
 
 def cached_groups(key: str) -> tuple[SafeString, list[str]] | None:

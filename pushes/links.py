@@ -6,6 +6,7 @@ imports): bases come from the callers (settings.TREEHERDER_URL, settings.TASKCLU
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 if TYPE_CHECKING:
     from .rules import Job
@@ -28,9 +29,11 @@ def treeherder_job_url(base: str, repo: str, revision: str, job: Job) -> str:
     )
 
 
-def treeherder_log_url(base: str, repo: str, job_id: int) -> str:
-    """Treeherder's log viewer for a job (its parsed log, error lines highlighted)."""
-    return f"{base}/logviewer?job_id={job_id}&repo={repo}"
+def treeherder_log_url(base: str, repo: str, job_id: int, line_number: int | None = None) -> str:
+    """Treeherder's log viewer for a job (its parsed log, error lines highlighted), scrolled to
+    `line_number` when given."""
+    url = f"{base}/logviewer?job_id={job_id}&repo={repo}"
+    return f"{url}&lineNumber={line_number}" if line_number else url
 
 
 def taskcluster_task_url(root: str, task_id: str) -> str:
@@ -44,3 +47,28 @@ def taskcluster_group_url(root: str, task_group_id: str) -> str:
 
 def bugzilla_url(bug: str) -> str:
     return f"https://bugzilla.mozilla.org/show_bug.cgi?id={bug}"
+
+
+BUGZILLA = "https://bugzilla.mozilla.org"
+SHORT_DESC_LIMIT = 255  # Bugzilla's summary field
+
+
+def bugzilla_file_bug_url(
+    summary: str,
+    description: str,
+    *,
+    product: str = "",
+    component: str = "",
+    base: str = BUGZILLA,
+) -> str:
+    """Bugzilla's "new bug" form, prefilled as Treeherder's "file a bug" does: the summary (the failure
+    line), the description (the failure line and where to see it), and product and component only when
+    known (Bugzilla then asks). Opening it files nothing: the reader submits the form in Bugzilla."""
+    params = {"bug_type": "defect"}
+    if product:
+        params["product"] = product
+        if component:
+            params["component"] = component
+    params["short_desc"] = summary.strip()[:SHORT_DESC_LIMIT]
+    params["comment"] = description
+    return f"{base}/enter_bug.cgi?{urlencode(params)}"

@@ -97,7 +97,8 @@ class JobEvidence(models.Model):
     class Meta:
         verbose_name_plural = "job evidence"
         constraints = [models.UniqueConstraint(fields=["repo", "job_id"], name="unique_job_evidence")]
-        indexes = [models.Index(fields=["repo", "push_id"])]
+        # read_at: the daily prune (pushes/evidence_store.py) finds old rows without reading the table.
+        indexes = [models.Index(fields=["repo", "push_id"]), models.Index(fields=["read_at"])]
 
     def __str__(self) -> str:
         return f"evidence of {self.repo} job {self.job_id}"

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.templatetags.static import static
 from django.urls import reverse
 
-from . import display, eta_text, jobview, links, rules
+from . import answer, display, eta_text, jobview, links, rules
 from .jobview import JobFilter, RefreshPlan, shows_chips
 from .rules import Job, Push
 
@@ -146,10 +146,15 @@ class GroupRow:
     section: JobSection | None = None  # shown at once (failing groups, filter matches)
     other: bool = False
     html: str = ""  # the section rendered (fragments.section_html)
+    known_only: bool = False  # failing, but every failed job failed before this push or intermittently
 
     @property
     def colour(self) -> str:
-        return self.status.colour
+        return "orange" if self.known_only else self.status.colour
+
+    @property
+    def label(self) -> str:
+        return "known only" if self.known_only else self.status.label
 
     @property
     def open(self) -> bool:
@@ -166,19 +171,25 @@ def group_rows(
     summary: JobsSummary,
     jfilter: JobFilter,
     sections: dict[str, JobSection],
+    failures: FailureView | None = None,
 ) -> list[GroupRow]:
     """Tier-1 groups, failing ones first (then by name, SPEC §3's order), then the tier-2/3 group. With a
-    filter on, only the groups it matches."""
+    filter on, only the groups it matches. A failing group whose failures the failure summary (`failures`)
+    all explains in a known way says "known only"."""
     rows = []
     base = reverse("push_jobs", args=[repo, push_id])  # once, not once per group
+    known = answer.known_only(summary, failures)
     for group in summary.groups:
         anchor = jobview.group_anchor(group.platform, group.platform_option)
         if jfilter.active and anchor not in sections:
             continue
         url = group_url(repo, push_id, jfilter, base, platform=group.platform, option=group.platform_option)
         rows.append(
-            GroupRow(group.display_name, anchor, group.status, group.counts, url, sections.get(anchor))
-        )
+            GroupRow(
+                group.display_name, anchor, group.status, group.counts, url, sections.get(anchor),
+                known_only=group.status == rules.State.FAILING and anchor in known,
+            )
+        )  # fmt: skip
     rows.sort(key=lambda row: row.status != rules.State.FAILING)
     if summary.other_counts.total and (not jfilter.active or jobview.OTHER_ANCHOR in sections):
         url = group_url(repo, push_id, jfilter, base, tier="other")
@@ -191,6 +202,7 @@ def group_rows(
                 url,
                 sections.get(jobview.OTHER_ANCHOR),
                 other=True,
+                known_only=summary.other_status == rules.State.FAILING and jobview.OTHER_ANCHOR in known,
             )
         )
     return rows
@@ -318,6 +330,7 @@ def poll_context(
         "jobs_error": state.error,
         "counts": summary.counts,
         "badge": push_badge,
+        "badge_target": answer.badge_target(push_badge, failures),
         "favicon": static(f"img/favicon-{push_badge.key}.svg"),
         "finished": finished,
         # A finished push still polls while its failure summary waits for logs or bug suggestions.
@@ -337,7 +350,7 @@ def live_context(repo: str, push: Push, page: LivePage, jfilter: JobFilter) -> d
         context.update(groups=bool(html.strip()), groups_html=html)
         return context
     sections = page_sections(repo, push.revision, page, jfilter)
-    groups = group_rows(repo, push.id, page.state.summary, jfilter, sections.by_anchor)
+    groups = group_rows(repo, push.id, page.state.summary, jfilter, sections.by_anchor, page.failures)
     open_anchors = [group.anchor for group in groups if group.open]
     context = poll_context(repo, push, page.state, page.failures, jfilter, open_anchors, page.estimate)
     context["groups"] = groups
@@ -353,15 +366,25 @@ def refresh_context(
     context = poll_context(repo, push, state, refresh.failures, jfilter, open_anchors, refresh.estimate)
     plan = refresh.plan
     context["changed"] = plan is not None
+    # The failure summary changed: the failing groups' summaries again ("failing" or "known only").
+    relabel = refresh.failure_section is not None and state.fetched is not None and not jfilter.active
+    context["failures_changed"] = relabel
+    if not relabel and plan is None:
+        return context
+    rows = group_rows(repo, push.id, state.summary, JobFilter(), {}, refresh.failures)
+    sent = set(plan.on_page) | set(plan.added) if plan is not None else set()
+    context["relabelled"] = (
+        [group for group in rows if group.status == rules.State.FAILING and group.anchor not in sent]
+        if relabel
+        else []
+    )
     if plan is None:
         return context
     fetched_at = state.fetched.fetched_at if state.fetched else 0.0
-    context["changed_groups"] = [
-        group
-        for group in group_rows(repo, push.id, state.summary, JobFilter(), {})
-        if group.anchor in plan.on_page
-    ]
-    context["added_groups"] = _added_groups(repo, push, state.summary, jfilter, plan, refresh.jobs)
+    context["changed_groups"] = [group for group in rows if group.anchor in plan.on_page]
+    context["added_groups"] = _added_groups(
+        repo, push, state.summary, jfilter, plan, refresh.jobs, refresh.failures
+    )
     context["was_empty"] = plan.was_empty
     context["redrawn"] = _redrawn(repo, push, jfilter, plan, refresh.jobs) if plan.redraw else []
     context.update(
@@ -381,6 +404,7 @@ def _added_groups(
     jfilter: JobFilter,
     plan: RefreshPlan,
     fetched: Fetched[list[Job]] | None,
+    failures: FailureView | None = None,
 ) -> list[GroupRow]:
     """Groups new to the page, as the page would show them: closed without a filter (a failing one
     opens itself, once), with their matching jobs under one."""
@@ -389,7 +413,7 @@ def _added_groups(
     sections: dict[str, JobSection] = {}
     if jfilter.active and fetched is not None:
         sections = matching_sections(repo, push.revision, fetched, jfilter, plan.matches, plan.added)
-    rows = group_rows(repo, push.id, summary, jfilter, sections)
+    rows = group_rows(repo, push.id, summary, jfilter, sections, failures)
     return [group for group in rows if group.anchor in plan.added]
 
 
@@ -458,6 +482,7 @@ def failure_section_context(
         "job_links": {
             job_id: job_row(repo, push.revision, job, now) for job_id, job in summary.jobs_by_id.items()
         },
+        **answer.failure_evidence(repo, push, summary),
         "classifications": section.classifications,
     }
     return context, body

@@ -126,7 +126,9 @@ def _live_page(
 ) -> LivePage:
     shown = _failures_shown(repo, push_id, state, search=bool(jfilter.q))
     key = (
-        fragments.groups_key(repo, push_id, jfilter, signed_in, state.fetched, state.token)
+        fragments.groups_key(
+            repo, push_id, jfilter, signed_in, state.fetched, state.token, shown.digest if shown else ""
+        )
         if cache_groups
         else ""
     )

@@ -52,6 +52,19 @@ def repositories() -> tuple[list[str], bool]:
     return fetched.value, not fetched.stale
 
 
+# The repositories a try user switches between most, first in the repository selector.
+FIRST_REPOSITORIES = ("try", "autoland", "mozilla-central")
+
+
+def repository_choices() -> list[str]:
+    """The repository selector's names: try, autoland and mozilla-central first, then the others
+    Treeherder lists, alphabetically (FALLBACK_REPOSITORIES when Treeherder is down with nothing cached)."""
+    names, _ = repositories()
+    names = [name for name in dict.fromkeys(names) if name not in RESERVED_NAMES]
+    first = [name for name in FIRST_REPOSITORIES if name in names]
+    return first + sorted(name for name in names if name not in FIRST_REPOSITORIES)
+
+
 def is_known_repo(repo: str) -> bool:
     if repo in RESERVED_NAMES:
         return False

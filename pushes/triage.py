@@ -21,8 +21,8 @@ from .rules import Job, TextLogError, effective_tier, is_failure
 # A failure summary takes the evidence of every failed job of a push (tier-1 first), groups the error
 # lines by key and gives every group one triage class from Treeherder's evidence and, for a failure that
 # would be new, from the push it is based on. A failed job whose evidence is not read yet is counted as
-# not triaged, never guessed. docs/ARCHITECTURE.md ("Failure triage") states the rules in prose; the
-# functions below are the rules.
+# not triaged, never guessed. README.md ("Failure triage") states the rules for users; the functions
+# below are the rules.
 
 # Treeherder parses a failed job's log within minutes of its end. One still unparsed this long after
 # (seconds) will not be: the early alert goes out without it, and a finished push's page stops waiting.
@@ -74,10 +74,12 @@ class Triage(StrEnum):
         return _TRIAGE_LABELS[self]
 
 
+# The one way every page, email, Matrix message and web push says it (issue 28).
+ALREADY_FAILING = "already failing on autoland/mozilla-central"
 _TRIAGE_LABELS = {
     Triage.NEW: "new",
     Triage.BASE: "failing on the base push",
-    Triage.PREEXISTING: "already failing",
+    Triage.PREEXISTING: ALREADY_FAILING,
     Triage.INTERMITTENT: "known intermittent",
     Triage.UNKNOWN: "not triaged yet",
 }

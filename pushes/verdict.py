@@ -150,23 +150,27 @@ class FailureSummary:
         return _plural(self.new_count, "new failure") if self.new_count else "failed"
 
     @property
+    def section_titles(self) -> dict[Triage, str]:
+        """What each class's section on the page is headed, and the triage line says of it: "3 new
+        failures", "2 failing on the base push", "1 already failing on autoland/mozilla-central", "23 known
+        intermittents" (tier-1 failure groups, as the verdict counts them)."""
+        return {triage: _class_words(triage, count) for triage, count in self.counts.items()}
+
+    @property
     def triage_line(self) -> str:
-        """ "1 new failure (dom/a.html) · 2 failing on the base push · 3 known intermittent · 1 also failing
-        on mozilla-central · 60 failed jobs not triaged yet": a lone new failure is named first."""
+        """ "1 new failure (dom/a.html) · 2 failing on the base push · 3 known intermittent · 1 already
+        failing on autoland/mozilla-central · 60 failed jobs not triaged yet": a lone new failure is named
+        first; each count is the one its section's header on the page says (tier-1 failure groups)."""
         counts = self.counts
+        titles = self.section_titles
         parts = []
         if counts[Triage.NEW] == 1:
             parts.append(f"1 new failure ({_short(self.new_groups[0].key)})")
         elif counts[Triage.NEW]:
-            parts.append(_plural(counts[Triage.NEW], "new failure"))
-        if counts[Triage.UNKNOWN]:
-            parts.append(f"{counts[Triage.UNKNOWN]} not triaged yet")
-        if counts[Triage.BASE]:
-            parts.append(f"{counts[Triage.BASE]} failing on the base push")
-        if counts[Triage.INTERMITTENT]:
-            parts.append(f"{counts[Triage.INTERMITTENT]} known intermittent")
-        if counts[Triage.PREEXISTING]:
-            parts.append(f"{counts[Triage.PREEXISTING]} also failing on mozilla-central")
+            parts.append(titles[Triage.NEW])
+        for triage in (Triage.UNKNOWN, Triage.BASE, Triage.INTERMITTENT, Triage.PREEXISTING):
+            if counts[triage]:
+                parts.append(titles[triage])
         if classified := len(self.classified_unread):
             parts.append(f"{_plural(classified, 'job')} classified on Treeherder")
         if not_read := len(self.not_read):
@@ -174,6 +178,14 @@ class FailureSummary:
         if self.unparsed:
             parts.append(f"{_plural(len(self.unparsed), 'log')} not parsed yet")
         return " · ".join(parts)
+
+
+def _class_words(triage: Triage, count: int) -> str:
+    if triage == Triage.NEW:
+        return _plural(count, "new failure")
+    if triage == Triage.INTERMITTENT:
+        return _plural(count, "known intermittent")
+    return f"{count} {triage.label}"
 
 
 def _short(key: str, limit: int = 80) -> str:

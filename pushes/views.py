@@ -5,6 +5,7 @@ for a single read), hands the data to pushes.presenters, and renders (pushes.pag
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -55,6 +56,8 @@ def _default_author(user: Any) -> str:
 @require_GET
 @vary_on_headers("HX-Request")
 def push_list(request: HttpRequest, repo: str) -> HttpResponse:
+    if "repo" in request.GET:
+        return _switch_repo(request)
     pages.check_repo(repo)
     query = push_list_query(request.GET)
     mine = _default_author(request.user)
@@ -67,6 +70,8 @@ def push_list(request: HttpRequest, repo: str) -> HttpResponse:
         "rows": [],
         "error": "",
         "fetched": None,
+        "repo_choices": _repo_choices(repo),
+        "keep_author": "author" in request.GET,
     }
     if query["author_error"]:
         context["author_error"] = query["author_error"]
@@ -94,6 +99,23 @@ def push_list(request: HttpRequest, repo: str) -> HttpResponse:
         )
     )
     return render(request, "pushes/push_list.html", context)
+
+
+def _repo_choices(repo: str) -> list[str]:
+    choices = services.repository_choices()
+    return choices if repo in choices else [repo, *choices]
+
+
+def _switch_repo(request: HttpRequest) -> HttpResponse:
+    """The repository selector's GET form (`?repo=X`, works without JavaScript): the list of X, with the
+    author chosen here (if one was)."""
+    chosen = request.GET["repo"].strip()
+    if not re.fullmatch(rules.REPO_NAME, chosen):
+        raise Http404(f"Unknown repository “{chosen}”: Treeherder has no repository of that name.")
+    url = reverse("push_list", args=[chosen])
+    if "author" in request.GET:
+        url += f"?{urlencode({'author': request.GET['author']})}"
+    return redirect(url)
 
 
 def _list_params(request: HttpRequest, count: int, author: str, older: paging.Older) -> dict[str, Any]:
@@ -319,7 +341,9 @@ def push_failures(request: HttpRequest, repo: str, push_id: int, push: cached.Fe
     section = reads.failure_section(repo, push.value)
     failures, body = presenters.failure_section_context(repo, push.value, section, time.time())
     failures["failures_body"] = fragments.failure_body(request, section, body)
-    context = {**pages.header(repo, push.value), **failures}
+    # Its own page has the push page's header, Taskcluster link included.
+    decision = None if wants_fragment(request) else services.decision_task(repo, push_id)
+    context = {**pages.header(repo, push.value, decision), **failures}
     context["self_refresh"] = not wants_fragment(request) or "self" in request.GET
     return pages.render_page(request, "pushes/push_failures.html", "failures", context)
 

@@ -106,6 +106,12 @@
 
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
+    // A retrigger's answer goes in a row of its own under the job (pushes/retrigger_result.html#row_result):
+    // one per job, the latest.
+    if (target && target.matches && target.matches("tr.job[id^='jr-']")) {
+      var previous = document.getElementById("rr-" + target.id.slice(3));
+      if (previous) previous.remove();
+    }
     if (target && target.id === "push-live" && fromPoller(event.detail)) {
       openState = {};
       groups().forEach(function (details) { openState[details.id] = details.open; });
@@ -237,6 +243,36 @@
   document.addEventListener("htmx:sendError", function (event) {
     retriggerError(event, "BuildWatch did not answer, so the job may or may not have been retriggered: check the push before trying again.");
   });
+
+  // The failure summary sits above the platforms: a refresh that changed it while the reader is below it
+  // (it is wholly above the window) would move what they read. It waits, the newest kept, until they
+  // scroll back up to it (the page keeps sending it while the page shows the older digest).
+  var pendingFailures = null;
+
+  function applyPendingFailures() {
+    var current = document.getElementById("failures");
+    if (!pendingFailures || !current || current.getBoundingClientRect().bottom <= 0) return;
+    var fresh = pendingFailures;
+    pendingFailures = null;
+    fresh.removeAttribute("hx-swap-oob");
+    current.replaceWith(fresh);
+    htmx.process(fresh);
+  }
+
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "failures" || !event.detail.fragment) return;
+    if (target.getBoundingClientRect().bottom > 0) {
+      pendingFailures = null;
+      return;
+    }
+    var fresh = event.detail.fragment.querySelector ? event.detail.fragment.querySelector("#failures") : null;
+    if (!fresh && event.detail.fragment.id === "failures") fresh = event.detail.fragment;
+    if (!fresh) return;
+    pendingFailures = fresh.cloneNode(true);
+    event.detail.shouldSwap = false;
+  });
+  window.addEventListener("scroll", applyPendingFailures, { passive: true });
 
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("#push-live .group-jobs").forEach(readAgainIfOlder);

@@ -29,7 +29,8 @@ def test_retrigger_a_failed_job_and_follow_the_new_runs(
     page.locator("#retrigger select[name=times]").select_option("2")  # the page's one control
     row.locator("button.retrigger-button").click()
 
-    result = row.locator(".retrigger-result")
+    # The answer is in a row of its own under the job (issue 28), not in the job's cells.
+    result = page.locator(f"tr#rr-{row.get_attribute('id')[3:]} .retrigger-result")
     result.wait_for()
     (trigger,) = fake_treeherder.triggers
     assert result.get_attribute("data-outcome") == "success"

@@ -86,11 +86,11 @@ def test_300_known_intermittents_are_known_failures_only_in_every_message_and_on
     assert (
         message.subject == "Try push: known failures only: Bug 1950010 - Rewrite the layout cache. r=reviewer"
     )
-    assert message.body.startswith("60 known intermittent\n")
+    assert message.body.startswith("60 known intermittents\n")
     assert "Known failures, none of them new:" in message.body and "New failures" not in message.body
     assert "Triaged" not in message.body  # every one of the 300
     assert push_payload(row)["title"] == "Try push: known failures only"
-    assert push_payload(row)["body"].startswith("60 known intermittent\n")
+    assert push_payload(row)["body"].startswith("60 known intermittents\n")
     chat = matrix.message_content(row)
     assert chat["body"].startswith("⚠ Try push: known failures only: Bug 1950010")
     assert "Known failures, none of them new:" in chat["body"]
@@ -105,7 +105,7 @@ def test_one_new_failure_among_300_is_named_first(upstream, django_capture_on_co
 
     assert message.subject.startswith("Try push failed: ")
     assert message.body.startswith(
-        "1 new failure (testing/triage/new/test_mine.html) · 60 known intermittent\n"
+        "1 new failure (testing/triage/new/test_mine.html) · 60 known intermittents\n"
     )
     new = message.body.split("New failures (most likely caused by this push):")[1].split("Also failing")[0]
     assert f"testing/triage/new/test_mine.html (1 job); passes on autoland push {base}" in new

@@ -55,7 +55,7 @@ def test_known_failures_only(upstream, django_capture_on_commit_callbacks):
 
     assert message.subject == "Try push: known failures only: Bug 42 - Triage me"
     text = message.body
-    assert text.startswith("1 known intermittent · 1 also failing on mozilla-central\n")
+    assert text.startswith("1 known intermittent · 1 already failing on autoland/mozilla-central\n")
     assert "Known failures, none of them new:" in text and "New failures" not in text
     assert "Bug 1622925: Intermittent devtools/client/netmonitor" in text
     assert "https://bugzilla.mozilla.org/show_bug.cgi?id=1622925" in text
@@ -67,7 +67,7 @@ def test_known_failures_only(upstream, django_capture_on_commit_callbacks):
     row = Notification.objects.get(channel="email")
     assert (row.title, row.body) == (
         "Try push: known failures only",
-        "1 known intermittent · 1 also failing on mozilla-central\nBug 42 - Triage me",
+        "1 known intermittent · 1 already failing on autoland/mozilla-central\nBug 42 - Triage me",
     )
 
 
@@ -80,7 +80,7 @@ def test_a_new_failure_among_known_ones_fails_the_push_and_comes_first(
     assert message.subject == "Try push failed: Bug 42 - Triage me"
     text = message.body
     assert text.startswith(
-        "1 new failure (dom/base/test/test_mine.html) · 1 known intermittent · 1 also failing on mozilla-central\n"
+        "1 new failure (dom/base/test/test_mine.html) · 1 known intermittent · 1 already failing on autoland/mozilla-central\n"
     )
     assert text.index("New failures (most likely caused by this push):") < text.index(
         "Also failing, not new:"

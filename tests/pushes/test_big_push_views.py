@@ -31,7 +31,11 @@ def page(upstream: FakeTreeherder, role: str, path: str = "", **headers: str) ->
 def test_300_known_intermittents_say_known_failures_only_on_the_badge_tab_favicon_and_list(upstream):
     detail = page(upstream, "known")
     assert "<title>⚠ known failures only · Bug 1950010 - Rewrite the layout cache" in detail
-    assert '<span class="badge big c-orange" data-verdict="known">⚠ known failures only</span>' in detail
+    # The badge links to the failure summary (issue 28).
+    assert (
+        '<a class="badge big c-orange" data-verdict="known" href="#failures" title="To the failure summary">'
+        "⚠ known failures only</a>"
+    ) in detail
     assert "favicon-known.svg" in detail
     cell = page(upstream, "known", "status/", **HX)
     assert ">⚠ known failures only</span>" in cell
@@ -39,7 +43,7 @@ def test_300_known_intermittents_say_known_failures_only_on_the_badge_tab_favico
     failures = page(upstream, "known", "failures/", **HX)
     assert "300 failed jobs." in failures and "triaged" not in failures
     assert re.findall(r'data-section="([\w-]+)"', failures) == ["intermittent"]
-    assert "60 known intermittent" in failures
+    assert "60 known intermittents" in failures
     assert "and 0 more" not in failures and failures.count('class="failure-group"') == 60
 
 
@@ -47,7 +51,7 @@ def test_one_new_failure_among_300_is_the_verdict_and_comes_first(upstream):
     detail = page(upstream, "one-new")
     assert "<title>✗ 1 new failure · " in detail and "favicon-failing.svg" in detail
     failures = page(upstream, "one-new", "failures/", **HX)
-    assert "1 new failure (testing/triage/new/test_mine.html) · 60 known intermittent" in failures
+    assert "1 new failure (testing/triage/new/test_mine.html) · 60 known intermittents" in failures
     groups = re.findall(r'<li class="failure-group" data-triage="(\w+)">', failures)
     assert groups[0] == "new" and set(groups[1:]) == {"intermittent"}
     base = upstream.push(upstream.push_id("base"))

@@ -167,7 +167,8 @@ def test_a_section_header_says_how_many_of_its_failures_are_tier_2(fake, alice):
     section = signed_in(alice).get(f"/try/pushes/{push_id}/failures/").content.decode()
     assert "<strong>2 new failures" in section  # the verdict counts tier 1 only
     header = parse_html(section).one("section", data_section="new").one("h3").text
-    assert "3 failures" in header and "(1 of them tier 2/3 only)" in header
+    # The header's count is the summary's (issue 28: they agree); the tier-2 one is said beside it.
+    assert "2 new failures" in header and "(and 1 tier 2/3 only)" in header
     assert "Confirm 2 new failures" in section  # tier-2 failures are not run again
 
 

@@ -69,7 +69,7 @@ def test_one_new_failure_among_300_is_named_first(upstream):
     assert summary.verdict_label == "1 new failure"
     assert summary.groups[0].key == "testing/triage/new/test_mine.html"
     assert (summary.groups[0].triage, summary.groups[0].base) == (Triage.NEW, BaseState.PASSING)
-    assert summary.triage_line == "1 new failure (testing/triage/new/test_mine.html) · 60 known intermittent"
+    assert summary.triage_line == "1 new failure (testing/triage/new/test_mine.html) · 60 known intermittents"
 
 
 def test_failures_failing_the_same_way_on_the_base_push_are_not_new(upstream):

@@ -274,7 +274,7 @@ def test_new_failures_come_first_then_preexisting_then_intermittent():
     assert summary.verdict_label == "1 new failure"
     assert (
         summary.triage_line
-        == "1 new failure (dom/mine.js) · 1 known intermittent · 1 also failing on mozilla-central"
+        == "1 new failure (dom/mine.js) · 1 known intermittent · 1 already failing on autoland/mozilla-central"
     )
     assert display.push_badge(rules.State.FAILING, summary).title == "✗ 1 new failure"
 

@@ -49,7 +49,7 @@ def test_failure_summary_shows_new_then_preexisting_then_intermittent(upstream):
 
     assert sections(html) == ["new", "preexisting", "intermittent"]
     assert (
-        "1 new failure (dom/base/test/test_mine.html) · 1 known intermittent · 1 also failing on mozilla-central"
+        "1 new failure (dom/base/test/test_mine.html) · 1 known intermittent · 1 already failing on autoland/mozilla-central"
         in html
     )
     page = parse_html(html)
@@ -98,7 +98,8 @@ def test_the_verdict_shows_in_the_list_the_header_and_the_tab(upstream, failures
     push_id = push_with(upstream, *failures)
     detail = Client().get(f"/try/pushes/{push_id}/").content.decode()
     assert f"<title>{badge} · Bug 42 - Triage me" in detail
-    assert f">{badge}</span>" in detail
+    # A failing push's badge links to its failure summary (issue 28); a passed one's is a plain label.
+    assert (f">{badge}</a>" if "passed" not in badge else f">{badge}</span>") in detail
     assert favicon in detail
     cell = Client().get(f"/try/pushes/{push_id}/status/", **HX).content.decode()
     assert f">{badge}</span>" in cell

@@ -80,5 +80,8 @@ class Command(BaseCommand):
     def _print_link(self, user: Any, *, created: bool) -> None:
         what = "Created" if created else "New set-password link for"
         self.stdout.write(f"{what} user {user.get_username()!r} <{user.email}>.")
+        self.stdout.write(
+            f"They sign in with the username {user.get_username()} or the email {user.email}, and their password."
+        )
         self.stdout.write("Send them this one-time link to set their password (it stops working once used):")
         self.stdout.write(set_password_link(user))
