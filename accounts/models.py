@@ -36,6 +36,14 @@ class UserSettings(models.Model):
         db_default=3,
         help_text="How many times “confirm failures” re-runs each failing job (1 to 5).",
     )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="An IANA time zone (Europe/Berlin) for the times BuildWatch shows and emails; empty: the "
+        "browser's.",
+    )
     # When auto-watch was last switched on: only pushes newer than this are watched automatically.
     auto_watch_since = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)

@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "buildwatch.middleware.SlashCommonMiddleware",  # CommonMiddleware; slash redirects for GET/HEAD only
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "buildwatch.timezones.TimeZoneMiddleware",  # the viewer's time zone (after the user is known)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import UserSettings
-from pushes import display, links, rules, triage
+from pushes import display, durations, eta_text, links, rules, triage
 from pushes.evidence import failure_summary
 
 from .models import Notification, PushState, Watch
@@ -114,14 +114,22 @@ def early_title(repo: str, detail: dict[str, Any]) -> str:
     return f"{display.repo_label(repo)} push: early alert, {what}"
 
 
-def early_body(state: PushState, detail: dict[str, Any]) -> str:
+def early_body(state: PushState, detail: dict[str, Any], zone: str = "") -> str:
+    done = f"{detail['completed']} of {detail['total']} jobs done ({detail['percent']}%), still running"
+    sentence = eta_text.alert_sentence(detail, zone)
     return "\n".join(
         [
             f"{detail['platform']} {detail['job']}: {detail['failure']}",
-            f"{detail['completed']} of {detail['total']} jobs done ({detail['percent']}%), still running",
+            f"{done}. {sentence}" if sentence else done,
             state.title or f"push {state.push_id}",
         ]
     )
+
+
+def _estimate(state: PushState, jobs: list[rules.Job], now: datetime) -> list[float] | None:
+    """When the rest should finish (pushes.durations.push_eta), as stored in the alert's detail."""
+    found = durations.push_eta(state.repo, jobs, now)
+    return [round(found.early), round(found.median), round(found.late)] if found else None
 
 
 def record_early_alerts(
@@ -134,12 +142,14 @@ def record_early_alerts(
     detail = find_early_failure(state, jobs, now)
     if detail is None:
         return []
+    detail["eta"] = _estimate(state, jobs, now)
     created: list[int] = []
     with transaction.atomic():
         for watch in _waiting_watches(state):
+            zone = UserSettings.of(watch.user).time_zone
             created += record_rows(
                 watch.user, state.repo, state.push_id, Notification.Kind.EARLY,
-                early_title(state.repo, detail), early_body(state, detail), {**detail, "at": now.isoformat()},
+                early_title(state.repo, detail), early_body(state, detail, zone), {**detail, "at": now.isoformat()},
             )  # fmt: skip
         send_after_commit(created, enqueue)
     return created

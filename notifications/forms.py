@@ -4,7 +4,9 @@ UserSettings (accounts) and, for each registered channel, their ChannelSettings:
 
 from __future__ import annotations
 
+import functools
 import re
+import zoneinfo
 from typing import Any
 
 from django import forms
@@ -17,6 +19,16 @@ from . import channels
 from .models import ChannelSettings
 
 
+def time_zone_choices() -> list[tuple[str, str]]:
+    """Every IANA zone this system knows, by name, after "the browser's"."""
+    return [("", "The browser's"), *((name, name.replace("_", " ")) for name in sorted(zone_names()))]
+
+
+@functools.cache
+def zone_names() -> frozenset[str]:
+    return frozenset(name for name in zoneinfo.available_timezones() if "/" in name or name == "UTC")
+
+
 class SettingsForm(forms.ModelForm):
     class Meta:
         model = UserSettings
@@ -27,6 +39,7 @@ class SettingsForm(forms.ModelForm):
             "auto_watch",
             "early_alerts",
             "confirm_times",
+            "time_zone",
         ]
         labels = {
             "author_email": "Treeherder author email",
@@ -35,6 +48,7 @@ class SettingsForm(forms.ModelForm):
             "auto_watch": "Watch all my new try pushes automatically",
             "early_alerts": "Early alert at a watched push's first new failure",
             "confirm_times": "Confirm failures: runs of each failing job",
+            "time_zone": "Time zone",
         }
         help_texts = {
             "early_alerts": "One message while the push still runs, once the failure's log and bug suggestions "
@@ -50,6 +64,13 @@ class SettingsForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["confirm_times"].required = False
+        self.fields["time_zone"] = forms.ChoiceField(
+            label="Time zone",
+            required=False,
+            choices=time_zone_choices(),
+            help_text="For the estimated finish and other times on the pages and in emails. Your browser's "
+            "(when it says which) or else UTC, unless you choose one.",
+        )
         account_email = self.instance.user.email if self.instance.user_id else ""
         email = self.fields["author_email"]
         email.widget.attrs.update(

@@ -116,14 +116,14 @@ def write_many(reads: Sequence[JobsRead]) -> dict[int, Written]:
     the fetched jobs (all rows on a full read), writes only those that differ, and deletes on a full
     read the rows that vanished upstream. Jobs with no row yet (all of them on a push's first read) are
     inserted without conflict handling: on PostgreSQL with COPY, several times faster than INSERTs.
-    Jobs that just completed or started teach their kinds' durations (pushes.durations.record: two more
-    queries for the batch, none when no job did)."""
+    Jobs that just completed or started teach their kinds' durations (pushes.durations.record_new: two
+    more queries for the batch, none when no job did; a run a page already learned is not counted again)."""
     old = _stored_rows(reads)
     fresh: list[tuple[int, int, list[Any]]] = []  # (push pk, job id, data) of jobs with no row yet
     upserts: list[PushJob] = []
     vanished = Q()
     written: dict[int, Written] = {}
-    samples: list[tuple[str, eta.Sample]] = []
+    samples: list[tuple[str, int, int, eta.Sample]] = []
     now = timezone.now()
     for read in reads:
         state, before = read.state, old[read.state.pk]
@@ -156,12 +156,15 @@ def write_many(reads: Sequence[JobsRead]) -> dict[int, Written]:
     if vanished:
         PushJob.objects.filter(vanished).delete()
     if samples:
-        durations.record(samples, now)
+        durations.record_new(samples, now)
     return written
 
 
 def _rows(
-    read: JobsRead, before: dict[int, list[Any]], read_at: float, samples: list[tuple[str, eta.Sample]]
+    read: JobsRead,
+    before: dict[int, list[Any]],
+    read_at: float,
+    samples: list[tuple[str, int, int, eta.Sample]],
 ) -> dict[int, tuple[rules.Job, list[Any]]]:
     """Each fetched job and its row data: its fields and its Timing (what the stored row knew, and what
     this read adds: pushes.eta.observe). Appends to `samples` what the jobs that just completed or
@@ -176,7 +179,7 @@ def _rows(
         rows[job.id] = (job, encode_row(job, timing))
         sample = eta.learn(job, stored[0] if stored else None, earlier, timing, read_at, modified_at)
         if sample is not None:
-            samples.append((read.state.repo, sample))
+            samples.append((read.state.repo, read.state.push_id, job.id, sample))
     return rows
 
 

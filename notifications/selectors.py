@@ -19,6 +19,7 @@ RECENT_NOTIFICATIONS = 20
 class WatchRow:
     watch: Watch
     state: PushState | None
+    eta: Any = None  # a running push's pushes.eta_text.EtaLine (notifications.etas)
 
     @property
     def polled(self) -> bool:

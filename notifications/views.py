@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -11,7 +13,9 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts.models import UserSettings, default_repo
 from buildwatch.htmx import back_url, login_required_htmx, wants_fragment
+from pushes import eta_text
 
+from . import etas as etas_of
 from . import selectors, watches
 from .forms import SettingsForm
 
@@ -81,6 +85,13 @@ def unwatch(request: HttpRequest, repo: str, push_id: str) -> HttpResponse:
 @login_required_htmx
 def watching(request: HttpRequest) -> HttpResponse:
     rows = selectors.watch_rows(request.user)
+    etas = etas_of.running_estimates(row.state for row in rows if row.state is not None and not row.finished)
+    rows = [
+        replace(row, eta=eta_text.eta_line(etas[row.state.pk].eta))
+        if row.state and row.state.pk in etas
+        else row
+        for row in rows
+    ]
     context = {
         "running_rows": [row for row in rows if not row.finished],
         "finished_rows": [row for row in rows if row.finished],

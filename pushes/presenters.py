@@ -15,12 +15,13 @@ from django.conf import settings
 from django.templatetags.static import static
 from django.urls import reverse
 
-from . import answer, display, jobview, links, rules
+from . import answer, display, eta_text, jobview, links, rules
 from .jobview import JobFilter, RefreshPlan, shows_chips
 from .rules import Job, Push
 
 if TYPE_CHECKING:  # the read side's data, named in annotations only
     from .cached import Fetched
+    from .estimates import Estimate
     from .failure_view import FailureView
     from .reads import FailureSection, LivePage, LiveState, Refresh, Shell, Status
     from .services import JobsSummary
@@ -311,15 +312,20 @@ def poll_context(
     failures: FailureView | None,
     jfilter: JobFilter,
     open_anchors: Iterable[str],
+    estimate: Estimate | None = None,
 ) -> dict[str, Any]:
-    """The poller, the tab title and the totals: what every refresh answers."""
+    """The poller, the tab title (with a running push's ETA), the totals and the header's ETA: what
+    every refresh answers."""
     summary = state.summary
     push_badge = badge(state, failures)
     title = rules.display_title(push.revisions) or push.revision[:12]
     params = {"since": state.token, "open": ",".join(sorted(set(open_anchors)))}
     finished = state.finished
     settled = failures is not None and failures.settled
+    eta = eta_text.eta_line(estimate.eta) if estimate is not None and not finished else None
+    when = f"ETA {eta.clock} · " if eta is not None and eta.known else ""
     return {
+        "eta": eta,
         "jobs_fetched": state.fetched,
         "jobs_error": state.error,
         "counts": summary.counts,
@@ -329,7 +335,7 @@ def poll_context(
         "finished": finished,
         # A finished push still polls while its failure summary waits for logs or bug suggestions.
         "polling": not finished or (summary.counts.failed > 0 and not settled),
-        "tab_title": f"{push_badge.title} · {title} · {repo}",
+        "tab_title": f"{push_badge.title} · {when}{title} · {repo}",
         "jfilter": jfilter,
         "refresh_url": f"{reverse('push_refresh', args=[repo, push.id])}?{jfilter.query(**params)}",
         "since_token": state.token,  # push.js: a group's jobs read before it are read again
@@ -340,13 +346,13 @@ def live_context(repo: str, push: Push, page: LivePage, jfilter: JobFilter) -> d
     """Everything #push-live shows; its groups as already rendered when the page read them."""
     if page.groups_html is not None:
         html, open_anchors = page.groups_html
-        context = poll_context(repo, push, page.state, page.failures, jfilter, open_anchors)
+        context = poll_context(repo, push, page.state, page.failures, jfilter, open_anchors, page.estimate)
         context.update(groups=bool(html.strip()), groups_html=html)
         return context
     sections = page_sections(repo, push.revision, page, jfilter)
     groups = group_rows(repo, push.id, page.state.summary, jfilter, sections.by_anchor, page.failures)
     open_anchors = [group.anchor for group in groups if group.open]
-    context = poll_context(repo, push, page.state, page.failures, jfilter, open_anchors)
+    context = poll_context(repo, push, page.state, page.failures, jfilter, open_anchors, page.estimate)
     context["groups"] = groups
     return context
 
@@ -357,7 +363,7 @@ def refresh_context(
     """What a live refresh sends (templates/pushes/push_refresh.html): the poller and totals, and where
     the jobs that changed go (jobview.refresh_plan says where and why)."""
     state = refresh.state
-    context = poll_context(repo, push, state, refresh.failures, jfilter, open_anchors)
+    context = poll_context(repo, push, state, refresh.failures, jfilter, open_anchors, refresh.estimate)
     plan = refresh.plan
     context["changed"] = plan is not None
     # The failure summary changed: the failing groups' summaries again ("failing" or "known only").
@@ -493,6 +499,7 @@ class StatusCell:
     counts: rules.JobCounts
     badge: display.Badge
     finished: bool
+    eta: eta_text.EtaLine | None = None  # a running push's
 
 
 def status_cell(status: Status) -> StatusCell:
@@ -504,6 +511,7 @@ def status_cell(status: Status) -> StatusCell:
         state.summary.counts,
         badge(state, status.failures),
         state.finished,
+        eta_text.eta_line(status.estimate.eta) if status.estimate and not state.finished else None,
     )
 
 

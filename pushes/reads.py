@@ -25,8 +25,9 @@ from django.core.cache import cache
 
 from buildwatch import upstream
 
-from . import cached, evidence, failure_view, fragments, jobview, live, rules, services
+from . import cached, estimates, evidence, failure_view, fragments, jobview, live, rules, services
 from .cached import Fetched
+from .estimates import Estimate
 from .failure_view import FailureView
 from .jobview import JobFilter
 from .models import ConfirmRequest
@@ -104,6 +105,7 @@ class LivePage:
     failing: Fetched[dict[tuple[str, str], list[Job]]] | None = None
     jobs: Fetched[list[Job]] | None = None
     decision_task: str | None = None  # the header's Taskcluster link (a whole page only)
+    estimate: Estimate | None = None  # a running push's estimated finish (pushes.estimates)
 
 
 def live_page(repo: str, push_id: int, jfilter: JobFilter, *, signed_in: bool, whole: bool) -> LivePage:
@@ -111,7 +113,10 @@ def live_page(repo: str, push_id: int, jfilter: JobFilter, *, signed_in: bool, w
     Without a filter its groups are the same for every viewer of one fetch but for Retrigger buttons:
     rendered once per fetch and sign-in state."""
     state = live_state(repo, push_id)
-    page = _live_page(repo, push_id, jfilter, state, signed_in, cache_groups=True)
+    page = replace(
+        _live_page(repo, push_id, jfilter, state, signed_in, cache_groups=True),
+        estimate=estimates.running(repo, push_id, state),
+    )
     # The Taskcluster link is in the header only: fragments skip that lookup.
     return replace(page, decision_task=services.decision_task(repo, push_id)) if whole else page
 
@@ -234,6 +239,7 @@ class Refresh:
     jobs: Fetched[list[Job]] | None = None
     whole: LivePage | None = None
     failure_section: FailureSection | None = None
+    estimate: Estimate | None = None
 
 
 def refresh(
@@ -251,17 +257,19 @@ def refresh(
     state = live_state(repo, push.id)
     delta = live.since(state.log, since)
     section = changed_failure_section(repo, push, failures_digest) if failures_digest else None
+    estimate = estimates.running(repo, push.id, state)
     if delta is None or state.fetched is None:
         whole = _live_page(repo, push.id, jfilter, state, signed_in=False, cache_groups=False)
-        return Refresh(state, delta, whole.failures, whole=whole, failure_section=section)
+        whole = replace(whole, estimate=estimate)
+        return Refresh(state, delta, whole.failures, whole=whole, failure_section=section, estimate=estimate)
     changed = bool(delta)
     shown_failures = _failures_shown(repo, push.id, state, search=changed and bool(jfilter.q))
     if not changed:
-        return Refresh(state, delta, shown_failures, failure_section=section)
+        return Refresh(state, delta, shown_failures, failure_section=section, estimate=estimate)
     matches = jobview.test_name_matches(jfilter.q, shown_failures.summary.groups if shown_failures else [])
     plan = jobview.refresh_plan(state.summary, delta, jfilter, matches, open_anchors, shown)
     jobs = services.jobs(repo, push.id) if plan.needs_jobs else None
-    return Refresh(state, delta, shown_failures, plan, jobs, failure_section=section)
+    return Refresh(state, delta, shown_failures, plan, jobs, failure_section=section, estimate=estimate)
 
 
 # --- The failure summary and its section -----------------------------------------------------------------
@@ -394,10 +402,11 @@ class Status:
     push_id: int
     state: LiveState
     failures: FailureView | None
+    estimate: Estimate | None = None  # a running push's (pushes.estimates)
 
 
 def status(repo: str, push_id: int) -> Status:
-    return _status(repo, push_id, _summary(repo, push_id))
+    return estimates.with_estimates(repo, [_status(repo, push_id, _summary(repo, push_id))])[0]
 
 
 def _status(repo: str, push_id: int, read: tuple[Fetched[services.JobsSummary] | None, str]) -> Status:
@@ -442,7 +451,10 @@ def statuses(repo: str, push_ids: Sequence[int]) -> list[Status]:
                 for push_id in push_ids
             ]
             reads = [future.result() for future in futures]
-    return [
-        unread(push_id, OUT_OF_TIME) if read is None else _status(repo, push_id, read)
-        for push_id, read in zip(push_ids, reads, strict=True)
-    ]
+    return estimates.with_estimates(
+        repo,
+        [
+            unread(push_id, OUT_OF_TIME) if read is None else _status(repo, push_id, read)
+            for push_id, read in zip(push_ids, reads, strict=True)
+        ],
+    )

@@ -20,7 +20,19 @@ from django.views.decorators.vary import vary_on_headers
 from accounts.models import author_email
 from buildwatch.htmx import wants_fragment
 
-from . import cached, fragments, jobview, pages, paging, presenters, reads, rules, services
+from . import (
+    cached,
+    estimates,
+    eta_text,
+    fragments,
+    jobview,
+    pages,
+    paging,
+    presenters,
+    reads,
+    rules,
+    services,
+)
 from .forms import JobsQuery, push_list_query
 from .jobview import SHOW_CHOICES, VIEW_CHOICES, JobFilter
 from .pages import push_page
@@ -284,6 +296,8 @@ def push_header(request: HttpRequest, repo: str, push_id: int, push: cached.Fetc
         return redirect("push_detail", repo=repo, push_id=push_id)
     context = pages.header(repo, push.value, services.decision_task(repo, push_id))
     context["watch_button"] = request.user.is_authenticated
+    if (found := estimates.estimate(repo, push_id)) is not None:  # when the jobs are cached already
+        context["eta"] = eta_text.eta_line(found.eta)
     return render(request, "pushes/_push_header.html", context)
 
 

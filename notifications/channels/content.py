@@ -10,8 +10,9 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
+from accounts.models import UserSettings
 from notifications.models import Notification, PushState
-from pushes import links, verdict
+from pushes import eta_text, links, verdict
 
 
 def push_page_url(repo: str, push_id: int) -> str:
@@ -55,6 +56,12 @@ def message_context(notification: Notification) -> dict[str, Any]:
         "confirm_url": settings.SITE_URL
         + reverse("confirm_failures", args=[notification.repo, notification.push_id]),
         "early": _early_alert(notification),
+        # An early alert's "The rest should finish around 14:20 (…)", in the user's time zone.
+        "finish_sentence": eta_text.alert_sentence(
+            notification.detail or {}, UserSettings.of(notification.user).time_zone
+        )
+        if notification.kind == Notification.Kind.EARLY
+        else "",
     }
 
 

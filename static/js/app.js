@@ -1,3 +1,16 @@
+// The browser's time zone, for the times the server writes (buildwatch.timezones reads the cookie).
+(function () {
+  "use strict";
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && /^[A-Za-z0-9_+\-\/]{1,64}$/.test(zone) && document.cookie.split("; ").indexOf("bw_tz=" + zone) < 0) {
+      document.cookie = "bw_tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
+    }
+  } catch (e) {
+    // no Intl: the server's default (UTC)
+  }
+})();
+
 // Every page: an htmx request that fails says so in one place (#request-status) instead of nothing
 // happening. A form with its own error text (data-own-errors) is left to it (a 401 with HX-Redirect never
 // gets here: htmx follows it to the sign-in page first). A failed refresh is cleared once every address that failed has

@@ -31,10 +31,28 @@
     var poll = document.getElementById("push-poll");
     if (!poll) return;
     if (poll.dataset.title) document.title = poll.dataset.title;
+    syncEta(poll);
     var icon = document.getElementById("favicon");
     if (icon && poll.dataset.favicon && icon.getAttribute("href") !== poll.dataset.favicon) {
       icon.setAttribute("href", poll.dataset.favicon);
     }
+  }
+
+  // The header's estimated finish (#push-eta) follows the poller's data-eta: a running push's "ETA 14:20
+  // (14:05–14:50)" or "no estimate yet"; none once it is finished.
+  function syncEta(poll) {
+    var line = document.getElementById("push-eta");
+    if (!line) return;
+    var text = poll.dataset.eta || "";
+    line.hidden = !text;
+    line.classList.toggle("muted", Boolean(text) && !poll.dataset.etaAt);
+    var span = line.firstElementChild;
+    if (!span) {
+      span = document.createElement("span");
+      line.appendChild(span);
+    }
+    span.title = poll.dataset.etaTitle || "";
+    if (span.textContent !== text) span.textContent = text;
   }
 
   function minutes(value) {

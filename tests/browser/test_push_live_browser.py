@@ -78,7 +78,7 @@ def test_a_refresh_keeps_the_scroll_position_the_open_groups_and_focus(page, app
 
 def test_a_group_that_starts_failing_opens_once(page, app, fake_treeherder):
     running = fake_treeherder.push_id("running")
-    page.goto(app.url(f"/try/pushes/{running}/"))
+    open_push_page(page, app.url(f"/try/pushes/{running}/"))  # its groups there, not the shell's placeholder
     closed_before = set(
         page.locator("#push-live details.group:not([open]):not(.other)").evaluate_all("l => l.map(e => e.id)")
     )
