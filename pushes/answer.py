@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 
-from . import display, jobview, links, rules
+from . import display, jobrows, jobview, links, rules
 from .rules import Job, Push, TextLogError
 from .triage import INTERMITTENT_CLASSIFICATIONS, KNOWN_TRIAGES, FailureGroup, Triage, clean_line
 from .verdict import FailureSummary
@@ -20,6 +21,7 @@ from .verdict import FailureSummary
 if TYPE_CHECKING:
     from .display import Badge
     from .failure_view import FailureView
+    from .reads import FailureSection
     from .services import JobsSummary
 
 # Each triage class's section on the page (the header badge links to the first of them).
@@ -164,3 +166,50 @@ def failure_evidence(repo: str, push: Push, summary: FailureSummary) -> dict[str
         if group.triage == Triage.NEW
     }
     return {"failure_jobs": jobs, "file_bug": file_bug, "section_ids": SECTION_IDS}
+
+
+def failure_section_context(
+    repo: str, push: Push, section: FailureSection, now: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the failure section shows around its failure groups, and what the failure groups show (unless
+    the read side found them rendered for its digest, fragments.failure_body renders them from it).
+    Nothing in the failure groups is per user: they are rendered once per digest for everyone."""
+    view = section.view
+    summary = view.summary
+    # What the Confirm button still offers: the new failures nobody sent to run again yet.
+    confirming_new = sum(group.key in section.confirmed for group in summary.new_groups)
+    context = {
+        "summary": summary,
+        "unconfirmed_new": summary.new_count - confirming_new,
+        "confirming_new": confirming_new,
+        "jobs_fetched": view.jobs_fetched,
+        "jobs_error": view.error,
+        "finished": view.finished,
+        "failures_digest": section.digest,
+    }
+    push_url = links.treeherder_push_url(settings.TREEHERDER_URL, repo, push.revision)
+    base = summary.base.push if summary.base else None
+    base_url = links.treeherder_push_url(settings.TREEHERDER_URL, base.repo, base.revision) if base else ""
+    context.update(base_push=base, base_url=base_url)
+    body = {
+        "repo": repo,
+        "push": push,
+        "summary": summary,
+        "base_push": base,
+        "base_url": base_url,
+        # Each confirmation with a Treeherder link to its group's confirming runs.
+        "confirmed": {
+            key: {
+                "request": request,
+                "runs_url": f"{push_url}&{urlencode({'searchStr': ' '.join(request.job_type_names[:1])})}",
+            }
+            for key, request in section.confirmed.items()
+        },
+        "job_links": {
+            job_id: jobrows.job_row(repo, push.revision, job, now)
+            for job_id, job in summary.jobs_by_id.items()
+        },
+        **failure_evidence(repo, push, summary),
+        "classifications": section.classifications,
+    }
+    return context, body

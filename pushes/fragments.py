@@ -27,7 +27,7 @@ from .jobview import JobFilter
 
 if TYPE_CHECKING:
     from .cached import Fetched
-    from .presenters import JobSection
+    from .jobrows import JobSection
     from .reads import FailureSection
 
 GROUPS_KEY = "bw:groups:v2"  # v2: a group failing only in known ways says "known only"

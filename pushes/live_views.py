@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from buildwatch.htmx import wants_fragment
 
-from . import cached, pages, presenters, reads, services
+from . import cached, jobrows, pages, presenters, reads, services
 from .jobview import JobFilter
 from .pages import push_page
 from .rules import Push
@@ -69,7 +69,7 @@ def job_detail(
     job = next((job for job in fetched.value if job.id == job_id), None)
     if job is None:
         raise Http404(f"No job {job_id} in push {push_id}.")
-    row = presenters.job_row(repo, push.value.revision, job, fetched.fetched_at)
+    row = jobrows.job_row(repo, push.value.revision, job, fetched.fetched_at)
     context = {**pages.header(repo, push.value), "row": row, "jobs_fetched": fetched}
     return pages.render_page(request, "pushes/job_detail.html", "card", context)
 

@@ -23,7 +23,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from buildwatch.htmx import wants_fragment
 
-from . import cached, fragments, links, presenters, rules, services
+from . import answer, cached, fragments, links, rules, services
 from .presenters import whole_page_url
 from .rules import Push
 from .treeherder.errors import TreeherderNotFound
@@ -144,7 +144,7 @@ def failure_section_html(
 ) -> str:
     """The failure section as the push page shows it (pushes/push_failures.html#failures): inline in a
     whole page, or out of band in a live refresh (`oob`) when its digest changed."""
-    failures, body = presenters.failure_section_context(repo, push, section, now)
+    failures, body = answer.failure_section_context(repo, push, section, now)
     failures["failures_body"] = fragments.failure_body(request, section, body)
     context = {**failures, **header(repo, push), "oob": oob, "self_refresh": False}
     return render_to_string("pushes/push_failures.html#failures", context, request=request)

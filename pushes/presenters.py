@@ -1,6 +1,7 @@
 """What the push page templates show, from data already read (pushes.reads): job rows and chips, job
-sections of a platform group, group summaries, the poller and totals of the live section, what a live
-refresh sends, the failure section, push-list status cells. No I/O here (a test checks the imports):
+sections of a platform group (pushes/jobrows.py), group summaries, the poller and totals of the live
+section, what a live refresh sends, push-list status cells; the failure section's context is
+pushes/answer.py's. No I/O here (a test checks the imports):
 every function is a function of its arguments and the settings.
 """
 
@@ -9,131 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
-from django.conf import settings
 from django.templatetags.static import static
 from django.urls import reverse
 
-from . import answer, display, eta_text, jobview, links, rules
-from .jobview import JobFilter, RefreshPlan, shows_chips
+from . import answer, display, eta_text, jobview, rules
+from .jobrows import JobSection, job_rows, job_section
+from .jobview import JobFilter, RefreshPlan
 from .rules import Job, Push
 
 if TYPE_CHECKING:  # the read side's data, named in annotations only
     from .cached import Fetched
     from .estimates import Estimate
     from .failure_view import FailureView
-    from .reads import FailureSection, LivePage, LiveState, Refresh, Shell, Status
+    from .reads import LivePage, LiveState, Refresh, Shell, Status
     from .services import JobsSummary
-
-
-@dataclass(frozen=True, slots=True)
-class JobRow:
-    job: Job
-    status: str
-    colour: str
-    symbol: str
-    duration: float | None  # minutes; None for pending jobs
-    running_since: int | None  # epoch seconds a running job started (the page ticks its elapsed time)
-    task_url: str
-    treeherder_url: str
-    detail_url: str
-    log_url: str
-    logviewer_url: str
-
-    @property
-    def failed(self) -> bool:
-        return rules.is_failure(self.job)
-
-    @property
-    def completed(self) -> bool:
-        return self.job.state == "completed"
-
-
-def job_row(repo: str, revision: str, job: Job, fetched_at: float) -> JobRow:
-    status = display.job_status(job)
-    duration = rules.job_duration(job) if job.state in ("running", "completed") else None
-    running_since = None
-    if job.state == "running":
-        if job.start_timestamp:
-            running_since = int(job.start_timestamp)
-        elif duration is not None:  # /api/jobs/ sends minutes run so far instead of a start time
-            running_since = int(fetched_at - duration * 60)
-        if running_since is not None:
-            duration = max(0.0, (fetched_at - running_since) / 60)
-    th = settings.TREEHERDER_URL
-    return JobRow(
-        job=job,
-        status=status,
-        colour=display.result_colour(status),
-        symbol=display.job_symbol(job),
-        duration=duration,
-        running_since=running_since,
-        task_url=links.taskcluster_task_url(settings.TASKCLUSTER_ROOT_URL, job.task_id)
-        if job.task_id
-        else "",
-        treeherder_url=links.treeherder_job_url(th, repo, revision, job),
-        detail_url=f"/{repo}/pushes/{job.push_id}/jobs/{job.id}/",
-        log_url=f"/{repo}/jobs/{job.id}/log/",
-        logviewer_url=links.treeherder_log_url(th, repo, job.id),
-    )
-
-
-def job_rows(repo: str, revision: str, jobs: Iterable[Job], fetched_at: float) -> list[JobRow]:
-    return [job_row(repo, revision, job, fetched_at) for job in jobs]
-
-
-@dataclass(frozen=True, slots=True)
-class ChipGroup:
-    symbol: str
-    rows: list[JobRow]
-
-
-@dataclass(frozen=True, slots=True)
-class JobSection:
-    """The jobs of one group as shown: rows (failures in compact view, every job in rows view) and chips."""
-
-    anchor: str
-    view: str
-    fetched_at: float
-    rows: list[JobRow]
-    chips: list[ChipGroup]
-    total: int
-    hidden: int = 0  # jobs the filter hides
-    other: bool = False  # tier 2/3: rows name their platform
-
-
-def job_section(
-    repo: str,
-    revision: str,
-    jobs: Sequence[Job],
-    fetched_at: float,
-    jfilter: JobFilter,
-    *,
-    anchor: str,
-    test_matches: frozenset[int] = frozenset(),
-) -> JobSection:
-    shown = [job for job in jobs if jfilter.matches(job, test_matches)]
-    ordered = jobview.sort_jobs(shown)
-    rows_by_id = {row.job.id: row for row in job_rows(repo, revision, ordered, fetched_at)}
-    if not shows_chips(jfilter, anchor):
-        rows, chips = list(rows_by_id.values()), []
-    else:
-        rows = [row for row in rows_by_id.values() if row.failed]
-        chips = [
-            ChipGroup(group.symbol, [rows_by_id[job.id] for job in group.jobs])
-            for group in jobview.chip_groups(ordered)
-        ]
-    return JobSection(
-        anchor=anchor,
-        view=jfilter.view,
-        fetched_at=fetched_at,
-        rows=rows,
-        chips=chips,
-        total=len(jobs),
-        hidden=len(jobs) - len(shown),
-        other=anchor == jobview.OTHER_ANCHOR,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,55 +328,6 @@ def _redrawn(
         job_section(repo, push.revision, jobs, fetched.fetched_at, jfilter, anchor=anchor)
         for anchor, jobs in sorted(by_anchor.items())
     ]
-
-
-# --- The failure section --------------------------------------------------------------------------------
-
-
-def failure_section_context(
-    repo: str, push: Push, section: FailureSection, now: float
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """What the failure section shows around its failure groups, and what the failure groups show (unless
-    the read side found them rendered for its digest, fragments.failure_body renders them from it).
-    Nothing in the failure groups is per user: they are rendered once per digest for everyone."""
-    view = section.view
-    summary = view.summary
-    # What the Confirm button still offers: the new failures nobody sent to run again yet.
-    confirming_new = sum(group.key in section.confirmed for group in summary.new_groups)
-    context = {
-        "summary": summary,
-        "unconfirmed_new": summary.new_count - confirming_new,
-        "confirming_new": confirming_new,
-        "jobs_fetched": view.jobs_fetched,
-        "jobs_error": view.error,
-        "finished": view.finished,
-        "failures_digest": section.digest,
-    }
-    push_url = links.treeherder_push_url(settings.TREEHERDER_URL, repo, push.revision)
-    base = summary.base.push if summary.base else None
-    base_url = links.treeherder_push_url(settings.TREEHERDER_URL, base.repo, base.revision) if base else ""
-    context.update(base_push=base, base_url=base_url)
-    body = {
-        "repo": repo,
-        "push": push,
-        "summary": summary,
-        "base_push": base,
-        "base_url": base_url,
-        # Each confirmation with a Treeherder link to its group's confirming runs.
-        "confirmed": {
-            key: {
-                "request": request,
-                "runs_url": f"{push_url}&{urlencode({'searchStr': ' '.join(request.job_type_names[:1])})}",
-            }
-            for key, request in section.confirmed.items()
-        },
-        "job_links": {
-            job_id: job_row(repo, push.revision, job, now) for job_id, job in summary.jobs_by_id.items()
-        },
-        **answer.failure_evidence(repo, push, summary),
-        "classifications": section.classifications,
-    }
-    return context, body
 
 
 # --- Push list status cells ---------------------------------------------------------------------------

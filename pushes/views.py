@@ -21,10 +21,12 @@ from accounts.models import author_email
 from buildwatch.htmx import wants_fragment
 
 from . import (
+    answer,
     cached,
     estimates,
     eta_text,
     fragments,
+    jobrows,
     jobview,
     pages,
     paging,
@@ -324,10 +326,10 @@ def push_jobs(request: HttpRequest, repo: str, push_id: int, push: cached.Fetche
     if group.fetched and fragment:  # the same for everyone until the next fetch
         if group.html is not None:
             return HttpResponse(group.html)
-        section = presenters.job_section(repo, push.value.revision, jobs, fetched_at, jfilter, anchor=anchor)
+        section = jobrows.job_section(repo, push.value.revision, jobs, fetched_at, jfilter, anchor=anchor)
         context = {"repo": repo, "section": section, "jobs_fetched": group.fetched}
         return HttpResponse(fragments.render_jobs(request, group.key, context))
-    section = presenters.job_section(repo, push.value.revision, jobs, fetched_at, jfilter, anchor=anchor)
+    section = jobrows.job_section(repo, push.value.revision, jobs, fetched_at, jfilter, anchor=anchor)
     group_name = "Tier 2 and 3 jobs" if tier == "other" else rules.group_display_name(platform, option)
     context = {**pages.header(repo, push.value), "group_name": group_name, "section": section}
     context.update(jobs_fetched=group.fetched, jobs_error=group.error)
@@ -339,7 +341,7 @@ def push_failures(request: HttpRequest, repo: str, push_id: int, push: cached.Fe
     """The failure summary: a fragment the push page loads once (its poller refreshes it from then on),
     or a page of its own that refreshes itself (`?self=1`)."""
     section = reads.failure_section(repo, push.value)
-    failures, body = presenters.failure_section_context(repo, push.value, section, time.time())
+    failures, body = answer.failure_section_context(repo, push.value, section, time.time())
     failures["failures_body"] = fragments.failure_body(request, section, body)
     # Its own page has the push page's header, Taskcluster link included.
     decision = None if wants_fragment(request) else services.decision_task(repo, push_id)

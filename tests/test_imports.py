@@ -193,6 +193,7 @@ IO_MODULES = (
 PRESENTING_MODULES = {
     "pushes.presenters": IO_MODULES,
     "pushes.answer": IO_MODULES,
+    "pushes.jobrows": IO_MODULES,
     "pushes.jobview": IO_MODULES,
     # Reads Treeherder's time stamps (pushes.treeherder.parsing), never Treeherder.
     "pushes.failure_view": tuple(name for name in IO_MODULES if name != "pushes.treeherder")
