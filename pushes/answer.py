@@ -13,7 +13,8 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
-from . import display, jobrows, jobview, links, rules
+from . import jobrows, jobview, links, rules
+from .jobrows import JobRow
 from .rules import Job, Push, TextLogError
 from .triage import INTERMITTENT_CLASSIFICATIONS, KNOWN_TRIAGES, FailureGroup, Triage, clean_line
 from .verdict import FailureSummary
@@ -36,45 +37,56 @@ SECTION_IDS = {
 
 @dataclass(frozen=True, slots=True)
 class FailureJob:
-    """One job of a failure group as the summary lists it: "linux64 debug M(bc1) · line 8151 · raw log"."""
+    """One job of a failure group as the summary lists it: "linux64 debug M(bc1) · line 8151 · raw log";
+    its other links are its row's (pushes.jobrows.JobRow)."""
 
-    job: Job
+    row: JobRow
     platform: str  # with its option: "linux64 debug"
-    symbol: str
-    treeherder_url: str
     line_number: int | None  # where this group's first line is in the job's log
     viewer_url: str  # Treeherder's log viewer, at that line
-    log_url: str  # the raw log (BuildWatch's redirect to it)
-    task_url: str
+
+    @property
+    def job(self) -> Job:
+        return self.row.job
+
+    @property
+    def symbol(self) -> str:
+        return self.row.symbol
+
+    @property
+    def treeherder_url(self) -> str:
+        return self.row.treeherder_url
+
+    @property
+    def log_url(self) -> str:
+        return self.row.log_url
+
+    @property
+    def task_url(self) -> str:
+        return self.row.task_url
 
 
 def failure_jobs(
-    repo: str, revision: str, group: FailureGroup, jobs_by_id: Mapping[int, Job], limit: int = 10
+    repo: str, group: FailureGroup, rows: Mapping[int, JobRow], limit: int = 10
 ) -> list[FailureJob]:
-    """The first `limit` jobs of a failure group, each with the line of the group it failed at."""
+    """The first `limit` jobs of a failure group (from their rows), each with the line of the group it
+    failed at."""
     first_error: dict[int, TextLogError] = {}
     for error in group.errors:
         first_error.setdefault(error.job, error)
-    th = settings.TREEHERDER_URL
     found = []
     for job_id in group.job_ids[:limit]:
-        job = jobs_by_id.get(job_id)
-        if job is None:
+        row = rows.get(job_id)
+        if row is None:
             continue
         error = first_error.get(job_id)
         line = error.line_number if error and error.line_number else None
         found.append(
             FailureJob(
-                job=job,
-                platform=rules.group_display_name(job.platform or "", job.platform_option or ""),
-                symbol=display.job_symbol(job),
-                treeherder_url=links.treeherder_job_url(th, repo, revision, job),
+                row=row,
+                platform=rules.group_display_name(row.job.platform or "", row.job.platform_option or ""),
                 line_number=line,
-                viewer_url=links.treeherder_log_url(th, repo, job.id, line),
-                log_url=f"/{repo}/jobs/{job.id}/log/",
-                task_url=links.taskcluster_task_url(settings.TASKCLUSTER_ROOT_URL, job.task_id)
-                if job.task_id
-                else "",
+                viewer_url=links.treeherder_log_url(settings.TREEHERDER_URL, repo, job_id, line),
             )
         )
     return found
@@ -155,11 +167,12 @@ def badge_target(push_badge: Badge, failures: FailureView | None) -> str:
     return "failures"
 
 
-def failure_evidence(repo: str, push: Push, summary: FailureSummary) -> dict[str, Any]:
+def failure_evidence(
+    repo: str, push: Push, summary: FailureSummary, rows: Mapping[int, JobRow]
+) -> dict[str, Any]:
     """Each failure group's jobs as the summary lists them (platform with option, the line in the log
     viewer, the raw log), a "file a bug" link for each new one, and each class's section id."""
-    jobs_by_id = summary.jobs_by_id
-    jobs = {group.key: failure_jobs(repo, push.revision, group, jobs_by_id) for group in summary.groups}
+    jobs = {group.key: failure_jobs(repo, group, rows) for group in summary.groups}
     file_bug = {
         group.key: file_bug_url(repo, push, group, jobs[group.key])
         for group in summary.groups
@@ -191,6 +204,9 @@ def failure_section_context(
     base = summary.base.push if summary.base else None
     base_url = links.treeherder_push_url(settings.TREEHERDER_URL, base.repo, base.revision) if base else ""
     context.update(base_push=base, base_url=base_url)
+    rows = {
+        job_id: jobrows.job_row(repo, push.revision, job, now) for job_id, job in summary.jobs_by_id.items()
+    }
     body = {
         "repo": repo,
         "push": push,
@@ -205,11 +221,8 @@ def failure_section_context(
             }
             for key, request in section.confirmed.items()
         },
-        "job_links": {
-            job_id: jobrows.job_row(repo, push.revision, job, now)
-            for job_id, job in summary.jobs_by_id.items()
-        },
-        **failure_evidence(repo, push, summary),
+        "job_links": rows,
+        **failure_evidence(repo, push, summary, rows),
         "classifications": section.classifications,
     }
     return context, body

@@ -107,7 +107,8 @@ def estimate(repo: str, push_id: int) -> Estimate | None:
 def estimates(repo: str, push_ids: Sequence[int], running: Sequence[int]) -> dict[int, Estimate]:
     """A list's estimates: learn from every push read (`push_ids`), then estimate the `running` ones
     (each from the fetch of its jobs in the cache, once per fetch)."""
-    learn(repo, [push_id for push_id in push_ids if push_id not in set(running)])
+    running_ids = set(running)
+    learn(repo, [push_id for push_id in push_ids if push_id not in running_ids])
     fetched = {push_id: _cached_jobs(repo, push_id) for push_id in running}
     keys = {
         push_id: f"{KEY}:{repo}:{push_id}:{jobs.fetched_at:.3f}" for push_id, jobs in fetched.items() if jobs

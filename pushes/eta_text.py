@@ -4,11 +4,12 @@ setting, the browser's `bw_tz` cookie, else UTC; buildwatch.timezones), or "no e
 
 from __future__ import annotations
 
-import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from django.utils import timezone
+
+from buildwatch import timezones
 
 from .eta import Eta
 
@@ -39,12 +40,7 @@ def zone_or_current(zone: str | tzinfo | None = None) -> tzinfo:
     """A zone by name (bad or empty: the current one), or the current one."""
     if isinstance(zone, tzinfo):
         return zone
-    if zone:
-        try:
-            return zoneinfo.ZoneInfo(zone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            pass
-    return timezone.get_current_timezone()
+    return timezones.zone(zone) or timezone.get_current_timezone()
 
 
 def finish_times(found: Eta, zone: str | tzinfo | None = None) -> tuple[str, str, str, str]:

@@ -14,7 +14,7 @@ from django.test import Client
 
 from fakeherder import FakeTreeherder
 from notifications.models import PushState, Watch
-from pushes import answer, links
+from pushes import answer, jobrows, links
 from pushes.rules import Job, Push, TextLogError
 from pushes.triage import FailureGroup, JobLog, Triage
 from pushes.verdict import summarize_failures
@@ -71,7 +71,7 @@ def test_file_a_bug_for_a_new_failure_names_the_line_the_job_and_the_push(settin
     group = FailureGroup(
         key="dom/base/test/test_mine.html", affected_job_count=1, errors=[error], job_ids=[1]
     )
-    jobs = answer.failure_jobs("try", push.revision, group, {1: failing})
+    jobs = answer.failure_jobs("try", group, {1: jobrows.job_row("try", push.revision, failing, 0.0)})
     assert [(j.platform, j.symbol, j.line_number) for j in jobs] == [("linux64 debug", "M(bc1)", 8151)]
     assert jobs[0].viewer_url.endswith("&lineNumber=8151") and jobs[0].log_url == "/try/jobs/1/log/"
 
