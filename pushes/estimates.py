@@ -15,7 +15,7 @@ its running ones, so the finished pushes on the same page count for the running 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -73,12 +73,15 @@ def _cached_jobs(repo: str, push_id: int) -> Fetched[list[Job]] | None:
         return None
 
 
-def learn(repo: str, push_ids: Sequence[int]) -> int:
+def learn(repo: str, fetches: Mapping[int, float | None]) -> int:
     """Learn from the fetches of these pushes' jobs in the cache that no page learned from yet; returns
-    the rows written."""
-    learned = durations.learned_fetches(repo, push_ids)
+    the rows written. `fetches`: each push's fetch as the caller saw it (its time; None: unknown): one
+    already learned from is not read from the cache again (a big push's jobs are costly to load)."""
+    learned = durations.learned_fetches(repo, list(fetches))
     written = 0
-    for push_id in push_ids:
+    for push_id, fetched_at in fetches.items():
+        if fetched_at is not None and learned.get(push_id) == fetched_at:
+            continue
         fetched = _cached_jobs(repo, push_id)
         if fetched is not None and learned.get(push_id) != fetched.fetched_at:
             written += _learn(repo, push_id, fetched)
@@ -98,35 +101,45 @@ def _learn(repo: str, push_id: int, fetched: Fetched[list[Job]]) -> int:
         cache.delete(lock)
 
 
-def estimate(repo: str, push_id: int) -> Estimate | None:
+def estimate(repo: str, push_id: int, fetched_at: float | None = None) -> Estimate | None:
     """The push's estimated finish from the fetch of its jobs in the cache (learning from it first), or
-    None: its jobs are not cached, or it is finished. Computed once per fetch."""
-    return estimates(repo, [push_id], [push_id]).get(push_id)
+    None: its jobs are not cached, or it is finished. Computed once per fetch (`fetched_at`: that fetch's
+    time where the caller knows it, so a cached estimate is found without loading the jobs)."""
+    return estimates(repo, {push_id: fetched_at}, [push_id]).get(push_id)
 
 
-def estimates(repo: str, push_ids: Sequence[int], running: Sequence[int]) -> dict[int, Estimate]:
-    """A list's estimates: learn from every push read (`push_ids`), then estimate the `running` ones
-    (each from the fetch of its jobs in the cache, once per fetch)."""
+def _key(repo: str, push_id: int, fetched_at: float) -> str:
+    return f"{KEY}:{repo}:{push_id}:{fetched_at:.3f}"
+
+
+def estimates(repo: str, fetches: Mapping[int, float | None], running: Sequence[int]) -> dict[int, Estimate]:
+    """A list's estimates: learn from every push read (`fetches`: push id → the time of the fetch of its
+    jobs the caller saw, or None), then estimate the `running` ones (each from the fetch of its jobs in
+    the cache, once per fetch). Nothing is loaded for a fetch already learned from and estimated."""
     running_ids = set(running)
-    learn(repo, [push_id for push_id in push_ids if push_id not in running_ids])
-    fetched = {push_id: _cached_jobs(repo, push_id) for push_id in running}
-    keys = {
-        push_id: f"{KEY}:{repo}:{push_id}:{jobs.fetched_at:.3f}" for push_id, jobs in fetched.items() if jobs
+    learn(repo, {push_id: at for push_id, at in fetches.items() if push_id not in running_ids})
+    seen = {push_id: fetches.get(push_id) for push_id in running}
+    hits = cache.get_many([_key(repo, push_id, at) for push_id, at in seen.items() if at is not None])
+    found = {
+        push_id: hits[_key(repo, push_id, at)][0]
+        for push_id, at in seen.items()
+        if at is not None and _key(repo, push_id, at) in hits
     }
-    hits = cache.get_many(list(keys.values()))
+    fetched = {push_id: _cached_jobs(repo, push_id) for push_id in running if push_id not in found}
     wanted = {
-        push_id: jobs
-        for push_id, jobs in fetched.items()
-        if jobs and keys[push_id] not in hits and not rules.looks_finished(jobs.value)
+        push_id: jobs for push_id, jobs in fetched.items() if jobs and not rules.looks_finished(jobs.value)
     }
     learned = durations.learned_fetches(repo, list(wanted))
     for push_id, jobs in wanted.items():  # all of them first: one's finished jobs count for the others
         if learned.get(push_id) != jobs.fetched_at:
             _learn(repo, push_id, jobs)
-    found = {push_id: hits[key][0] for push_id, key in keys.items() if key in hits}
     now = time.time()
     for push_id, jobs in fetched.items():
-        if jobs is None or push_id in found:
+        if jobs is None:
+            continue
+        key = _key(repo, push_id, jobs.fetched_at)
+        if (hit := cache.get(key)) is not None:  # the caller's fetch was older than the cache's
+            found[push_id] = hit[0]
             continue
         result = None
         if push_id in wanted:
@@ -137,7 +150,7 @@ def estimates(repo: str, push_ids: Sequence[int], running: Sequence[int]) -> dic
                 observed_at=datetime.fromtimestamp(jobs.fetched_at, UTC),
             )
             result = Estimate(eta_found, jobs.fetched_at)
-        cache.set(keys[push_id], (result,), max(1.0, cached.short_ttl()))
+        cache.set(key, (result,), max(1.0, cached.short_ttl()))
         found[push_id] = result
     return {push_id: value for push_id, value in found.items() if value is not None}
 
@@ -146,7 +159,7 @@ def running(repo: str, push_id: int, state: LiveState) -> Estimate | None:
     """The estimated finish of a running push whose jobs were read (from the cache)."""
     if state.fetched is None or state.finished:
         return None
-    return estimate(repo, push_id)
+    return estimate(repo, push_id, state.fetched.fetched_at)
 
 
 def with_estimates(repo: str, found: list[Status]) -> list[Status]:
@@ -156,7 +169,8 @@ def with_estimates(repo: str, found: list[Status]) -> list[Status]:
     if not read:
         return found
     running_ids = [status.push_id for status in read if not status.state.finished]
-    etas = estimates(repo, [status.push_id for status in read], running_ids)
+    fetches = {status.push_id: status.state.fetched.fetched_at for status in read if status.state.fetched}
+    etas = estimates(repo, fetches, running_ids)
     return [replace(status, estimate=etas.get(status.push_id)) for status in found]
 
 

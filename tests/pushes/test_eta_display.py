@@ -16,6 +16,7 @@ from responses import matchers
 
 from accounts.models import UserSettings
 from fakeherder.payloads import api_jobs_page
+from pushes import estimates
 from pushes.models import JobDurations
 from tests.helpers import parse_html
 from tests.pushes.conftest import TH, job, mock_decision, mock_push, mock_repositories, push
@@ -156,6 +157,26 @@ def test_the_list_learns_from_its_finished_pushes_before_it_estimates_its_runnin
     list_refresh(client, 100, 99)  # read again: nothing counted twice, nothing asked again
     assert len(JobDurations.objects.get(name=KIND).runs) == runs
     assert not [call for call in th.calls if "push_id=99" in call.request.url]
+
+
+def test_a_list_refresh_of_the_same_fetches_loads_no_pushs_jobs_again(client, th, monkeypatch):
+    """The list refreshes every few seconds: once a fetch is learned from and estimated, its jobs (all
+    5,000 of a big push) are not loaded from the cache again for it."""
+    serve_list(th, 100, 99)
+    serve_jobs(th, 99, finished_push())
+    serve_jobs(th, 100, running_push())
+    client.get("/try/?author=")
+    first = status_cell(list_refresh(client, 100, 99), 100)
+    loads = []
+    original = estimates._cached_jobs
+    monkeypatch.setattr(
+        estimates, "_cached_jobs", lambda repo, push_id: loads.append(push_id) or original(repo, push_id)
+    )
+
+    again = status_cell(list_refresh(client, 100, 99), 100)
+
+    assert loads == []
+    assert ETA.search(again) and ETA.search(again)[0] == ETA.search(first)[0]  # the same estimate
 
 
 # --- The push page: header, tab title, live refresh -------------------------------------------------
