@@ -38,8 +38,9 @@ def _is_build(job: rules.Job) -> bool:
     return job.job_type_name.startswith("build-") or job.job_type_symbol.startswith("B")
 
 
-def _waiting_watches(state: PushState) -> list[Watch]:
-    """Watchers who still want an early alert for this push (none yet, switched on everywhere)."""
+def _waiting_watches(state: PushState) -> list[tuple[Watch, UserSettings]]:
+    """Watchers who still want an early alert for this push (none yet, switched on everywhere), each with
+    their settings."""
     alerted = Notification.objects.filter(
         repo=state.repo, push_id=state.push_id, kind=Notification.Kind.EARLY
     ).values("user_id")
@@ -47,7 +48,7 @@ def _waiting_watches(state: PushState) -> list[Watch]:
         repo=state.repo, push_id=state.push_id, notified_at__isnull=True, early_alert=True
     ).exclude(user_id__in=alerted)
     return [
-        watch
+        (watch, prefs)
         for watch in watches.select_related("user")
         if (prefs := UserSettings.for_user(watch.user)).early_alerts and prefs.notifications_enabled
     ]
@@ -145,11 +146,11 @@ def record_early_alerts(
     detail["eta"] = _estimate(state, jobs, now)
     created: list[int] = []
     with transaction.atomic():
-        for watch in _waiting_watches(state):
-            zone = UserSettings.of(watch.user).time_zone
+        for watch, prefs in _waiting_watches(state):
             created += record_rows(
                 watch.user, state.repo, state.push_id, Notification.Kind.EARLY,
-                early_title(state.repo, detail), early_body(state, detail, zone), {**detail, "at": now.isoformat()},
+                early_title(state.repo, detail), early_body(state, detail, prefs.time_zone),
+                {**detail, "at": now.isoformat()},
             )  # fmt: skip
         send_after_commit(created, enqueue)
     return created
